@@ -1,0 +1,231 @@
+//! Configuration: `DIR/lanbox.toml`, then `LANBOX_<SECTION>_<KEY>` environment variables on top,
+//! parsed once into validated types. Unknown keys (in the file or the environment) produce
+//! warnings, not failures, so a config written for a newer release still starts an older one.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreOptions;
+use crate::store::seal::Cipher;
+
+pub const CONFIG_FILE: &str = "lanbox.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub store: StoreSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreSection {
+    /// redb page cache, MiB. 64 suits a 2 GB board; see `board/*.toml` for others.
+    pub cache_mb: u32,
+    /// `auto` (AES-256-GCM with AES instructions, else ChaCha20-Poly1305), `aes-256-gcm`, or
+    /// `chacha20-poly1305`.
+    pub cipher: String,
+    /// Most changes committed in one transaction.
+    pub batch_max: u32,
+    /// Writer queue length, in batches.
+    pub queue: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSection {
+    /// A tracing filter: `info`, `lanbox=debug`, ...
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: StoreSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            cache_mb: 64,
+            cipher: "auto".into(),
+            batch_max: 4096,
+            queue: 64,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { level: "info".into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("{key}: {detail}")]
+    Invalid { key: String, detail: String },
+}
+
+/// A loaded configuration with the warnings met on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads `dir/lanbox.toml` (absent means defaults) and applies `env`.
+    pub fn load(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read { path: path.display().to_string(), source });
+            }
+        };
+        Self::from_parts(&text, &path.display().to_string(), env)
+    }
+
+    pub fn from_parts(text: &str, origin: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            detail: e.message().to_string(),
+        })?;
+        let known = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        let mut warnings = Vec::new();
+        for (section, value) in &table {
+            match (known.get(section), value.as_table()) {
+                (Some(toml::Value::Table(k)), Some(t)) => {
+                    for key in t.keys() {
+                        if !k.contains_key(key) {
+                            warnings.push(format!("{origin}: unknown key {section}.{key} ignored"));
+                        }
+                    }
+                }
+                _ => warnings.push(format!("{origin}: unknown section {section} ignored")),
+            }
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("LANBOX_") else { continue };
+            let rest = rest.to_ascii_lowercase();
+            let hit = known.iter().find_map(|(section, keys)| {
+                let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
+                keys.as_table()?.get(key).map(|default| (section.clone(), key.to_string(), default.clone()))
+            });
+            match hit {
+                Some((section, key, default)) => {
+                    let v = env_value(&value, &default).ok_or_else(|| ConfigError::Invalid {
+                        key: name.clone(),
+                        detail: format!("expected a {}", default.type_str()),
+                    })?;
+                    table
+                        .entry(section)
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                        .as_table_mut()
+                        .map(|t| t.insert(key, v));
+                }
+                None if is_reserved_env(&name) => {}
+                None => warnings.push(format!("environment: unknown variable {name} ignored")),
+            }
+        }
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: origin.to_string(),
+            detail: e.message().to_string(),
+        })?;
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if Cipher::parse(&self.store.cipher).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "store.cipher".into(),
+                detail: "must be auto, aes-256-gcm or chacha20-poly1305".into(),
+            });
+        }
+        if !(4..=4096).contains(&self.store.cache_mb) {
+            return Err(ConfigError::Invalid { key: "store.cache_mb".into(), detail: "must be 4..=4096".into() });
+        }
+        if self.store.batch_max == 0 || self.store.queue == 0 {
+            return Err(ConfigError::Invalid { key: "store".into(), detail: "batch_max and queue must be positive".into() });
+        }
+        Ok(())
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            cache_bytes: (self.store.cache_mb as usize) << 20,
+            cipher: Cipher::parse(&self.store.cipher).flatten(),
+            max_batch_weight: self.store.batch_max as usize,
+            queue_jobs: self.store.queue as usize,
+            ..StoreOptions::default()
+        }
+    }
+
+    /// The file `lanbox init` writes: the defaults, commented.
+    pub fn default_file() -> String {
+        let body = toml::to_string_pretty(&Config::default()).expect("defaults serialise");
+        format!("# lanbox configuration. Every key can also be set as LANBOX_<SECTION>_<KEY>.\n\n{body}")
+    }
+}
+
+/// Variables that start with `LANBOX_` but are not configuration keys.
+fn is_reserved_env(name: &str) -> bool {
+    matches!(name, "LANBOX_DATA" | "LANBOX_LOG")
+}
+
+fn env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {
+    Some(match like {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().ok()?),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_env_and_unknown_keys() {
+        let text = "[store]\ncache_mb = 32\nbogus = 1\n[nope]\nx = 1\n";
+        let env = vec![
+            ("LANBOX_STORE_CIPHER".to_string(), "chacha20-poly1305".to_string()),
+            ("LANBOX_STORE_CACHE_MB".to_string(), "48".to_string()),
+            ("LANBOX_WHAT".to_string(), "1".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let l = Config::from_parts(text, "t.toml", env).unwrap();
+        assert_eq!(l.config.store.cache_mb, 48, "environment wins over the file");
+        assert_eq!(l.config.store.cipher, "chacha20-poly1305");
+        assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
+        assert!(l.warnings.iter().any(|w| w.contains("store.bogus")));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let e = Config::from_parts("[store]\ncipher = \"rot13\"\n", "t", Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("store.cipher"), "{e}");
+        let e = Config::from_parts("", "t", vec![("LANBOX_STORE_CACHE_MB".into(), "lots".into())]).unwrap_err();
+        assert!(e.to_string().contains("LANBOX_STORE_CACHE_MB"), "{e}");
+        assert!(Config::from_parts("[store\n", "t", Vec::new()).is_err());
+        let d = Config::from_parts(&Config::default_file(), "t", Vec::new()).unwrap();
+        assert_eq!(d.config, Config::default());
+        assert!(d.warnings.is_empty());
+    }
+}

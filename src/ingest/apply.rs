@@ -1,0 +1,363 @@
+//! The pipeline stages that run inside the writer's transaction: dedup, redact, seal, index
+//! hook, and the bookkeeping that must commit with them (chats, unread counters, event log,
+//! upstream position).
+
+use std::sync::Arc;
+
+use crate::model::{
+    AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent,
+};
+use crate::store::records::{ChatMeta, ChatRecord, StoredMessage};
+use crate::store::seal::{Cipher, Sealed};
+use crate::store::tables::MIGRATED_SHIFT;
+use crate::store::{ChatKey, ChatState, MsgKey, StoreError, WriteCtx};
+
+use super::redact;
+use super::{Batch, Change};
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: u32,
+    pub updated: u32,
+    pub deleted: u32,
+    pub duplicates: u32,
+    pub redacted: u32,
+    pub migrated: u32,
+    pub rejected: u32,
+}
+
+/// Keeps derived data (the search index, later attachments) in step with messages, inside the
+/// same transaction. `content` is the plaintext as stored (already redacted); implementations
+/// must not log it.
+pub trait IndexHook: Send + Sync + 'static {
+    fn put(&self, ctx: &mut WriteCtx<'_>, key: MsgKey, msg: &StoredMessage, content: &MessageContent) -> Result<(), StoreError>;
+    fn remove(&self, ctx: &mut WriteCtx<'_>, key: MsgKey, msg: &StoredMessage, content: &MessageContent) -> Result<(), StoreError>;
+}
+
+/// No derived data (tools and benchmarks that measure the store alone).
+pub struct NoIndex;
+
+impl IndexHook for NoIndex {
+    fn put(&self, _: &mut WriteCtx<'_>, _: MsgKey, _: &StoredMessage, _: &MessageContent) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn remove(&self, _: &mut WriteCtx<'_>, _: MsgKey, _: &StoredMessage, _: &MessageContent) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Message IDs are global in supergroups and channels, per account in private chats and basic
+/// groups (DESIGN.md, "Dedup key").
+pub fn scope_for(account: AccountId, kind: ChatKind) -> u64 {
+    if kind.ids_per_account() { account } else { 0 }
+}
+
+pub fn apply_batch(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, batch: &Batch) -> Result<Outcome, StoreError> {
+    let account = batch.account;
+    let rented = ctx.account(account)?.rented;
+    let mut out = Outcome::default();
+    for change in &batch.changes {
+        match change {
+            Change::New(m) | Change::Edit(m) => {
+                let is_edit = matches!(change, Change::Edit(_));
+                let mut m = m.clone();
+                m.account = account;
+                if redact::must_redact(&m, rented) {
+                    redact::redact(&mut m);
+                    out.redacted += 1;
+                }
+                upsert(ctx, index, m, is_edit, &mut out)?;
+            }
+            Change::Delete { chat, message_ids, .. } => {
+                let chat_key = resolve(ctx, ChatKey { scope: scope_for(account, chat.kind), chat: chat.id })?;
+                for &id in message_ids {
+                    let key = chat_key.0.msg(id - chat_key.1);
+                    if delete(ctx, index, key)? {
+                        out.deleted += 1;
+                    }
+                }
+            }
+            Change::Migrate { from_group, to_supergroup, .. } => {
+                if migrate(ctx, index, account, *from_group, to_supergroup)? {
+                    out.migrated += 1;
+                }
+            }
+            Change::Rejected { .. } => {
+                ctx.count_rejected(account)?;
+                out.rejected += 1;
+            }
+        }
+    }
+    if let Some(p) = batch.position {
+        ctx.set_position(account, p)?;
+    }
+    Ok(out)
+}
+
+/// Follows a basic group's migration to its supergroup. Returns the chat to use and the shift to
+/// subtract from message IDs (non-zero for late messages of a migrated group).
+fn resolve(ctx: &mut WriteCtx<'_>, key: ChatKey) -> Result<(ChatKey, i64), StoreError> {
+    match ctx.chat(key)?.and_then(|c| c.record.migrated_to) {
+        Some(to) => Ok((ChatKey { scope: 0, chat: to }, MIGRATED_SHIFT)),
+        None => Ok((key, 0)),
+    }
+}
+
+fn placeholder_sealed() -> Sealed {
+    Sealed { cipher: Cipher::ChaCha20Poly1305, nonce: [0; 12], ciphertext: Vec::new() }
+}
+
+fn meta_of(chat: &Chat) -> ChatMeta {
+    ChatMeta { title: chat.title.clone(), username: chat.username.clone() }
+}
+
+/// Makes sure the chat exists, names `account` among its accounts and carries the latest title.
+fn ensure_chat(ctx: &mut WriteCtx<'_>, key: ChatKey, chat: &Chat, account: AccountId) -> Result<(), StoreError> {
+    let meta = meta_of(chat);
+    let updated = ctx.update_chat(key, |s| {
+        if !s.record.accounts.contains(&account) {
+            s.record.accounts.push(account);
+        }
+        if meta.title.is_some() && s.meta != meta {
+            s.meta = meta.clone();
+            s.meta_changed = true;
+        }
+        s.record.is_forum |= chat.is_forum;
+    })?;
+    if updated.is_none() {
+        ctx.insert_chat(
+            key,
+            ChatState {
+                record: ChatRecord {
+                    kind: chat.kind,
+                    is_forum: chat.is_forum,
+                    owner: account,
+                    accounts: vec![account],
+                    meta: placeholder_sealed(),
+                    read_up_to: i64::MIN,
+                    unread: 0,
+                    messages: 0,
+                    last_key: None,
+                    last_date: 0,
+                    migrated_to: None,
+                },
+                meta,
+                meta_changed: true,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn is_unread(msg: &StoredMessage, key: MsgKey, read_up_to: i64) -> bool {
+    msg.direction == Direction::Incoming && key.msg > read_up_to
+}
+
+fn upsert(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, m: Message, is_edit: bool, out: &mut Outcome) -> Result<(), StoreError> {
+    let account = m.account;
+    let (chat_key, shift) = resolve(ctx, ChatKey { scope: scope_for(account, m.chat.kind), chat: m.chat.id })?;
+    let key = chat_key.msg(m.message_id - shift);
+    ensure_chat(ctx, chat_key, &m.chat, account)?;
+
+    if let Some(mut existing) = ctx.get_message(key)? {
+        let newer_edit = is_edit && m.edited_at.unwrap_or(0) > existing.edited_at.unwrap_or(0);
+        if !newer_edit {
+            // Dedup: the same message again (a second account in a supergroup, a replayed batch).
+            if !existing.seen_by.contains(&account) {
+                existing.seen_by.push(account);
+                ctx.put_message(key, &existing)?;
+            }
+            out.duplicates += 1;
+            return Ok(());
+        }
+        // Edit: the new content replaces the old; nothing of the old text is kept.
+        let old_content = ctx.open_content(key, &existing)?;
+        index.remove(ctx, key, &existing, &old_content)?;
+        existing.edited_at = m.edited_at;
+        existing.body_kind = m.content.body.kind();
+        existing.sender_id = m.content.sender.id();
+        existing.content = ctx.seal_content(existing.owner, key, &m.content)?;
+        index.put(ctx, key, &existing, &m.content)?;
+        ctx.put_message(key, &existing)?;
+        let accounts = existing.seen_by.clone();
+        ctx.append_event(event(EventKind::MessageUpdated, accounts, key), Some(Arc::new(m)))?;
+        out.updated += 1;
+        return Ok(());
+    }
+
+    let stored = StoredMessage {
+        owner: account,
+        seen_by: vec![account],
+        chat_kind: m.chat.kind,
+        message_id: m.message_id,
+        topic: m.topic,
+        direction: m.direction,
+        date: m.date,
+        edited_at: m.edited_at,
+        status: m.status.clone(),
+        body_kind: m.content.body.kind(),
+        sender_id: m.content.sender.id(),
+        content: ctx.seal_content(account, key, &m.content)?,
+    };
+    index.put(ctx, key, &stored, &m.content)?;
+    ctx.put_message(key, &stored)?;
+    let unread = ctx
+        .update_chat(chat_key, |s| {
+            s.record.messages += 1;
+            if s.record.last_key.is_none_or(|k| key.msg > k) {
+                s.record.last_key = Some(key.msg);
+                s.record.last_date = stored.date;
+            }
+            if is_unread(&stored, key, s.record.read_up_to) {
+                s.record.unread += 1;
+            }
+            s.record.unread
+        })?
+        .unwrap_or(0);
+    let mut ev = event(EventKind::MessageCreated, vec![account], key);
+    ev.unread = Some(unread);
+    ctx.append_event(ev, Some(Arc::new(m)))?;
+    out.created += 1;
+    Ok(())
+}
+
+fn event(kind: EventKind, accounts: Vec<u64>, key: MsgKey) -> EventRecord {
+    EventRecord {
+        seq: 0,
+        kind,
+        accounts,
+        scope: key.scope,
+        chat_id: key.chat,
+        message_key: Some(key.msg),
+        from_chat: None,
+        unread: None,
+        at: 0,
+    }
+}
+
+/// Removes a message and everything derived from it. Returns false when it was not there.
+fn delete(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, key: MsgKey) -> Result<bool, StoreError> {
+    let Some(old) = ctx.remove_message(key)? else { return Ok(false) };
+    let content = ctx.open_content(key, &old)?;
+    index.remove(ctx, key, &old, &content)?;
+    let chat_key = key.chat_key();
+    let needs_last = ctx
+        .update_chat(chat_key, |s| {
+            s.record.messages = s.record.messages.saturating_sub(1);
+            if is_unread(&old, key, s.record.read_up_to) {
+                s.record.unread = s.record.unread.saturating_sub(1);
+            }
+            s.record.last_key == Some(key.msg)
+        })?
+        .unwrap_or(false);
+    if needs_last {
+        let prev = ctx.last_message_before(chat_key, key.msg)?;
+        ctx.update_chat(chat_key, |s| {
+            s.record.last_key = prev.as_ref().map(|(k, _)| k.msg);
+            s.record.last_date = prev.as_ref().map(|(_, m)| m.date).unwrap_or(0);
+        })?;
+    }
+    let mut ev = event(EventKind::MessageDeleted, old.seen_by.clone(), key);
+    ev.unread = ctx.chat(chat_key)?.map(|s| s.record.unread);
+    ctx.append_event(ev, None)?;
+    Ok(true)
+}
+
+/// Counts incoming messages above the read pointer.
+fn count_unread(ctx: &WriteCtx<'_>, chat: ChatKey, read_up_to: i64) -> Result<u32, StoreError> {
+    if read_up_to == i64::MAX {
+        return Ok(0);
+    }
+    let rows = ctx.chat_messages(chat, read_up_to + 1, i64::MAX)?;
+    Ok(rows.iter().filter(|(k, m)| is_unread(m, *k, read_up_to)).count() as u32)
+}
+
+pub fn mark_read(ctx: &mut WriteCtx<'_>, chat: ChatKey, up_to: i64) -> Result<Option<u32>, StoreError> {
+    let Some(state) = ctx.chat(chat)? else { return Ok(None) };
+    let rut = state.record.read_up_to.max(up_to);
+    let accounts = state.record.accounts.clone();
+    if rut == state.record.read_up_to {
+        return Ok(Some(state.record.unread));
+    }
+    let unread = count_unread(ctx, chat, rut)?;
+    ctx.update_chat(chat, |s| {
+        s.record.read_up_to = rut;
+        s.record.unread = unread;
+    })?;
+    let mut ev = event(EventKind::ChatRead, accounts, chat.msg(rut));
+    ev.unread = Some(unread);
+    ctx.append_event(ev, None)?;
+    Ok(Some(unread))
+}
+
+/// Moves a basic group's conversation into its supergroup. Idempotent: Telegram sends both
+/// `migrate_to_chat_id` (in the old group) and `migrate_from_chat_id` (in the new supergroup).
+fn migrate(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, account: AccountId, from_group: i64, to: &Chat) -> Result<bool, StoreError> {
+    let old_key = ChatKey { scope: account, chat: from_group };
+    let new_key = ChatKey { scope: 0, chat: to.id };
+    let to_chat = Chat { kind: ChatKind::Supergroup, ..to.clone() };
+    let Some(old) = ctx.chat(old_key)?.cloned() else {
+        ensure_chat(ctx, new_key, &to_chat, account)?;
+        return Ok(false);
+    };
+    if old.record.migrated_to.is_some() {
+        return Ok(false);
+    }
+    let mut new_chat = to_chat;
+    if new_chat.title.is_none() {
+        new_chat.title = old.meta.title.clone();
+    }
+    ensure_chat(ctx, new_key, &new_chat, account)?;
+
+    let mut moved = 0u32;
+    let mut last: Option<(i64, i64)> = None;
+    for (k, mut m) in ctx.chat_messages(old_key, i64::MIN, i64::MAX)? {
+        let content = ctx.open_content(k, &m)?;
+        index.remove(ctx, k, &m, &content)?;
+        ctx.remove_message(k)?;
+        let nk = new_key.msg(k.msg - MIGRATED_SHIFT);
+        m.chat_kind = ChatKind::Supergroup;
+        m.content = ctx.seal_content(m.owner, nk, &content)?;
+        index.put(ctx, nk, &m, &content)?;
+        ctx.put_message(nk, &m)?;
+        moved += 1;
+        last = Some((nk.msg, m.date));
+    }
+    let shifted_rut = if old.record.read_up_to == i64::MIN { i64::MIN } else { old.record.read_up_to - MIGRATED_SHIFT };
+    let rut = ctx.chat(new_key)?.map(|s| s.record.read_up_to.max(shifted_rut)).unwrap_or(shifted_rut);
+    let unread = count_unread(ctx, new_key, rut)?;
+    let accounts = ctx
+        .update_chat(new_key, |s| {
+            for a in &old.record.accounts {
+                if !s.record.accounts.contains(a) {
+                    s.record.accounts.push(*a);
+                }
+            }
+            s.record.messages += moved;
+            s.record.read_up_to = rut;
+            s.record.unread = unread;
+            if let Some((k, d)) = last
+                && s.record.last_key.is_none_or(|lk| k > lk)
+            {
+                s.record.last_key = Some(k);
+                s.record.last_date = d;
+            }
+            s.record.accounts.clone()
+        })?
+        .unwrap_or_default();
+    // The old chat stays as a redirect, so late updates for it land in the supergroup.
+    ctx.update_chat(old_key, |s| {
+        s.record.migrated_to = Some(to.id);
+        s.record.accounts.clear();
+        s.record.unread = 0;
+        s.record.messages = 0;
+        s.record.last_key = None;
+    })?;
+    let mut ev = event(EventKind::ChatMigrated, accounts, new_key.msg(0));
+    ev.message_key = None;
+    ev.from_chat = Some(from_group);
+    ev.unread = Some(unread);
+    ctx.append_event(ev, None)?;
+    Ok(true)
+}

@@ -1,0 +1,60 @@
+//! The ingest pipeline: normalise -> dedup -> redact -> seal -> index hook -> commit -> publish.
+//!
+//! - *normalise* happens in the connector (`channels::telegram::map`), which hands over a
+//!   [`Batch`] of [`Change`]s in the model's terms plus its upstream position;
+//! - *dedup*, *redact*, *seal* and the *index hook* run in [`apply`], inside the writer's
+//!   transaction, so they see exactly the state they change;
+//! - *commit* is the writer's group commit (many batches, one transaction, one fsync), with the
+//!   upstream position in the same transaction: a crash never loses or doubles a message;
+//! - *publish* is the store's broadcast, sent only after the commit succeeded.
+
+pub mod apply;
+mod change;
+pub mod redact;
+
+use std::sync::Arc;
+
+pub use apply::{IndexHook, NoIndex, Outcome};
+pub use change::{Batch, Change};
+
+use crate::store::{ChatKey, Store, StoreError};
+
+/// A cheap-to-clone handle to the pipeline.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    index: Arc<dyn IndexHook>,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, index: Arc<dyn IndexHook>) -> Pipeline {
+        Pipeline { store, index }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Commits one batch (possibly together with others waiting) and returns what it did.
+    pub async fn submit(&self, batch: Batch) -> Result<Outcome, StoreError> {
+        let index = self.index.clone();
+        let weight = batch.changes.len().max(1);
+        self.store
+            .write(weight, move |ctx| apply::apply_batch(ctx, index.as_ref(), &batch))
+            .await
+    }
+
+    /// Blocking form of [`Pipeline::submit`] for threads outside the runtime.
+    pub fn submit_blocking(&self, batch: Batch) -> Result<Outcome, StoreError> {
+        let index = self.index.clone();
+        let weight = batch.changes.len().max(1);
+        self.store
+            .write_blocking(weight, move |ctx| apply::apply_batch(ctx, index.as_ref(), &batch))
+    }
+
+    /// Marks a chat read up to and including the message with store key `up_to`; returns the
+    /// chat's new unread count.
+    pub async fn mark_read(&self, chat: ChatKey, up_to: i64) -> Result<Option<u32>, StoreError> {
+        self.store.write(1, move |ctx| apply::mark_read(ctx, chat, up_to)).await
+    }
+}

@@ -1,0 +1,313 @@
+//! [`WriteCtx`]: what a writer job sees of the open write transaction.
+//!
+//! It opens each table once per job, caches the chats and accounts a job touches (a batch of a
+//! thousand messages in one chat rewrites that chat's record once, not a thousand times), and
+//! keeps two invariants in one place:
+//! - every account's unread counter equals the sum of the unread counts of its chats
+//!   ([`WriteCtx::update_chat`] applies the difference, whatever the closure changed);
+//! - every change appends to the event log under the next workspace sequence number
+//!   ([`WriteCtx::append_event`]), in the same transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::codec::{decode, encode};
+use super::keyring::Keyring;
+use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
+use super::seal::Sealer;
+use super::tables::*;
+use super::{Published, StoreError};
+use crate::model::{EventRecord, Message, MessageContent};
+
+/// A chat record with its metadata opened, as cached during a job.
+#[derive(Debug, Clone)]
+pub struct ChatState {
+    pub record: ChatRecord,
+    pub meta: ChatMeta,
+    pub meta_changed: bool,
+}
+
+pub struct WriteCtx<'t> {
+    txn: &'t WriteTransaction,
+    keyring: &'t Keyring,
+    messages: Table<'t, MsgKey, &'static [u8]>,
+    chats: Table<'t, ChatKey, &'static [u8]>,
+    events: Table<'t, u64, &'static [u8]>,
+    meta: Table<'t, &'static str, u64>,
+    accounts: Table<'t, u64, &'static [u8]>,
+    account_unread: Table<'t, u64, u64>,
+    positions: Table<'t, u64, u64>,
+    rejected: Table<'t, u64, u64>,
+    last_seq: u64,
+    seq_dirty: bool,
+    /// `None` marks a chat removed during this job.
+    chat_cache: HashMap<ChatKey, Option<ChatState>>,
+    account_cache: HashMap<u64, AccountRecord>,
+    unread_delta: HashMap<u64, i64>,
+    published: Vec<Published>,
+    pub now: i64,
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl<'t> WriteCtx<'t> {
+    pub(super) fn open(txn: &'t WriteTransaction, keyring: &'t Keyring) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META)?;
+        let last_seq = meta.get(META_LAST_SEQ)?.map(|v| v.value()).unwrap_or(0);
+        Ok(WriteCtx {
+            txn,
+            keyring,
+            messages: txn.open_table(CHAT_MESSAGE)?,
+            chats: txn.open_table(CHAT_RECORD)?,
+            events: txn.open_table(SEQ_EVENT)?,
+            meta,
+            accounts: txn.open_table(ACCOUNT_RECORD)?,
+            account_unread: txn.open_table(ACCOUNT_UNREAD)?,
+            positions: txn.open_table(ACCOUNT_POSITION)?,
+            rejected: txn.open_table(ACCOUNT_REJECTED)?,
+            last_seq,
+            seq_dirty: false,
+            chat_cache: HashMap::new(),
+            account_cache: HashMap::new(),
+            unread_delta: HashMap::new(),
+            published: Vec::new(),
+            now: unix_now(),
+        })
+    }
+
+    /// The transaction, for tables other layers own (the search index).
+    pub fn txn(&self) -> &'t WriteTransaction {
+        self.txn
+    }
+
+    // ---- accounts and keys ----
+
+    pub fn account(&mut self, id: u64) -> Result<&AccountRecord, StoreError> {
+        if !self.account_cache.contains_key(&id) {
+            let rec = self
+                .accounts
+                .get(id)?
+                .map(|v| decode::<AccountRecord>(v.value()))
+                .transpose()?
+                .ok_or(StoreError::UnknownAccount(id))?;
+            self.account_cache.insert(id, rec);
+        }
+        Ok(&self.account_cache[&id])
+    }
+
+    pub fn put_account(&mut self, rec: AccountRecord) -> Result<(), StoreError> {
+        self.accounts.insert(rec.id, encode(&rec)?.as_slice())?;
+        self.account_cache.insert(rec.id, rec);
+        Ok(())
+    }
+
+    pub fn next_account_id(&mut self) -> Result<u64, StoreError> {
+        let next = self.meta.get(META_NEXT_ACCOUNT)?.map(|v| v.value()).unwrap_or(1);
+        self.meta.insert(META_NEXT_ACCOUNT, next + 1)?;
+        Ok(next)
+    }
+
+    pub fn keyring(&self) -> &'t Keyring {
+        self.keyring
+    }
+
+    pub fn sealer(&mut self, account: u64) -> Result<Arc<Sealer>, StoreError> {
+        if let Some(k) = self.keyring.cached(account) {
+            return Ok(k);
+        }
+        let wrapped = self.account(account)?.wrapped_key.clone();
+        self.keyring.data_key(account, &wrapped)
+    }
+
+    // ---- messages ----
+
+    pub fn get_message(&self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
+        self.messages.get(key)?.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn put_message(&mut self, key: MsgKey, msg: &StoredMessage) -> Result<(), StoreError> {
+        self.messages.insert(key, encode(msg)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn remove_message(&mut self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
+        let old = self.messages.remove(key)?;
+        old.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Keys and records of a chat's messages with keys in `from..=to`, oldest first.
+    pub fn chat_messages(
+        &self,
+        chat: ChatKey,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.messages.range(chat.msg(from)..=chat.msg(to))? {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The newest message of a chat with a key below `below`.
+    pub fn last_message_before(&self, chat: ChatKey, below: i64) -> Result<Option<(MsgKey, StoredMessage)>, StoreError> {
+        if below == i64::MIN {
+            return Ok(None);
+        }
+        match self.messages.range(chat.msg(i64::MIN)..chat.msg(below))?.next_back() {
+            Some(row) => {
+                let (k, v) = row?;
+                Ok(Some((k.value(), decode(v.value())?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn seal_content(&mut self, owner: u64, key: MsgKey, content: &MessageContent) -> Result<super::seal::Sealed, StoreError> {
+        let sealer = self.sealer(owner)?;
+        Ok(sealer.seal(&encode(content)?, &key.aad())?)
+    }
+
+    pub fn open_content(&mut self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
+        let sealer = self.sealer(msg.owner)?;
+        decode(&sealer.open(&msg.content, &key.aad())?)
+    }
+
+    // ---- chats ----
+
+    pub fn chat(&mut self, key: ChatKey) -> Result<Option<&ChatState>, StoreError> {
+        self.load_chat(key)?;
+        Ok(self.chat_cache.get(&key).and_then(|c| c.as_ref()))
+    }
+
+    fn load_chat(&mut self, key: ChatKey) -> Result<(), StoreError> {
+        if self.chat_cache.contains_key(&key) {
+            return Ok(());
+        }
+        let raw = self.chats.get(key)?.map(|v| v.value().to_vec());
+        let state = match raw {
+            None => None,
+            Some(v) => {
+                let record: ChatRecord = decode(&v)?;
+                let sealer = self.sealer(record.owner)?;
+                let meta = decode(&sealer.open(&record.meta, &key.aad())?)?;
+                Some(ChatState {
+                    record,
+                    meta,
+                    meta_changed: false,
+                })
+            }
+        };
+        self.chat_cache.insert(key, state);
+        Ok(())
+    }
+
+    /// Creates a chat (it must not exist).
+    pub fn insert_chat(&mut self, key: ChatKey, state: ChatState) -> Result<(), StoreError> {
+        self.load_chat(key)?;
+        for &a in &state.record.accounts {
+            *self.unread_delta.entry(a).or_default() += i64::from(state.record.unread);
+        }
+        self.chat_cache.insert(key, Some(state));
+        Ok(())
+    }
+
+    /// Changes a chat; per-account unread counters follow whatever `f` did to `accounts` and
+    /// `unread`. Returns `None` when the chat does not exist.
+    pub fn update_chat<R>(&mut self, key: ChatKey, f: impl FnOnce(&mut ChatState) -> R) -> Result<Option<R>, StoreError> {
+        self.load_chat(key)?;
+        let Some(Some(state)) = self.chat_cache.get_mut(&key) else {
+            return Ok(None);
+        };
+        for &a in &state.record.accounts {
+            *self.unread_delta.entry(a).or_default() -= i64::from(state.record.unread);
+        }
+        let r = f(state);
+        for &a in &state.record.accounts {
+            *self.unread_delta.entry(a).or_default() += i64::from(state.record.unread);
+        }
+        Ok(Some(r))
+    }
+
+    pub fn remove_chat(&mut self, key: ChatKey) -> Result<Option<ChatState>, StoreError> {
+        self.load_chat(key)?;
+        let old = self.chat_cache.insert(key, None).flatten();
+        if let Some(s) = &old {
+            for &a in &s.record.accounts {
+                *self.unread_delta.entry(a).or_default() -= i64::from(s.record.unread);
+            }
+        }
+        Ok(old)
+    }
+
+    // ---- positions, counters, events ----
+
+    pub fn position(&self, account: u64) -> Result<Option<u64>, StoreError> {
+        Ok(self.positions.get(account)?.map(|v| v.value()))
+    }
+
+    /// Records the connector's upstream position. It only moves forward.
+    pub fn set_position(&mut self, account: u64, pos: u64) -> Result<(), StoreError> {
+        if self.position(account)?.is_none_or(|p| pos > p) {
+            self.positions.insert(account, pos)?;
+        }
+        Ok(())
+    }
+
+    pub fn count_rejected(&mut self, account: u64) -> Result<(), StoreError> {
+        let n = self.rejected.get(account)?.map(|v| v.value()).unwrap_or(0);
+        self.rejected.insert(account, n + 1)?;
+        Ok(())
+    }
+
+    /// Appends an event under the next sequence number and queues it for publishing after the
+    /// commit. `event.seq` is filled in here.
+    pub fn append_event(&mut self, mut event: EventRecord, message: Option<Arc<Message>>) -> Result<u64, StoreError> {
+        self.last_seq += 1;
+        self.seq_dirty = true;
+        event.seq = self.last_seq;
+        event.at = self.now;
+        self.events.insert(event.seq, encode(&event)?.as_slice())?;
+        self.published.push(Published { event, message });
+        Ok(self.last_seq)
+    }
+
+    /// Writes back what the job cached; returns the events to publish once committed.
+    pub(super) fn finish(&mut self) -> Result<Vec<Published>, StoreError> {
+        for (key, state) in std::mem::take(&mut self.chat_cache) {
+            match state {
+                None => {
+                    self.chats.remove(key)?;
+                }
+                Some(mut s) => {
+                    if s.meta_changed {
+                        let sealer = self.sealer(s.record.owner)?;
+                        s.record.meta = sealer.seal(&encode(&s.meta)?, &key.aad())?;
+                    }
+                    self.chats.insert(key, encode(&s.record)?.as_slice())?;
+                }
+            }
+        }
+        for (account, delta) in std::mem::take(&mut self.unread_delta) {
+            if delta == 0 {
+                continue;
+            }
+            let cur = self.account_unread.get(account)?.map(|v| v.value()).unwrap_or(0) as i64;
+            let new = (cur + delta).max(0) as u64;
+            self.account_unread.insert(account, new)?;
+        }
+        if self.seq_dirty {
+            self.meta.insert(META_LAST_SEQ, self.last_seq)?;
+            self.seq_dirty = false;
+        }
+        Ok(std::mem::take(&mut self.published))
+    }
+}

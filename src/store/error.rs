@@ -1,0 +1,48 @@
+//! The store's one error type. Messages name tables, records and operations, never content.
+
+use super::seal::SealError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] redb::Error),
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{record} record: {detail}")]
+    Format { record: &'static str, detail: String },
+    #[error("sealing: {0}")]
+    Seal(#[from] SealError),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("unknown account {0}")]
+    UnknownAccount(u64),
+    #[error("the data directory was written by a newer lanbox (schema {found}, this build knows {known})")]
+    SchemaTooNew { found: u64, known: u64 },
+    #[error("another write in the same batch failed; this one was rolled back with it")]
+    BatchAborted,
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

@@ -1,0 +1,279 @@
+//! The store: one redb file in the data directory, sealed records, one writer.
+//!
+//! - [`tables`]: every table, typed, with its key encoding.
+//! - [`records`] and [`codec`]: the stored values and their versioned postcard encoding.
+//! - [`seal`] and [`keyring`]: per-account data keys under a master key.
+//! - [`writer`] and [`ctx`]: the single writer thread and what a job sees of its transaction.
+//! - [`read`]: read transactions, opened on the blocking pool by async callers.
+//!
+//! [`Store`] is a cheap-to-clone handle. Dropping the last clone closes the queue; the writer
+//! finishes what is queued and the database closes.
+
+pub mod codec;
+pub mod ctx;
+mod error;
+pub mod keyring;
+pub mod read;
+pub mod records;
+pub mod seal;
+pub mod tables;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use ctx::{ChatState, WriteCtx};
+pub use error::StoreError;
+pub use keyring::MasterKeySource;
+pub use read::Reader;
+pub use tables::{ChatKey, MsgKey};
+
+use crate::model::{EventRecord, Message};
+use keyring::Keyring;
+use seal::Cipher;
+use writer::{Job, Writer};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "lanbox.redb";
+
+/// An event committed to the log, as handed to live subscribers. `message` is the (already
+/// redacted) message for created/updated events: plaintext in memory only.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: EventRecord,
+    pub message: Option<Arc<Message>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// redb page cache in bytes.
+    pub cache_bytes: usize,
+    /// Cipher for new records; `None` picks by CPU.
+    pub cipher: Option<Cipher>,
+    /// systemd's `$CREDENTIALS_DIRECTORY`, where a `master-key` credential may be.
+    pub credentials_dir: Option<PathBuf>,
+    /// Writer queue length in jobs (bounded: producers wait when it is full).
+    pub queue_jobs: usize,
+    /// Upper bound on the summed weight (changes) of jobs committed together.
+    pub max_batch_weight: usize,
+    /// Capacity of the live broadcast; a subscriber further behind is told it lagged.
+    pub publish_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            // 64 MiB: a quarter of what a 2 GB board can spare for lanbox.
+            cache_bytes: 64 << 20,
+            cipher: None,
+            credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            queue_jobs: 64,
+            max_batch_weight: 4096,
+            publish_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    db: Arc<Database>,
+    keyring: Arc<Keyring>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    publish: broadcast::Sender<Arc<Published>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    master_source: MasterKeySource,
+    dir: PathBuf,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer drain it and exit; joining makes "dropped" mean
+        // "everything queued is committed".
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.shared.dir).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, creating the master key on first start.
+    pub fn open(dir: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
+        let (keyring, master_source) = Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?;
+        let db = Database::builder()
+            .set_cache_size(opts.cache_bytes)
+            .create(dir.join(DB_FILE))?;
+        init_schema(&db)?;
+        let db = Arc::new(db);
+        let keyring = Arc::new(keyring);
+        let (tx, rx) = mpsc::channel(opts.queue_jobs.max(1));
+        let (publish, _) = broadcast::channel(opts.publish_capacity.max(16));
+        let writer = Writer {
+            db: db.clone(),
+            keyring: keyring.clone(),
+            jobs: rx,
+            publish: publish.clone(),
+            max_weight: opts.max_batch_weight.max(1),
+        };
+        let handle = std::thread::Builder::new()
+            .name("lanbox-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| StoreError::Io {
+                path: "writer thread".into(),
+                source,
+            })?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                db,
+                keyring,
+                jobs: Mutex::new(Some(tx)),
+                publish,
+                writer: Mutex::new(Some(handle)),
+                master_source,
+                dir: dir.to_path_buf(),
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub fn master_key_source(&self) -> &MasterKeySource {
+        &self.shared.master_source
+    }
+
+    pub fn cipher(&self) -> Cipher {
+        self.shared.keyring.cipher()
+    }
+
+    /// Live events, published after each commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.shared.publish.subscribe()
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Job>, StoreError> {
+        self.shared
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::WriterGone)
+    }
+
+    /// Runs `f` inside the writer's next transaction. `f` may run more than once (when a
+    /// neighbouring job fails and the round is retried), so it must not have side effects
+    /// outside the transaction.
+    pub async fn write<T, F>(&self, weight: usize, mut f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            run: Box::new(move |ctx| f(ctx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)),
+            weight,
+            reply,
+        };
+        self.sender()?.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        let out = rx.await.map_err(|_| StoreError::WriterGone)??;
+        Ok(*out.downcast::<T>().expect("writer returns what the job produced"))
+    }
+
+    /// Blocking form of [`Store::write`], for threads outside the runtime (tools, benchmarks).
+    pub fn write_blocking<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        futures_lite_block_on(self.write(weight, f))
+    }
+
+    /// A read transaction. Blocking: async code calls [`Store::read`].
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Ok(Reader::new(self.shared.db.begin_read()?, self.shared.keyring.clone()))
+    }
+
+    /// Runs a read on the blocking pool, so async workers never wait on the disk.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store.reader()?))
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Drives a future to completion on the current thread. Only used by [`Store::write_blocking`],
+/// whose future waits on channels fed by the writer thread, so no runtime is needed.
+fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn init_schema(db: &Database) -> Result<(), StoreError> {
+    use tables::*;
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(META_SCHEMA_VERSION)?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found: v,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            // Older schemas migrate here, one function per step, when there are any.
+            Some(_) => {}
+        }
+        // Create every table so readers never meet a missing one.
+        txn.open_table(ACCOUNT_RECORD)?;
+        txn.open_table(ACCOUNT_UNREAD)?;
+        txn.open_table(ACCOUNT_POSITION)?;
+        txn.open_table(ACCOUNT_REJECTED)?;
+        txn.open_table(CHAT_RECORD)?;
+        txn.open_table(CHAT_MESSAGE)?;
+        txn.open_table(SEQ_EVENT)?;
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Read transactions: decoding and opening sealed records for the layers above.
+//!
+//! Every method blocks on the disk; async code reaches them through [`super::Store::read`].
+
+use std::sync::Arc;
+
+use redb::{ReadTransaction, ReadableTable};
+
+use super::codec::decode;
+use super::keyring::Keyring;
+use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
+use super::seal::Sealer;
+use super::tables::*;
+use super::StoreError;
+use crate::model::{Chat, EventRecord, Message, MessageContent};
+
+pub struct Reader {
+    txn: ReadTransaction,
+    keyring: Arc<Keyring>,
+}
+
+/// A chat with its metadata opened.
+#[derive(Debug, Clone)]
+pub struct ChatView {
+    pub key: ChatKey,
+    pub record: ChatRecord,
+    pub meta: ChatMeta,
+}
+
+impl ChatView {
+    pub fn chat(&self) -> Chat {
+        Chat {
+            id: self.key.chat,
+            kind: self.record.kind,
+            title: self.meta.title.clone(),
+            username: self.meta.username.clone(),
+            is_forum: self.record.is_forum,
+        }
+    }
+}
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction, keyring: Arc<Keyring>) -> Reader {
+        Reader { txn, keyring }
+    }
+
+    pub fn account(&self, id: u64) -> Result<Option<AccountRecord>, StoreError> {
+        let t = self.txn.open_table(ACCOUNT_RECORD)?;
+        t.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        let t = self.txn.open_table(ACCOUNT_RECORD)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    fn sealer(&self, account: u64) -> Result<Arc<Sealer>, StoreError> {
+        if let Some(k) = self.keyring.cached(account) {
+            return Ok(k);
+        }
+        let rec = self.account(account)?.ok_or(StoreError::UnknownAccount(account))?;
+        self.keyring.data_key(account, &rec.wrapped_key)
+    }
+
+    pub fn account_unread(&self, account: u64) -> Result<u64, StoreError> {
+        let t = self.txn.open_table(ACCOUNT_UNREAD)?;
+        Ok(t.get(account)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    pub fn position(&self, account: u64) -> Result<Option<u64>, StoreError> {
+        let t = self.txn.open_table(ACCOUNT_POSITION)?;
+        Ok(t.get(account)?.map(|v| v.value()))
+    }
+
+    pub fn rejected(&self, account: u64) -> Result<u64, StoreError> {
+        let t = self.txn.open_table(ACCOUNT_REJECTED)?;
+        Ok(t.get(account)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        let t = self.txn.open_table(META)?;
+        Ok(t.get(META_LAST_SEQ)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    pub fn chat(&self, key: ChatKey) -> Result<Option<ChatView>, StoreError> {
+        let t = self.txn.open_table(CHAT_RECORD)?;
+        let Some(v) = t.get(key)? else { return Ok(None) };
+        let record: ChatRecord = decode(v.value())?;
+        let meta = decode(&self.sealer(record.owner)?.open(&record.meta, &key.aad())?)?;
+        Ok(Some(ChatView { key, record, meta }))
+    }
+
+    /// Every chat (keys and records, metadata still sealed), in key order.
+    pub fn chat_records(&self) -> Result<Vec<(ChatKey, ChatRecord)>, StoreError> {
+        let t = self.txn.open_table(CHAT_RECORD)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn stored_message(&self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
+        let t = self.txn.open_table(CHAT_MESSAGE)?;
+        t.get(key)?.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn open_content(&self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
+        decode(&self.sealer(msg.owner)?.open(&msg.content, &key.aad())?)
+    }
+
+    /// Rebuilds the normalised message, as seen by its owner account.
+    pub fn message(&self, key: MsgKey) -> Result<Option<Message>, StoreError> {
+        let Some(stored) = self.stored_message(key)? else { return Ok(None) };
+        let chat = match self.chat(key.chat_key())? {
+            Some(c) => c.chat(),
+            None => Chat {
+                id: key.chat,
+                kind: stored.chat_kind,
+                title: None,
+                username: None,
+                is_forum: false,
+            },
+        };
+        Ok(Some(self.assemble(key, stored, chat)?))
+    }
+
+    fn assemble(&self, key: MsgKey, stored: StoredMessage, chat: Chat) -> Result<Message, StoreError> {
+        let content = self.open_content(key, &stored)?;
+        Ok(Message {
+            account: stored.owner,
+            chat,
+            message_id: stored.message_id,
+            topic: stored.topic,
+            direction: stored.direction,
+            date: stored.date,
+            edited_at: stored.edited_at,
+            status: stored.status,
+            content,
+        })
+    }
+
+    /// Stored messages of a chat with keys in `range`, oldest first, at most `limit`.
+    pub fn chat_stored(
+        &self,
+        chat: ChatKey,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+        let t = self.txn.open_table(CHAT_MESSAGE)?;
+        let mut out = Vec::new();
+        for row in t.range(chat.msg(from)..=chat.msg(to))?.take(limit) {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Every stored message key in the store (for consistency checks and tests).
+    pub fn all_message_keys(&self) -> Result<Vec<MsgKey>, StoreError> {
+        let t = self.txn.open_table(CHAT_MESSAGE)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(row?.0.value());
+        }
+        Ok(out)
+    }
+
+    /// Events with a sequence number above `after`, oldest first, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let t = self.txn.open_table(SEQ_EVENT)?;
+        let mut out = Vec::new();
+        for row in t.range(after.saturating_add(1)..)?.take(limit) {
+            out.push(decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The oldest sequence number still in the log (`None` when empty).
+    pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
+        let t = self.txn.open_table(SEQ_EVENT)?;
+        Ok(t.first()?.map(|(k, _)| k.value()))
+    }
+}

@@ -1,0 +1,180 @@
+//! Sealing: authenticated encryption of everything that could reveal what a message says.
+//!
+//! Each account has a 256-bit data key; the data keys are wrapped by the box's master key (see
+//! [`super::keyring`]). A [`Sealed`] value records which cipher made it, so a store written on a
+//! CPU with AES instructions (AES-256-GCM) stays readable on one without (ChaCha20-Poly1305, the
+//! Pi 4's case) and the other way round. Nonces are 96 random bits from the OS; the associated
+//! data binds a ciphertext to the table and key it is stored under, so a sealed value copied to
+//! another record does not open.
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Which AEAD sealed a value. Stored per record as one byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cipher {
+    Aes256Gcm,
+    ChaCha20Poly1305,
+}
+
+impl Cipher {
+    /// AES-256-GCM where the CPU has AES instructions, ChaCha20-Poly1305 otherwise (software
+    /// AES is slower and not constant-time).
+    pub fn for_this_cpu() -> Cipher {
+        if cpu_has_aes() {
+            Cipher::Aes256Gcm
+        } else {
+            Cipher::ChaCha20Poly1305
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Option<Cipher>> {
+        match s {
+            "auto" => Some(None),
+            "aes-256-gcm" => Some(Some(Cipher::Aes256Gcm)),
+            "chacha20-poly1305" => Some(Some(Cipher::ChaCha20Poly1305)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_aes() -> bool {
+    std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+}
+
+#[cfg(target_arch = "aarch64")]
+fn cpu_has_aes() -> bool {
+    std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull")
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn cpu_has_aes() -> bool {
+    false
+}
+
+/// A 256-bit key, wiped from memory when dropped. `Debug` never prints it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretKey([u8; 32]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    pub fn generate() -> Result<SecretKey, SealError> {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k).map_err(|_| SealError::Random)?;
+        Ok(SecretKey(k))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<SecretKey> {
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(SecretKey(arr))
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// An encrypted value with the cipher and nonce needed to open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub cipher: Cipher,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("the operating system's random source failed")]
+    Random,
+    #[error("sealed value failed authentication (wrong key or tampered record)")]
+    Open,
+}
+
+/// A key plus the cipher new values are sealed with.
+#[derive(Debug, Clone)]
+pub struct Sealer {
+    key: SecretKey,
+    cipher: Cipher,
+}
+
+impl Sealer {
+    pub fn new(key: SecretKey, cipher: Cipher) -> Sealer {
+        Sealer { key, cipher }
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, SealError> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
+        let payload = Payload { msg: plaintext, aad };
+        let ciphertext = match self.cipher {
+            Cipher::Aes256Gcm => Aes256Gcm::new(self.key.expose().into()).encrypt(&nonce.into(), payload),
+            Cipher::ChaCha20Poly1305 => {
+                ChaCha20Poly1305::new(self.key.expose().into()).encrypt(&nonce.into(), payload)
+            }
+        }
+        // Encryption only fails for inputs beyond the AEAD's length limit (64 GiB).
+        .map_err(|_| SealError::Open)?;
+        Ok(Sealed {
+            cipher: self.cipher,
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// Opens a value whatever cipher sealed it.
+    pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, SealError> {
+        let payload = Payload {
+            msg: &sealed.ciphertext,
+            aad,
+        };
+        let nonce = sealed.nonce.into();
+        match sealed.cipher {
+            Cipher::Aes256Gcm => Aes256Gcm::new(self.key.expose().into()).decrypt(&nonce, payload),
+            Cipher::ChaCha20Poly1305 => {
+                ChaCha20Poly1305::new(self.key.expose().into()).decrypt(&nonce, payload)
+            }
+        }
+        .map_err(|_| SealError::Open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ciphers_round_trip_and_open_each_other() {
+        let key = SecretKey::generate().unwrap();
+        let aes = Sealer::new(key.clone(), Cipher::Aes256Gcm);
+        let cha = Sealer::new(key, Cipher::ChaCha20Poly1305);
+        let a = aes.seal(b"hello", b"ctx").unwrap();
+        let c = cha.seal(b"hello", b"ctx").unwrap();
+        assert_eq!(a.cipher, Cipher::Aes256Gcm);
+        assert_eq!(c.cipher, Cipher::ChaCha20Poly1305);
+        assert_eq!(cha.open(&a, b"ctx").unwrap(), b"hello");
+        assert_eq!(aes.open(&c, b"ctx").unwrap(), b"hello");
+        assert!(!a.ciphertext.windows(5).any(|w| w == b"hello"));
+    }
+
+    #[test]
+    fn wrong_context_or_key_fails() {
+        let s = Sealer::new(SecretKey::generate().unwrap(), Cipher::ChaCha20Poly1305);
+        let v = s.seal(b"x", b"a").unwrap();
+        assert_eq!(s.open(&v, b"b"), Err(SealError::Open));
+        let other = Sealer::new(SecretKey::generate().unwrap(), Cipher::ChaCha20Poly1305);
+        assert_eq!(other.open(&v, b"a"), Err(SealError::Open));
+    }
+}

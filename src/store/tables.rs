@@ -1,0 +1,193 @@
+//! Every redb table lanbox has, declared once, with the key types that own their byte encoding.
+//!
+//! Keys are fixed-width big-endian, so byte order is numeric order and range scans walk a chat's
+//! messages oldest to newest. Signed integers are stored with the sign bit flipped for the same
+//! reason. Values are `&[u8]` holding a versioned postcard record (see [`super::codec`]): decoding
+//! can fail on a damaged or future record, and that must be an error, not a panic inside redb's
+//! `Value::from_bytes`.
+//!
+//! Names follow `key_value`.
+
+use std::cmp::Ordering;
+
+use redb::{Key, TableDefinition, TypeName, Value};
+
+/// `name -> u64`: schema version, workspace sequence number.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// `account -> AccountRecord`.
+pub const ACCOUNT_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("account_record");
+/// `account -> unread incoming messages over all its chats`.
+pub const ACCOUNT_UNREAD: TableDefinition<u64, u64> = TableDefinition::new("account_unread");
+/// `account -> upstream position` (Telegram: next getUpdates offset), committed with the batch.
+pub const ACCOUNT_POSITION: TableDefinition<u64, u64> = TableDefinition::new("account_position");
+/// `account -> updates that could not be stored at all` (visible count, no content).
+pub const ACCOUNT_REJECTED: TableDefinition<u64, u64> = TableDefinition::new("account_rejected");
+/// `(scope, chat) -> ChatRecord`.
+pub const CHAT_RECORD: TableDefinition<ChatKey, &[u8]> = TableDefinition::new("chat_record");
+/// `(scope, chat, message) -> StoredMessage`.
+pub const CHAT_MESSAGE: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("chat_message");
+/// `seq -> EventRecord`: the workspace event log.
+pub const SEQ_EVENT: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_event");
+
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+pub const META_LAST_SEQ: &str = "last_seq";
+pub const META_NEXT_ACCOUNT: &str = "next_account";
+
+/// Current layout of the tables above. A release that changes it adds a migration step.
+pub const SCHEMA_VERSION: u64 = 1;
+
+fn flip(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn unflip(b: &[u8]) -> i64 {
+    (u64::from_be_bytes(b.try_into().expect("8 bytes")) ^ (1 << 63)) as i64
+}
+
+/// A chat as the store knows it. `scope` is 0 for chats whose message IDs are global
+/// (supergroups, channels) and the account ID for chats that number messages per account
+/// (private chats, basic groups): that is what makes the dedup key of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChatKey {
+    pub scope: u64,
+    pub chat: i64,
+}
+
+/// A message as the store knows it: its chat plus its key inside the chat (the Telegram message
+/// ID, or for messages moved by a group migration, that ID shifted below zero so it sorts before
+/// the supergroup's own messages and cannot collide with them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgKey {
+    pub scope: u64,
+    pub chat: i64,
+    pub msg: i64,
+}
+
+impl MsgKey {
+    pub fn chat_key(&self) -> ChatKey {
+        ChatKey {
+            scope: self.scope,
+            chat: self.chat,
+        }
+    }
+
+    /// Associated data for the sealed content of this message.
+    pub fn aad(&self) -> [u8; 27] {
+        let mut out = [0u8; 27];
+        out[..3].copy_from_slice(b"msg");
+        out[3..].copy_from_slice(&<MsgKey as Value>::as_bytes(self));
+        out
+    }
+}
+
+impl ChatKey {
+    pub fn msg(&self, msg: i64) -> MsgKey {
+        MsgKey {
+            scope: self.scope,
+            chat: self.chat,
+            msg,
+        }
+    }
+
+    /// Associated data for the sealed metadata (title, username) of this chat.
+    pub fn aad(&self) -> [u8; 20] {
+        let mut out = [0u8; 20];
+        out[..4].copy_from_slice(b"chat");
+        out[4..].copy_from_slice(&<ChatKey as Value>::as_bytes(self));
+        out
+    }
+}
+
+/// Offset that moves a migrated basic group's message IDs below every supergroup ID.
+pub const MIGRATED_SHIFT: i64 = 1 << 40;
+
+macro_rules! fixed_key {
+    ($ty:ident, $width:expr, $name:expr, |$v:ident| $enc:expr, |$b:ident| $dec:expr) => {
+        impl Value for $ty {
+            type SelfType<'a> = $ty;
+            type AsBytes<'a> = [u8; $width];
+
+            fn fixed_width() -> Option<usize> {
+                Some($width)
+            }
+
+            fn from_bytes<'a>($b: &'a [u8]) -> $ty
+            where
+                Self: 'a,
+            {
+                $dec
+            }
+
+            fn as_bytes<'a, 'b: 'a>($v: &'a $ty) -> [u8; $width]
+            where
+                Self: 'b,
+            {
+                $enc
+            }
+
+            fn type_name() -> TypeName {
+                TypeName::new($name)
+            }
+        }
+
+        impl Key for $ty {
+            fn compare(a: &[u8], b: &[u8]) -> Ordering {
+                a.cmp(b)
+            }
+        }
+    };
+}
+
+fixed_key!(
+    ChatKey,
+    16,
+    "lanbox::ChatKey",
+    |v| {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&v.scope.to_be_bytes());
+        out[8..].copy_from_slice(&flip(v.chat));
+        out
+    },
+    |b| ChatKey {
+        scope: u64::from_be_bytes(b[..8].try_into().expect("fixed width")),
+        chat: unflip(&b[8..16]),
+    }
+);
+
+fixed_key!(
+    MsgKey,
+    24,
+    "lanbox::MsgKey",
+    |v| {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&v.scope.to_be_bytes());
+        out[8..16].copy_from_slice(&flip(v.chat));
+        out[16..].copy_from_slice(&flip(v.msg));
+        out
+    },
+    |b| MsgKey {
+        scope: u64::from_be_bytes(b[..8].try_into().expect("fixed width")),
+        chat: unflip(&b[8..16]),
+        msg: unflip(&b[16..24]),
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_order_is_numeric_order() {
+        let keys = [
+            MsgKey { scope: 0, chat: -1001, msg: -5 },
+            MsgKey { scope: 0, chat: -1001, msg: 3 },
+            MsgKey { scope: 0, chat: 5, msg: i64::MIN },
+            MsgKey { scope: 1, chat: i64::MIN, msg: 0 },
+        ];
+        for w in keys.windows(2) {
+            let (a, b) = (MsgKey::as_bytes(&w[0]), MsgKey::as_bytes(&w[1]));
+            assert_eq!(a.cmp(&b), Ordering::Less, "{:?} < {:?}", w[0], w[1]);
+            assert_eq!(MsgKey::from_bytes(&a), w[0]);
+        }
+    }
+}
