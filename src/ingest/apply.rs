@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{
-    AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent,
-};
+use crate::model::{AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent};
 use crate::store::records::{ChatMeta, ChatRecord, StoredMessage};
 use crate::store::seal::{Cipher, Sealed};
 use crate::store::tables::MIGRATED_SHIFT;
@@ -31,18 +29,42 @@ pub struct Outcome {
 /// same transaction. `content` is the plaintext as stored (already redacted); implementations
 /// must not log it.
 pub trait IndexHook: Send + Sync + 'static {
-    fn put(&self, ctx: &mut WriteCtx<'_>, key: MsgKey, msg: &StoredMessage, content: &MessageContent) -> Result<(), StoreError>;
-    fn remove(&self, ctx: &mut WriteCtx<'_>, key: MsgKey, msg: &StoredMessage, content: &MessageContent) -> Result<(), StoreError>;
+    fn put(
+        &self,
+        ctx: &mut WriteCtx<'_>,
+        key: MsgKey,
+        msg: &StoredMessage,
+        content: &MessageContent,
+    ) -> Result<(), StoreError>;
+    fn remove(
+        &self,
+        ctx: &mut WriteCtx<'_>,
+        key: MsgKey,
+        msg: &StoredMessage,
+        content: &MessageContent,
+    ) -> Result<(), StoreError>;
 }
 
 /// No derived data (tools and benchmarks that measure the store alone).
 pub struct NoIndex;
 
 impl IndexHook for NoIndex {
-    fn put(&self, _: &mut WriteCtx<'_>, _: MsgKey, _: &StoredMessage, _: &MessageContent) -> Result<(), StoreError> {
+    fn put(
+        &self,
+        _: &mut WriteCtx<'_>,
+        _: MsgKey,
+        _: &StoredMessage,
+        _: &MessageContent,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
-    fn remove(&self, _: &mut WriteCtx<'_>, _: MsgKey, _: &StoredMessage, _: &MessageContent) -> Result<(), StoreError> {
+    fn remove(
+        &self,
+        _: &mut WriteCtx<'_>,
+        _: MsgKey,
+        _: &StoredMessage,
+        _: &MessageContent,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -53,7 +75,11 @@ pub fn scope_for(account: AccountId, kind: ChatKind) -> u64 {
     if kind.ids_per_account() { account } else { 0 }
 }
 
-pub fn apply_batch(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, batch: &Batch) -> Result<Outcome, StoreError> {
+pub fn apply_batch(
+    ctx: &mut WriteCtx<'_>,
+    index: &dyn IndexHook,
+    batch: &Batch,
+) -> Result<Outcome, StoreError> {
     let account = batch.account;
     let rented = ctx.account(account)?.rented;
     let mut out = Outcome::default();
@@ -69,8 +95,16 @@ pub fn apply_batch(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, batch: &Batch)
                 }
                 upsert(ctx, index, m, is_edit, &mut out)?;
             }
-            Change::Delete { chat, message_ids, .. } => {
-                let chat_key = resolve(ctx, ChatKey { scope: scope_for(account, chat.kind), chat: chat.id })?;
+            Change::Delete {
+                chat, message_ids, ..
+            } => {
+                let chat_key = resolve(
+                    ctx,
+                    ChatKey {
+                        scope: scope_for(account, chat.kind),
+                        chat: chat.id,
+                    },
+                )?;
                 for &id in message_ids {
                     let key = chat_key.0.msg(id - chat_key.1);
                     if delete(ctx, index, key)? {
@@ -78,7 +112,11 @@ pub fn apply_batch(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, batch: &Batch)
                     }
                 }
             }
-            Change::Migrate { from_group, to_supergroup, .. } => {
+            Change::Migrate {
+                from_group,
+                to_supergroup,
+                ..
+            } => {
                 if migrate(ctx, index, account, *from_group, to_supergroup)? {
                     out.migrated += 1;
                 }
@@ -105,15 +143,27 @@ fn resolve(ctx: &mut WriteCtx<'_>, key: ChatKey) -> Result<(ChatKey, i64), Store
 }
 
 fn placeholder_sealed() -> Sealed {
-    Sealed { cipher: Cipher::ChaCha20Poly1305, nonce: [0; 12], ciphertext: Vec::new() }
+    Sealed {
+        cipher: Cipher::ChaCha20Poly1305,
+        nonce: [0; 12],
+        ciphertext: Vec::new(),
+    }
 }
 
 fn meta_of(chat: &Chat) -> ChatMeta {
-    ChatMeta { title: chat.title.clone(), username: chat.username.clone() }
+    ChatMeta {
+        title: chat.title.clone(),
+        username: chat.username.clone(),
+    }
 }
 
 /// Makes sure the chat exists, names `account` among its accounts and carries the latest title.
-fn ensure_chat(ctx: &mut WriteCtx<'_>, key: ChatKey, chat: &Chat, account: AccountId) -> Result<(), StoreError> {
+fn ensure_chat(
+    ctx: &mut WriteCtx<'_>,
+    key: ChatKey,
+    chat: &Chat,
+    account: AccountId,
+) -> Result<(), StoreError> {
     let meta = meta_of(chat);
     let updated = ctx.update_chat(key, |s| {
         if !s.record.accounts.contains(&account) {
@@ -154,9 +204,21 @@ fn is_unread(msg: &StoredMessage, key: MsgKey, read_up_to: i64) -> bool {
     msg.direction == Direction::Incoming && key.msg > read_up_to
 }
 
-fn upsert(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, m: Message, is_edit: bool, out: &mut Outcome) -> Result<(), StoreError> {
+fn upsert(
+    ctx: &mut WriteCtx<'_>,
+    index: &dyn IndexHook,
+    m: Message,
+    is_edit: bool,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
     let account = m.account;
-    let (chat_key, shift) = resolve(ctx, ChatKey { scope: scope_for(account, m.chat.kind), chat: m.chat.id })?;
+    let (chat_key, shift) = resolve(
+        ctx,
+        ChatKey {
+            scope: scope_for(account, m.chat.kind),
+            chat: m.chat.id,
+        },
+    )?;
     let key = chat_key.msg(m.message_id - shift);
     ensure_chat(ctx, chat_key, &m.chat, account)?;
 
@@ -238,7 +300,9 @@ fn event(kind: EventKind, accounts: Vec<u64>, key: MsgKey) -> EventRecord {
 
 /// Removes a message and everything derived from it. Returns false when it was not there.
 fn delete(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, key: MsgKey) -> Result<bool, StoreError> {
-    let Some(old) = ctx.remove_message(key)? else { return Ok(false) };
+    let Some(old) = ctx.remove_message(key)? else {
+        return Ok(false);
+    };
     let content = ctx.open_content(key, &old)?;
     index.remove(ctx, key, &old, &content)?;
     let chat_key = key.chat_key();
@@ -274,7 +338,9 @@ fn count_unread(ctx: &WriteCtx<'_>, chat: ChatKey, read_up_to: i64) -> Result<u3
 }
 
 pub fn mark_read(ctx: &mut WriteCtx<'_>, chat: ChatKey, up_to: i64) -> Result<Option<u32>, StoreError> {
-    let Some(state) = ctx.chat(chat)? else { return Ok(None) };
+    let Some(state) = ctx.chat(chat)? else {
+        return Ok(None);
+    };
     let rut = state.record.read_up_to.max(up_to);
     let accounts = state.record.accounts.clone();
     if rut == state.record.read_up_to {
@@ -293,10 +359,25 @@ pub fn mark_read(ctx: &mut WriteCtx<'_>, chat: ChatKey, up_to: i64) -> Result<Op
 
 /// Moves a basic group's conversation into its supergroup. Idempotent: Telegram sends both
 /// `migrate_to_chat_id` (in the old group) and `migrate_from_chat_id` (in the new supergroup).
-fn migrate(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, account: AccountId, from_group: i64, to: &Chat) -> Result<bool, StoreError> {
-    let old_key = ChatKey { scope: account, chat: from_group };
-    let new_key = ChatKey { scope: 0, chat: to.id };
-    let to_chat = Chat { kind: ChatKind::Supergroup, ..to.clone() };
+fn migrate(
+    ctx: &mut WriteCtx<'_>,
+    index: &dyn IndexHook,
+    account: AccountId,
+    from_group: i64,
+    to: &Chat,
+) -> Result<bool, StoreError> {
+    let old_key = ChatKey {
+        scope: account,
+        chat: from_group,
+    };
+    let new_key = ChatKey {
+        scope: 0,
+        chat: to.id,
+    };
+    let to_chat = Chat {
+        kind: ChatKind::Supergroup,
+        ..to.clone()
+    };
     let Some(old) = ctx.chat(old_key)?.cloned() else {
         ensure_chat(ctx, new_key, &to_chat, account)?;
         return Ok(false);
@@ -324,8 +405,15 @@ fn migrate(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, account: AccountId, fr
         moved += 1;
         last = Some((nk.msg, m.date));
     }
-    let shifted_rut = if old.record.read_up_to == i64::MIN { i64::MIN } else { old.record.read_up_to - MIGRATED_SHIFT };
-    let rut = ctx.chat(new_key)?.map(|s| s.record.read_up_to.max(shifted_rut)).unwrap_or(shifted_rut);
+    let shifted_rut = if old.record.read_up_to == i64::MIN {
+        i64::MIN
+    } else {
+        old.record.read_up_to - MIGRATED_SHIFT
+    };
+    let rut = ctx
+        .chat(new_key)?
+        .map(|s| s.record.read_up_to.max(shifted_rut))
+        .unwrap_or(shifted_rut);
     let unread = count_unread(ctx, new_key, rut)?;
     let accounts = ctx
         .update_chat(new_key, |s| {

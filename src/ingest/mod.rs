@@ -55,6 +55,8 @@ impl Pipeline {
     /// Marks a chat read up to and including the message with store key `up_to`; returns the
     /// chat's new unread count.
     pub async fn mark_read(&self, chat: ChatKey, up_to: i64) -> Result<Option<u32>, StoreError> {
-        self.store.write(1, move |ctx| apply::mark_read(ctx, chat, up_to)).await
+        self.store
+            .write(1, move |ctx| apply::mark_read(ctx, chat, up_to))
+            .await
     }
 }

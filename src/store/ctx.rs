@@ -158,11 +158,19 @@ impl<'t> WriteCtx<'t> {
     }
 
     /// The newest message of a chat with a key below `below`.
-    pub fn last_message_before(&self, chat: ChatKey, below: i64) -> Result<Option<(MsgKey, StoredMessage)>, StoreError> {
+    pub fn last_message_before(
+        &self,
+        chat: ChatKey,
+        below: i64,
+    ) -> Result<Option<(MsgKey, StoredMessage)>, StoreError> {
         if below == i64::MIN {
             return Ok(None);
         }
-        match self.messages.range(chat.msg(i64::MIN)..chat.msg(below))?.next_back() {
+        match self
+            .messages
+            .range(chat.msg(i64::MIN)..chat.msg(below))?
+            .next_back()
+        {
             Some(row) => {
                 let (k, v) = row?;
                 Ok(Some((k.value(), decode(v.value())?)))
@@ -171,7 +179,12 @@ impl<'t> WriteCtx<'t> {
         }
     }
 
-    pub fn seal_content(&mut self, owner: u64, key: MsgKey, content: &MessageContent) -> Result<super::seal::Sealed, StoreError> {
+    pub fn seal_content(
+        &mut self,
+        owner: u64,
+        key: MsgKey,
+        content: &MessageContent,
+    ) -> Result<super::seal::Sealed, StoreError> {
         let sealer = self.sealer(owner)?;
         Ok(sealer.seal(&encode(content)?, &key.aad())?)
     }
@@ -222,7 +235,11 @@ impl<'t> WriteCtx<'t> {
 
     /// Changes a chat; per-account unread counters follow whatever `f` did to `accounts` and
     /// `unread`. Returns `None` when the chat does not exist.
-    pub fn update_chat<R>(&mut self, key: ChatKey, f: impl FnOnce(&mut ChatState) -> R) -> Result<Option<R>, StoreError> {
+    pub fn update_chat<R>(
+        &mut self,
+        key: ChatKey,
+        f: impl FnOnce(&mut ChatState) -> R,
+    ) -> Result<Option<R>, StoreError> {
         self.load_chat(key)?;
         let Some(Some(state)) = self.chat_cache.get_mut(&key) else {
             return Ok(None);
@@ -270,7 +287,11 @@ impl<'t> WriteCtx<'t> {
 
     /// Appends an event under the next sequence number and queues it for publishing after the
     /// commit. `event.seq` is filled in here.
-    pub fn append_event(&mut self, mut event: EventRecord, message: Option<Arc<Message>>) -> Result<u64, StoreError> {
+    pub fn append_event(
+        &mut self,
+        mut event: EventRecord,
+        message: Option<Arc<Message>>,
+    ) -> Result<u64, StoreError> {
         self.last_seq += 1;
         self.seq_dirty = true;
         event.seq = self.last_seq;

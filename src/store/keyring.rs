@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::StoreError;
-use super::seal::{Cipher, SecretKey, Sealed, Sealer};
+use super::seal::{Cipher, Sealed, Sealer, SecretKey};
 
 pub const MASTER_KEY_FILE: &str = "master.key";
 pub const MASTER_KEY_CREDENTIAL: &str = "master-key";
@@ -37,7 +37,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("cipher", &self.cipher).finish_non_exhaustive()
+        f.debug_struct("Keyring")
+            .field("cipher", &self.cipher)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +88,9 @@ impl Keyring {
             return Ok(k);
         }
         let raw = self.master.open(wrapped, &wrap_aad(account))?;
-        let key = SecretKey::from_bytes(&raw).ok_or(StoreError::MasterKey("wrapped data key has the wrong length".into()))?;
+        let key = SecretKey::from_bytes(&raw).ok_or(StoreError::MasterKey(
+            "wrapped data key has the wrong length".into(),
+        ))?;
         let sealer = Arc::new(Sealer::new(key, self.cipher));
         self.cache().insert(account, sealer.clone());
         Ok(sealer)
@@ -108,7 +112,10 @@ impl Keyring {
     }
 }
 
-fn load_master(dir: &Path, credentials_dir: Option<&Path>) -> Result<(SecretKey, MasterKeySource), StoreError> {
+fn load_master(
+    dir: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<(SecretKey, MasterKeySource), StoreError> {
     if let Some(cred_dir) = credentials_dir {
         let path = cred_dir.join(MASTER_KEY_CREDENTIAL);
         if path.exists() {
@@ -164,7 +171,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (_dk, wrapped) = k1.new_data_key(7).unwrap();
@@ -177,6 +187,9 @@ mod tests {
         std::fs::write(cred.path().join(MASTER_KEY_CREDENTIAL), [9u8; 32]).unwrap();
         let (k3, src) = Keyring::load_or_create(dir.path(), Some(cred.path()), Cipher::Aes256Gcm).unwrap();
         assert!(matches!(src, MasterKeySource::Credential(_)));
-        assert!(k3.data_key(7, &wrapped).is_err(), "a different master key cannot unwrap");
+        assert!(
+            k3.data_key(7, &wrapped).is_err(),
+            "a different master key cannot unwrap"
+        );
     }
 }

@@ -105,7 +105,9 @@ impl Drop for Shared {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.shared.dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,7 +195,10 @@ impl Store {
             weight,
             reply,
         };
-        self.sender()?.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        self.sender()?
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         let out = rx.await.map_err(|_| StoreError::WriterGone)??;
         Ok(*out.downcast::<T>().expect("writer returns what the job produced"))
     }
@@ -209,7 +214,10 @@ impl Store {
 
     /// A read transaction. Blocking: async code calls [`Store::read`].
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        Ok(Reader::new(self.shared.db.begin_read()?, self.shared.keyring.clone()))
+        Ok(Reader::new(
+            self.shared.db.begin_read()?,
+            self.shared.keyring.clone(),
+        ))
     }
 
     /// Runs a read on the blocking pool, so async workers never wait on the disk.

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use redb::{ReadTransaction, ReadableTable};
 
+use super::StoreError;
 use super::codec::decode;
 use super::keyring::Keyring;
 use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
 use super::seal::Sealer;
 use super::tables::*;
-use super::StoreError;
 use crate::model::{Chat, EventRecord, Message, MessageContent};
 
 pub struct Reader {
@@ -62,7 +62,9 @@ impl Reader {
         if let Some(k) = self.keyring.cached(account) {
             return Ok(k);
         }
-        let rec = self.account(account)?.ok_or(StoreError::UnknownAccount(account))?;
+        let rec = self
+            .account(account)?
+            .ok_or(StoreError::UnknownAccount(account))?;
         self.keyring.data_key(account, &rec.wrapped_key)
     }
 
@@ -116,7 +118,9 @@ impl Reader {
 
     /// Rebuilds the normalised message, as seen by its owner account.
     pub fn message(&self, key: MsgKey) -> Result<Option<Message>, StoreError> {
-        let Some(stored) = self.stored_message(key)? else { return Ok(None) };
+        let Some(stored) = self.stored_message(key)? else {
+            return Ok(None);
+        };
         let chat = match self.chat(key.chat_key())? {
             Some(c) => c.chat(),
             None => Chat {

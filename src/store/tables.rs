@@ -179,10 +179,26 @@ mod tests {
     #[test]
     fn byte_order_is_numeric_order() {
         let keys = [
-            MsgKey { scope: 0, chat: -1001, msg: -5 },
-            MsgKey { scope: 0, chat: -1001, msg: 3 },
-            MsgKey { scope: 0, chat: 5, msg: i64::MIN },
-            MsgKey { scope: 1, chat: i64::MIN, msg: 0 },
+            MsgKey {
+                scope: 0,
+                chat: -1001,
+                msg: -5,
+            },
+            MsgKey {
+                scope: 0,
+                chat: -1001,
+                msg: 3,
+            },
+            MsgKey {
+                scope: 0,
+                chat: 5,
+                msg: i64::MIN,
+            },
+            MsgKey {
+                scope: 1,
+                chat: i64::MIN,
+                msg: 0,
+            },
         ];
         for w in keys.windows(2) {
             let (a, b) = (MsgKey::as_bytes(&w[0]), MsgKey::as_bytes(&w[1]));

@@ -1,0 +1,80 @@
+//! Builders shared by the integration tests.
+#![allow(dead_code)]
+
+use lanbox::accounts::{self, NewAccount};
+use lanbox::model::*;
+use lanbox::store::{Store, StoreOptions};
+
+pub fn open(dir: &std::path::Path) -> Store {
+    Store::open(
+        dir,
+        &StoreOptions {
+            credentials_dir: None,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+pub fn account(store: &Store, name: &str, rented: bool) -> u64 {
+    accounts::create_blocking(
+        store,
+        NewAccount {
+            channel: "telegram".into(),
+            name: name.into(),
+            rented,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .id
+}
+
+pub fn chat(id: i64, kind: ChatKind, title: &str) -> Chat {
+    Chat {
+        id,
+        kind,
+        title: Some(title.into()),
+        username: None,
+        is_forum: false,
+    }
+}
+
+pub fn user(id: i64, name: &str) -> Sender {
+    Sender::User(UserRef {
+        id,
+        is_bot: false,
+        first_name: name.into(),
+        last_name: None,
+        username: None,
+        language_code: None,
+    })
+}
+
+pub fn text_message(account: u64, chat: &Chat, id: i64, text: &str) -> Message {
+    Message {
+        account,
+        chat: chat.clone(),
+        message_id: id,
+        topic: None,
+        direction: Direction::Incoming,
+        date: 1_700_000_000 + id,
+        edited_at: None,
+        status: Status::Delivered,
+        content: MessageContent {
+            sender: user(42, "Alice"),
+            reply_to: None,
+            forward: None,
+            media_group: None,
+            body: Body::Text(Text::plain(text)),
+            notes: Vec::new(),
+        },
+    }
+}
+
+pub fn body_text(m: &Message) -> String {
+    match &m.content.body {
+        Body::Text(t) => t.text.clone(),
+        other => format!("<{:?}>", other.kind()),
+    }
+}
