@@ -1,0 +1,69 @@
+//! The `lanbox` binary: `init` creates the data directory, `serve` starts on it and stops
+//! cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
+
+#[test]
+fn init_creates_key_config_and_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(BIN).args(["init", "--data"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["lanbox.redb", "master.key", "lanbox.toml"] {
+        assert!(data.join(f).exists(), "{f} missing");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read(data.join("master.key")).unwrap();
+    // A second init keeps the existing key.
+    let out = Command::new(BIN).args(["init", "--data"]).arg(&data).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(data.join("master.key")).unwrap(), key);
+}
+
+#[test]
+fn unknown_config_keys_warn_and_bad_values_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lanbox.toml"), "[store]\ncache_mb = 16\ncolour = \"blue\"\n").unwrap();
+    let out = Command::new(BIN).args(["init", "--data"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store.colour"));
+
+    let out = Command::new(BIN)
+        .args(["init", "--data"])
+        .arg(dir.path())
+        .env("LANBOX_STORE_CACHE_MB", "huge")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LANBOX_STORE_CACHE_MB"));
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("lanbox running") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
