@@ -15,7 +15,35 @@ pub const CONFIG_FILE: &str = "lanbox.toml";
 #[serde(default)]
 pub struct Config {
     pub store: StoreSection,
+    pub server: ServerSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSection {
+    /// HTTPS address, used when systemd passes no socket named `https`.
+    pub listen: String,
+    /// Plain HTTP address that only redirects to HTTPS; empty for none (systemd's `http` socket
+    /// is used when passed).
+    pub redirect_listen: String,
+    /// The box's name on the LAN (mDNS) and in its self-signed certificate.
+    pub name: String,
+    /// Operator-supplied certificate chain and key (PEM). Empty: self-signed in `DIR/tls/`.
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "0.0.0.0:8443".into(),
+            redirect_listen: String::new(),
+            name: "lanbox.local".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +71,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             store: StoreSection::default(),
+            server: ServerSection::default(),
             log: LogSection::default(),
         }
     }
@@ -94,13 +123,20 @@ impl Config {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => {
-                return Err(ConfigError::Read { path: path.display().to_string(), source });
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
             }
         };
         Self::from_parts(&text, &path.display().to_string(), env)
     }
 
-    pub fn from_parts(text: &str, origin: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
+    pub fn from_parts(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
             detail: e.message().to_string(),
@@ -120,11 +156,15 @@ impl Config {
             }
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("LANBOX_") else { continue };
+            let Some(rest) = name.strip_prefix("LANBOX_") else {
+                continue;
+            };
             let rest = rest.to_ascii_lowercase();
             let hit = known.iter().find_map(|(section, keys)| {
                 let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
-                keys.as_table()?.get(key).map(|default| (section.clone(), key.to_string(), default.clone()))
+                keys.as_table()?
+                    .get(key)
+                    .map(|default| (section.clone(), key.to_string(), default.clone()))
             });
             match hit {
                 Some((section, key, default)) => {
@@ -142,10 +182,12 @@ impl Config {
                 None => warnings.push(format!("environment: unknown variable {name} ignored")),
             }
         }
-        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: origin.to_string(),
-            detail: e.message().to_string(),
-        })?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin.to_string(),
+                detail: e.message().to_string(),
+            })?;
         config.validate()?;
         Ok(Loaded { config, warnings })
     }
@@ -158,10 +200,25 @@ impl Config {
             });
         }
         if !(4..=4096).contains(&self.store.cache_mb) {
-            return Err(ConfigError::Invalid { key: "store.cache_mb".into(), detail: "must be 4..=4096".into() });
+            return Err(ConfigError::Invalid {
+                key: "store.cache_mb".into(),
+                detail: "must be 4..=4096".into(),
+            });
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid { key: "server.listen".into(), detail: "must be an address like 0.0.0.0:8443".into() });
+        }
+        if !self.server.redirect_listen.is_empty() && self.server.redirect_listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid { key: "server.redirect_listen".into(), detail: "must be empty or an address like 0.0.0.0:80".into() });
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return Err(ConfigError::Invalid { key: "server.tls_cert".into(), detail: "tls_cert and tls_key go together".into() });
         }
         if self.store.batch_max == 0 || self.store.queue == 0 {
-            return Err(ConfigError::Invalid { key: "store".into(), detail: "batch_max and queue must be positive".into() });
+            return Err(ConfigError::Invalid {
+                key: "store".into(),
+                detail: "batch_max and queue must be positive".into(),
+            });
         }
         Ok(())
     }
@@ -221,7 +278,8 @@ mod tests {
     fn bad_values_are_clear_errors() {
         let e = Config::from_parts("[store]\ncipher = \"rot13\"\n", "t", Vec::new()).unwrap_err();
         assert!(e.to_string().contains("store.cipher"), "{e}");
-        let e = Config::from_parts("", "t", vec![("LANBOX_STORE_CACHE_MB".into(), "lots".into())]).unwrap_err();
+        let e =
+            Config::from_parts("", "t", vec![("LANBOX_STORE_CACHE_MB".into(), "lots".into())]).unwrap_err();
         assert!(e.to_string().contains("LANBOX_STORE_CACHE_MB"), "{e}");
         assert!(Config::from_parts("[store\n", "t", Vec::new()).is_err());
         let d = Config::from_parts(&Config::default_file(), "t", Vec::new()).unwrap();

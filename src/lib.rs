@@ -7,6 +7,8 @@
 //!   data keys, the single batching writer, read transactions.
 //! - [`ingest`]: the pipeline that turns connector batches into committed, published changes
 //!   (dedup, login-code redaction, sealing, index hook, unread counters, event log, position).
+//! - [`search`]: tokenizer and the full-text index kept in redb, updated in the message's own
+//!   transaction (keyed-hash terms, compact postings, newest-first queries with snippets).
 //! - [`channels`]: connectors; `channels::telegram` parses Bot API updates and maps them.
 //! - [`config`]: `lanbox.toml` plus `LANBOX_*` variables, validated at the boundary.
 //!
@@ -15,7 +17,13 @@
 //! transaction, then publishes the resulting events to live subscribers.
 
 pub mod accounts;
+pub mod app;
+pub mod api;
+pub mod channels;
 pub mod config;
 pub mod ingest;
 pub mod model;
+pub mod search;
+pub mod server;
 pub mod store;
+pub mod system;

@@ -53,12 +53,14 @@ fn serve_starts_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["serve", "--data"])
         .arg(dir.path())
-        .stderr(Stdio::piped())
+        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut err = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    while !line.contains("lanbox running") {
+    while !line.contains("lanbox listening on") {
         line.clear();
         assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
     }

@@ -1,0 +1,6 @@
+//! The box around the inbox: TLS certificates, listening sockets (systemd socket activation),
+//! systemd notifications.
+
+pub mod listen;
+pub mod notify;
+pub mod tls;

@@ -1,0 +1,207 @@
+//! TLS: rustls, TLS 1.3 only.
+//!
+//! On first start lanbox generates a self-signed certificate whose SANs cover the host name,
+//! `lanbox.local` (or the configured mDNS name), `localhost` and the machine's addresses, and
+//! keeps it in `DIR/tls/` (key mode 0600). Its SHA-256 fingerprint is printed at start and shown
+//! by the API, so an operator can compare what the browser shows with the box's console. An
+//! operator-supplied certificate and key (config `tls.cert` / `tls.key`) replace it; both are
+//! read again on SIGHUP through [`CertStore::reload`], without dropping connections.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Pem { path: String, detail: String },
+    #[error("certificate generation: {0}")]
+    Generate(String),
+    #[error("tls configuration: {0}")]
+    Config(String),
+}
+
+/// Where the certificate comes from.
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    /// Generated (once) in this directory.
+    SelfSigned { dir: PathBuf, names: Vec<String> },
+    /// Supplied by the operator.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// The current certificate, swappable at runtime.
+#[derive(Debug)]
+pub struct CertStore {
+    source: CertSource,
+    current: RwLock<Arc<Loaded>>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    fingerprint: String,
+}
+
+impl CertStore {
+    pub fn load(source: CertSource) -> Result<Arc<CertStore>, TlsError> {
+        let loaded = load(&source)?;
+        Ok(Arc::new(CertStore { source, current: RwLock::new(Arc::new(loaded)) }))
+    }
+
+    /// SHA-256 of the leaf certificate, as colon-separated upper-case hex (what browsers show).
+    pub fn fingerprint(&self) -> String {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).fingerprint.clone()
+    }
+
+    /// Reads the certificate again (SIGHUP). On error the old one stays in use.
+    pub fn reload(&self) -> Result<String, TlsError> {
+        let loaded = load(&self.source)?;
+        let fp = loaded.fingerprint.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        Ok(fp)
+    }
+
+    /// A rustls server configuration that only speaks TLS 1.3 and offers HTTP/1.1 (ALPN).
+    pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).key.clone())
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |source| TlsError::Io { path: path.display().to_string(), source }
+}
+
+fn load(source: &CertSource) -> Result<Loaded, TlsError> {
+    let (cert_path, key_path) = match source {
+        CertSource::Files { cert, key } => (cert.clone(), key.clone()),
+        CertSource::SelfSigned { dir, names } => {
+            let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+            if !c.exists() || !k.exists() {
+                generate(dir, names)?;
+            }
+            (c, k)
+        }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .map_err(|e| TlsError::Pem { path: cert_path.display().to_string(), detail: e.to_string() })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem { path: cert_path.display().to_string(), detail: e.to_string() })?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| TlsError::Pem { path: cert_path.display().to_string(), detail: "no certificate".into() })?;
+    let fingerprint = fingerprint(leaf.as_ref());
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| TlsError::Pem { path: key_path.display().to_string(), detail: e.to_string() })?;
+    let provider = rustls::crypto::ring::default_provider();
+    let certified = CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Loaded { key: Arc::new(certified), fingerprint })
+}
+
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+fn generate(dir: &Path, names: &[String]) -> Result<(), TlsError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let key_path = dir.join("key.pem");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&key_path).map_err(io(&key_path))?;
+    f.write_all(ck.signing_key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
+    let cert_path = dir.join("cert.pem");
+    std::fs::write(&cert_path, ck.cert.pem()).map_err(io(&cert_path))?;
+    Ok(())
+}
+
+/// Names for a self-signed certificate: host name, the mDNS name, `localhost`, and every
+/// address of this machine.
+pub fn default_names(mdns_name: &str) -> Vec<String> {
+    let mut names = vec![mdns_name.to_string(), "localhost".to_string()];
+    if let Some(h) = hostname() {
+        names.push(h);
+    }
+    names.extend(local_addresses().into_iter().map(|a| a.to_string()));
+    names.push("127.0.0.1".into());
+    names.push("::1".into());
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn hostname() -> Option<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let h = h.trim();
+    (!h.is_empty()).then(|| h.to_string())
+}
+
+/// Addresses of the machine's interfaces (getifaddrs), link-local IPv6 left out.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    // SAFETY: getifaddrs fills a linked list that we only read and then free with freeifaddrs;
+    // each ifa_addr is checked for null and its family before being cast to the matching type.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut list) != 0 {
+            return out;
+        }
+        let mut cur = list;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(addr as *const libc::sockaddr_in6);
+                        let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                        if (ip.segments()[0] & 0xffc0) != 0xfe80 {
+                            out.push(IpAddr::V6(ip));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    out
+}

@@ -1,0 +1,149 @@
+//! The HTTPS server on a real socket: TLS 1.3 only, the self-signed certificate's fingerprint
+//! is what the client sees, HSTS, the JSON error shape, plain HTTP redirecting, graceful
+//! shutdown; and the `lanbox serve` binary end to end.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use lanbox::api::{AppState, router};
+use lanbox::system::tls::{CertSource, CertStore, fingerprint};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Accepts exactly one certificate, by SHA-256 fingerprint: what an operator does by comparing
+/// the browser's fingerprint with the box's console.
+#[derive(Debug)]
+struct Pinned(String);
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if fingerprint(end_entity.as_ref()) == self.0 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("fingerprint mismatch".into()))
+        }
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn client(fp: &str, versions: &[&'static rustls::SupportedProtocolVersion]) -> tokio_rustls::TlsConnector {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned(fp.to_string())))
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+async fn get(addr: std::net::SocketAddr, fp: &str, path: &str) -> std::io::Result<String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let mut tls = client(fp, &[&rustls::version::TLS13]).connect(ServerName::try_from("lanbox.local").unwrap(), tcp).await?;
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: lanbox.local\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn tls13_only_fingerprint_hsts_and_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lanbox::store::Store::open(dir.path(), &Default::default()).unwrap();
+    let certs = CertStore::load(CertSource::SelfSigned {
+        dir: dir.path().join("tls"),
+        names: lanbox::system::tls::default_names("lanbox.local"),
+    })
+    .unwrap();
+    let fp = certs.fingerprint();
+    let app = router(AppState { store, tls: certs.clone(), started: Instant::now() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(lanbox::server::run(listener, certs, app, async {
+        let _ = stopped.await;
+    }));
+
+    let health = get(addr, &fp, "/api/v1/health").await.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.to_ascii_lowercase().contains("strict-transport-security: max-age=31536000"));
+    assert!(health.contains(&fp), "the API shows the fingerprint");
+
+    let missing = get(addr, &fp, "/api/v1/nope").await.unwrap();
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(missing.contains(r#"{"error":{"code":"not_found","message":"not found"}}"#), "{missing}");
+
+    // A TLS 1.2-only client is refused.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls12 = client(&fp, &[&rustls::version::TLS12]).connect(ServerName::try_from("lanbox.local").unwrap(), tcp).await;
+    assert!(tls12.is_err(), "TLS 1.2 must be refused");
+
+    // A different certificate (fingerprint) is refused by the pinned client.
+    assert!(get(addr, "00:11", "/").await.is_err());
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(15), server).await.unwrap().unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed after shutdown");
+}
+
+#[tokio::test]
+async fn plain_http_only_redirects() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(lanbox::server::redirect(listener, 8443, std::future::pending()));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /inbox?x=1 HTTP/1.1\r\nHost: lanbox.local:80\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 308"), "{out}");
+    assert!(out.to_ascii_lowercase().contains("location: https://lanbox.local:8443/inbox?x=1"), "{out}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_binary_prints_fingerprint_answers_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lanbox"))
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut fp, mut addr) = (String::new(), None);
+    let mut line = String::new();
+    while addr.is_none() {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve exited early");
+        if let Some(f) = line.trim().strip_prefix("lanbox certificate SHA-256 fingerprint: ") {
+            fp = f.to_string();
+        }
+        if let Some(a) = line.trim().strip_prefix("lanbox listening on https://") {
+            addr = Some(a.parse::<std::net::SocketAddr>().unwrap());
+        }
+    }
+    let health = get(addr.unwrap(), &fp, "/api/v1/health").await.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+}
