@@ -71,6 +71,13 @@ pub async fn serve(
         tracing::info!(addr = %http.local_addr()?, "redirecting plain HTTP to HTTPS");
         tokio::spawn(crate::server::redirect(http, https_addr.port(), stopped(stop_rx.clone())));
     }
+    let _mdns = config.server.mdns.then(|| match crate::system::mdns::announce(&config.server.name, https_addr.port()) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(error = %e, "not announcing over mDNS");
+            None
+        }
+    });
     spawn_watchdog(notifier.clone(), stop_rx.clone());
     spawn_sighup(certs.clone());
 

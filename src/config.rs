@@ -29,6 +29,8 @@ pub struct ServerSection {
     pub redirect_listen: String,
     /// The box's name on the LAN (mDNS) and in its self-signed certificate.
     pub name: String,
+    /// Announce `name` and the HTTPS service over mDNS.
+    pub mdns: bool,
     /// Operator-supplied certificate chain and key (PEM). Empty: self-signed in `DIR/tls/`.
     pub tls_cert: String,
     pub tls_key: String,
@@ -40,6 +42,7 @@ impl Default for ServerSection {
             listen: "0.0.0.0:8443".into(),
             redirect_listen: String::new(),
             name: "lanbox.local".into(),
+            mdns: true,
             tls_cert: String::new(),
             tls_key: String::new(),
         }

@@ -2,5 +2,6 @@
 //! systemd notifications.
 
 pub mod listen;
+pub mod mdns;
 pub mod notify;
 pub mod tls;
