@@ -36,6 +36,64 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Add and list the people who use the inbox (admins and agents), and their grants.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Create API tokens for integrations.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from the terminal (or one line of standard input, or
+    /// LANBOX_PASSWORD), never from the command line.
+    Add {
+        name: String,
+        /// `admin` sees every account; `agent` sees the accounts granted.
+        #[arg(long, default_value = "agent")]
+        role: lanbox::auth::Role,
+        /// Accounts an agent may see, comma-separated IDs (see `lanbox account list`).
+        #[arg(long, value_delimiter = ',')]
+        accounts: Vec<u64>,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// List users (never shows password hashes).
+    List {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// Replace an agent's grants.
+    Grant {
+        name: String,
+        /// Accounts the agent may see, comma-separated IDs; empty for none.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        accounts: Vec<u64>,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user. It acts with that user's role and grants, and is shown
+    /// once: only its hash is stored.
+    Create {
+        user: String,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Days until it stops working (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -76,13 +134,18 @@ enum AccountCommand {
     },
     /// Change an account's label, rented flag or daily limit.
     Update {
+        /// Account ID, as `account list` shows it.
         id: u64,
+        /// New label.
         #[arg(long)]
         name: Option<String>,
+        /// Redact login codes (true) or not (false).
         #[arg(long, action = clap::ArgAction::Set)]
         rented: Option<bool>,
+        /// Most messages sent per day.
         #[arg(long, conflicts_with = "no_daily_limit")]
         daily_limit: Option<u32>,
+        /// Remove the daily limit.
         #[arg(long)]
         no_daily_limit: bool,
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
@@ -91,6 +154,7 @@ enum AccountCommand {
     /// Remove an account: its token is erased and it stops receiving. Its stored messages stay
     /// until release is implemented.
     Remove {
+        /// Account ID, as `account list` shows it.
         id: u64,
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
@@ -103,6 +167,8 @@ fn main() -> ExitCode {
         Command::Init { data } => init(&data).map(|_| ()),
         Command::Serve { data } => serve(&data),
         Command::Account { command } => account(command),
+        Command::User { command } => user(command),
+        Command::Token { command } => token(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,7 +236,9 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
         | AccountCommand::Remove { data, .. } => data.clone(),
     };
     let (store, _config) = init(&data)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match command {
             AccountCommand::Add {
@@ -198,6 +266,8 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                     for a in &all {
                         println!("{}", serde_json::to_string(a)?);
                     }
+                } else if all.is_empty() {
+                    println!("no accounts yet: add one with `lanbox account add telegram --token ...`");
                 } else {
                     println!("{}", bots::table(&all));
                 }
@@ -210,7 +280,11 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 no_daily_limit,
                 ..
             } => {
-                let limit = if no_daily_limit { Some(None) } else { daily_limit.map(Some) };
+                let limit = if no_daily_limit {
+                    Some(None)
+                } else {
+                    daily_limit.map(Some)
+                };
                 let changes = AccountChanges {
                     name,
                     rented,
@@ -223,6 +297,71 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 println!("account {id} removed (token erased; its messages stay until release)");
             }
         }
+        Ok::<(), AnyError>(())
+    })
+}
+
+fn user(command: UserCommand) -> Result<(), AnyError> {
+    use lanbox::auth::{NewUser, prompt, users};
+    let data = match &command {
+        UserCommand::Add { data, .. } | UserCommand::List { data } | UserCommand::Grant { data, .. } => {
+            data.clone()
+        }
+    };
+    let (store, _config) = init(&data)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match command {
+            UserCommand::Add {
+                name, role, accounts, ..
+            } => {
+                users::validate_name(&name)?;
+                let password = prompt::new_password(&name)?;
+                let u = users::add(
+                    &store,
+                    NewUser {
+                        name,
+                        role,
+                        password,
+                        grants: accounts,
+                    },
+                )
+                .await?;
+                println!("{}", users::table(&[u]));
+            }
+            UserCommand::List { .. } => {
+                let all = store.read(users::list).await?;
+                println!("{}", users::table(&all));
+            }
+            UserCommand::Grant { name, accounts, .. } => {
+                println!(
+                    "{}",
+                    users::table(&[users::set_grants(&store, &name, accounts).await?])
+                );
+            }
+        }
+        Ok::<(), AnyError>(())
+    })
+}
+
+fn token(command: TokenCommand) -> Result<(), AnyError> {
+    let TokenCommand::Create {
+        user,
+        label,
+        expires_days,
+        data,
+    } = command;
+    let (store, _config) = init(&data)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let expires_at = expires_days.map(|d| lanbox::store::ctx::unix_now() + i64::from(d) * 86_400);
+        let (token, _) = lanbox::auth::credentials::create_token(&store, &user, &label, expires_at).await?;
+        eprintln!("API token for {user} (shown once; only its hash is stored):");
+        println!("{token}");
         Ok::<(), AnyError>(())
     })
 }

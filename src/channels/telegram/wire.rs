@@ -27,10 +27,10 @@ use serde::de::IgnoredAny;
 pub use error::WireError;
 pub use media::{Animation, Audio, Document, PhotoSize, Sticker, Video, VideoNote, Voice};
 pub use objects::{
-    BusinessMessagesDeleted, CallbackQuery, Chat, Contact, Dice, ExternalReplyInfo,
-    ForumTopicCreated, ForumTopicEdited, Location, MessageEntity, MessageOrigin,
-    MessageReactionCountUpdated, MessageReactionUpdated, MessageRef, Poll, PollOption,
-    ReactionCount, ReactionType, TextQuote, User, Venue, WebAppData,
+    BusinessMessagesDeleted, CallbackQuery, Chat, Contact, Dice, ExternalReplyInfo, ForumTopicCreated,
+    ForumTopicEdited, Location, MessageEntity, MessageOrigin, MessageReactionCountUpdated,
+    MessageReactionUpdated, MessageRef, Poll, PollOption, ReactionCount, ReactionType, TextQuote, User,
+    Venue, WebAppData,
 };
 
 use de::{null_default, opt_string_or_number, struct_fields};
@@ -267,13 +267,22 @@ impl Message {
                 "video_chat_participants_invited",
                 self.video_chat_participants_invited.is_some(),
             ),
-            ("general_forum_topic_hidden", self.general_forum_topic_hidden.is_some()),
-            ("general_forum_topic_unhidden", self.general_forum_topic_unhidden.is_some()),
+            (
+                "general_forum_topic_hidden",
+                self.general_forum_topic_hidden.is_some(),
+            ),
+            (
+                "general_forum_topic_unhidden",
+                self.general_forum_topic_unhidden.is_some(),
+            ),
             ("write_access_allowed", self.write_access_allowed.is_some()),
             ("users_shared", self.users_shared.is_some()),
             ("chat_shared", self.chat_shared.is_some()),
             ("connected_website", self.connected_website.is_some()),
-            ("proximity_alert_triggered", self.proximity_alert_triggered.is_some()),
+            (
+                "proximity_alert_triggered",
+                self.proximity_alert_triggered.is_some(),
+            ),
             ("boost_added", self.boost_added.is_some()),
             ("chat_background_set", self.chat_background_set.is_some()),
             ("giveaway_created", self.giveaway_created.is_some()),
@@ -429,9 +438,10 @@ pub fn parse_update(raw: &[u8]) -> Result<Update, WireError> {
         };
         for (key, _) in scan::object_members(body).unwrap_or_default() {
             let Some(key) = key else { continue };
-            if !message_fields.contains(&key.as_ref()) && !MESSAGE_METADATA.contains(&key.as_ref())
-            {
-                message.unknown_fields.push(safe_name(&key).unwrap_or("unknown").to_owned());
+            if !message_fields.contains(&key.as_ref()) && !MESSAGE_METADATA.contains(&key.as_ref()) {
+                message
+                    .unknown_fields
+                    .push(safe_name(&key).unwrap_or("unknown").to_owned());
             }
         }
     }
@@ -460,10 +470,7 @@ pub fn split_updates(body: &[u8]) -> Result<Vec<RawUpdate<'_>>, WireError> {
         reason: "no `result` field",
         offset: body.len(),
     })?;
-    Ok(scan::array_elements(result)?
-        .into_iter()
-        .map(RawUpdate)
-        .collect())
+    Ok(scan::array_elements(result)?.into_iter().map(RawUpdate).collect())
 }
 
 /// What can be read of an update that did not parse: enough to point at a chat and a message.
@@ -556,7 +563,12 @@ mod tests {
     #[test]
     fn envelope_not_ok() {
         let e = split_updates(br#"{"ok":false,"error_code":409,"description":"Conflict"}"#);
-        assert_eq!(e, Err(WireError::NotOk { error_code: Some(409) }));
+        assert_eq!(
+            e,
+            Err(WireError::NotOk {
+                error_code: Some(409)
+            })
+        );
         assert!(split_updates(br#"{"ok":true,"result":[]}"#).unwrap().is_empty());
     }
 }

@@ -96,16 +96,60 @@ pub type Member<'a> = (Option<Cow<'a, str>>, &'a [u8]);
 
 /// The members of the object that makes up `b` (surrounding whitespace allowed), one level deep.
 pub fn object_members(b: &[u8]) -> Result<Vec<Member<'_>>, ScanError> {
-    let mut out = Vec::new();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return err("object expected", i);
+    let mut members = Members::new(b);
+    let out = members.by_ref().collect::<Result<Vec<_>, _>>()?;
+    finish(b, members.pos, out)
+}
+
+/// The value of the first member named `key`, if `b` is an object that has one. Members after
+/// the first one that does not scan are not looked at, the ones before it are.
+pub fn member<'a>(b: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    Members::new(b)
+        .map_while(Result::ok)
+        .find(|(k, _)| k.as_deref() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// Iterates over an object's members; stops after the first error.
+struct Members<'a> {
+    b: &'a [u8],
+    /// Where the next key starts, or, once done, just after the closing `}`.
+    pos: usize,
+    state: State,
+}
+
+#[derive(PartialEq)]
+enum State {
+    Start,
+    Next,
+    /// A member was read but what follows it is not `,` or `}`: reported on the next call, so
+    /// the member itself is still seen.
+    Failed(ScanError),
+    Done,
+}
+
+impl<'a> Members<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Members {
+            b,
+            pos: 0,
+            state: State::Start,
+        }
     }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return finish(b, i + 1, out);
-    }
-    loop {
+
+    fn step(&mut self) -> Result<Option<Member<'a>>, ScanError> {
+        let b = self.b;
+        let mut i = skip_ws(b, self.pos);
+        if self.state == State::Start {
+            if b.get(i) != Some(&b'{') {
+                return err("object expected", i);
+            }
+            i = skip_ws(b, i + 1);
+            if b.get(i) == Some(&b'}') {
+                self.pos = i + 1;
+                return Ok(None);
+            }
+        }
         if b.get(i) != Some(&b'"') {
             return err("object key expected", i);
         }
@@ -117,12 +161,46 @@ pub fn object_members(b: &[u8]) -> Result<Vec<Member<'_>>, ScanError> {
         }
         let start = skip_ws(b, i + 1);
         let end = value_end(b, start)?;
-        out.push((key, &b[start..end]));
         i = skip_ws(b, end);
         match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return finish(b, i + 1, out),
-            _ => return err("`,` or `}` expected", i),
+            Some(b',') => {
+                self.pos = i + 1;
+                self.state = State::Next;
+            }
+            Some(b'}') => {
+                self.pos = i + 1;
+                self.state = State::Done;
+            }
+            _ => {
+                self.state = State::Failed(ScanError {
+                    reason: "`,` or `}` expected",
+                    offset: i,
+                })
+            }
+        }
+        Ok(Some((key, &b[start..end])))
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Result<Member<'a>, ScanError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => return None,
+            State::Failed(e) => return Some(Err(e)),
+            state => self.state = state,
+        }
+        match self.step() {
+            Ok(Some(m)) => Some(Ok(m)),
+            Ok(None) => {
+                self.state = State::Done;
+                None
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
         }
     }
 }
@@ -156,15 +234,6 @@ fn finish<T>(b: &[u8], end: usize, out: T) -> Result<T, ScanError> {
         return err("trailing characters", rest);
     }
     Ok(out)
-}
-
-/// The value of the first member named `key`, if `b` is an object that has one.
-pub fn member<'a>(b: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    object_members(b)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k.as_deref() == Some(key))
-        .map(|(_, v)| v)
 }
 
 enum Frame {
@@ -286,8 +355,22 @@ mod tests {
     fn errors_have_offsets() {
         assert_eq!(array_elements(b"[1,2").unwrap_err().offset, 4);
         assert_eq!(object_members(br#"{"a":"#).unwrap_err().offset, 5);
-        assert_eq!(object_members(br#"{"a":"x"#).unwrap_err().reason, "unterminated string");
-        assert_eq!(array_elements(b"[1] x").unwrap_err().reason, "trailing characters");
+        assert_eq!(
+            object_members(br#"{"a":"x"#).unwrap_err().reason,
+            "unterminated string"
+        );
+        assert_eq!(
+            array_elements(b"[1] x").unwrap_err().reason,
+            "trailing characters"
+        );
+    }
+
+    #[test]
+    fn member_reads_up_to_the_damage() {
+        let b = br#"{"id": 1, "chat": {"id": 2} "text": "x", "later": 3}"#;
+        assert_eq!(member(b, "chat"), Some(br#"{"id": 2}"#.as_slice()));
+        assert_eq!(member(b, "later"), None);
+        assert!(object_members(b).is_err());
     }
 
     #[test]
