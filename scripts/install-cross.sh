@@ -4,7 +4,8 @@
 #   aarch64-unknown-linux-musl     rustup target + Debian's gcc-aarch64-linux-gnu (ring compiles C)
 #   armv7-unknown-linux-musleabihf no prebuilt std: rust-src + -Zbuild-std, zig as the C compiler
 #                                  and linker (ziglang from PyPI, cargo-zigbuild)
-#   both                           qemu-user-static to run the binaries, binutils for readelf
+#   both                           qemu-user-static to run the binaries, binutils (readelf) and
+#                                  llvm (llvm-strip, which strips both ARM flavours)
 #
 # Idempotent: every step checks first, so a second run does nothing and takes about a second.
 # The Python venv lives outside the repository, in $LANBOX_CROSS_HOME (default
@@ -34,8 +35,12 @@ as_root() {
 # package name -> a file it installs, so the check needs no dpkg-query per package.
 declare -A apt_marker=(
     [gcc-aarch64-linux-gnu]=/usr/bin/aarch64-linux-gnu-gcc
+    # ring's C includes <stdint.h> & co.; without the target's headers gcc silently falls
+    # back to the host's /usr/include and fails on bits/libc-header-start.h.
+    [libc6-dev-arm64-cross]=/usr/aarch64-linux-gnu/include/stdint.h
     [qemu-user-static]=/usr/bin/qemu-aarch64-static
     [binutils]=/usr/bin/readelf
+    [llvm]=/usr/bin/llvm-strip
     [python3-venv]=/usr/lib/python3/dist-packages/venv
 )
 missing=()
@@ -47,7 +52,7 @@ done
 if [[ " ${missing[*]-} " == *" python3-venv "* ]] && python3 -c 'import venv, ensurepip' 2>/dev/null; then
     missing=("${missing[@]/python3-venv}")
 fi
-missing=($(printf '%s\n' "${missing[@]-}" | sed '/^$/d'))
+mapfile -t missing < <(printf '%s\n' "${missing[@]-}" | sed '/^$/d')
 if [ "${#missing[@]}" -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -55,7 +60,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
         as_root apt-get update -qq
     fi
-    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Lists younger than a day can still name versions the mirror has dropped: update, retry.
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        || { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
 else
     log "Debian packages present"
 fi

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -21,9 +20,15 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 /// The certificate source the configuration asks for.
 pub fn cert_source(data: &Path, config: &Config) -> CertSource {
     if config.server.tls_cert.is_empty() {
-        CertSource::SelfSigned { dir: data.join("tls"), names: tls::default_names(&config.server.name) }
+        CertSource::SelfSigned {
+            dir: data.join("tls"),
+            names: tls::default_names(&config.server.name),
+        }
     } else {
-        CertSource::Files { cert: config.server.tls_cert.clone().into(), key: config.server.tls_key.clone().into() }
+        CertSource::Files {
+            cert: config.server.tls_cert.clone().into(),
+            key: config.server.tls_key.clone().into(),
+        }
     }
 }
 
@@ -40,9 +45,13 @@ pub async fn serve(
 
     let mut passed = listen::from_systemd();
     let take = |name: &str, passed: &mut Vec<(String, std::net::TcpListener)>| {
-        passed.iter().position(|(n, _)| n == name).map(|i| passed.remove(i).1)
+        passed
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| passed.remove(i).1)
     };
-    let https = match take("https", &mut passed).or_else(|| (!passed.is_empty()).then(|| passed.remove(0).1)) {
+    let https = match take("https", &mut passed).or_else(|| (!passed.is_empty()).then(|| passed.remove(0).1))
+    {
         Some(l) => {
             l.set_nonblocking(true)?;
             l
@@ -54,9 +63,9 @@ pub async fn serve(
             l.set_nonblocking(true)?;
             Some(l)
         }
-        None if !config.server.redirect_listen.is_empty() => {
-            Some(listen::bind(config.server.redirect_listen.parse::<SocketAddr>()?)?)
-        }
+        None if !config.server.redirect_listen.is_empty() => Some(listen::bind(
+            config.server.redirect_listen.parse::<SocketAddr>()?,
+        )?),
         None => None,
     };
     let https = tokio::net::TcpListener::from_std(https)?;
@@ -69,19 +78,26 @@ pub async fn serve(
     if let Some(http) = http {
         let http = tokio::net::TcpListener::from_std(http)?;
         tracing::info!(addr = %http.local_addr()?, "redirecting plain HTTP to HTTPS");
-        tokio::spawn(crate::server::redirect(http, https_addr.port(), stopped(stop_rx.clone())));
+        tokio::spawn(crate::server::redirect(
+            http,
+            https_addr.port(),
+            stopped(stop_rx.clone()),
+        ));
     }
-    let _mdns = config.server.mdns.then(|| match crate::system::mdns::announce(&config.server.name, https_addr.port()) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            tracing::warn!(error = %e, "not announcing over mDNS");
-            None
+    let _mdns = config.server.mdns.then(|| {
+        match crate::system::mdns::announce(&config.server.name, https_addr.port()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "not announcing over mDNS");
+                None
+            }
         }
     });
     spawn_watchdog(notifier.clone(), stop_rx.clone());
     spawn_sighup(certs.clone());
 
-    let state = AppState { store: store.clone(), tls: certs.clone(), started: Instant::now() };
+    let state = AppState::new(store.clone(), certs.clone()).await?;
+    let hub = state.hub.clone();
     let app = api::router(state);
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
@@ -89,6 +105,8 @@ pub async fn serve(
     let server = crate::server::run(https, certs, app, stopped(stop_rx));
     tokio::spawn(async move {
         shutdown.await;
+        // WebSockets are upgraded out of the server's graceful drain: close them explicitly.
+        hub.shutdown();
         let _ = stop_tx.send(true);
     });
     server.await?;
@@ -97,7 +115,9 @@ pub async fn serve(
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {
-    let Some(every) = Notifier::watchdog_interval() else { return };
+    let Some(every) = Notifier::watchdog_interval() else {
+        return;
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -113,7 +133,9 @@ fn spawn_sighup(certs: Arc<CertStore>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             match certs.reload() {
                 Ok(fp) => tracing::info!(sha256 = %fp, "TLS certificate reloaded"),

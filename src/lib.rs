@@ -11,17 +11,26 @@
 //!   transaction (keyed-hash terms, compact postings, newest-first queries with snippets).
 //! - [`channels`]: connectors; `channels::telegram` parses Bot API updates and maps them.
 //! - [`config`]: `lanbox.toml` plus `LANBOX_*` variables, validated at the boundary.
+//! - [`auth`]: users (admin, agent) with argon2id passwords, sessions, API tokens, account
+//!   grants, login throttling, WebSocket tickets; turns a credential into a `Caller`.
+//! - [`api`]: the REST API under `/api/v1` (axum): auth extractors, grants filtering in one
+//!   place (`api::visible`), JSON shapes, one error shape, the OpenAPI document.
+//! - [`live`]: the WebSocket feed: a fan-out hub with bounded per-client queues, sessions that
+//!   resume from a sequence number through the event log.
 //!
 //! Data flow: a connector maps updates into an [`ingest::Batch`], the [`ingest::Pipeline`]
 //! hands it to the store's writer, which commits it together with other waiting batches in one
-//! transaction, then publishes the resulting events to live subscribers.
+//! transaction, then publishes the resulting events to live subscribers: the [`live`] hub,
+//! which hands each one to the WebSocket clients whose grants allow it.
 
 pub mod accounts;
-pub mod app;
 pub mod api;
+pub mod app;
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod ingest;
+pub mod live;
 pub mod model;
 pub mod search;
 pub mod server;

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
 
 use lanbox::api::{AppState, router};
 use lanbox::system::tls::{CertSource, CertStore, fingerprint};
@@ -34,14 +33,26 @@ impl ServerCertVerifier for Pinned {
             Err(rustls::Error::General("fingerprint mismatch".into()))
         }
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -57,8 +68,13 @@ fn client(fp: &str, versions: &[&'static rustls::SupportedProtocolVersion]) -> t
 
 async fn get(addr: std::net::SocketAddr, fp: &str, path: &str) -> std::io::Result<String> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let mut tls = client(fp, &[&rustls::version::TLS13]).connect(ServerName::try_from("lanbox.local").unwrap(), tcp).await?;
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: lanbox.local\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut tls = client(fp, &[&rustls::version::TLS13])
+        .connect(ServerName::try_from("lanbox.local").unwrap(), tcp)
+        .await?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: lanbox.local\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut out = String::new();
     tls.read_to_string(&mut out).await?;
     Ok(out)
@@ -74,7 +90,7 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
     })
     .unwrap();
     let fp = certs.fingerprint();
-    let app = router(AppState { store, tls: certs.clone(), started: Instant::now() });
+    let app = router(AppState::new(store, certs.clone()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -84,24 +100,48 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
 
     let health = get(addr, &fp, "/api/v1/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(health.to_ascii_lowercase().contains("strict-transport-security: max-age=31536000"));
+    assert!(
+        health
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000")
+    );
     assert!(health.contains(&fp), "the API shows the fingerprint");
+
+    // The post-update health probe (lanbox update mark-good) sees a healthy server.
+    lanbox::system::ota::check_health(addr).await.unwrap();
+    assert!(matches!(
+        lanbox::system::ota::check_health("10.1.2.3:443".parse().unwrap()).await,
+        Err(lanbox::system::ota::OtaError::NotLoopback(_))
+    ));
 
     let missing = get(addr, &fp, "/api/v1/nope").await.unwrap();
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
-    assert!(missing.contains(r#"{"error":{"code":"not_found","message":"not found"}}"#), "{missing}");
+    assert!(
+        missing.contains(r#"{"error":{"code":"not_found","message":"not found"}}"#),
+        "{missing}"
+    );
 
     // A TLS 1.2-only client is refused.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls12 = client(&fp, &[&rustls::version::TLS12]).connect(ServerName::try_from("lanbox.local").unwrap(), tcp).await;
+    let tls12 = client(&fp, &[&rustls::version::TLS12])
+        .connect(ServerName::try_from("lanbox.local").unwrap(), tcp)
+        .await;
     assert!(tls12.is_err(), "TLS 1.2 must be refused");
 
     // A different certificate (fingerprint) is refused by the pinned client.
     assert!(get(addr, "00:11", "/").await.is_err());
 
     stop.send(()).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(15), server).await.unwrap().unwrap().unwrap();
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed after shutdown");
+    let stopped_at = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(15), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -110,11 +150,17 @@ async fn plain_http_only_redirects() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(lanbox::server::redirect(listener, 8443, std::future::pending()));
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET /inbox?x=1 HTTP/1.1\r\nHost: lanbox.local:80\r\nConnection: close\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /inbox?x=1 HTTP/1.1\r\nHost: lanbox.local:80\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 308"), "{out}");
-    assert!(out.to_ascii_lowercase().contains("location: https://lanbox.local:8443/inbox?x=1"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("location: https://lanbox.local:8443/inbox?x=1"),
+        "{out}"
+    );
 }
 
 #[cfg(unix)]
@@ -135,7 +181,10 @@ async fn serve_binary_prints_fingerprint_answers_and_stops() {
     while addr.is_none() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "serve exited early");
-        if let Some(f) = line.trim().strip_prefix("lanbox certificate SHA-256 fingerprint: ") {
+        if let Some(f) = line
+            .trim()
+            .strip_prefix("lanbox certificate SHA-256 fingerprint: ")
+        {
             fp = f.to_string();
         }
         if let Some(a) = line.trim().strip_prefix("lanbox listening on https://") {
@@ -144,6 +193,12 @@ async fn serve_binary_prints_fingerprint_answers_and_stops() {
     }
     let health = get(addr.unwrap(), &fp, "/api/v1/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(child.wait().unwrap().success());
 }

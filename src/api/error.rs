@@ -1,11 +1,17 @@
 //! The API's one error type and its mapping to HTTP: every failure leaves as
 //! `{"error":{"code","message"}}` with a stable code. A 5xx never carries internal detail (the
-//! detail goes to the log, which never holds message text either).
+//! detail goes to the log, which never holds message text either). Errors of the layers below
+//! (store, auth, search) and axum's own rejections are mapped here and nowhere else.
+
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::AuthError;
+use crate::search::SearchError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,14 +21,33 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 with a more specific code than `bad_request`.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
     #[error("authentication required")]
     Unauthorized,
     #[error("not allowed")]
     Forbidden,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body too large")]
     TooLarge,
+    #[error("request bodies must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
     #[error("too many requests")]
     TooManyRequests,
+    /// 429 with `Retry-After`.
+    #[error("too many attempts; retry in {} s", .0.as_secs().max(1))]
+    Throttled(Duration),
+    /// 410: the event log no longer reaches back to where the client was.
+    #[error("the event log no longer reaches back that far; reload and start from the current last_seq")]
+    ResyncRequired,
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -32,11 +57,36 @@ impl ApiError {
         match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::TooManyRequests | ApiError::Throttled(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ApiError::ResyncRequired => (StatusCode::GONE, "resync_required"),
+            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The stable code (also used for WebSocket error replies).
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            code,
+            message: message.into(),
         }
     }
 }
@@ -47,6 +97,63 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::BadName(m) | AuthError::WeakPassword(m) => ApiError::BadRequest(m),
+            AuthError::NameTaken => ApiError::Conflict(e.to_string()),
+            AuthError::UnknownUser => ApiError::NotFound,
+            AuthError::UnknownAccount(_) => ApiError::invalid("unknown_account", e.to_string()),
+            AuthError::InvalidCredentials => ApiError::invalid("invalid_credentials", e.to_string()),
+            AuthError::Unauthenticated => ApiError::Unauthorized,
+            AuthError::Throttled(d) => ApiError::Throttled(d),
+            AuthError::Store(s) => s.into(),
+            AuthError::Internal(d) => ApiError::Internal(d),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Store(s) => s.into(),
+            SearchError::BadCursor => ApiError::invalid("bad_cursor", e.to_string()),
+            SearchError::TooExpensive => ApiError::invalid("query_too_expensive", e.to_string()),
+            // Shape errors of the query text; their messages never echo the query.
+            other => ApiError::invalid("bad_query", other.to_string()),
+        }
+    }
+}
+
+/// Rejections keep their status but never echo the body: a serde message can quote the
+/// offending value, which may be message text.
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("the body is not valid JSON".into()),
+            JsonRejection::JsonDataError(_) => ApiError::BadRequest(
+                "the JSON body does not have the fields and types this route expects".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+            other if other.status() == StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            _ => ApiError::BadRequest("the body could not be read".into()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(_: QueryRejection) -> Self {
+        ApiError::BadRequest("the query parameters do not have the names and types this route expects".into())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        ApiError::NotFound
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -54,6 +161,38 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        match &self {
+            ApiError::Throttled(d) => {
+                let secs = d.as_secs().max(1).to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            ApiError::Unauthorized => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"lanbox\""),
+                );
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_5xx_carries_no_internal_detail() {
+        let res = ApiError::from(StoreError::MasterKey("/secret/path: disk on fire".into())).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(
+            &body[..],
+            br#"{"error":{"code":"internal","message":"internal error"}}"#
+        );
     }
 }

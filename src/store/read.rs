@@ -58,7 +58,13 @@ impl Reader {
         Ok(out)
     }
 
-    fn sealer(&self, account: u64) -> Result<Arc<Sealer>, StoreError> {
+    /// The read transaction, for tables other layers own (the search index).
+    pub fn txn(&self) -> &ReadTransaction {
+        &self.txn
+    }
+
+    /// The account's data key (cached after the first use).
+    pub fn sealer(&self, account: u64) -> Result<Arc<Sealer>, StoreError> {
         if let Some(k) = self.keyring.cached(account) {
             return Ok(k);
         }
@@ -134,6 +140,16 @@ impl Reader {
         Ok(Some(self.assemble(key, stored, chat)?))
     }
 
+    /// Opens a stored message already read (pages of a chat), with its chat given by the caller.
+    pub fn open_message(
+        &self,
+        key: MsgKey,
+        stored: StoredMessage,
+        chat: Chat,
+    ) -> Result<Message, StoreError> {
+        self.assemble(key, stored, chat)
+    }
+
     fn assemble(&self, key: MsgKey, stored: StoredMessage, chat: Chat) -> Result<Message, StoreError> {
         let content = self.open_content(key, &stored)?;
         Ok(Message {
@@ -160,6 +176,23 @@ impl Reader {
         let t = self.txn.open_table(CHAT_MESSAGE)?;
         let mut out = Vec::new();
         for row in t.range(chat.msg(from)..=chat.msg(to))?.take(limit) {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Stored messages of a chat with keys in `from..=to`, newest first, at most `limit`.
+    pub fn chat_stored_rev(
+        &self,
+        chat: ChatKey,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+        let t = self.txn.open_table(CHAT_MESSAGE)?;
+        let mut out = Vec::new();
+        for row in t.range(chat.msg(from)..=chat.msg(to))?.rev().take(limit) {
             let (k, v) = row?;
             out.push((k.value(), decode(v.value())?));
         }

@@ -29,6 +29,16 @@ pub const CHAT_MESSAGE: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("c
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_event");
 
+/// `user -> UserRecord` (`crate::auth::records`): name, role, password hash, account grants.
+pub const USER_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("user_record");
+/// `user name -> user`: the unique login name.
+pub const USERNAME_USER: TableDefinition<&str, u64> = TableDefinition::new("username_user");
+/// `SHA-256 of an API token -> TokenRecord`. The token itself is never stored.
+pub const TOKENHASH_TOKEN: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokenhash_token");
+/// `SHA-256 of a session cookie -> SessionRecord`. The cookie value is never stored.
+pub const SESSIONHASH_SESSION: TableDefinition<&[u8; 32], &[u8]> =
+    TableDefinition::new("sessionhash_session");
+
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_NEXT_ACCOUNT: &str = "next_account";

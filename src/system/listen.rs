@@ -5,8 +5,14 @@ use std::net::{SocketAddr, TcpListener};
 
 /// Sockets systemd passed to this process, by their `FileDescriptorName=` (or `fdN`).
 pub fn from_systemd() -> Vec<(String, TcpListener)> {
-    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     if !pid_ok || count <= 0 {
         return Vec::new();
     }
@@ -28,7 +34,10 @@ pub fn from_systemd() -> Vec<(String, TcpListener)> {
         // SAFETY: systemd guarantees fds 3..3+LISTEN_FDS are open sockets handed to us; each is
         // wrapped exactly once.
         let l = unsafe { TcpListener::from_raw_fd(fd) };
-        let name = names.get(i as usize).cloned().unwrap_or_else(|| format!("fd{fd}"));
+        let name = names
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("fd{fd}"));
         out.push((name, l));
     }
     out

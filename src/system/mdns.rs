@@ -11,7 +11,9 @@ pub struct Announcer {
 
 impl std::fmt::Debug for Announcer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Announcer").field("fullname", &self.fullname).finish()
+        f.debug_struct("Announcer")
+            .field("fullname", &self.fullname)
+            .finish()
     }
 }
 
@@ -28,9 +30,16 @@ pub fn announce(name: &str, port: u16) -> Result<Announcer, MdnsError> {
     }
     let instance = host.trim_end_matches(".local.").to_string();
     let daemon = ServiceDaemon::new().map_err(|e| MdnsError(e.to_string()))?;
-    let info = ServiceInfo::new("_https._tcp.local.", &instance, &host, (), port, &[("path", "/")][..])
-        .map_err(|e| MdnsError(e.to_string()))?
-        .enable_addr_auto();
+    let info = ServiceInfo::new(
+        "_https._tcp.local.",
+        &instance,
+        &host,
+        (),
+        port,
+        &[("path", "/")][..],
+    )
+    .map_err(|e| MdnsError(e.to_string()))?
+    .enable_addr_auto();
     let fullname = info.get_fullname().to_string();
     daemon.register(info).map_err(|e| MdnsError(e.to_string()))?;
     Ok(Announcer { daemon, fullname })

@@ -4,4 +4,5 @@
 pub mod listen;
 pub mod mdns;
 pub mod notify;
+pub mod ota;
 pub mod tls;

@@ -60,12 +60,19 @@ struct Loaded {
 impl CertStore {
     pub fn load(source: CertSource) -> Result<Arc<CertStore>, TlsError> {
         let loaded = load(&source)?;
-        Ok(Arc::new(CertStore { source, current: RwLock::new(Arc::new(loaded)) }))
+        Ok(Arc::new(CertStore {
+            source,
+            current: RwLock::new(Arc::new(loaded)),
+        }))
     }
 
     /// SHA-256 of the leaf certificate, as colon-separated upper-case hex (what browsers show).
     pub fn fingerprint(&self) -> String {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).fingerprint.clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .fingerprint
+            .clone()
     }
 
     /// Reads the certificate again (SIGHUP). On error the old one stays in use.
@@ -96,7 +103,10 @@ impl ResolvesServerCert for CertStore {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
-    move |source| TlsError::Io { path: path.display().to_string(), source }
+    move |source| TlsError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn load(source: &CertSource) -> Result<Loaded, TlsError> {
@@ -111,28 +121,46 @@ fn load(source: &CertSource) -> Result<Loaded, TlsError> {
         }
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(|e| TlsError::Pem { path: cert_path.display().to_string(), detail: e.to_string() })?
+        .map_err(|e| TlsError::Pem {
+            path: cert_path.display().to_string(),
+            detail: e.to_string(),
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem { path: cert_path.display().to_string(), detail: e.to_string() })?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| TlsError::Pem { path: cert_path.display().to_string(), detail: "no certificate".into() })?;
+        .map_err(|e| TlsError::Pem {
+            path: cert_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let leaf = certs.first().ok_or_else(|| TlsError::Pem {
+        path: cert_path.display().to_string(),
+        detail: "no certificate".into(),
+    })?;
     let fingerprint = fingerprint(leaf.as_ref());
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| TlsError::Pem { path: key_path.display().to_string(), detail: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::Pem {
+        path: key_path.display().to_string(),
+        detail: e.to_string(),
+    })?;
     let provider = rustls::crypto::ring::default_provider();
-    let certified = CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(Loaded { key: Arc::new(certified), fingerprint })
+    let certified =
+        CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Loaded {
+        key: Arc::new(certified),
+        fingerprint,
+    })
 }
 
 pub fn fingerprint(der: &[u8]) -> String {
     let digest = Sha256::digest(der);
-    digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn generate(dir: &Path, names: &[String]) -> Result<(), TlsError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let ck =
+        rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::Generate(e.to_string()))?;
     let key_path = dir.join("key.pem");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -142,7 +170,8 @@ fn generate(dir: &Path, names: &[String]) -> Result<(), TlsError> {
         opts.mode(0o600);
     }
     let mut f = opts.open(&key_path).map_err(io(&key_path))?;
-    f.write_all(ck.signing_key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
+    f.write_all(ck.signing_key.serialize_pem().as_bytes())
+        .map_err(io(&key_path))?;
     let cert_path = dir.join("cert.pem");
     std::fs::write(&cert_path, ck.cert.pem()).map_err(io(&cert_path))?;
     Ok(())

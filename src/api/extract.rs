@@ -1,0 +1,143 @@
+//! Extractors: authentication as [`Caller`] (so a handler cannot forget it), and wrappers of
+//! axum's `Json`, `Query` and `Path` whose rejections become [`ApiError`]s in the one error
+//! shape.
+//!
+//! Credentials, in order: `Authorization: Bearer lbx_...` (an API token), then the session
+//! cookie. A cookie-authenticated request that changes something must also carry an `Origin`
+//! equal to the box's own (`https://` + the request's host): with `SameSite=Strict` this is
+//! the second wall against cross-site requests.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+
+/// Name of the session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
+/// `Domain`, so no other host (or plain-HTTP page) can set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-lanbox_session";
+
+/// The value of the session cookie, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"').to_string())
+}
+
+/// The bearer token of an `Authorization` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The host the client addressed (HTTP/1.1 `Host`, or the HTTP/2 authority).
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+}
+
+/// What the `Origin` header says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Absent,
+    Same,
+    Foreign,
+}
+
+/// Compares `Origin` with `https://` + the request's host. lanbox serves only HTTPS, so an
+/// `http://` origin is foreign too.
+pub fn origin(headers: &HeaderMap, uri: &Uri) -> Origin {
+    let Some(o) = headers.get(header::ORIGIN) else {
+        return Origin::Absent;
+    };
+    let (Ok(o), Some(host)) = (o.to_str(), request_host(headers, uri)) else {
+        return Origin::Foreign;
+    };
+    if o.eq_ignore_ascii_case(&format!("https://{host}")) {
+        Origin::Same
+    } else {
+        Origin::Foreign
+    }
+}
+
+fn changes_state(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        let caller = if let Some(token) = bearer(&parts.headers) {
+            state.auth.by_token(token).await?
+        } else if let Some(cookie) = session_cookie(&parts.headers) {
+            if changes_state(&parts.method) && origin(&parts.headers, &parts.uri) != Origin::Same {
+                return Err(ApiError::Forbidden);
+            }
+            state.auth.by_session(&cookie).await?
+        } else {
+            return Err(ApiError::Unauthorized);
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// `axum::Json` with rejections in the API's error shape.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(v))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with rejections in the API's error shape.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(v))
+    }
+}
+
+/// `axum::extract::Path` with rejections in the API's error shape (an unparsable path names
+/// nothing: 404).
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}

@@ -1,0 +1,385 @@
+//! The inbox routes: accounts, chats (with last message and unread counts), the messages of a
+//! chat in pages both ways, one message, marking read, and sending (not available until the
+//! outbox exists: it answers `501 not_implemented`, it does not pretend).
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::dto::{MessageDto, chat_id, parse_chat_id};
+use super::extract::{Json, Path, Query};
+use super::visible::{self, Towards};
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+use crate::model::ChatKind;
+use crate::store::ChatKey;
+use crate::store::read::ChatView;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+fn page_size(limit: Option<u32>) -> usize {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize
+}
+
+pub fn chat_key(s: &str) -> Result<ChatKey, ApiError> {
+    parse_chat_id(s).ok_or(ApiError::NotFound)
+}
+
+#[derive(Serialize)]
+pub struct AccountDto {
+    id: u64,
+    channel: String,
+    name: String,
+    rented: bool,
+    daily_limit: Option<u32>,
+    unread: u64,
+    created_at: i64,
+}
+
+pub async fn accounts(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
+    let out = s
+        .store
+        .read(move |r| {
+            visible::accounts(r, &caller.grants)?
+                .into_iter()
+                .map(|a| {
+                    Ok(AccountDto {
+                        unread: r.account_unread(a.id)?,
+                        id: a.id,
+                        channel: a.channel,
+                        name: a.name,
+                        rented: a.rented,
+                        daily_limit: a.daily_limit,
+                        created_at: a.created_at,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+#[derive(Serialize)]
+pub struct ChatDto {
+    id: String,
+    telegram_id: i64,
+    kind: &'static str,
+    title: Option<String>,
+    username: Option<String>,
+    is_forum: bool,
+    /// The caller's accounts that have this chat.
+    accounts: Vec<u64>,
+    /// The chat's counters, shared by every account in it (read state is per chat).
+    unread: u32,
+    messages: u32,
+    /// Incoming messages with a higher `id` are unread; `null` when nothing was read yet.
+    read_up_to: Option<i64>,
+    last_date: Option<i64>,
+    last_message: Option<MessageDto>,
+}
+
+fn chat_dto(
+    r: &crate::store::Reader,
+    caller: &Caller,
+    v: &ChatView,
+) -> Result<ChatDto, crate::store::StoreError> {
+    let last_message = visible::last_message(r, &caller.grants, v)?;
+    Ok(ChatDto {
+        id: chat_id(v.key),
+        telegram_id: v.key.chat,
+        kind: v.record.kind.as_str(),
+        title: v.meta.title.clone(),
+        username: v.meta.username.clone(),
+        is_forum: v.record.is_forum,
+        accounts: caller.grants.visible(&v.record.accounts),
+        unread: v.record.unread,
+        messages: v.record.messages,
+        read_up_to: (v.record.read_up_to != i64::MIN).then_some(v.record.read_up_to),
+        last_date: last_message.as_ref().map(|m| m.date),
+        last_message,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ChatsQuery {
+    account: Option<u64>,
+    unread: Option<bool>,
+    kind: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ChatPage {
+    chats: Vec<ChatDto>,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<ChatKind, ApiError> {
+    [
+        ChatKind::Private,
+        ChatKind::Group,
+        ChatKind::Supergroup,
+        ChatKind::Channel,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+    .ok_or_else(|| ApiError::BadRequest("kind is one of private, group, supergroup, channel".into()))
+}
+
+/// Sort key of the chat list: newest activity first, then by chat.
+type ChatOrder = (std::cmp::Reverse<i64>, u64, i64);
+
+fn order_cursor(o: &ChatOrder) -> String {
+    format!("{}_{}_{}", o.0.0, o.1, o.2)
+}
+
+fn parse_order(s: &str) -> Result<ChatOrder, ApiError> {
+    let bad = || ApiError::invalid("bad_cursor", "the cursor is not one this list returned");
+    let mut it = s.split('_');
+    let (Some(d), Some(sc), Some(c), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    Ok((
+        std::cmp::Reverse(d.parse().map_err(|_| bad())?),
+        sc.parse().map_err(|_| bad())?,
+        c.parse().map_err(|_| bad())?,
+    ))
+}
+
+pub async fn chats(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ChatsQuery>,
+) -> Result<Json<ChatPage>, ApiError> {
+    let kind = q.kind.as_deref().map(parse_kind).transpose()?;
+    let after = q.cursor.as_deref().map(parse_order).transpose()?;
+    let limit = page_size(q.limit);
+    let page = s
+        .store
+        .read(move |r| {
+            let mut rows: Vec<(ChatOrder, ChatKey)> = visible::chats(r, &caller.grants)?
+                .into_iter()
+                .filter(|(_, rec)| {
+                    q.account
+                        .is_none_or(|a| rec.accounts.contains(&a) && caller.grants.allows(a))
+                })
+                .filter(|(_, rec)| !q.unread.unwrap_or(false) || rec.unread > 0)
+                .filter(|(_, rec)| kind.is_none_or(|k| rec.kind == k))
+                .map(|(k, rec)| {
+                    let date = if rec.last_key.is_some() {
+                        rec.last_date
+                    } else {
+                        i64::MIN
+                    };
+                    ((std::cmp::Reverse(date), k.scope, k.chat), k)
+                })
+                .filter(|(o, _)| after.is_none_or(|a| *o > a))
+                .collect();
+            rows.sort_unstable();
+            let next = (rows.len() > limit).then(|| order_cursor(&rows[limit - 1].0));
+            let mut chats = Vec::new();
+            for (_, key) in rows.into_iter().take(limit) {
+                if let Some(v) = visible::chat(r, &caller.grants, key)? {
+                    chats.push(chat_dto(r, &caller, &v)?);
+                }
+            }
+            Ok(ChatPage { chats, next })
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+pub async fn chat(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChatDto>, ApiError> {
+    let key = chat_key(&id)?;
+    let out = s
+        .store
+        .read(move |r| match visible::chat(r, &caller.grants, key)? {
+            Some(v) => Ok(Some(chat_dto(r, &caller, &v)?)),
+            None => Ok(None),
+        })
+        .await?;
+    out.map(Json).ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+pub struct MessagesQuery {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct MessagePage {
+    /// Oldest first.
+    messages: Vec<MessageDto>,
+    /// Pass as `before` for the older page; `null` when there is none.
+    older: Option<i64>,
+    /// Pass as `after` for the newer page; `null` when there is none.
+    newer: Option<i64>,
+}
+
+pub async fn messages(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let key = chat_key(&id)?;
+    if q.before.is_some() && q.after.is_some() {
+        return Err(ApiError::BadRequest("give `before` or `after`, not both".into()));
+    }
+    let limit = page_size(q.limit);
+    let page = s
+        .store
+        .read(move |r| {
+            let g = &caller.grants;
+            let Some(view) = visible::chat(r, g, key)? else {
+                return Ok(None);
+            };
+            let towards = match q.after {
+                Some(above) => Towards::Newer { above },
+                None => Towards::Older {
+                    below: q.before.unwrap_or(i64::MAX),
+                },
+            };
+            let mut rows = visible::scan(r, g, key, towards, limit + 1)?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            if matches!(towards, Towards::Older { .. }) {
+                rows.reverse();
+            }
+            let (first, last) = match (rows.first(), rows.last()) {
+                (Some(f), Some(l)) => (f.0.msg, l.0.msg),
+                _ => {
+                    return Ok(Some(MessagePage {
+                        messages: Vec::new(),
+                        older: None,
+                        newer: None,
+                    }));
+                }
+            };
+            let (older, newer) = match towards {
+                Towards::Older { .. } => {
+                    let above = !visible::scan(r, g, key, Towards::Newer { above: last }, 1)?.is_empty();
+                    (more.then_some(first), above.then_some(last))
+                }
+                Towards::Newer { .. } => {
+                    let below = !visible::scan(r, g, key, Towards::Older { below: first }, 1)?.is_empty();
+                    (below.then_some(first), more.then_some(last))
+                }
+            };
+            let messages = visible::open_rows(r, g, &view, rows)?;
+            Ok(Some(MessagePage {
+                messages,
+                older,
+                newer,
+            }))
+        })
+        .await?;
+    page.map(Json).ok_or(ApiError::NotFound)
+}
+
+pub async fn message(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, msg)): Path<(String, i64)>,
+) -> Result<Json<MessageDto>, ApiError> {
+    let key = chat_key(&id)?.msg(msg);
+    let out = s
+        .store
+        .read(move |r| visible::message(r, &caller.grants, key))
+        .await?;
+    out.map(Json).ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    /// The `id` of the newest message read.
+    up_to: i64,
+}
+
+#[derive(Serialize)]
+pub struct ReadState {
+    chat: String,
+    unread: u32,
+}
+
+/// Marks a chat read up to a message, for the caller's grants; shared by REST and WebSocket.
+pub async fn mark_read_for(s: &AppState, caller: &Caller, key: ChatKey, up_to: i64) -> Result<u32, ApiError> {
+    let g = caller.grants.clone();
+    if s.store.read(move |r| visible::chat(r, &g, key)).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    s.pipeline.mark_read(key, up_to).await?.ok_or(ApiError::NotFound)
+}
+
+pub async fn mark_read(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<MarkRead>,
+) -> Result<Json<ReadState>, ApiError> {
+    let key = chat_key(&id)?;
+    let unread = mark_read_for(&s, &caller, key, body.up_to).await?;
+    Ok(Json(ReadState {
+        chat: chat_id(key),
+        unread,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub text: String,
+    /// `id` of the message answered.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
+    /// Which of the chat's accounts sends (default: the chat's first granted account).
+    #[serde(default)]
+    pub account: Option<u64>,
+    /// Repeating a send with the same key sends once.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+pub const SEND_UNAVAILABLE: &str = "sending is not available yet: the outbox is not built";
+
+/// Sends for the caller and returns the queued message; shared by REST and WebSocket.
+/// Everything a send will need is checked (body, chat visible, sending account granted); then,
+/// until the outbox exists, it is refused honestly with `not_implemented` rather than
+/// pretending.
+pub async fn send_for(
+    s: &AppState,
+    caller: &Caller,
+    key: ChatKey,
+    body: &SendMessage,
+) -> Result<MessageDto, ApiError> {
+    if body.text.trim().is_empty() || body.text.chars().count() > 4096 {
+        return Err(ApiError::BadRequest("text must have 1 to 4096 characters".into()));
+    }
+    let g = caller.grants.clone();
+    if s.store.read(move |r| visible::chat(r, &g, key)).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if body.account.is_some_and(|a| !caller.grants.allows(a)) {
+        return Err(ApiError::NotFound);
+    }
+    Err(ApiError::NotImplemented(SEND_UNAVAILABLE.into()))
+}
+
+pub async fn send(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<SendMessage>,
+) -> Result<Json<MessageDto>, ApiError> {
+    let key = chat_key(&id)?;
+    Ok(Json(send_for(&s, &caller, key, &body).await?))
+}

@@ -1,0 +1,167 @@
+//! Full-text search over what the caller may see, newest first, with snippets.
+//!
+//! The index is asked only about the caller's accounts (its `allowed_accounts`), and every hit
+//! is then opened through [`visible`], so a hit outside the grants cannot slip through even if
+//! the index were wrong.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::dto::{MessageDto, parse_chat_id, utf16_at};
+use super::extract::{Json, Query};
+use super::{ApiError, AppState, visible};
+use crate::auth::Caller;
+use crate::model::{BodyKind, Direction};
+use crate::search::{self, Cursor, Filter};
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: String,
+    /// Comma-separated account IDs.
+    account: Option<String>,
+    /// A chat `id` (`scope:chat`).
+    chat: Option<String>,
+    /// Comma-separated message kinds (`text`, `image`, ...).
+    kind: Option<String>,
+    direction: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Mark {
+    offset: u32,
+    length: u32,
+}
+
+#[derive(Serialize)]
+pub struct SnippetDto {
+    text: String,
+    /// Matched words in `text` (UTF-16 offsets).
+    marks: Vec<Mark>,
+}
+
+#[derive(Serialize)]
+pub struct HitDto {
+    message: MessageDto,
+    snippet: SnippetDto,
+}
+
+#[derive(Serialize)]
+pub struct SearchReply {
+    hits: Vec<HitDto>,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next: Option<String>,
+}
+
+const KINDS: [BodyKind; 19] = [
+    BodyKind::Text,
+    BodyKind::Image,
+    BodyKind::File,
+    BodyKind::Video,
+    BodyKind::Audio,
+    BodyKind::Voice,
+    BodyKind::VideoNote,
+    BodyKind::Sticker,
+    BodyKind::Animation,
+    BodyKind::Location,
+    BodyKind::Venue,
+    BodyKind::Contact,
+    BodyKind::Poll,
+    BodyKind::Dice,
+    BodyKind::InteractiveReply,
+    BodyKind::Postback,
+    BodyKind::Service,
+    BodyKind::Redacted,
+    BodyKind::Unsupported,
+];
+
+fn list<T>(s: Option<&str>, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, ApiError> {
+    s.into_iter()
+        .flat_map(|s| s.split(','))
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse(p.trim()).ok_or_else(|| ApiError::BadRequest(format!("unknown {what}"))))
+        .collect()
+}
+
+pub async fn search(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<SearchReply>, ApiError> {
+    let chat = q
+        .chat
+        .as_deref()
+        .map(|c| parse_chat_id(c).ok_or_else(|| ApiError::BadRequest("unknown chat".into())))
+        .transpose()?;
+    let filter = Filter {
+        accounts: list(q.account.as_deref(), |p| p.parse().ok(), "account")?,
+        chats: chat.map(|c| vec![c.chat]).unwrap_or_default(),
+        senders: Vec::new(),
+        direction: match q.direction.as_deref() {
+            None => None,
+            Some("incoming") => Some(Direction::Incoming),
+            Some("outgoing") => Some(Direction::Outgoing),
+            Some(_) => return Err(ApiError::BadRequest("direction is incoming or outgoing".into())),
+        },
+        kinds: list(
+            q.kind.as_deref(),
+            |p| KINDS.into_iter().find(|k| k.as_str() == p),
+            "kind",
+        )?,
+        since: q.since,
+        until: q.until,
+    };
+    let cursor = q.cursor.as_deref().map(str::parse::<Cursor>).transpose()?;
+    let (text, limit) = (q.q, q.limit.unwrap_or(0));
+    let reply = s
+        .store
+        .read(move |r| {
+            let g = &caller.grants;
+            let mut query = search::Query::new(text, &visible::account_ids(r, g)?);
+            query.filter = filter;
+            query.limit = limit;
+            query.cursor = cursor;
+            let page = match search::search(r, &query) {
+                Ok(p) => p,
+                Err(search::SearchError::Store(e)) => return Err(e),
+                Err(e) => return Ok(Err(ApiError::from(e))),
+            };
+            let mut hits = Vec::new();
+            for h in page.hits {
+                if chat.is_some_and(|c| c != h.key.chat_key()) {
+                    continue;
+                }
+                let Some(message) = visible::message(r, g, h.key)? else {
+                    continue;
+                };
+                let sn = &h.snippet;
+                let marks = sn
+                    .marks
+                    .iter()
+                    .map(|&(a, b)| {
+                        let offset = utf16_at(&sn.text, a as usize);
+                        Mark {
+                            offset,
+                            length: utf16_at(&sn.text, b as usize) - offset,
+                        }
+                    })
+                    .collect();
+                hits.push(HitDto {
+                    message,
+                    snippet: SnippetDto {
+                        text: sn.text.clone(),
+                        marks,
+                    },
+                });
+            }
+            Ok(Ok(SearchReply {
+                hits,
+                next: page.next.map(|c| c.to_string()),
+            }))
+        })
+        .await??;
+    Ok(Json(reply))
+}

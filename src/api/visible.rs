@@ -1,0 +1,146 @@
+//! Grants filtering, in one place. Every route and every live event asks these functions what
+//! the caller may see; nothing else reads chats or messages on a caller's behalf.
+//!
+//! The rule: an account is visible when granted; a chat when one of the accounts that have it
+//! is granted; a message when one of the accounts that received it (`seen_by`) is granted; an
+//! event when one of its `accounts` is granted. What is not visible does not exist for the
+//! caller: routes answer 404, lists leave it out, the feed skips it.
+
+use crate::api::dto::MessageDto;
+use crate::auth::Grants;
+use crate::model::Message;
+use crate::store::read::ChatView;
+use crate::store::records::{AccountRecord, ChatRecord, StoredMessage};
+use crate::store::{ChatKey, MsgKey, Reader, StoreError};
+
+/// Rows read per step when a page has to skip invisible messages.
+const SCAN_STEP: usize = 256;
+
+pub fn accounts(r: &Reader, g: &Grants) -> Result<Vec<AccountRecord>, StoreError> {
+    Ok(r.accounts()?.into_iter().filter(|a| g.allows(a.id)).collect())
+}
+
+pub fn account_ids(r: &Reader, g: &Grants) -> Result<Vec<u64>, StoreError> {
+    Ok(accounts(r, g)?.into_iter().map(|a| a.id).collect())
+}
+
+/// The rule itself: something that names these accounts is visible when one is granted.
+pub fn any(g: &Grants, accounts: &[u64]) -> bool {
+    g.allows_any(accounts)
+}
+
+pub fn chat_record(g: &Grants, rec: &ChatRecord) -> bool {
+    rec.migrated_to.is_none() && any(g, &rec.accounts)
+}
+
+/// Every visible chat, metadata still sealed.
+pub fn chats(r: &Reader, g: &Grants) -> Result<Vec<(ChatKey, ChatRecord)>, StoreError> {
+    Ok(r.chat_records()?
+        .into_iter()
+        .filter(|(_, rec)| chat_record(g, rec))
+        .collect())
+}
+
+pub fn chat(r: &Reader, g: &Grants, key: ChatKey) -> Result<Option<ChatView>, StoreError> {
+    Ok(r.chat(key)?.filter(|c| chat_record(g, &c.record)))
+}
+
+pub fn stored(g: &Grants, m: &StoredMessage) -> bool {
+    any(g, &m.seen_by)
+}
+
+/// Events (logged, and the ephemeral ones with the accounts they concern).
+pub fn event(g: &Grants, accounts: &[u64]) -> bool {
+    any(g, accounts)
+}
+
+/// A message as the caller sees it (its `accounts` cut to the granted ones).
+pub fn dto(g: &Grants, key: MsgKey, m: &Message, seen_by: &[u64]) -> MessageDto {
+    MessageDto::new(key, m, g.visible(seen_by))
+}
+
+/// One visible message.
+pub fn message(r: &Reader, g: &Grants, key: MsgKey) -> Result<Option<MessageDto>, StoreError> {
+    let Some(view) = chat(r, g, key.chat_key())? else {
+        return Ok(None);
+    };
+    let Some(s) = r.stored_message(key)?.filter(|s| stored(g, s)) else {
+        return Ok(None);
+    };
+    let seen_by = s.seen_by.clone();
+    let m = r.open_message(key, s, view.chat())?;
+    Ok(Some(dto(g, key, &m, &seen_by)))
+}
+
+/// Where a page of a chat goes from its bound (exclusive).
+#[derive(Debug, Clone, Copy)]
+pub enum Towards {
+    Older { below: i64 },
+    Newer { above: i64 },
+}
+
+/// Up to `want` visible messages from the bound on, in walking order (newest first for
+/// `Older`), still sealed.
+pub fn scan(
+    r: &Reader,
+    g: &Grants,
+    chat: ChatKey,
+    towards: Towards,
+    want: usize,
+) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+    let mut out = Vec::new();
+    let mut bound = towards;
+    while out.len() < want {
+        let rows = match bound {
+            Towards::Older { below } if below > i64::MIN => {
+                r.chat_stored_rev(chat, i64::MIN, below - 1, SCAN_STEP)?
+            }
+            Towards::Newer { above } if above < i64::MAX => {
+                r.chat_stored(chat, above + 1, i64::MAX, SCAN_STEP)?
+            }
+            _ => break,
+        };
+        let Some((last, _)) = rows.last() else { break };
+        bound = match bound {
+            Towards::Older { .. } => Towards::Older { below: last.msg },
+            Towards::Newer { .. } => Towards::Newer { above: last.msg },
+        };
+        let full = rows.len() == SCAN_STEP;
+        out.extend(
+            rows.into_iter()
+                .filter(|(_, m)| stored(g, m))
+                .take(want - out.len()),
+        );
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Opens scanned rows for the caller.
+pub fn open_rows(
+    r: &Reader,
+    g: &Grants,
+    view: &ChatView,
+    rows: Vec<(MsgKey, StoredMessage)>,
+) -> Result<Vec<MessageDto>, StoreError> {
+    let chat = view.chat();
+    rows.into_iter()
+        .map(|(k, s)| {
+            let seen_by = s.seen_by.clone();
+            let m = r.open_message(k, s, chat.clone())?;
+            Ok(dto(g, k, &m, &seen_by))
+        })
+        .collect()
+}
+
+/// The newest message of a chat the caller may see.
+pub fn last_message(r: &Reader, g: &Grants, view: &ChatView) -> Result<Option<MessageDto>, StoreError> {
+    let Some(last) = view.record.last_key else {
+        return Ok(None);
+    };
+    let below = last.saturating_add(1);
+    let rows = scan(r, g, view.key, Towards::Older { below }, 1)?;
+    Ok(open_rows(r, g, view, rows)?.pop())
+}

@@ -1,0 +1,78 @@
+//! `GET /api/v1/ws`: authentication of a WebSocket, then the upgrade into a live session.
+//!
+//! Three ways in, tried in this order:
+//! 1. an API token as a subprotocol: `Sec-WebSocket-Protocol: lanbox.v1, lbx_...` (the server
+//!    selects `lanbox.v1` and never echoes the token);
+//! 2. a single-use ticket from `POST /api/v1/ws/ticket`: `/api/v1/ws?ticket=...`;
+//! 3. the session cookie, which also requires `Origin` to be the box's own.
+//!
+//! Whatever the credential, a request with a foreign `Origin` is refused: unlike cloud inboxes
+//! that accept any origin by default, lanbox never lets another site's page open its feed.
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::extract::{Origin, Query, origin, session_cookie};
+use super::{ApiError, AppState};
+use crate::auth::secrets::looks_like_token;
+use crate::live::protocol::PROTOCOL;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    ticket: Option<String>,
+}
+
+/// Subprotocols the client offered.
+fn offered(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+pub async fn upgrade(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let from = origin(&headers, &uri);
+    if from == Origin::Foreign {
+        return Err(ApiError::Forbidden);
+    }
+    let protocols = offered(&headers);
+    let wants_v1 = protocols.iter().any(|p| p == PROTOCOL);
+    let caller = if let Some(token) = protocols.iter().find(|p| looks_like_token(p)) {
+        if !wants_v1 {
+            return Err(ApiError::BadRequest(format!(
+                "offer the `{PROTOCOL}` subprotocol with the token"
+            )));
+        }
+        s.auth.by_token(token).await?
+    } else if let Some(ticket) = q.ticket.as_deref() {
+        s.auth.redeem_ticket(ticket).await?
+    } else if let Some(cookie) = session_cookie(&headers) {
+        if from != Origin::Same {
+            return Err(ApiError::Forbidden);
+        }
+        s.auth.by_session(&cookie).await?
+    } else {
+        return Err(ApiError::Unauthorized);
+    };
+    let ws = ws.map_err(|_| ApiError::BadRequest("this route only answers WebSocket upgrades".into()))?;
+    let ws = if wants_v1 { ws.protocols([PROTOCOL]) } else { ws };
+    let max = s.options.live.max_message;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| crate::live::session::run(socket, s, caller)))
+}

@@ -1,0 +1,386 @@
+//! One WebSocket connection, after authentication: its own task, reading client messages,
+//! forwarding hub events in sequence order without duplicates, sending heartbeats, and closing
+//! with a clear code when it must (see [`super::protocol::close`]).
+//!
+//! Resume without gaps or doubles: the session leaves the hub, replays the log after the
+//! client's `from_seq` page by page, joins the hub again, replays once more up to the log's end
+//! (events committed meanwhile are then both in the log and in the queue), and from then on
+//! drops queued events whose `seq` it has already sent.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+
+use super::hub::{Ephemeral, Item, Registration};
+use super::protocol::{self, ClientMsg, Subscription, View, close};
+use super::replay::{self, Reach};
+use crate::api::dto::chat_id;
+use crate::api::{ApiError, AppState, inbox, visible};
+use crate::auth::{AuthError, Caller};
+
+/// Events replayed per store read.
+const REPLAY_PAGE: usize = 256;
+
+/// Why a session ends.
+enum End {
+    Closed,
+    Close(u16, &'static str),
+}
+
+struct Session {
+    state: AppState,
+    caller: Caller,
+    sink: SplitSink<WebSocket, Message>,
+    reg: Option<Registration>,
+    sub: Subscription,
+    /// Highest `seq` sent to the client.
+    last_sent: u64,
+}
+
+/// Serves one upgraded connection until it ends.
+pub async fn run(socket: WebSocket, state: AppState, caller: Caller) {
+    let (sink, stream) = socket.split();
+    let mut s = Session {
+        state,
+        caller,
+        sink,
+        reg: None,
+        sub: Subscription::default(),
+        last_sent: 0,
+    };
+    let end = s.serve(stream).await;
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let t = s.state.options.live.write_timeout;
+        let _ = tokio::time::timeout(t, s.sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+enum Input {
+    Frame(Option<Result<Message, axum::Error>>),
+    Item(Option<Item>),
+    Tick,
+}
+
+async fn next_item(reg: &mut Option<Registration>) -> Option<Item> {
+    match reg {
+        Some(r) => r.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    fn view(&self) -> View {
+        View {
+            grants: self.caller.grants.clone(),
+            sub: self.sub.clone(),
+        }
+    }
+
+    async fn send(&mut self, v: &Value) -> Result<(), End> {
+        let t = self.state.options.live.write_timeout;
+        match tokio::time::timeout(t, self.sink.send(Message::Text(v.to_string().into()))).await {
+            Ok(Ok(())) => Ok(()),
+            // A socket that takes no data for this long is gone or hopeless.
+            _ => Err(End::Closed),
+        }
+    }
+
+    async fn serve(&mut self, mut stream: SplitStream<WebSocket>) -> End {
+        let opts = self.state.options.live.clone();
+        let last_seq = self.state.store.read(|r| r.last_seq()).await.unwrap_or(0);
+        let hello = json!({
+            "type": "hello",
+            "protocol": protocol::PROTOCOL,
+            "user": {"id": self.caller.user, "name": self.caller.name, "role": self.caller.role.as_str()},
+            "last_seq": last_seq,
+            "heartbeat_s": opts.heartbeat.as_secs_f64(),
+        });
+        if let Err(e) = self.send(&hello).await {
+            return e;
+        }
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + opts.heartbeat, opts.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = Instant::now();
+        let mut closing = self.state.hub.closing();
+        loop {
+            let input = tokio::select! {
+                _ = closing.wait_for(|c| *c) => return End::Close(close::GOING_AWAY, "going_away"),
+                f = stream.next() => Input::Frame(f),
+                i = next_item(&mut self.reg) => Input::Item(i),
+                _ = tick.tick() => Input::Tick,
+            };
+            let step = match input {
+                Input::Frame(None | Some(Err(_))) | Input::Frame(Some(Ok(Message::Close(_)))) => {
+                    return End::Closed;
+                }
+                Input::Frame(Some(Ok(m))) => {
+                    heard = Instant::now();
+                    match m {
+                        Message::Text(t) => {
+                            let r = self.handle(t.as_str()).await;
+                            // A long replay is time the client was served, not silent.
+                            heard = Instant::now();
+                            r
+                        }
+                        Message::Binary(_) => {
+                            self.send(&protocol::error(
+                                &None,
+                                "bad_request",
+                                "lanbox.v1 uses text frames",
+                            ))
+                            .await
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                Input::Item(Some(item)) => self.forward(item).await,
+                Input::Item(None) => {
+                    let stopping = self.reg.as_ref().is_some_and(|r| r.stopping());
+                    return if stopping {
+                        End::Close(close::GOING_AWAY, "going_away")
+                    } else {
+                        End::Close(close::TOO_SLOW, "too_slow")
+                    };
+                }
+                Input::Tick => self.heartbeat(heard, opts.heartbeat).await,
+            };
+            if let Err(e) = step {
+                return e;
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self, heard: Instant, every: Duration) -> Result<(), End> {
+        if heard.elapsed() > every * 2 {
+            return Err(End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat_timeout"));
+        }
+        // Since the connection opened, grants may have changed, the user been disabled, the
+        // session logged out or expired, the token revoked.
+        match self.state.auth.recheck(&self.caller).await {
+            Ok(c) => {
+                if c.grants != self.caller.grants {
+                    self.caller = c;
+                    let view = self.view();
+                    if let Some(r) = &self.reg {
+                        r.set_view(view);
+                    }
+                }
+            }
+            Err(AuthError::Unauthenticated) => return Err(End::Close(close::UNAUTHORIZED, "unauthorized")),
+            Err(e) => tracing::warn!(error = %e, "live session could not reload its user"),
+        }
+        let t = self.state.options.live.write_timeout;
+        match tokio::time::timeout(t, self.sink.send(Message::Ping(Default::default()))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Closed),
+        }
+    }
+
+    async fn forward(&mut self, item: Item) -> Result<(), End> {
+        let view = self.view();
+        let v = match item {
+            Item::Event(p) => {
+                if p.event.seq <= self.last_sent || !view.sees_event(&p.event) {
+                    return Ok(());
+                }
+                let key = protocol::event_chat(&p.event);
+                let message = match (
+                    protocol::wants_message(p.event.kind),
+                    p.event.message_key,
+                    &p.message,
+                ) {
+                    (true, Some(k), Some(m)) => {
+                        Some(visible::dto(&view.grants, key.msg(k), m, &p.event.accounts))
+                    }
+                    (true, Some(k), None) => {
+                        let g = view.grants.clone();
+                        self.state
+                            .store
+                            .read(move |r| visible::message(r, &g, key.msg(k)))
+                            .await
+                            .unwrap_or(None)
+                    }
+                    _ => None,
+                };
+                self.last_sent = p.event.seq;
+                protocol::event_json(&view.grants, &p.event, message)
+            }
+            Item::Ephemeral(e) => match &*e {
+                Ephemeral::Typing { chat, user, .. } => {
+                    json!({"type": "typing", "seq": self.last_sent, "chat": chat_id(*chat), "user": user})
+                }
+                Ephemeral::AccountStatus {
+                    account,
+                    status,
+                    detail,
+                } => json!({
+                    "type": "account.status", "seq": self.last_sent, "account": account,
+                    "status": status, "detail": detail,
+                }),
+            },
+        };
+        self.send(&v).await
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), End> {
+        let raw: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                return self
+                    .send(&protocol::error(&None, "bad_request", "frames are JSON objects"))
+                    .await;
+            }
+        };
+        let id = raw.get("id").cloned();
+        let msg: ClientMsg = match serde_json::from_value(raw) {
+            Ok(m) => m,
+            Err(_) => {
+                let m = "not a lanbox.v1 client message (see the protocol's `type`s and their fields)";
+                return self.send(&protocol::error(&id, "bad_request", m)).await;
+            }
+        };
+        let reply = match self.dispatch(msg).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(()),
+            Err(Reply::Api(e)) => protocol::error(&id, e.code(), &e.to_string()),
+            Err(Reply::End(e)) => return Err(e),
+        };
+        self.send(&reply).await
+    }
+
+    async fn dispatch(&mut self, msg: ClientMsg) -> Result<Option<Value>, Reply> {
+        match msg {
+            ClientMsg::Subscribe { id, filter } => {
+                self.sub = Subscription::parse(filter).map_err(ApiError::BadRequest)?;
+                let view = self.view();
+                match &self.reg {
+                    Some(r) => r.set_view(view),
+                    None => {
+                        self.reg = Some(self.state.hub.register(view));
+                        // Everything committed from here on reaches the queue.
+                        self.last_sent = self
+                            .state
+                            .store
+                            .read(|r| r.last_seq())
+                            .await
+                            .map_err(ApiError::from)?;
+                    }
+                }
+                Ok(Some(protocol::ack(&id, json!({"last_seq": self.last_sent}))))
+            }
+            ClientMsg::Resume { id, from_seq, filter } => {
+                self.sub = Subscription::parse(filter).map_err(ApiError::BadRequest)?;
+                self.resume(id, from_seq).await
+            }
+            ClientMsg::MarkRead { id, chat, up_to } => {
+                let key = inbox::chat_key(&chat)?;
+                let unread = inbox::mark_read_for(&self.state, &self.caller, key, up_to).await?;
+                Ok(Some(protocol::ack(
+                    &id,
+                    json!({"chat": chat_id(key), "unread": unread}),
+                )))
+            }
+            ClientMsg::SendMessage {
+                id,
+                chat,
+                text,
+                reply_to,
+                account,
+                idempotency_key,
+            } => {
+                let key = inbox::chat_key(&chat)?;
+                let body = inbox::SendMessage {
+                    text,
+                    reply_to,
+                    account,
+                    idempotency_key,
+                };
+                let message = inbox::send_for(&self.state, &self.caller, key, &body).await?;
+                Ok(Some(protocol::ack(&id, json!({"message": message}))))
+            }
+            ClientMsg::Typing { id, chat } => {
+                let key = inbox::chat_key(&chat)?;
+                let g = self.caller.grants.clone();
+                let view = self
+                    .state
+                    .store
+                    .read(move |r| visible::chat(r, &g, key))
+                    .await
+                    .map_err(ApiError::from)?;
+                let view = view.ok_or(ApiError::NotFound)?;
+                self.state.hub.publish(Ephemeral::Typing {
+                    chat: key,
+                    accounts: view.record.accounts,
+                    user: self.caller.name.clone(),
+                });
+                Ok(Some(protocol::ack(&id, json!({}))))
+            }
+            ClientMsg::Ping { id } => Ok(Some(json!({"type": "pong", "id": id}))),
+        }
+    }
+
+    /// Replays the log after `from_seq`, then continues live (see the module documentation).
+    async fn resume(&mut self, id: Option<Value>, from_seq: u64) -> Result<Option<Value>, Reply> {
+        let reach = self
+            .state
+            .store
+            .read(move |r| replay::reach(r, from_seq))
+            .await
+            .map_err(ApiError::from)?;
+        if let Reach::Resync { first_seq, last_seq } = reach {
+            self.reg = None;
+            return Ok(Some(json!({
+                "type": "resync_required", "id": id, "first_seq": first_seq, "last_seq": last_seq,
+            })));
+        }
+        self.reg = None;
+        self.last_sent = from_seq;
+        let mut replayed = self.replay_to_end().await?;
+        self.reg = Some(self.state.hub.register(self.view()));
+        replayed += self.replay_to_end().await?;
+        Ok(Some(protocol::ack(
+            &id,
+            json!({"replayed": replayed, "last_seq": self.last_sent}),
+        )))
+    }
+
+    async fn replay_to_end(&mut self) -> Result<u64, Reply> {
+        let mut sent = 0;
+        loop {
+            let (view, after) = (self.view(), self.last_sent);
+            let page = self
+                .state
+                .store
+                .read(move |r| replay::page(r, &view, after, REPLAY_PAGE))
+                .await
+                .map_err(ApiError::from)?;
+            for e in &page.events {
+                self.send(e).await.map_err(Reply::End)?;
+                sent += 1;
+            }
+            self.last_sent = page.last;
+            if page.read < REPLAY_PAGE {
+                return Ok(sent);
+            }
+        }
+    }
+}
+
+/// How handling a client message can fail: an error reply, or the end of the session.
+enum Reply {
+    Api(ApiError),
+    End(End),
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Self {
+        Reply::Api(e)
+    }
+}
