@@ -9,6 +9,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::channels::telegram::client::http_client;
+use crate::channels::telegram::poller::{AccountStatus, PollerConfig};
+use crate::channels::telegram::pollers::Pollers;
 use crate::config::Config;
 use crate::store::Store;
 use crate::system::listen;
@@ -98,6 +101,19 @@ pub async fn serve(
 
     let state = AppState::new(store.clone(), certs.clone()).await?;
     let hub = state.hub.clone();
+    let pollers = Pollers::new(
+        state.pipeline.clone(),
+        http_client()?,
+        PollerConfig::default(),
+        stop_rx.clone(),
+    );
+    let started = pollers.start_all().await?;
+    tracing::info!(accounts = started, "telegram pollers started");
+    for (account, _) in pollers.statuses() {
+        if let Some(rx) = pollers.watch(account) {
+            tokio::spawn(forward_status(account, rx, hub.clone()));
+        }
+    }
     let app = api::router(state);
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
@@ -111,7 +127,26 @@ pub async fn serve(
     });
     server.await?;
     notifier.stopping();
+    for (account, reason) in pollers.join().await {
+        tracing::info!(account, %reason, "poller stopped");
+    }
     Ok(())
+}
+
+/// Tells live clients when an account's connection to Telegram changes.
+async fn forward_status(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
+    loop {
+        let (status, detail) = match &*rx.borrow_and_update() {
+            AccountStatus::Starting => ("starting", None),
+            AccountStatus::Running => ("online", None),
+            AccountStatus::BackingOff { reason, .. } => ("backing_off", Some(reason.clone())),
+            AccountStatus::Stopped { reason } => ("stopped", Some(reason.to_string())),
+        };
+        hub.publish(crate::live::Ephemeral::AccountStatus { account, status: status.into(), detail });
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::system::tls::CertStore;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(
@@ -63,7 +64,9 @@ pub async fn run(
                 }
             };
             let service = TowerToHyperService::new(app);
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            // A client that trickles its request headers is cut off.
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -76,17 +79,33 @@ pub async fn run(
 }
 
 /// Plain HTTP: every request is redirected to the same path over HTTPS on `https_port`.
-pub async fn redirect(listener: TcpListener, https_port: u16, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn redirect(
+    listener: TcpListener,
+    https_port: u16,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = Router::new().fallback(move |headers: axum::http::HeaderMap, uri: Uri| async move {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).to_string())
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c)))
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c))
+            })
             .unwrap_or_else(|| "lanbox.local".into());
-        let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+        let port = if https_port == 443 {
+            String::new()
+        } else {
+            format!(":{https_port}")
+        };
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, format!("https://{host}{port}{path}"))]).into_response()
+        (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, format!("https://{host}{port}{path}"))],
+        )
+            .into_response()
     });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
