@@ -78,9 +78,8 @@ for u in "$REPO"/systemd/*.service "$REPO"/systemd/*.socket; do
 done
 
 # --- conffile ---------------------------------------------------------------------
-# Mirrors Config::default() in src/config.rs. NOTE: lanbox currently reads DATA/lanbox.toml
-# (/var/lib/lanbox/lanbox.toml) and LANBOX_<SECTION>_<KEY>; this file takes effect once
-# `lanbox serve` accepts --config and lanbox.service passes it.
+# Mirrors Config::default() in src/config.rs (tests/cli.rs checks that it parses without
+# warnings). lanbox.service points LANBOX_CONFIG at it.
 cat > "$root/etc/lanbox/lanbox.toml" <<'EOF'
 # lanbox configuration. Every key can also be set as LANBOX_<SECTION>_<KEY>
 # (for lanbox.service: `systemctl edit lanbox`, then Environment=LANBOX_STORE_CACHE_MB=32).
@@ -93,6 +92,16 @@ cache_mb = 64
 cipher = "auto"
 batch_max = 4096
 queue = 64
+
+[server]
+# Used only when systemd passes no sockets (lanbox.socket normally owns 443 and 80).
+listen = "0.0.0.0:8443"
+redirect_listen = ""
+name = "lanbox.local"
+mdns = true
+# Operator certificate chain and key (PEM); empty: self-signed, generated on first start.
+tls_cert = ""
+tls_key = ""
 
 [log]
 level = "info"

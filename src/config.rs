@@ -120,8 +120,11 @@ pub struct Loaded {
 
 impl Config {
     /// Reads `dir/lanbox.toml` (absent means defaults) and applies `env`.
+    /// Reads `dir/lanbox.toml`, or the file `LANBOX_CONFIG` names (the package's
+    /// `/etc/lanbox/lanbox.toml`), then applies the `LANBOX_*` variables of `env`.
     pub fn load(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
-        let path = dir.join(CONFIG_FILE);
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let path = Self::path(dir, &env);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -133,6 +136,14 @@ impl Config {
             }
         };
         Self::from_parts(&text, &path.display().to_string(), env)
+    }
+
+    /// Where the configuration file is: `LANBOX_CONFIG`, else `dir/lanbox.toml`.
+    pub fn path(dir: &Path, env: &[(String, String)]) -> std::path::PathBuf {
+        env.iter()
+            .find(|(k, v)| k == "LANBOX_CONFIG" && !v.is_empty())
+            .map(|(_, v)| std::path::PathBuf::from(v))
+            .unwrap_or_else(|| dir.join(CONFIG_FILE))
     }
 
     pub fn from_parts(
@@ -209,13 +220,28 @@ impl Config {
             });
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::Invalid { key: "server.listen".into(), detail: "must be an address like 0.0.0.0:8443".into() });
+            return Err(ConfigError::Invalid {
+                key: "server.listen".into(),
+                detail: "must be an address like 0.0.0.0:8443".into(),
+            });
         }
-        if !self.server.redirect_listen.is_empty() && self.server.redirect_listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::Invalid { key: "server.redirect_listen".into(), detail: "must be empty or an address like 0.0.0.0:80".into() });
+        if !self.server.redirect_listen.is_empty()
+            && self
+                .server
+                .redirect_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.redirect_listen".into(),
+                detail: "must be empty or an address like 0.0.0.0:80".into(),
+            });
         }
         if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
-            return Err(ConfigError::Invalid { key: "server.tls_cert".into(), detail: "tls_cert and tls_key go together".into() });
+            return Err(ConfigError::Invalid {
+                key: "server.tls_cert".into(),
+                detail: "tls_cert and tls_key go together".into(),
+            });
         }
         if self.store.batch_max == 0 || self.store.queue == 0 {
             return Err(ConfigError::Invalid {
@@ -245,7 +271,7 @@ impl Config {
 
 /// Variables that start with `LANBOX_` but are not configuration keys.
 fn is_reserved_env(name: &str) -> bool {
-    matches!(name, "LANBOX_DATA" | "LANBOX_LOG")
+    matches!(name, "LANBOX_DATA" | "LANBOX_LOG" | "LANBOX_CONFIG" | "LANBOX_PASSWORD" | "LANBOX_BOT_TOKEN")
 }
 
 fn env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {

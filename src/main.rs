@@ -41,10 +41,29 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Over-the-air updates (RAUC).
+    Update {
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
     /// Create API tokens for integrations.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpdateCommand {
+    /// After booting an updated slot: check the local service's health over HTTPS and, only
+    /// if it is healthy, tell RAUC to mark the booted slot good (`rauc status mark-good`).
+    MarkGood {
+        /// Loopback address of the HTTPS listener to probe.
+        #[arg(long, default_value = "127.0.0.1:443")]
+        health: std::net::SocketAddr,
+        /// The rauc command.
+        #[arg(long, default_value = "rauc")]
+        rauc: String,
     },
 }
 
@@ -169,6 +188,7 @@ fn main() -> ExitCode {
         Command::Account { command } => account(command),
         Command::User { command } => user(command),
         Command::Token { command } => token(command),
+        Command::Update { command } => update(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,15 +201,27 @@ fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
+fn update(command: UpdateCommand) -> Result<(), AnyError> {
+    match command {
+        UpdateCommand::MarkGood { health, rauc } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let out = rt.block_on(lanbox::system::ota::mark_good(health, &rauc))?;
+            println!("slot marked good: {out}");
+            Ok(())
+        }
+    }
+}
+
 /// Creates what is missing in `data` and opens the store.
 fn init(data: &Path) -> Result<(Store, Config), AnyError> {
     std::fs::create_dir_all(data).map_err(|e| format!("creating {}: {e}", data.display()))?;
-    let cfg_path = data.join(CONFIG_FILE);
-    if !cfg_path.exists() {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cfg_path = Config::path(data, &env);
+    if !cfg_path.exists() && cfg_path == data.join(CONFIG_FILE) {
         std::fs::write(&cfg_path, Config::default_file())
             .map_err(|e| format!("writing {}: {e}", cfg_path.display()))?;
     }
-    let loaded = Config::load(data, std::env::vars())?;
+    let loaded = Config::load(data, env)?;
     init_logging(&loaded.config.log.level);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
