@@ -11,7 +11,7 @@ use crate::store::seal::Cipher;
 
 pub const CONFIG_FILE: &str = "lanbox.toml";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub store: StoreSection,
@@ -68,16 +68,6 @@ pub struct StoreSection {
 pub struct LogSection {
     /// A tracing filter: `info`, `lanbox=debug`, ...
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            store: StoreSection::default(),
-            server: ServerSection::default(),
-            log: LogSection::default(),
-        }
-    }
 }
 
 impl Default for StoreSection {
