@@ -1,0 +1,236 @@
+//! Keyed term hashes, and the set of terms a message is indexed under.
+//!
+//! Every term is stored as the first 64 bits of a keyed BLAKE3 hash. The key is derived from
+//! the owner account's data key (BLAKE3 `derive_key` with a context string of its own, so the
+//! data key itself is never used for two purposes), so the index of one account says nothing
+//! about another's, and releasing an account (destroying its data key) leaves hashes nobody can
+//! test guesses against. A domain byte keeps text terms, filter terms and dictionary keys apart.
+//!
+//! 64 bits: with a million distinct terms in one account the chance of any collision is about
+//! 3 in 10^8; a collision can only add a candidate, and phrase checks and snippets work on the
+//! decrypted text.
+
+use std::collections::HashMap;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::sketch::Sketch;
+use super::tokenize::{Kind, MAX_TOKENS, Token, tokenize_with};
+use crate::model::{Body, BodyKind, MessageContent};
+
+const CONTEXT: &str = "lanbox 2025-01 search index term key v1";
+
+/// Prefix queries expand through dictionary entries for prefixes of 3 up to this many
+/// characters; a longer query prefix uses its first `PREFIX_MAX` characters and is checked
+/// against the decrypted text.
+pub const PREFIX_MAX: usize = 8;
+/// The shortest prefix a query may end with.
+pub const PREFIX_MIN: usize = 3;
+
+mod domain {
+    pub const TEXT: u8 = 0;
+    pub const CHAT: u8 = 1;
+    pub const SENDER: u8 = 2;
+    pub const KIND: u8 = 3;
+    pub const PREFIX: u8 = 16;
+    pub const GRAM_CHAR: u8 = 17;
+}
+
+/// An account's term-hashing key. Wiped from memory when dropped.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct TermKey([u8; 32]);
+
+impl std::fmt::Debug for TermKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TermKey(..)")
+    }
+}
+
+impl TermKey {
+    pub fn derive(data_key: &[u8; 32]) -> TermKey {
+        TermKey(blake3::derive_key(CONTEXT, data_key))
+    }
+
+    fn hash(&self, domain: u8, bytes: &[u8]) -> u64 {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(&[domain]);
+        h.update(bytes);
+        let out = h.finalize();
+        u64::from_le_bytes(out.as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn text(&self, term: &str) -> u64 {
+        self.hash(domain::TEXT, term.as_bytes())
+    }
+
+    pub fn chat(&self, chat: i64) -> u64 {
+        self.hash(domain::CHAT, &chat.to_be_bytes())
+    }
+
+    pub fn sender(&self, sender: i64) -> u64 {
+        self.hash(domain::SENDER, &sender.to_be_bytes())
+    }
+
+    pub fn kind(&self, kind: BodyKind) -> u64 {
+        self.hash(domain::KIND, &[kind.code()])
+    }
+
+    pub fn prefix(&self, prefix: &str) -> u64 {
+        self.hash(domain::PREFIX, prefix.as_bytes())
+    }
+
+    pub fn gram_char(&self, c: char) -> u64 {
+        self.hash(domain::GRAM_CHAR, c.encode_utf8(&mut [0; 4]).as_bytes())
+    }
+
+    /// Dictionary keys a new text term is listed under: its prefixes of `PREFIX_MIN..=PREFIX_MAX`
+    /// characters for words, each of its characters for bigrams of spaceless scripts, none for
+    /// emoji.
+    pub fn dictionary_keys(&self, term: &str, kind: Kind) -> Vec<u64> {
+        match kind {
+            Kind::Gram => {
+                let mut out: Vec<u64> = term.chars().map(|c| self.gram_char(c)).collect();
+                out.dedup();
+                return out;
+            }
+            Kind::Emoji => return Vec::new(),
+            Kind::Word | Kind::Extra => {}
+        }
+        let mut out = Vec::new();
+        for (n, (i, c)) in term.char_indices().enumerate() {
+            let len = n + 1;
+            if len > PREFIX_MAX {
+                break;
+            }
+            if len >= PREFIX_MIN {
+                out.push(self.prefix(&term[..i + c.len_utf8()]));
+            }
+        }
+        out
+    }
+}
+
+/// The texts of a message that are indexed: body text, caption, file name, audio title and
+/// performer, contact name and number, venue title and address, poll, sticker emoji.
+pub fn searchable_parts(content: &MessageContent) -> Vec<&str> {
+    let mut parts = content.body.searchable_text();
+    if let Body::Media(m) = &content.body
+        && let Some(e) = &m.emoji
+    {
+        parts.push(e.as_str());
+    }
+    parts
+}
+
+/// Tokens of every searchable part, one list per part (without extras unless `extras`).
+pub fn tokenize_parts(content: &MessageContent, extras: bool) -> Vec<Vec<Token>> {
+    searchable_parts(content)
+        .into_iter()
+        .map(|p| tokenize_with(p, extras))
+        .collect()
+}
+
+/// One hashed term of a document: text terms carry their text (in memory only) for the
+/// dictionary; filter terms do not need it.
+pub struct DocTerm {
+    pub hash: u64,
+    pub text: Option<(String, Kind)>,
+}
+
+/// What a document is indexed under: its text terms and the filter terms for its chat, sender
+/// and body kind (sorted by hash, distinct), and the sketch of its adjacent words.
+pub struct DocTerms {
+    pub terms: Vec<DocTerm>,
+    pub pairs: Sketch,
+}
+
+pub fn doc_terms(
+    key: &TermKey,
+    content: &MessageContent,
+    chat: i64,
+    sender: i64,
+    kind: BodyKind,
+) -> DocTerms {
+    let mut text: HashMap<String, (u64, Kind)> = HashMap::new();
+    let mut pairs = Vec::new();
+    let mut sketchable = true;
+    for tokens in tokenize_parts(content, true) {
+        let mut prev: Option<u64> = None;
+        let mut positions = 0;
+        for t in tokens {
+            let kind = match t.kind {
+                Kind::Extra => Kind::Word,
+                k => k,
+            };
+            let hash = match text.get(&t.term) {
+                Some(&(h, _)) => h,
+                None => {
+                    let h = key.text(&t.term);
+                    text.insert(t.term, (h, kind));
+                    h
+                }
+            };
+            // Phrases are adjacent words and bigrams; emoji between them are looked through
+            // (see `snippet::satisfies`).
+            if matches!(t.kind, Kind::Word | Kind::Gram) {
+                positions += 1;
+                if let Some(p) = prev {
+                    pairs.push(Sketch::pair(p, hash));
+                }
+                prev = Some(hash);
+            }
+        }
+        sketchable &= positions < MAX_TOKENS;
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut terms: Vec<DocTerm> = text
+        .into_iter()
+        .map(|(t, (hash, k))| DocTerm {
+            hash,
+            text: Some((t, k)),
+        })
+        .collect();
+    for hash in [key.chat(chat), key.sender(sender), key.kind(kind)] {
+        terms.push(DocTerm { hash, text: None });
+    }
+    // Two terms with one hash (a collision) are one posting.
+    terms.sort_by_key(|t| t.hash);
+    terms.dedup_by_key(|t| t.hash);
+    DocTerms {
+        terms,
+        pairs: if sketchable { Sketch::build(&pairs) } else { Sketch::UNKNOWN },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_depend_on_key_and_domain() {
+        let a = TermKey::derive(&[1; 32]);
+        let b = TermKey::derive(&[2; 32]);
+        assert_ne!(a.text("cafe"), b.text("cafe"));
+        assert_eq!(a.text("cafe"), TermKey::derive(&[1; 32]).text("cafe"));
+        assert_ne!(a.text("caf"), a.prefix("caf"));
+        assert_ne!(a.chat(5), a.sender(5));
+    }
+
+    #[test]
+    fn dictionary_keys_cover_prefixes_and_characters() {
+        let k = TermKey::derive(&[3; 32]);
+        let keys = k.dictionary_keys("invoices2024", Kind::Word);
+        assert_eq!(keys.len(), PREFIX_MAX - PREFIX_MIN + 1);
+        assert_eq!(keys[0], k.prefix("inv"));
+        assert!(k.dictionary_keys("ab", Kind::Word).is_empty());
+        assert_eq!(
+            k.dictionary_keys("明天", Kind::Gram),
+            [k.gram_char('明'), k.gram_char('天')]
+        );
+        assert_eq!(
+            k.dictionary_keys("café", Kind::Word),
+            [k.prefix("caf"), k.prefix("café")]
+        );
+    }
+}
