@@ -1,0 +1,1497 @@
+//! Ingest benchmark: the full pipeline against raw redb, on the same synthetic workload.
+//!
+//! ```text
+//! cargo bench --bench ingest                                   # 1,000,000 changes, batch 1000
+//! cargo bench --bench ingest -- --messages 100000 --batch 500 --cipher chacha20-poly1305
+//! ```
+//!
+//! A deterministic generator (splitmix64, fixed seed) produces a stream of batches, one account
+//! per batch like a connector poll: 94% new messages, 5% edits and 1% deletes of earlier
+//! messages, in private chats, groups, supergroups and channels; text in English, Russian,
+//! Arabic, Chinese and Japanese with emoji, lengths skewed short (most 10–200 chars, a few up to
+//! 4096), 10% media with plausible attachment fields, occasional entities, replies and forwards.
+//!
+//! The parent process runs each side in a child process of its own (this binary again, with
+//! `--side`), so the peak RSS each child reads from `/proc/self/status` (VmHWM) is that side's
+//! alone:
+//! - `raw`: the same operations straight into one redb table: key = lanbox's 24-byte `MsgKey`,
+//!   value = postcard of the plaintext message (no sealing, no chats, counters or event log),
+//!   one write transaction and commit per batch, default durability, same cache size;
+//! - `pipeline`: `Store::open` + `Pipeline::submit_blocking` with `NoIndex`, one batch at a time
+//!   (so also one transaction per batch), once per cipher.
+//!
+//! Timing covers only the storing (submit, or transaction + encode + commit); generating the
+//! batches is timed separately and excluded from the rate. Without `--bench` (as under
+//! `cargo test --benches`) it runs a small smoke workload instead of a million changes.
+//! Results and analysis: `docs/benchmarks.md`.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use lanbox::accounts::{self, NewAccount};
+use lanbox::ingest::apply::scope_for;
+use lanbox::ingest::{Batch, Change, NoIndex, Outcome, Pipeline};
+use lanbox::model::*;
+use lanbox::store::seal::Cipher;
+use lanbox::store::{DB_FILE, MsgKey, Store, StoreOptions};
+use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+/// The raw side's only table, keyed exactly like lanbox's `chat_message`.
+const RAW_MESSAGES: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("chat_message");
+
+/// Goals from the issue.
+const GOAL_RATIO: f64 = 0.5;
+const GOAL_RATE: f64 = 20_000.0;
+const GOAL_RSS_MB: f64 = 200.0;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "lanbox ingest benchmark: full pipeline against raw redb")]
+struct Args {
+    /// Changes to ingest (default 1,000,000; 5,000 without --bench, as a smoke test).
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Changes per batch (one connector poll, one transaction).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Pipeline cipher: both (AES-256-GCM if the CPU has AES instructions, and
+    /// ChaCha20-Poly1305), auto, aes-256-gcm or chacha20-poly1305.
+    #[arg(long, default_value = "both")]
+    cipher: String,
+    #[arg(long, default_value_t = 4)]
+    accounts: u64,
+    #[arg(long, default_value_t = 3000)]
+    chats: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Concurrent submitters on the pipeline side (one connector per account; the writer's group
+    /// commit then merges their batches). Must divide --accounts. The raw side stays sequential.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Raw side only: commit with `Durability::None` except every 64th commit, to size what the
+    /// fsync per commit costs (the pipeline always commits durably).
+    #[arg(long)]
+    raw_lazy_fsync: bool,
+    /// Run every side this many times, rotating the order, and report the median.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// redb page cache in MiB, both sides (default: lanbox's `StoreOptions` default).
+    #[arg(long)]
+    cache_mb: Option<usize>,
+    /// Parent directory for the databases (default: cargo's target/tmp).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the databases after the run.
+    #[arg(long)]
+    keep: bool,
+    /// Run one side in this process and print its RESULT line (what the parent starts).
+    #[arg(long, value_enum)]
+    side: Option<Side>,
+    /// Passed by `cargo bench`; without it the default workload is a smoke test.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Side {
+    Raw,
+    Pipeline,
+}
+
+fn main() -> Res<()> {
+    let args = Args::parse();
+    match args.side {
+        Some(side) => child(&args, side),
+        None => parent(&args),
+    }
+}
+
+fn messages(args: &Args) -> u64 {
+    args.messages
+        .unwrap_or(if args.bench { 1_000_000 } else { 5_000 })
+}
+
+/// A run with the real workload, not the smoke test `cargo test --benches` does.
+fn full_run(args: &Args) -> bool {
+    args.bench || args.messages.is_some()
+}
+
+fn check_producers(args: &Args) -> Res<()> {
+    if args.producers == 0 || !args.accounts.is_multiple_of(args.producers as u64) {
+        return Err("--producers must divide --accounts (each account's batches stay on one thread)".into());
+    }
+    Ok(())
+}
+
+fn cache_bytes(args: &Args) -> usize {
+    args.cache_mb
+        .map(|m| m << 20)
+        .unwrap_or(StoreOptions::default().cache_bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic generator
+// ---------------------------------------------------------------------------------------------
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// splitmix64: tiny, fast, and the same sequence on every platform.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(mix(seed))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with probability `per_mille`/1000.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+
+    fn token(&mut self, prefix: &str, len: usize) -> String {
+        const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut s = String::with_capacity(prefix.len() + len);
+        s.push_str(prefix);
+        for _ in 0..len {
+            s.push(B64URL[self.below(64) as usize] as char);
+        }
+        s
+    }
+}
+
+#[rustfmt::skip]
+const EN: &[&str] = &[
+    "the", "and", "meeting", "tomorrow", "please", "send", "invoice", "thanks", "order", "delivery",
+    "price", "how", "are", "you", "today", "we", "need", "report", "by", "Friday", "call", "me", "when",
+    "can", "document", "signed", "appointment", "confirmed", "at", "clinic", "office", "waiting", "for",
+    "your", "reply", "okay", "great", "sorry", "late", "address", "is", "new", "version", "attached",
+    "check", "link", "update", "status", "payment", "received", "question", "about", "contract", "schedule",
+    "next", "week", "morning", "evening", "client", "ticket", "issue", "resolved", "hello", "team", "a",
+    "to", "of",
+];
+#[rustfmt::skip]
+const RU: &[&str] = &[
+    "привет", "спасибо", "завтра", "встреча", "пожалуйста", "отправьте", "счёт", "заказ", "доставка",
+    "цена", "как", "дела", "сегодня", "нужно", "отчёт", "до", "пятницы", "позвоните", "мне", "документ",
+    "подписан", "запись", "подтверждена", "в", "клинике", "офис", "жду", "ответа", "хорошо", "отлично",
+    "извините", "опоздаю", "адрес", "новая", "версия", "вложение", "проверьте", "ссылку", "оплата",
+    "получена", "вопрос", "по", "договору", "расписание", "на", "следующей", "неделе", "утром", "вечером",
+    "клиент", "заявка", "решена", "здравствуйте", "коллеги", "и", "что", "это",
+];
+#[rustfmt::skip]
+const AR: &[&str] = &[
+    "مرحبا", "شكرا", "غدا", "اجتماع", "من", "فضلك", "أرسل", "الفاتورة", "الطلب", "التوصيل", "السعر", "كيف",
+    "حالك", "اليوم", "نحتاج", "التقرير", "قبل", "الجمعة", "اتصل", "بي", "المستند", "موقع", "الموعد", "مؤكد",
+    "في", "العيادة", "المكتب", "أنتظر", "ردك", "حسنا", "ممتاز", "آسف", "العنوان", "النسخة", "الجديدة",
+    "تحقق", "الرابط", "الدفع", "تم", "استلام", "سؤال", "حول", "العقد", "الأسبوع", "القادم", "صباحا", "مساء",
+    "العميل",
+];
+#[rustfmt::skip]
+const ZH: &[&str] = &[
+    "你好", "谢谢", "明天", "会议", "请", "发送", "发票", "订单", "送货", "价格", "今天", "我们", "需要", "报告", "星期五", "之前", "给我",
+    "打电话", "文件", "已签字", "预约", "已确认", "在", "诊所", "办公室", "等待", "你的", "回复", "好的", "太好了", "对不起", "地址", "新版本",
+    "附件", "检查", "链接", "付款", "已收到", "问题", "关于", "合同", "下周", "早上", "晚上", "客户", "。", "，", "吗", "的",
+];
+#[rustfmt::skip]
+const JA: &[&str] = &[
+    "こんにちは", "ありがとう", "明日", "会議", "お願いします", "送って", "請求書", "注文", "配送", "価格", "今日", "私たち", "報告書", "金曜日",
+    "までに", "電話して", "書類", "署名済み", "予約", "確認しました", "クリニック", "事務所", "返信", "待っています", "了解", "すみません", "住所", "新しい",
+    "バージョン", "添付", "確認", "リンク", "支払い", "受け取りました", "質問", "契約", "来週", "朝", "夜", "お客様", "。", "、", "を", "は",
+];
+#[rustfmt::skip]
+const EMOJI: &[&str] = &[
+    "😀", "😂", "🙏", "👍", "👍🏽", "❤️", "🔥", "🎉", "😊", "😢", "🤔", "👋", "✅", "❌", "📎", "📅", "💰", "🚚", "☎️",
+    "👨‍👩‍👧", "🏳️‍🌈", "🇷🇺", "🇸🇦", "🇯🇵", "🇨🇳", "🇬🇧", "😅", "🙈", "💯", "✨",
+];
+#[rustfmt::skip]
+const FIRST: &[&str] = &[
+    "Anna", "John", "Maria", "Ahmed", "Олег", "Наталья", "Дмитрий", "Ольга", "محمد", "فاطمة", "علي", "李娜",
+    "王芳", "张伟", "ゆき", "さくら", "Sofia", "Lucas", "Emma", "Иван", "Chen", "Aisha",
+];
+#[rustfmt::skip]
+const LAST: &[&str] = &[
+    "Smith", "Иванова", "Петров", "الحسن", "العلي", "陈", "田中", "Garcia", "Müller", "Kowalski", "Nguyen",
+];
+const FILES: &[(&str, &str)] = &[
+    ("Договор_№17.pdf", "application/pdf"),
+    ("invoice-2024-03.pdf", "application/pdf"),
+    (
+        "report_q3.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("صورة_الهوية.jpg", "image/jpeg"),
+    (
+        "会议记录.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("scan0001.pdf", "application/pdf"),
+    (
+        "presentation final (2).pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    ("見積書.pdf", "application/pdf"),
+    ("backup.zip", "application/zip"),
+    ("анализы_крови.png", "image/png"),
+];
+const ENTITY_KINDS: &[&str] = &["bold", "italic", "code", "underline", "text_link", "text_mention"];
+
+#[derive(Debug, Clone, Copy)]
+enum Script {
+    En,
+    Ru,
+    Ar,
+    Zh,
+    Ja,
+}
+
+impl Script {
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            Script::En => EN,
+            Script::Ru => RU,
+            Script::Ar => AR,
+            Script::Zh => ZH,
+            Script::Ja => JA,
+        }
+    }
+
+    fn spaced(self) -> bool {
+        !matches!(self, Script::Zh | Script::Ja)
+    }
+
+    fn roll(rng: &mut Rng) -> Script {
+        match rng.below(100) {
+            0..45 => Script::En,
+            45..72 => Script::Ru,
+            72..84 => Script::Ar,
+            84..94 => Script::Zh,
+            _ => Script::Ja,
+        }
+    }
+}
+
+struct ChatSpec {
+    account: u64,
+    chat: Chat,
+    script: Script,
+    /// Users who post here: `member_base..member_base + members`.
+    member_base: i64,
+    members: u64,
+    next_msg: i64,
+}
+
+/// An earlier message that an edit or delete can target.
+#[derive(Clone, Copy)]
+struct Ref {
+    chat: u32,
+    msg: u32,
+    /// Seconds after [`BASE_DATE`].
+    date: u32,
+}
+
+/// Per-message facts that an edit must repeat, derived from (chat, message ID) alone.
+struct Header {
+    direction: Direction,
+    sender: Sender,
+    media: Option<MediaKind>,
+    topic: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    new: u64,
+    edits: u64,
+    deletes: u64,
+    media: u64,
+}
+
+const BASE_DATE: i64 = 1_700_000_000;
+/// Edit and delete targets remembered per account (recent-ish messages, randomly replaced).
+const POOL: usize = 50_000;
+
+struct Gen {
+    rng: Rng,
+    seed: u64,
+    accounts: u64,
+    chats: Vec<ChatSpec>,
+    by_account: Vec<Vec<u32>>,
+    pools: Vec<Vec<Ref>>,
+    positions: Vec<u64>,
+    clock: i64,
+    batches: u64,
+    counts: Counts,
+}
+
+fn user(id: i64) -> UserRef {
+    let mut r = Rng::new(id as u64 ^ 0x5eed);
+    UserRef {
+        id,
+        is_bot: false,
+        first_name: r.pick(FIRST).to_string(),
+        last_name: r.chance(500).then(|| r.pick(LAST).to_string()),
+        username: r.chance(600).then(|| r.token("u_", 8)),
+        language_code: r
+            .chance(800)
+            .then(|| r.pick(&["en", "ru", "ar", "zh-hans", "ja"]).to_string()),
+    }
+}
+
+fn bot(account: u64) -> UserRef {
+    UserRef {
+        id: 7_000_000_000 + account as i64,
+        is_bot: true,
+        first_name: "Team Inbox".into(),
+        last_name: None,
+        username: Some(format!("team_inbox_{account}_bot")),
+        language_code: None,
+    }
+}
+
+impl Gen {
+    fn new(seed: u64, accounts: u64, chats: u32) -> Gen {
+        let mut rng = Rng::new(seed);
+        let mut specs = Vec::with_capacity(chats as usize);
+        let mut by_account = vec![Vec::new(); accounts as usize];
+        for i in 0..chats {
+            let account = 1 + u64::from(i) % accounts;
+            let script = Script::roll(&mut rng);
+            let title_words = |rng: &mut Rng| {
+                let n = rng.range(1, 4);
+                let words: Vec<&str> = (0..n).map(|_| rng.pick(script.words())).collect();
+                words.join(if script.spaced() { " " } else { "" })
+            };
+            let i64i = i64::from(i);
+            let (kind, id, title, username, members, is_forum, next_msg) = match rng.below(100) {
+                0..55 => {
+                    let u = user(100_000_000 + i64i * 7);
+                    let title = match &u.last_name {
+                        Some(l) => format!("{} {l}", u.first_name),
+                        None => u.first_name.clone(),
+                    };
+                    (ChatKind::Private, u.id, title, u.username, 1, false, 1)
+                }
+                55..65 => {
+                    let t = title_words(&mut rng);
+                    (
+                        ChatKind::Group,
+                        -(400_000_000 + i64i),
+                        t,
+                        None,
+                        rng.range(3, 50),
+                        false,
+                        1,
+                    )
+                }
+                65..90 => {
+                    let t = title_words(&mut rng);
+                    let un = rng.chance(300).then(|| rng.token("sg_", 10));
+                    let forum = rng.chance(150);
+                    let start = rng.range(1, 100_000) as i64;
+                    (
+                        ChatKind::Supergroup,
+                        -1_001_000_000_000 - i64i,
+                        t,
+                        un,
+                        rng.range(20, 2000),
+                        forum,
+                        start,
+                    )
+                }
+                _ => {
+                    let t = title_words(&mut rng);
+                    let un = rng.chance(700).then(|| rng.token("ch_", 10));
+                    let start = rng.range(1, 20_000) as i64;
+                    (
+                        ChatKind::Channel,
+                        -1_002_000_000_000 - i64i,
+                        t,
+                        un,
+                        1,
+                        false,
+                        start,
+                    )
+                }
+            };
+            by_account[(account - 1) as usize].push(i);
+            specs.push(ChatSpec {
+                account,
+                chat: Chat {
+                    id,
+                    kind,
+                    title: Some(title),
+                    username,
+                    is_forum,
+                },
+                script,
+                member_base: if kind == ChatKind::Private {
+                    id
+                } else {
+                    200_000_000 + i64i * 10_000
+                },
+                members,
+                next_msg,
+            });
+        }
+        Gen {
+            rng,
+            seed,
+            accounts,
+            chats: specs,
+            by_account,
+            pools: vec![Vec::new(); accounts as usize],
+            positions: vec![800_000_000; accounts as usize],
+            clock: BASE_DATE,
+            batches: 0,
+            counts: Counts::default(),
+        }
+    }
+
+    /// One connector poll's worth of changes, all for one account (accounts take turns).
+    fn batch(&mut self, size: usize) -> Batch {
+        let account = 1 + self.batches % self.accounts;
+        self.batches += 1;
+        let a = (account - 1) as usize;
+        let mut changes = Vec::with_capacity(size);
+        for _ in 0..size {
+            self.clock += self.rng.range(1, 20) as i64;
+            let roll = self.rng.below(1000);
+            let pool_len = self.pools[a].len() as u64;
+            if roll < 10 && pool_len > 0 {
+                let r = self.pools[a].swap_remove(self.rng.below(pool_len) as usize);
+                self.counts.deletes += 1;
+                changes.push(Change::Delete {
+                    account,
+                    chat: self.chats[r.chat as usize].chat.clone(),
+                    message_ids: vec![i64::from(r.msg)],
+                });
+            } else if roll < 60 && pool_len > 0 {
+                let r = self.pools[a][self.rng.below(pool_len) as usize];
+                self.counts.edits += 1;
+                let date = BASE_DATE + i64::from(r.date);
+                let m = self.message(r.chat, i64::from(r.msg), date, Some(self.clock));
+                changes.push(Change::Edit(m));
+            } else {
+                let list = &self.by_account[a];
+                // Skewed: a few chats are busy, most are quiet.
+                let ci = list[(self.rng.unit().powi(2) * list.len() as f64) as usize];
+                let spec = &mut self.chats[ci as usize];
+                let id = spec.next_msg;
+                // Gaps: messages this bot never sees (other bots' commands, service messages).
+                spec.next_msg += if self.rng.chance(50) {
+                    self.rng.range(2, 4) as i64
+                } else {
+                    1
+                };
+                let m = self.message(ci, id, self.clock, None);
+                self.counts.new += 1;
+                if matches!(m.content.body, Body::Media(_)) {
+                    self.counts.media += 1;
+                }
+                let r = Ref {
+                    chat: ci,
+                    msg: u32::try_from(id).expect("message IDs stay below 2^32"),
+                    date: u32::try_from(self.clock - BASE_DATE).expect("clock fits"),
+                };
+                let pool = &mut self.pools[a];
+                if pool.len() < POOL {
+                    pool.push(r);
+                } else {
+                    let slot = self.rng.below(POOL as u64) as usize;
+                    pool[slot] = r;
+                }
+                changes.push(Change::New(m));
+            }
+        }
+        self.positions[a] += size as u64;
+        Batch {
+            account,
+            changes,
+            position: Some(self.positions[a]),
+        }
+    }
+
+    fn header(&self, ci: u32, msg_id: i64) -> Header {
+        let spec = &self.chats[ci as usize];
+        let mut r = Rng::new(self.seed ^ mix(u64::from(ci) << 32) ^ (msg_id as u64));
+        let outgoing = match spec.chat.kind {
+            ChatKind::Private => r.chance(200),
+            ChatKind::Group | ChatKind::Supergroup => r.chance(50),
+            ChatKind::Channel => false,
+        };
+        let sender = if outgoing {
+            Sender::User(bot(spec.account))
+        } else {
+            match spec.chat.kind {
+                ChatKind::Channel => Sender::Chat {
+                    id: spec.chat.id,
+                    title: spec.chat.title.clone(),
+                    username: spec.chat.username.clone(),
+                    signature: r.chance(200).then(|| r.pick(FIRST).to_string()),
+                },
+                ChatKind::Supergroup if r.chance(10) => Sender::AnonymousAdmin {
+                    chat_id: spec.chat.id,
+                    signature: None,
+                },
+                _ => Sender::User(user(spec.member_base + r.below(spec.members) as i64)),
+            }
+        };
+        let media = r.chance(100).then(|| match r.below(100) {
+            0..45 => MediaKind::Image,
+            45..65 => MediaKind::File,
+            65..80 => MediaKind::Voice,
+            80..95 => MediaKind::Video,
+            _ => MediaKind::Audio,
+        });
+        let topic = spec.chat.is_forum.then(|| r.range(1, 12) as i64);
+        Header {
+            direction: if outgoing {
+                Direction::Outgoing
+            } else {
+                Direction::Incoming
+            },
+            sender,
+            media,
+            topic,
+        }
+    }
+
+    fn message(&mut self, ci: u32, msg_id: i64, date: i64, edited_at: Option<i64>) -> Message {
+        let h = self.header(ci, msg_id);
+        let spec = &self.chats[ci as usize];
+        let (account, chat) = (spec.account, spec.chat.clone());
+        // Most messages are in the chat's language, some are not.
+        let script = if self.rng.chance(850) {
+            spec.script
+        } else {
+            Script::roll(&mut self.rng)
+        };
+        let mut media_group = None;
+        let body = match h.media {
+            None => {
+                let len = self.length();
+                Body::Text(self.text(len, script))
+            }
+            Some(kind) => {
+                if kind == MediaKind::Image && self.rng.chance(200) {
+                    media_group = Some(
+                        self.rng
+                            .range(13_000_000_000_000_000, 14_000_000_000_000_000)
+                            .to_string(),
+                    );
+                }
+                Body::Media(self.media(kind, script))
+            }
+        };
+        let reply_to = self.rng.chance(120).then(|| ReplyTo {
+            message_id: (msg_id - 1 - self.rng.below(50) as i64).max(1),
+            chat_id: None,
+            quote: self.rng.chance(100).then(|| {
+                let n = self.rng.range(5, 40) as usize;
+                self.text(n, script).text
+            }),
+        });
+        let forward = self.rng.chance(40).then(|| match self.rng.below(3) {
+            0 => ForwardOrigin::User {
+                user: user(300_000_000 + self.rng.below(100_000) as i64),
+                date: date - self.rng.range(60, 86_400 * 30) as i64,
+            },
+            1 => ForwardOrigin::HiddenUser {
+                name: self.rng.pick(FIRST).to_string(),
+                date: date - self.rng.range(60, 86_400 * 30) as i64,
+            },
+            _ => ForwardOrigin::Channel {
+                chat_id: -1_003_000_000_000 - self.rng.below(1000) as i64,
+                title: Some(self.rng.pick(EN).to_string()),
+                message_id: self.rng.range(1, 100_000) as i64,
+                signature: None,
+                date: date - self.rng.range(60, 86_400 * 30) as i64,
+            },
+        });
+        Message {
+            account,
+            chat,
+            message_id: msg_id,
+            topic: h.topic,
+            direction: h.direction,
+            date,
+            edited_at,
+            status: if h.direction == Direction::Outgoing {
+                Status::Sent
+            } else {
+                Status::Delivered
+            },
+            content: MessageContent {
+                sender: h.sender,
+                reply_to,
+                forward,
+                media_group,
+                body,
+                notes: Vec::new(),
+            },
+        }
+    }
+
+    /// Characters in a text message: most 10–200, a long tail up to Telegram's 4096.
+    fn length(&mut self) -> usize {
+        let (lo, hi) = match self.rng.below(100) {
+            0..8 => (1, 9),
+            8..58 => (10, 60),
+            58..84 => (60, 200),
+            84..95 => (200, 800),
+            95..99 => (800, 2000),
+            _ => (2000, 4070),
+        };
+        self.rng.range(lo, hi) as usize
+    }
+
+    /// About `target` characters of text (overshoots by less than a word; stays within 4096).
+    fn text(&mut self, target: usize, script: Script) -> Text {
+        let words = script.words();
+        let mut s = String::with_capacity(target * 3);
+        let mut chars = 0;
+        let mut spans: Vec<(u32, u32)> = Vec::new();
+        while chars < target {
+            if !s.is_empty() {
+                if self.rng.chance(15) {
+                    s.push('\n');
+                    chars += 1;
+                } else if script.spaced() {
+                    s.push(' ');
+                    chars += 1;
+                }
+            }
+            let w = if self.rng.chance(60) {
+                self.rng.pick(EMOJI)
+            } else {
+                self.rng.pick(words)
+            };
+            let start = s.len() as u32;
+            s.push_str(w);
+            spans.push((start, s.len() as u32));
+            chars += w.chars().count();
+        }
+        let mut entities = Vec::new();
+        if self.rng.chance(100) {
+            for _ in 0..self.rng.range(1, 3) {
+                let (start, end) = spans[self.rng.below(spans.len() as u64) as usize];
+                let kind = self.rng.pick(ENTITY_KINDS);
+                entities.push(Entity {
+                    kind: kind.to_string(),
+                    start,
+                    end,
+                    url: (kind == "text_link").then(|| self.rng.token("https://example.org/d/", 12)),
+                    user_id: (kind == "text_mention").then(|| 300_000_000 + self.rng.below(100_000) as i64),
+                    language: None,
+                    custom_emoji_id: None,
+                });
+            }
+            entities.sort_by_key(|e| e.start);
+        }
+        Text { text: s, entities }
+    }
+
+    fn attachment(&mut self, prefix: &str, size: (u64, u64)) -> Attachment {
+        let id_len = self.rng.range(50, 70) as usize;
+        Attachment {
+            file_id: self.rng.token(prefix, id_len),
+            file_unique_id: self.rng.token("AQAD", 12),
+            size: Some(self.rng.range(size.0, size.1)),
+            ..Attachment::default()
+        }
+    }
+
+    fn media(&mut self, kind: MediaKind, script: Script) -> Media {
+        let caption_chance = match kind {
+            MediaKind::Image => 500,
+            MediaKind::Video => 400,
+            MediaKind::File => 300,
+            _ => 50,
+        };
+        let caption = self.rng.chance(caption_chance).then(|| {
+            let n = self.rng.range(5, 200) as usize;
+            self.text(n, script)
+        });
+        let mut thumbnail = None;
+        let (mut title, mut performer) = (None, None);
+        let file = match kind {
+            MediaKind::Image => {
+                let mut f = self.attachment("AgACAgIAAxkBAAI", (40_000, 3_000_000));
+                let (w, h) =
+                    self.rng
+                        .pick(&[(1280, 960), (960, 1280), (1280, 720), (2560, 1920), (800, 800)]);
+                (f.width, f.height) = (Some(w), Some(h));
+                let mut t = self.attachment("AgACAgIAAxkBAAI", (1_000, 3_000));
+                (t.width, t.height) = (Some(w / 14), Some(h / 14));
+                thumbnail = Some(t);
+                f
+            }
+            MediaKind::File => {
+                let mut f = self.attachment("BQACAgIAAxkBAAI", (10_000, 20_000_000));
+                let (name, mime) = self.rng.pick(FILES);
+                f.file_name = Some(name.to_string());
+                f.mime_type = Some(mime.to_string());
+                if mime.starts_with("image/") || mime == "application/pdf" {
+                    let mut t = self.attachment("AAMCAgADGQEAAg", (2_000, 12_000));
+                    (t.width, t.height) = (Some(320), Some(240));
+                    thumbnail = Some(t);
+                }
+                f
+            }
+            MediaKind::Voice => {
+                let secs = self.rng.range(1, 120);
+                let mut f = self.attachment("AwACAgIAAxkBAAI", (secs * 3_000, secs * 5_000));
+                f.mime_type = Some("audio/ogg".into());
+                f.duration = Some(secs as u32);
+                f
+            }
+            MediaKind::Video => {
+                let secs = self.rng.range(2, 600);
+                let mut f = self.attachment("BAACAgIAAxkBAAI", (secs * 50_000, secs * 200_000));
+                f.mime_type = Some("video/mp4".into());
+                (f.width, f.height, f.duration) = (Some(1280), Some(720), Some(secs as u32));
+                if self.rng.chance(500) {
+                    f.file_name = Some(format!(
+                        "VID_2024{:04}_{:06}.mp4",
+                        self.rng.range(101, 1231),
+                        self.rng.below(240000)
+                    ));
+                }
+                let mut t = self.attachment("AAMCAgADGQEAAg", (2_000, 12_000));
+                (t.width, t.height) = (Some(320), Some(180));
+                thumbnail = Some(t);
+                f
+            }
+            _ => {
+                let secs = self.rng.range(90, 400);
+                let mut f = self.attachment("CQACAgIAAxkBAAI", (secs * 16_000, secs * 40_000));
+                f.mime_type = Some("audio/mpeg".into());
+                f.duration = Some(secs as u32);
+                f.file_name = Some("track.mp3".into());
+                let n = self.rng.range(5, 30) as usize;
+                title = Some(self.text(n, script).text);
+                performer = Some(self.rng.pick(FIRST).to_string());
+                f
+            }
+        };
+        Media {
+            kind,
+            file,
+            thumbnail,
+            caption,
+            title,
+            performer,
+            emoji: None,
+            spoiler: self.rng.chance(10),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One side, in a child process
+// ---------------------------------------------------------------------------------------------
+
+/// What one side measured; travels from child to parent as one `RESULT key=value ...` line.
+#[derive(Debug, Default, Clone)]
+struct SideResult {
+    side: String,
+    cipher: String,
+    changes: u64,
+    counts: Counts,
+    ingest_s: f64,
+    gen_s: f64,
+    hwm_kb: u64,
+    file_bytes: u64,
+    stored: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// CPU seconds (all threads) spent storing, i.e. outside the generator.
+    cpu_s: f64,
+    /// Bytes this process caused to be written to / read from storage (`/proc/self/io`).
+    write_bytes: u64,
+    read_bytes: u64,
+    /// `name:rows:stored_bytes:leaf_pages:branch_pages` per table, `,`-separated.
+    tables: String,
+}
+
+impl SideResult {
+    fn rate(&self) -> f64 {
+        self.changes as f64 / self.ingest_s
+    }
+
+    fn to_line(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "RESULT side={} cipher={} changes={} new={} edits={} deletes={} media={} ingest_s={:.4} gen_s={:.4} \
+             hwm_kb={} file_bytes={} stored={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} cpu_s={:.3} \
+             write_bytes={} read_bytes={} tables={}",
+            self.side,
+            self.cipher,
+            self.changes,
+            c.new,
+            c.edits,
+            c.deletes,
+            c.media,
+            self.ingest_s,
+            self.gen_s,
+            self.hwm_kb,
+            self.file_bytes,
+            self.stored,
+            self.p50_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.cpu_s,
+            self.write_bytes,
+            self.read_bytes,
+            self.tables
+        )
+    }
+
+    fn parse(line: &str) -> Option<SideResult> {
+        let kv: HashMap<&str, &str> = line
+            .strip_prefix("RESULT ")?
+            .split(' ')
+            .filter_map(|p| p.split_once('='))
+            .collect();
+        let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
+        let int = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+        Some(SideResult {
+            side: kv.get("side")?.to_string(),
+            cipher: kv.get("cipher")?.to_string(),
+            changes: int("changes")?,
+            counts: Counts {
+                new: int("new")?,
+                edits: int("edits")?,
+                deletes: int("deletes")?,
+                media: int("media")?,
+            },
+            ingest_s: num("ingest_s")?,
+            gen_s: num("gen_s")?,
+            hwm_kb: int("hwm_kb")?,
+            file_bytes: int("file_bytes")?,
+            stored: int("stored")?,
+            p50_ms: num("p50_ms")?,
+            p99_ms: num("p99_ms")?,
+            max_ms: num("max_ms")?,
+            cpu_s: num("cpu_s")?,
+            write_bytes: int("write_bytes")?,
+            read_bytes: int("read_bytes")?,
+            tables: kv.get("tables")?.to_string(),
+        })
+    }
+}
+
+/// Where a side sends its batches. Each sink is used by one thread.
+type Sink<'a> = Box<dyn FnMut(Batch) -> Res<()> + Send + 'a>;
+
+/// Generates the workload batch by batch and hands the batches to the sinks.
+///
+/// With one sink the generator and the sink take turns on this thread, and only the sink is
+/// timed. With several (`--producers`), each sink runs on a thread of its own, like one connector
+/// per account: batch `i` goes to sink `i % n`, so each account's batches stay in order on one
+/// thread (hence `accounts % producers == 0`), and the rate is over wall time, with the generator
+/// running alongside.
+fn drive(args: &Args, mut sinks: Vec<Sink<'_>>) -> Res<SideResult> {
+    let total = messages(args);
+    let mut g = Gen::new(args.seed, args.accounts, args.chats);
+    let mut gen_time = Duration::ZERO;
+    let cpu_start = cpu_seconds();
+    let (ingest, mut lat) = if sinks.len() == 1 {
+        let store = &mut sinks[0];
+        let mut ingest = Duration::ZERO;
+        let mut lat: Vec<f64> = Vec::new();
+        let (mut done, mut next_report) = (0u64, total / 10);
+        while done < total {
+            let n = (total - done).min(args.batch as u64) as usize;
+            let t = Instant::now();
+            let batch = g.batch(n);
+            gen_time += t.elapsed();
+            let t = Instant::now();
+            store(batch)?;
+            let d = t.elapsed();
+            ingest += d;
+            lat.push(d.as_secs_f64() * 1e3);
+            done += n as u64;
+            if done >= next_report && done < total {
+                eprintln!("  {done} changes, {:.0}/s", done as f64 / ingest.as_secs_f64());
+                next_report += total / 10;
+            }
+        }
+        (ingest, lat)
+    } else {
+        let start = Instant::now();
+        let lat = std::thread::scope(|scope| -> Res<Vec<f64>> {
+            let mut queues = Vec::new();
+            let mut threads = Vec::new();
+            for mut sink in sinks.drain(..) {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+                queues.push(tx);
+                threads.push(scope.spawn(move || -> Result<Vec<f64>, String> {
+                    let mut lat = Vec::new();
+                    for batch in rx {
+                        let t = Instant::now();
+                        sink(batch).map_err(|e| e.to_string())?;
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok(lat)
+                }));
+            }
+            let mut done = 0u64;
+            for i in 0.. {
+                if done >= total {
+                    break;
+                }
+                let n = (total - done).min(args.batch as u64) as usize;
+                let t = Instant::now();
+                let batch = g.batch(n);
+                gen_time += t.elapsed();
+                if queues[i % queues.len()].send(batch).is_err() {
+                    break; // that producer failed; its error is reported below
+                }
+                done += n as u64;
+            }
+            drop(queues);
+            let mut lat = Vec::new();
+            for t in threads {
+                lat.extend(t.join().map_err(|_| "producer panicked")??);
+            }
+            Ok(lat)
+        })?;
+        (start.elapsed(), lat)
+    };
+    // With one sink the generator runs alone (the writer is idle meanwhile), so its wall time is
+    // its CPU time; with several this is an approximation.
+    let cpu_s = (cpu_seconds() - cpu_start - gen_time.as_secs_f64()).max(0.0);
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    Ok(SideResult {
+        changes: total,
+        counts: g.counts,
+        ingest_s: ingest.as_secs_f64(),
+        gen_s: gen_time.as_secs_f64(),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        cpu_s,
+        ..SideResult::default()
+    })
+}
+
+/// Peak resident set size of this process so far, in KiB.
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of the whole process (all threads) so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3. Linux reports
+    // them in USER_HZ, which is 100 on every architecture lanbox targets.
+    match (f.get(11), f.get(12)) {
+        (Some(u), Some(s)) => (u + s) as f64 / 100.0,
+        _ => 0.0,
+    }
+}
+
+/// `(write_bytes, read_bytes)` of this process from `/proc/self/io`.
+fn io_bytes() -> (u64, u64) {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("write_bytes:"), field("read_bytes:"))
+}
+
+fn side_dir(args: &Args, name: &str) -> PathBuf {
+    let parent = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+    parent.join(format!("ingest-{name}-{}", std::process::id()))
+}
+
+fn child(args: &Args, side: Side) -> Res<()> {
+    let cipher = match side {
+        Side::Raw => None,
+        Side::Pipeline => Cipher::parse(&args.cipher)
+            .ok_or("--side pipeline takes --cipher auto, aes-256-gcm or chacha20-poly1305")?,
+    };
+    if side == Side::Pipeline {
+        check_producers(args)?;
+    }
+    let name = match (side, cipher) {
+        (Side::Raw, _) => "raw".to_string(),
+        (Side::Pipeline, c) => format!("pipeline-{}", cipher_name(c.unwrap_or_else(Cipher::for_this_cpu))),
+    };
+    let dir = side_dir(args, &name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let mut result = match side {
+        Side::Raw => run_raw(args, &dir)?,
+        Side::Pipeline => run_pipeline(args, cipher, &dir)?,
+    };
+    result.file_bytes = std::fs::metadata(dir.join(DB_FILE))?.len();
+    (result.write_bytes, result.read_bytes) = io_bytes();
+    result.tables = table_stats(&dir.join(DB_FILE))?;
+    if !args.keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let c = result.counts;
+    if result.stored != c.new - c.deletes {
+        return Err(format!(
+            "{name}: {} messages stored, expected {}",
+            result.stored,
+            c.new - c.deletes
+        )
+        .into());
+    }
+    println!("{}", result.to_line());
+    Ok(())
+}
+
+/// Rows, payload bytes and pages of every table, read after the side closed its database.
+fn table_stats(path: &Path) -> Res<String> {
+    let db = Database::open(path)?;
+    let txn = db.begin_read()?;
+    let mut out = Vec::new();
+    for handle in txn.list_tables()? {
+        let name = handle.name().to_string();
+        let t = txn.open_untyped_table(handle)?;
+        let st = t.stats()?;
+        out.push(format!(
+            "{name}:{}:{}:{}:{}",
+            t.len()?,
+            st.stored_bytes(),
+            st.leaf_pages(),
+            st.branch_pages()
+        ));
+    }
+    Ok(out.join(","))
+}
+
+fn cipher_name(c: Cipher) -> &'static str {
+    match c {
+        Cipher::Aes256Gcm => "aes-256-gcm",
+        Cipher::ChaCha20Poly1305 => "chacha20-poly1305",
+    }
+}
+
+fn run_raw(args: &Args, dir: &Path) -> Res<SideResult> {
+    let db = Database::builder()
+        .set_cache_size(cache_bytes(args))
+        .create(dir.join(DB_FILE))?;
+    let mut commits = 0u64;
+    let mut result = drive(
+        args,
+        vec![Box::new(|batch: Batch| {
+            let mut txn = db.begin_write()?;
+            commits += 1;
+            if args.raw_lazy_fsync && !commits.is_multiple_of(64) {
+                txn.set_durability(Durability::None)?;
+            }
+            {
+                let mut table = txn.open_table(RAW_MESSAGES)?;
+                for change in &batch.changes {
+                    match change {
+                        Change::New(m) | Change::Edit(m) => {
+                            let key = MsgKey {
+                                scope: scope_for(batch.account, m.chat.kind),
+                                chat: m.chat.id,
+                                msg: m.message_id,
+                            };
+                            // What lanbox keeps of a message, in the clear and in one record.
+                            let value = postcard::to_allocvec(&(
+                                m.message_id,
+                                m.topic,
+                                m.direction,
+                                m.date,
+                                m.edited_at,
+                                &m.status,
+                                &m.content,
+                            ))?;
+                            table.insert(key, value.as_slice())?;
+                        }
+                        Change::Delete {
+                            chat, message_ids, ..
+                        } => {
+                            let scope = scope_for(batch.account, chat.kind);
+                            for &msg in message_ids {
+                                table.remove(MsgKey {
+                                    scope,
+                                    chat: chat.id,
+                                    msg,
+                                })?;
+                            }
+                        }
+                        _ => unreachable!("the generator makes only new, edit and delete"),
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })],
+    )?;
+    if args.raw_lazy_fsync {
+        db.begin_write()?.commit()?; // make the last lazy commits durable before measuring
+    }
+    result.hwm_kb = vm_hwm_kb();
+    result.stored = db.begin_read()?.open_table(RAW_MESSAGES)?.len()?;
+    result.side = "raw".into();
+    result.cipher = "none".into();
+    Ok(result)
+}
+
+fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path) -> Res<SideResult> {
+    let opts = StoreOptions {
+        cipher,
+        cache_bytes: cache_bytes(args),
+        credentials_dir: None,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir, &opts)?;
+    for a in 1..=args.accounts {
+        let spec = NewAccount {
+            channel: "telegram".into(),
+            name: format!("bench bot {a}"),
+            ..NewAccount::default()
+        };
+        let id = accounts::create_blocking(&store, spec)?.id;
+        assert_eq!(id, a, "accounts are numbered from 1");
+    }
+    let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
+    let total = std::sync::Mutex::new(Outcome::default());
+    let sinks = (0..args.producers.max(1))
+        .map(|_| {
+            let (pipeline, total) = (pipeline.clone(), &total);
+            Box::new(move |batch: Batch| {
+                let o = pipeline.submit_blocking(batch)?;
+                let mut t = total.lock().expect("no producer panicked");
+                t.created += o.created;
+                t.updated += o.updated;
+                t.deleted += o.deleted;
+                t.duplicates += o.duplicates;
+                Ok(())
+            }) as Sink<'_>
+        })
+        .collect();
+    let mut result = drive(args, sinks)?;
+    let total = total.into_inner().expect("no producer panicked");
+    result.hwm_kb = vm_hwm_kb();
+    let c = result.counts;
+    let expected = (c.new, c.edits, c.deletes, 0);
+    let got = (
+        total.created.into(),
+        total.updated.into(),
+        total.deleted.into(),
+        total.duplicates,
+    );
+    if got != expected {
+        return Err(format!(
+            "pipeline outcome (created, updated, deleted, duplicates) {got:?}, expected {expected:?}"
+        )
+        .into());
+    }
+    result.stored = store.reader()?.all_message_keys()?.len() as u64;
+    result.side = "pipeline".into();
+    result.cipher = cipher_name(store.cipher()).into();
+    drop(pipeline);
+    // The last handle: the writer drains and the database closes before the file is measured.
+    drop(store);
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: run the sides, print the table
+// ---------------------------------------------------------------------------------------------
+
+fn cpuinfo_field(names: &[&str]) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    names.iter().find_map(|n| {
+        info.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == *n).then(|| v.trim().to_string())
+        })
+    })
+}
+
+fn mem_total_gib() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / (1024.0 * 1024.0))
+}
+
+/// Runs one side in a child process and reads its RESULT line.
+fn run_child(args: &Args, side: Side, cipher: &str) -> Res<SideResult> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    let num = |v: u64| v.to_string();
+    cmd.args(["--bench", "--cipher", cipher, "--messages", &num(messages(args))])
+        .args(["--side", if side == Side::Raw { "raw" } else { "pipeline" }])
+        .args([
+            "--batch",
+            &num(args.batch as u64),
+            "--producers",
+            &num(args.producers as u64),
+        ])
+        .args([
+            "--accounts",
+            &num(args.accounts),
+            "--chats",
+            &num(u64::from(args.chats)),
+        ])
+        .args(["--seed", &num(args.seed)]);
+    if let Some(mb) = args.cache_mb {
+        cmd.args(["--cache-mb", &num(mb as u64)]);
+    }
+    if let Some(d) = &args.dir {
+        cmd.arg("--dir").arg(d);
+    }
+    if args.keep {
+        cmd.arg("--keep");
+    }
+    if args.raw_lazy_fsync {
+        cmd.arg("--raw-lazy-fsync");
+    }
+    let out = cmd.stderr(Stdio::inherit()).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{side:?} side failed ({}): {stdout}", out.status).into());
+    }
+    Ok(stdout
+        .lines()
+        .find_map(SideResult::parse)
+        .ok_or("child printed no RESULT line")?)
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn parent(args: &Args) -> Res<()> {
+    let has_aes = Cipher::for_this_cpu() == Cipher::Aes256Gcm;
+    let ciphers: Vec<&str> = match args.cipher.as_str() {
+        "both" if has_aes => vec!["aes-256-gcm", "chacha20-poly1305"],
+        "both" => vec!["chacha20-poly1305"],
+        other => {
+            Cipher::parse(other).ok_or("--cipher: both, auto, aes-256-gcm or chacha20-poly1305")?;
+            vec![other]
+        }
+    };
+    let cpu = cpuinfo_field(&["model name", "Model", "Hardware"]).unwrap_or_else(|| "unknown CPU".into());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!(
+        "lanbox ingest benchmark{}",
+        if full_run(args) {
+            ""
+        } else {
+            " (smoke run: pass --bench or --messages)"
+        }
+    );
+    println!(
+        "machine: {cpu}, {threads} CPUs, {:.1} GiB RAM, Linux {} ({}), AES instructions: {}",
+        mem_total_gib().unwrap_or(0.0),
+        kernel.trim(),
+        std::env::consts::ARCH,
+        if has_aes { "yes" } else { "no" }
+    );
+    println!("data dir: {}", side_dir(args, "*").display());
+    println!("load average before: {}", load_average());
+
+    check_producers(args)?;
+    let mut runs = vec![(Side::Raw, "auto")];
+    runs.extend(ciphers.iter().map(|c| (Side::Pipeline, *c)));
+    let mut all: Vec<Vec<SideResult>> = vec![Vec::new(); runs.len()];
+    for rep in 0..args.repeat.max(1) {
+        // Rotate the order, so no side always runs first on a quiet disk.
+        for k in 0..runs.len() {
+            let i = (k + rep) % runs.len();
+            let (side, cipher) = runs[i];
+            eprintln!("{side:?} ({cipher}), run {}:", rep + 1);
+            all[i].push(run_child(args, side, cipher)?);
+        }
+    }
+    // The run with the median rate stands for its side.
+    let results: Vec<SideResult> = all
+        .iter_mut()
+        .map(|rs| {
+            rs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            rs[(rs.len() - 1) / 2].clone()
+        })
+        .collect();
+    let ranges: Vec<String> = all
+        .iter()
+        .map(|rs| format!("{:.0}–{:.0}", rs[0].rate(), rs[rs.len() - 1].rate()))
+        .collect();
+
+    let raw = results[0].clone();
+    let c = raw.counts;
+    println!(
+        "workload: {} changes ({} new, {} edits, {} deletes; {:.1}% of new messages are media), \
+         {} accounts, {} chats, {} changes per batch, seed {}",
+        raw.changes,
+        c.new,
+        c.edits,
+        c.deletes,
+        100.0 * c.media as f64 / c.new.max(1) as f64,
+        args.accounts,
+        args.chats,
+        args.batch,
+        args.seed
+    );
+    println!(
+        "pipeline submitters: {} (raw: 1); runs per side: {}{}",
+        args.producers,
+        args.repeat.max(1),
+        if args.repeat > 1 { ", median shown" } else { "" }
+    );
+    println!(
+        "stored at the end: {} messages on every side; redb cache {} MiB",
+        raw.stored,
+        cache_bytes(args) >> 20
+    );
+    println!();
+    println!(
+        "| side | cipher | changes/s | range | vs raw | ingest s | CPU s | peak RSS | file size | written | \
+         batch p50 | batch p99 | batch max |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (r, range) in results.iter().zip(&ranges) {
+        println!(
+            "| {} | {} | {:.0} | {range} | {:.0}% | {:.1} | {:.1} | {:.0} MiB | {:.0} MiB | {:.0} MiB | \
+             {:.1} ms | {:.1} ms | {:.1} ms |",
+            if r.side == "raw" { "raw redb" } else { "pipeline" },
+            r.cipher,
+            r.rate(),
+            100.0 * r.rate() / raw.rate(),
+            r.ingest_s,
+            r.cpu_s,
+            r.hwm_kb as f64 / 1024.0,
+            r.file_bytes as f64 / (1024.0 * 1024.0),
+            r.write_bytes as f64 / (1024.0 * 1024.0),
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms
+        );
+    }
+    println!();
+    println!("| side | table | rows | payload | bytes/row | leaf pages | branch pages |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for r in &results {
+        for t in r.tables.split(',').filter(|t| !t.is_empty()) {
+            let f: Vec<&str> = t.split(':').collect();
+            let [name, rows, bytes, leaves, branches] = f[..] else {
+                continue;
+            };
+            let (rows, bytes): (u64, u64) = (rows.parse()?, bytes.parse()?);
+            if rows < 100 {
+                continue;
+            }
+            println!(
+                "| {} {} | {name} | {rows} | {:.1} MiB | {} | {leaves} | {branches} |",
+                r.side,
+                r.cipher,
+                bytes as f64 / (1024.0 * 1024.0),
+                bytes / rows
+            );
+        }
+    }
+    println!();
+    println!(
+        "(generating the workload took {:.1} s per side, {})",
+        raw.gen_s,
+        if args.producers > 1 {
+            "not counted for raw; alongside the pipeline's submitters, so within its wall time"
+        } else {
+            "not counted"
+        }
+    );
+    println!(
+        "load average after: {} (other work on the machine skews the figures)",
+        load_average()
+    );
+    println!(
+        "goals: pipeline >= {:.0}% of raw, >= {GOAL_RATE:.0} changes/s, peak RSS < {GOAL_RSS_MB:.0} MB",
+        GOAL_RATIO * 100.0
+    );
+    if !full_run(args) {
+        println!("  (checked on the full run: cargo bench --bench ingest)");
+        return Ok(());
+    }
+    let mut all_met = true;
+    for r in results.iter().skip(1) {
+        let ratio = r.rate() / raw.rate();
+        let rss_mb = r.hwm_kb as f64 * 1024.0 / 1e6;
+        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!(
+            "  {}: ratio {:.2} {}, {:.0}/s {}, peak RSS {:.0} MB {}",
+            r.cipher,
+            ratio,
+            mark(ratio >= GOAL_RATIO),
+            r.rate(),
+            mark(r.rate() >= GOAL_RATE),
+            rss_mb,
+            mark(rss_mb < GOAL_RSS_MB)
+        );
+        all_met &= ratio >= GOAL_RATIO && r.rate() >= GOAL_RATE && rss_mb < GOAL_RSS_MB;
+    }
+    if !all_met {
+        println!("at least one goal missed (see docs/benchmarks.md for where the time goes)");
+    }
+    Ok(())
+}
