@@ -1364,6 +1364,9 @@ fn parent(args: &Args) -> Res<()> {
             let (side, cipher) = runs[i];
             eprintln!("{side:?} ({cipher}), run {}:", rep + 1);
             all[i].push(run_child(args, side, cipher)?);
+            // Let the deleted database's writeback and discards finish before the next side.
+            let _ = Command::new("sync").status();
+            std::thread::sleep(Duration::from_secs(2));
         }
     }
     // The run with the median rate stands for its side.
@@ -1407,20 +1410,21 @@ fn parent(args: &Args) -> Res<()> {
     );
     println!();
     println!(
-        "| side | cipher | changes/s | range | vs raw | ingest s | CPU s | peak RSS | file size | written | \
-         batch p50 | batch p99 | batch max |"
+        "| side | cipher | changes/s | range | vs raw | ingest s | CPU s | CPU/change | peak RSS | file size | \
+         written | batch p50 | batch p99 | batch max |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (r, range) in results.iter().zip(&ranges) {
         println!(
-            "| {} | {} | {:.0} | {range} | {:.0}% | {:.1} | {:.1} | {:.0} MiB | {:.0} MiB | {:.0} MiB | \
-             {:.1} ms | {:.1} ms | {:.1} ms |",
+            "| {} | {} | {:.0} | {range} | {:.0}% | {:.1} | {:.1} | {:.1} µs | {:.0} MiB | {:.0} MiB | \
+             {:.0} MiB | {:.1} ms | {:.1} ms | {:.1} ms |",
             if r.side == "raw" { "raw redb" } else { "pipeline" },
             r.cipher,
             r.rate(),
             100.0 * r.rate() / raw.rate(),
             r.ingest_s,
             r.cpu_s,
+            r.cpu_s * 1e6 / r.changes as f64,
             r.hwm_kb as f64 / 1024.0,
             r.file_bytes as f64 / (1024.0 * 1024.0),
             r.write_bytes as f64 / (1024.0 * 1024.0),

@@ -142,7 +142,11 @@ async fn forward_status(account: u64, mut rx: watch::Receiver<AccountStatus>, hu
             AccountStatus::BackingOff { reason, .. } => ("backing_off", Some(reason.clone())),
             AccountStatus::Stopped { reason } => ("stopped", Some(reason.to_string())),
         };
-        hub.publish(crate::live::Ephemeral::AccountStatus { account, status: status.into(), detail });
+        hub.publish(crate::live::Ephemeral::AccountStatus {
+            account,
+            status: status.into(),
+            detail,
+        });
         if rx.changed().await.is_err() {
             return;
         }

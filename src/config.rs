@@ -261,7 +261,10 @@ impl Config {
 
 /// Variables that start with `LANBOX_` but are not configuration keys.
 fn is_reserved_env(name: &str) -> bool {
-    matches!(name, "LANBOX_DATA" | "LANBOX_LOG" | "LANBOX_CONFIG" | "LANBOX_PASSWORD" | "LANBOX_BOT_TOKEN")
+    matches!(
+        name,
+        "LANBOX_DATA" | "LANBOX_LOG" | "LANBOX_CONFIG" | "LANBOX_PASSWORD" | "LANBOX_BOT_TOKEN"
+    )
 }
 
 fn env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {

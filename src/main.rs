@@ -204,7 +204,9 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 fn update(command: UpdateCommand) -> Result<(), AnyError> {
     match command {
         UpdateCommand::MarkGood { health, rauc } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let out = rt.block_on(lanbox::system::ota::mark_good(health, &rauc))?;
             println!("slot marked good: {out}");
             Ok(())

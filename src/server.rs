@@ -66,7 +66,10 @@ pub async fn run(
             let service = TowerToHyperService::new(app);
             let mut builder = Builder::new(TokioExecutor::new());
             // A client that trickles its request headers is cut off.
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -60,20 +60,31 @@ fn bodies(c: &str) -> Vec<Body> {
             vcard: Some(format!("BEGIN:VCARD\nFN:{c}\nEND:VCARD")),
         },
         Body::Venue {
-            location: Location { latitude: 52.3, longitude: 4.9, accuracy_m: None, live_period_s: None },
+            location: Location {
+                latitude: 52.3,
+                longitude: 4.9,
+                accuracy_m: None,
+                live_period_s: None,
+            },
             title: c.into(),
             address: format!("{c} street 1"),
         },
         Body::Poll {
             question: format!("{c}?"),
-            options: vec![PollOption { text: c.into(), votes: 1 }],
+            options: vec![PollOption {
+                text: c.into(),
+                votes: 1,
+            }],
             total_voters: 1,
             anonymous: true,
             quiz: false,
             multiple_answers: false,
             closed: false,
         },
-        Body::InteractiveReply { text: c.into(), payload: c.into() },
+        Body::InteractiveReply {
+            text: c.into(),
+            payload: c.into(),
+        },
     ]
 }
 
@@ -123,26 +134,52 @@ fn canary_never_reaches_disk_or_logs() {
                 let mut m = text_message(a, &group, id, "");
                 m.content.body = body;
                 m.content.sender = user(7, c);
-                m.content.reply_to = Some(ReplyTo { message_id: 1, chat_id: None, quote: Some(c.into()) });
-                m.content.forward = Some(ForwardOrigin::HiddenUser { name: c.into(), date: 1 });
+                m.content.reply_to = Some(ReplyTo {
+                    message_id: 1,
+                    chat_id: None,
+                    quote: Some(c.into()),
+                });
+                m.content.forward = Some(ForwardOrigin::HiddenUser {
+                    name: c.into(),
+                    date: 1,
+                });
                 changes.push(Change::New(m));
             }
         }
         // A message edited away from the canary, and a deleted one.
         let dm = chat(99, ChatKind::Private, "Patient");
-        changes.push(Change::New(text_message(a, &dm, 1, &format!("old {CANARY} text"))));
+        changes.push(Change::New(text_message(
+            a,
+            &dm,
+            1,
+            &format!("old {CANARY} text"),
+        )));
         let mut edited = text_message(a, &dm, 1, "harmless new text");
         edited.edited_at = Some(1_900_000_000);
         changes.push(Change::Edit(edited));
         changes.push(Change::New(text_message(a, &dm, 2, &format!("deleted {CANARY}"))));
-        changes.push(Change::Delete { account: a, chat: dm.clone(), message_ids: vec![2] });
-        let out = p.submit_blocking(Batch { account: a, changes, position: Some(1) }).unwrap();
+        changes.push(Change::Delete {
+            account: a,
+            chat: dm.clone(),
+            message_ids: vec![2],
+        });
+        let out = p
+            .submit_blocking(Batch {
+                account: a,
+                changes,
+                position: Some(1),
+            })
+            .unwrap();
         assert_eq!(out.created, 16);
         tracing::info!(?out, "ingested");
 
         // Reading back works: the content is there, only sealed.
         let r = p.store().reader().unwrap();
-        let k = lanbox::store::ChatKey { scope: 0, chat: -100_777 }.msg(1);
+        let k = lanbox::store::ChatKey {
+            scope: 0,
+            chat: -100_777,
+        }
+        .msg(1);
         assert!(body_text(&r.message(k).unwrap().unwrap()).contains(CANARY));
     }
     // The scanner finds plaintext when it is there.
@@ -158,7 +195,10 @@ fn canary_never_reaches_disk_or_logs() {
     let needles = [CANARY, CANARY_CYRILLIC, lower.as_str(), "harmless new text"];
     scan(dir.path(), &needles, &mut hits);
     assert!(hits.is_empty(), "plaintext found at rest: {hits:?}");
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(files.iter().any(|f| f == "lanbox.redb"), "{files:?}");
 
     let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

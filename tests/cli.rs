@@ -99,7 +99,8 @@ fn serve_starts_and_stops_on_sigterm() {
 /// configuration: it parses without warnings and equals the defaults.
 #[test]
 fn packaged_config_matches_the_defaults() {
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-deb.sh")).unwrap();
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-deb.sh")).unwrap();
     let start = script.find("lanbox.toml\" <<'EOF'\n").expect("heredoc") + "lanbox.toml\" <<'EOF'\n".len();
     let body = &script[start..start + script[start..].find("\nEOF\n").unwrap()];
     let loaded = lanbox::config::Config::from_parts(body, "package", Vec::new()).unwrap();
@@ -119,6 +120,12 @@ fn lanbox_config_names_the_file() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("store.from_etc"), "the named file was read");
-    assert!(!dir.path().join("data/lanbox.toml").exists(), "no second config written");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("store.from_etc"),
+        "the named file was read"
+    );
+    assert!(
+        !dir.path().join("data/lanbox.toml").exists(),
+        "no second config written"
+    );
 }

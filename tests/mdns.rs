@@ -10,7 +10,9 @@ fn name_resolves_over_multicast_dns() {
     let name = format!("lanbox-test-{}.local", std::process::id());
     let _announcer = lanbox::system::mdns::announce(&name, 8443).unwrap();
     let resolver = ServiceDaemon::new().unwrap();
-    let rx = resolver.resolve_hostname(&format!("{name}."), Some(8000)).unwrap();
+    let rx = resolver
+        .resolve_hostname(&format!("{name}."), Some(8000))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut found = None;
     while Instant::now() < deadline {

@@ -142,7 +142,10 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "listener closed after shutdown"
     );
-    assert!(stopped_at.elapsed() < std::time::Duration::from_secs(5), "nothing held shutdown");
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(5),
+        "nothing held shutdown"
+    );
     assert!(matches!(
         lanbox::system::ota::check_health(addr).await,
         Err(lanbox::system::ota::OtaError::Unhealthy { .. })

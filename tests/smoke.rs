@@ -34,13 +34,22 @@ fn command(args: &[&str], data: &Path) -> Command {
         _ => Command::new(bin),
     };
     c.args(args).arg("--data").arg(data);
-    c.env("LANBOX_SERVER_LISTEN", "127.0.0.1:0").env("LANBOX_SERVER_MDNS", "false");
+    c.env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LANBOX_SERVER_MDNS", "false");
     c
 }
 
 fn run(args: &[&str], data: &Path, env: &[(&str, &str)]) -> String {
-    let out = command(args, data).envs(env.iter().copied()).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "lanbox {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = command(args, data)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lanbox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -79,7 +88,9 @@ impl ServerCertVerifier for Pinned {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -118,22 +129,47 @@ async fn binary_ingests_serves_pushes_and_stops() {
     // First set-up, with the binary's own commands.
     run(&["init"], data, &[]);
     run(
-        &["account", "add", "telegram", "--token", bot.token(), "--api-base", &sim.api_base(), "--name", "smoke"],
+        &[
+            "account",
+            "add",
+            "telegram",
+            "--token",
+            bot.token(),
+            "--api-base",
+            &sim.api_base(),
+            "--name",
+            "smoke",
+        ],
         data,
         &[],
     );
-    run(&["user", "add", "admin", "--role", "admin"], data, &[("LANBOX_PASSWORD", "correct horse battery")]);
+    run(
+        &["user", "add", "admin", "--role", "admin"],
+        data,
+        &[("LANBOX_PASSWORD", "correct horse battery")],
+    );
     let out = run(&["token", "create", "admin", "--label", "smoke"], data, &[]);
-    let token = out.split_whitespace().find(|w| w.starts_with("lbx_")).expect("token printed").to_string();
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("lbx_"))
+        .expect("token printed")
+        .to_string();
 
-    let mut child = command(&["serve"], data).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut child = command(&["serve"], data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap());
     let (mut fp, mut addr) = (String::new(), None);
     let mut line = String::new();
     while addr.is_none() {
         line.clear();
         assert!(lines.read_line(&mut line).unwrap() > 0, "serve exited early");
-        if let Some(f) = line.trim().strip_prefix("lanbox certificate SHA-256 fingerprint: ") {
+        if let Some(f) = line
+            .trim()
+            .strip_prefix("lanbox certificate SHA-256 fingerprint: ")
+        {
             fp = f.to_string();
         }
         if let Some(a) = line.trim().strip_prefix("lanbox listening on https://") {
@@ -144,13 +180,22 @@ async fn binary_ingests_serves_pushes_and_stops() {
 
     // A WebSocket with the token as subprotocol, subscribed before the update arrives.
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("wss://lanbox.local:{}/api/v1/ws", addr.port()).into_client_request().unwrap();
-    req.headers_mut().insert("sec-websocket-protocol", format!("lanbox.v1, {token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tls(addr, &fp).await).await.unwrap();
-    use futures_util::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"subscribe","id":"s1"}"#.into()))
+    let mut req = format!("wss://lanbox.local:{}/api/v1/ws", addr.port())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("lanbox.v1, {token}").parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tls(addr, &fp).await)
         .await
         .unwrap();
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        r#"{"type":"subscribe","id":"s1"}"#.into(),
+    ))
+    .await
+    .unwrap();
     let acked = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(Ok(m)) = ws.next().await {
             if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
@@ -195,7 +240,15 @@ async fn binary_ingests_serves_pushes_and_stops() {
     assert!(chats.starts_with("HTTP/1.1 200"), "{chats}");
     assert!(chats.contains("4242"), "{chats}");
 
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert!(status.success(), "clean shutdown: {status:?}");
 }

@@ -57,7 +57,11 @@ mod tests {
     #[test]
     fn split_surrogate_and_out_of_range_are_refused() {
         let t = "a👋b";
-        assert_eq!(utf16_range_to_utf8(t, 2, 1), None, "starts inside a surrogate pair");
+        assert_eq!(
+            utf16_range_to_utf8(t, 2, 1),
+            None,
+            "starts inside a surrogate pair"
+        );
         assert_eq!(utf16_range_to_utf8(t, 0, 2), None, "ends inside a surrogate pair");
         assert_eq!(utf16_range_to_utf8(t, 0, 5), None, "past the end");
         assert_eq!(utf16_range_to_utf8(t, u64::MAX, 2), None, "overflow");

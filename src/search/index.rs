@@ -2,17 +2,18 @@
 //! transaction that stores, edits or deletes the message, so the index is never behind the
 //! store and a removed message leaves no posting, dictionary entry or document behind.
 //!
-//! Documents are numbered per account in ingest order (an edit is a remove and a new document,
-//! so an edited message is renumbered). There is no message-to-document table: removing a
-//! message finds its document by intersecting the postings of its own terms (the content being
-//! removed is at hand), which narrows to the document in a few block reads and keeps the index
-//! smaller by a table as large as the document rows.
+//! Documents are numbered per account in ingest order; an edited message keeps its number.
+//! There is no message-to-document table: removing a message finds its document by
+//! intersecting the postings of its own terms (the content being removed is at hand), which
+//! narrows to the document in a few block reads and keeps the index smaller by a table as
+//! large as the document rows.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::sync::Mutex;
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::docrow::{DocMeta, DocRow, ROW_BYTES, ROW_ENTRIES, RowView};
 use super::postings::{self, Child, TermIter, intersect};
 use super::tables::*;
 use super::terms::{DocTerm, TermKey, doc_terms};
@@ -22,15 +23,22 @@ use crate::model::MessageContent;
 use crate::store::records::StoredMessage;
 use crate::store::{MsgKey, StoreError, WriteCtx};
 
-/// The full-text index, kept in the store's own redb file. Stateless: all of it is in tables,
-/// so one value can be shared by every pipeline (`Arc<SearchIndex>`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SearchIndex;
+/// The full-text index, kept in the store's own redb file. All of it is in tables, so one value
+/// can be shared by every pipeline (`Arc<SearchIndex>`).
+#[derive(Debug, Default)]
+pub struct SearchIndex {
+    /// The document the last `remove` freed: an edit is a `remove` and a `put` of the same
+    /// message, and giving the new text the old number keeps document numbers in date order
+    /// (newest-first walks and date filters rely on that). Only a hint: `put` reuses the number
+    /// only if that entry is free in its own transaction. A std Mutex: held for a swap, never
+    /// across a call.
+    freed: Mutex<Option<(MsgKey, u64, u32)>>,
+}
 
 struct WriteTables<'t> {
     postings: Table<'t, TermBlock, &'static [u8]>,
     dict: Table<'t, DictKey, ()>,
-    docs: Table<'t, AccountBlock, &'static [u8]>,
+    docs: Table<'t, AccountDoc, &'static [u8]>,
     dates: Table<'t, AccountBlock, BlockDates>,
 }
 
@@ -44,8 +52,6 @@ fn store_err(e: SearchError) -> StoreError {
     }
 }
 
-const ROW_DOCS: usize = 1 << DOC_ROW_SHIFT;
-
 impl<'t> WriteTables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<WriteTables<'t>, StoreError> {
         Ok(WriteTables {
@@ -56,47 +62,91 @@ impl<'t> WriteTables<'t> {
         })
     }
 
-    fn row(&self, account: u64, block: u32) -> Result<Option<DocRow>, StoreError> {
-        let id = AccountBlock { account, block };
-        self.docs.get(id)?.map(|v| DocRow::decode(account, v.value())).transpose()
+    /// The row holding `doc`, with its first document.
+    fn row_of(&self, account: u64, doc: u32) -> Result<Option<(u32, RowView)>, StoreError> {
+        let lo = AccountDoc { account, doc: 0 };
+        let Some(row) = self.docs.range(lo..=AccountDoc { account, doc })?.next_back() else {
+            return Ok(None);
+        };
+        let (k, v) = row?;
+        let first = k.value().doc;
+        let view = RowView::parse(account, v.value().to_vec())?;
+        Ok(((doc - first) < view.len() as u32).then_some((first, view)))
+    }
+
+    /// Stores a row's new bytes, or removes it when nothing in it is left.
+    fn put_row(&mut self, account: u64, first: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let key = AccountDoc { account, doc: first };
+        if RowView::parse(account, bytes.clone())?.all_deleted() {
+            self.docs.remove(key)?;
+        } else {
+            self.docs.insert(key, bytes.as_slice())?;
+        }
+        Ok(())
     }
 
     /// Gives `meta` the next document number of the account (after the last row's last entry).
     fn append_doc(&mut self, account: u64, meta: DocMeta) -> Result<u32, StoreError> {
-        let lo = AccountBlock { account, block: 0 };
-        let hi = AccountBlock {
+        let lo = AccountDoc { account, doc: 0 };
+        let hi = AccountDoc {
             account,
-            block: u32::MAX,
+            doc: u32::MAX,
         };
         let last = match self.docs.range(lo..=hi)?.next_back() {
             Some(row) => {
                 let (k, v) = row?;
-                Some((k.value().block, v.value().to_vec()))
+                Some((k.value().doc, v.value().to_vec()))
             }
             None => None,
         };
-        let (block, row) = match last {
-            Some((b, bytes)) if DocRow::len_of(&bytes) < ROW_DOCS => {
-                let doc = (b << DOC_ROW_SHIFT) + DocRow::len_of(&bytes) as u32;
-                (b, Some((doc, DocRow::append(&bytes, account, &meta)?)))
-            }
-            Some((b, _)) if b < u32::MAX >> DOC_ROW_SHIFT => (b + 1, None),
-            Some(_) => {
-                return Err(StoreError::Format {
-                    record: "search index",
-                    detail: "document numbers exhausted for this account".into(),
-                });
-            }
-            None => (0, None),
+        let exhausted = || StoreError::Format {
+            record: "search index",
+            detail: "document numbers exhausted for this account".into(),
         };
-        let (doc, bytes) = row.unwrap_or_else(|| {
-            let first = DocRow {
+        if let Some((first, bytes)) = &last {
+            let count = DocRow::len_of(bytes);
+            let doc = first.checked_add(count as u32).ok_or_else(exhausted)?;
+            if count < ROW_ENTRIES {
+                let appended = DocRow::append(bytes, account, &meta)?;
+                if appended.len() <= ROW_BYTES {
+                    let key = AccountDoc { account, doc: *first };
+                    self.docs.insert(key, appended.as_slice())?;
+                    return Ok(doc);
+                }
+            }
+            let row = DocRow {
                 entries: vec![Some(meta)],
             };
-            (block << DOC_ROW_SHIFT, first.encode(account))
-        });
-        self.docs.insert(AccountBlock { account, block }, bytes.as_slice())?;
-        Ok(doc)
+            self.put_row(account, doc, row.encode(account))?;
+            return Ok(doc);
+        }
+        let row = DocRow {
+            entries: vec![Some(meta)],
+        };
+        self.put_row(account, 0, row.encode(account))?;
+        Ok(0)
+    }
+
+    /// Puts `meta` back under `doc` if that entry is free (a document removed in this
+    /// transaction); false when it is not.
+    fn refill_doc(&mut self, account: u64, doc: u32, meta: DocMeta) -> Result<bool, StoreError> {
+        let bytes = match self.row_of(account, doc)? {
+            Some((first, row)) => {
+                let i = (doc - first) as usize;
+                if row.get(i)?.is_some() {
+                    return Ok(false);
+                }
+                self.put_row(account, first, row.with_entry(i, Some(&meta)))?;
+                return Ok(true);
+            }
+            // Its row went with its last entry: a row of its own.
+            None => DocRow {
+                entries: vec![Some(meta)],
+            }
+            .encode(account),
+        };
+        self.put_row(account, doc, bytes)?;
+        Ok(true)
     }
 
     fn dates_added(&mut self, account: u64, doc: u32, date: i64) -> Result<(), StoreError> {
@@ -132,7 +182,9 @@ impl<'t> WriteTables<'t> {
             account,
             block: doc >> DOC_BLOCK_SHIFT,
         };
-        let Some(mut d) = self.dates.get(id)?.map(|v| v.value()) else { return Ok(()) };
+        let Some(mut d) = self.dates.get(id)?.map(|v| v.value()) else {
+            return Ok(());
+        };
         d.live = d.live.saturating_sub(1);
         if d.live == 0 {
             self.dates.remove(id)?;
@@ -144,13 +196,19 @@ impl<'t> WriteTables<'t> {
 
     /// The document of message `key`: the newest document that has every one of the message's
     /// terms, falls in a block whose dates cover the message's, and names the message.
-    fn find_doc(&self, account: u64, key: MsgKey, date: i64, terms: &[DocTerm]) -> Result<Option<u32>, StoreError> {
+    fn find_doc(
+        &self,
+        account: u64,
+        key: MsgKey,
+        date: i64,
+        terms: &[DocTerm],
+    ) -> Result<Option<u32>, StoreError> {
         let budget = Budget::unlimited();
         let mut kids: Vec<_> = terms
             .iter()
             .map(|t| Child::Term(TermIter::new(&self.postings, account, t.hash, &budget)))
             .collect();
-        let mut rows: HashMap<u32, Option<DocRow>> = HashMap::new();
+        let mut row: Option<(u32, RowView)> = None;
         let mut target = u32::MAX;
         while let Some(doc) = intersect(&mut kids, target).map_err(store_err)? {
             let block = doc >> DOC_BLOCK_SHIFT;
@@ -165,13 +223,16 @@ impl<'t> WriteTables<'t> {
                 }
                 continue;
             }
-            let row_id = doc >> DOC_ROW_SHIFT;
-            if let std::collections::hash_map::Entry::Vacant(v) = rows.entry(row_id) {
-                v.insert(self.row(account, row_id)?);
-            }
-            let entry = rows[&row_id]
+            let cached = row
                 .as_ref()
-                .and_then(|r| r.entries.get((doc & (ROW_DOCS as u32 - 1)) as usize).copied().flatten());
+                .is_some_and(|(first, r)| doc >= *first && doc - first < r.len() as u32);
+            if !cached {
+                row = self.row_of(account, doc)?;
+            }
+            let entry = match &row {
+                Some((first, r)) => r.get((doc - first) as usize)?,
+                None => None,
+            };
             if entry.is_some_and(|m| m.key() == key) {
                 return Ok(Some(doc));
             }
@@ -184,38 +245,54 @@ impl<'t> WriteTables<'t> {
     }
 
     fn remove_doc(&mut self, account: u64, doc: u32) -> Result<(), StoreError> {
-        let block = doc >> DOC_ROW_SHIFT;
-        let Some(mut row) = self.row(account, block)? else { return Ok(()) };
-        if let Some(e) = row.entries.get_mut((doc & (ROW_DOCS as u32 - 1)) as usize) {
-            *e = None;
-        }
-        let id = AccountBlock { account, block };
-        if row.entries.iter().all(Option::is_none) {
-            self.docs.remove(id)?;
-        } else {
-            self.docs.insert(id, row.encode(account).as_slice())?;
-        }
+        let Some((first, row)) = self.row_of(account, doc)? else {
+            return Ok(());
+        };
+        self.put_row(account, first, row.with_entry((doc - first) as usize, None))?;
         self.dates_removed(account, doc)
     }
 
-    fn add_terms(&mut self, key: &TermKey, account: u64, doc: u32, terms: &[DocTerm]) -> Result<(), StoreError> {
+    fn add_terms(
+        &mut self,
+        key: &TermKey,
+        account: u64,
+        doc: u32,
+        terms: &[DocTerm],
+    ) -> Result<(), StoreError> {
         for t in terms {
             let new = postings::insert(&mut self.postings, account, t.hash, doc)?;
             if let (true, Some((text, kind))) = (new, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
-                    self.dict.insert(DictKey { account, key: k, term: t.hash }, ())?;
+                    self.dict.insert(
+                        DictKey {
+                            account,
+                            key: k,
+                            term: t.hash,
+                        },
+                        (),
+                    )?;
                 }
             }
         }
         Ok(())
     }
 
-    fn remove_terms(&mut self, key: &TermKey, account: u64, doc: u32, terms: &[DocTerm]) -> Result<(), StoreError> {
+    fn remove_terms(
+        &mut self,
+        key: &TermKey,
+        account: u64,
+        doc: u32,
+        terms: &[DocTerm],
+    ) -> Result<(), StoreError> {
         for t in terms {
             let gone = postings::remove(&mut self.postings, account, t.hash, doc)?;
             if let (true, Some((text, kind))) = (gone, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
-                    self.dict.remove(DictKey { account, key: k, term: t.hash })?;
+                    self.dict.remove(DictKey {
+                        account,
+                        key: k,
+                        term: t.hash,
+                    })?;
                 }
             }
         }
@@ -229,7 +306,12 @@ fn term_key(ctx: &mut WriteCtx<'_>, account: u64) -> Result<TermKey, StoreError>
 
 impl SearchIndex {
     pub fn new() -> SearchIndex {
-        SearchIndex
+        SearchIndex::default()
+    }
+
+    fn freed(&self) -> std::sync::MutexGuard<'_, Option<(MsgKey, u64, u32)>> {
+        // Poisoning only means a panic elsewhere; the hint is checked before use anyway.
+        self.freed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Removes every trace of `account` from the index (postings, dictionary, documents, date
@@ -248,7 +330,12 @@ impl SearchIndex {
             account,
             block: u32::MAX,
         };
-        t.docs.retain_in(b_lo..=b_hi, |_, _| gone())?;
+        let d0 = AccountDoc { account, doc: 0 };
+        let d1 = AccountDoc {
+            account,
+            doc: u32::MAX,
+        };
+        t.docs.retain_in(d0..=d1, |_, _| gone())?;
         t.dates.retain_in(b_lo..=b_hi, |_, _| gone())?;
         let p_lo = TermBlock {
             account,
@@ -297,7 +384,11 @@ impl IndexHook for SearchIndex {
             kind: msg.body_kind,
             pairs: terms.pairs,
         };
-        let doc = t.append_doc(account, meta)?;
+        let reuse = self.freed().take().filter(|(k, a, _)| *k == key && *a == account);
+        let doc = match reuse {
+            Some((_, _, doc)) if t.refill_doc(account, doc, meta)? => doc,
+            _ => t.append_doc(account, meta)?,
+        };
         t.dates_added(account, doc, msg.date)?;
         t.add_terms(&tk, account, doc, &terms.terms)
     }
@@ -313,8 +404,11 @@ impl IndexHook for SearchIndex {
         let tk = term_key(ctx, account)?;
         let mut t = WriteTables::open(ctx.txn())?;
         let terms = doc_terms(&tk, content, key.chat, msg.sender_id, msg.body_kind).terms;
-        let Some(doc) = t.find_doc(account, key, msg.date, &terms)? else { return Ok(()) };
+        let Some(doc) = t.find_doc(account, key, msg.date, &terms)? else {
+            return Ok(());
+        };
         t.remove_doc(account, doc)?;
+        *self.freed() = Some((key, account, doc));
         t.remove_terms(&tk, account, doc, &terms)
     }
 }

@@ -1,22 +1,28 @@
 //! Full-text search: a tokenizer and an inverted index kept in the store's redb file, changed in
-//! the same write transaction as the messages it indexes.
+//! the same write transaction as the messages it indexes, so an edit or delete is searchable
+//! (or gone) the moment it commits.
 //!
-//! - [`tokenize`]: Unicode words, folding, CJK bigrams, emoji; [`extras`]: hashtags, mentions,
-//!   URLs, compound words, phone numbers.
-//!   [`segment`]: word segmentation with a fast path for plain words.
+//! - [`tokenize`]: Unicode words, folding, CJK bigrams, emoji, with [`segment`] (word
+//!   segmentation with a fast path for plain words) and [`extras`] (hashtags, mentions, URLs,
+//!   compound words, phone numbers).
 //! - [`terms`]: keyed hashes of terms under the owner account's data key (no plaintext term is
 //!   ever stored) and the set of terms a message is indexed under.
-//! - [`tables`]: the index tables and their key encodings.
-//! - [`postings`]: posting blocks (varint deltas or bitmaps) and reading them by seeks.
+//! - [`tables`]: the index tables and their key encodings; [`docrow`]: what is kept per
+//!   document; [`sketch`]: per-document filters of adjacent words, so phrases rarely need
+//!   decrypting.
+//! - [`postings`]: posting blocks (varint deltas or bitmaps), reading them by seeks, and the
+//!   leapfrog intersection.
 //! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`].
 //! - [`query`]: [`Query`], [`Filter`], [`Cursor`], and parsing the query text.
-//! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget.
-//! - [`sketch`]: per-document filters of adjacent words, so phrases rarely need decrypting.
+//! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget;
+//!   `stream` walks one account's candidates.
 //! - [`snippet`]: phrase checks and [`Snippet`]s on decrypted hits.
 //!
 //! Use: build the pipeline with `Pipeline::new(store, Arc::new(SearchIndex::new()))`, then
-//! `search(&store.reader()?, &Query::new("invoice march", &allowed_accounts))`.
+//! `search(&store.reader()?, &Query::new("invoice march", &allowed_accounts))`; release an
+//! account's index with [`SearchIndex::remove_account`]. Measurements: `docs/benchmarks.md`.
 
+pub mod docrow;
 mod error;
 pub mod exec;
 pub mod extras;
@@ -26,6 +32,7 @@ pub mod query;
 pub mod segment;
 pub mod sketch;
 pub mod snippet;
+mod stream;
 pub mod tables;
 pub mod terms;
 pub mod tokenize;

@@ -331,7 +331,10 @@ impl<'a, T: ReadableTable<TermBlock, &'static [u8]>> TermIter<'a, T> {
         self.started = true;
         if self.docs.first().is_none_or(|&f| f > target) {
             self.budget.block()?;
-            let row = self.table.range(block_range(self.account, self.term, target))?.next_back();
+            let row = self
+                .table
+                .range(block_range(self.account, self.term, target))?
+                .next_back();
             match row {
                 None => {
                     self.docs.clear();
@@ -449,7 +452,12 @@ mod tests {
             let mut value = Vec::new();
             for _ in 0..200 {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let gap = if seed >> 60 == 0 { (seed >> 20) % 5000 } else { (seed >> 20) % 9 } as u32 + 1;
+                let gap = if seed >> 60 == 0 {
+                    (seed >> 20) % 5000
+                } else {
+                    (seed >> 20) % 9
+                } as u32
+                    + 1;
                 let doc = docs.last().unwrap() + gap;
                 match append(docs[0], &value, doc) {
                     Some(Appended::Value(v)) => value = v,

@@ -28,7 +28,11 @@ pub fn segments(text: &str, fast: bool, mut f: impl FnMut(usize, &str) -> bool) 
     let mut at = 0;
     while at < bytes.len() {
         let space_end = at + bytes[at..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let end = space_end + bytes[space_end..].iter().take_while(|b| !b.is_ascii_whitespace()).count();
+        let end = space_end
+            + bytes[space_end..]
+                .iter()
+                .take_while(|b| !b.is_ascii_whitespace())
+                .count();
         let piece = &text[space_end..end];
         match simple_word(piece) {
             Some(word) => {
@@ -60,7 +64,9 @@ pub fn segments(text: &str, fast: bool, mut f: impl FnMut(usize, &str) -> bool) 
 fn simple_word(piece: &str) -> Option<Option<(usize, usize)>> {
     let edge = |c: char| c.is_ascii_punctuation() && c != '_';
     let start = piece.find(|c: char| !edge(c)).unwrap_or(piece.len());
-    let end = piece.rfind(|c: char| !edge(c)).map_or(start, |i| i + piece[i..].chars().next().map_or(1, char::len_utf8));
+    let end = piece
+        .rfind(|c: char| !edge(c))
+        .map_or(start, |i| i + piece[i..].chars().next().map_or(1, char::len_utf8));
     if start >= end {
         return Some(None);
     }
@@ -88,6 +94,11 @@ enum Class {
     Letter,
     Mark,
     Other,
+}
+
+/// A letter or digit of the scripts the fast path knows (no table lookup).
+pub fn is_plain_letter(c: char) -> bool {
+    matches!(class(c), Class::Letter)
 }
 
 fn is_hebrew(c: char) -> bool {

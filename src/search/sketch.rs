@@ -4,13 +4,17 @@
 //! The index keeps no positions (they would cost more than the rest of the postings). A phrase
 //! candidate has every word of the phrase but maybe not side by side; checking means
 //! decrypting the message. The sketch is a small Bloom filter over the document's adjacent
-//! pairs of terms (two bits per pair, about four bits of filter per pair, 4 to 128 bytes): a
-//! phrase whose pairs are not all in it cannot be there, and about one candidate in seven
-//! without the phrase still passes and is checked against the text. Pairs are made of the
-//! terms' keyed hashes, so the sketch tells nothing without the account's key.
+//! pairs of terms: a phrase whose pairs are not all in it cannot be there. Short texts (up to
+//! 32 pairs) get 4 bits of filter per pair and 2 bits set per pair, so about one candidate in
+//! seven without the phrase still passes and is checked against the text; longer ones, which
+//! are both likelier candidates and dearer to check, get 6 bits per pair and 3 bits set (one
+//! in sixteen passes). 4 to 254 bytes. Pairs are made of the terms' keyed hashes, so the
+//! sketch tells nothing without the account's key.
 
-/// Largest sketch, in bytes: 1024 bits, enough for about 256 pairs (a long message).
-const MAX_BYTES: usize = 128;
+/// Largest sketch, in bytes: about 338 pairs (the longest messages saturate a little).
+const MAX_BYTES: usize = 254;
+/// Sketches longer than this many bytes set three bits per pair, shorter ones two.
+const SHORT_BYTES: u8 = 16;
 
 /// Pair filter of one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,18 +49,31 @@ impl Sketch {
         if pairs.is_empty() {
             return s;
         }
-        s.len = pairs.len().div_ceil(2).clamp(4, MAX_BYTES) as u8;
+        let n = pairs.len();
+        let bytes = if n <= 32 {
+            n.div_ceil(2)
+        } else {
+            (n * 6).div_ceil(8)
+        };
+        s.len = bytes.clamp(4, MAX_BYTES) as u8;
         for &p in pairs {
-            for bit in s.bits_of(p) {
+            for bit in s.bits_of(p).into_iter().flatten() {
                 s.bits[bit / 8] |= 1 << (bit % 8);
             }
         }
         s
     }
 
-    fn bits_of(&self, pair: u64) -> [usize; 2] {
+    /// The bits a pair sets: two, or three in a long sketch (from one 64-bit hash, re-mixed
+    /// for the third).
+    fn bits_of(&self, pair: u64) -> [Option<usize>; 3] {
         let m = u64::from(self.len) * 8;
-        [(pair % m) as usize, ((pair >> 32) % m) as usize]
+        let third = (self.len > SHORT_BYTES).then(|| (Self::pair(pair, m) % m) as usize);
+        [
+            Some((pair % m) as usize),
+            Some(((pair >> 32) % m) as usize),
+            third,
+        ]
     }
 
     /// False only when the pair is certainly not in the document.
@@ -64,7 +81,11 @@ impl Sketch {
         match self.len {
             Self::UNKNOWN_LEN => true,
             0 => false,
-            _ => self.bits_of(pair).iter().all(|&b| self.bits[b / 8] & (1 << (b % 8)) != 0),
+            _ => self
+                .bits_of(pair)
+                .into_iter()
+                .flatten()
+                .all(|b| self.bits[b / 8] & (1 << (b % 8)) != 0),
         }
     }
 
@@ -101,8 +122,13 @@ mod tests {
         let pairs: Vec<u64> = (0..30u64).map(|i| Sketch::pair(i, i + 1)).collect();
         let s = Sketch::build(&pairs);
         assert!(pairs.iter().all(|&p| s.may_contain(p)));
-        assert!(!s.may_contain(Sketch::pair(1, 0)) || !s.may_contain(Sketch::pair(2, 1)), "order matters");
-        let false_hits = (100..10_100u64).filter(|&i| s.may_contain(Sketch::pair(i, i * 7))).count();
+        assert!(
+            !s.may_contain(Sketch::pair(1, 0)) || !s.may_contain(Sketch::pair(2, 1)),
+            "order matters"
+        );
+        let false_hits = (100..10_100u64)
+            .filter(|&i| s.may_contain(Sketch::pair(i, i * 7)))
+            .count();
         assert!(false_hits < 2_500, "{false_hits} of 10000 absent pairs pass");
         let mut buf = Vec::new();
         s.encode(&mut buf);
@@ -111,5 +137,15 @@ mod tests {
         assert!(!Sketch::build(&[]).may_contain(1));
         assert!(Sketch::UNKNOWN.may_contain(1));
         assert!(Sketch::decode(&[9, 1]).is_none());
+        let long: Vec<u64> = (0..200u64).map(|i| Sketch::pair(i, i + 1)).collect();
+        let s = Sketch::build(&long);
+        assert!(long.iter().all(|&p| s.may_contain(p)));
+        let false_hits = (1000..11_000u64)
+            .filter(|&i| s.may_contain(Sketch::pair(i, i * 7)))
+            .count();
+        assert!(
+            false_hits < 1_000,
+            "{false_hits} of 10000 absent pairs pass a long sketch"
+        );
     }
 }

@@ -45,9 +45,9 @@ pub fn satisfies(parsed: &Parsed, texts: &[&str]) -> bool {
             return texts.iter().any(|t| has_sequence(t, &clause.atoms));
         }
         clause.atoms.iter().all(|a| match a {
-            Atom::Prefix(p) if p.chars().count() > PREFIX_MAX => {
-                texts.iter().any(|t| tokenize(t).iter().any(|tok| a.matches(&tok.term)))
-            }
+            Atom::Prefix(p) if p.chars().count() > PREFIX_MAX => texts
+                .iter()
+                .any(|t| tokenize(t).iter().any(|tok| a.matches(&tok.term))),
             _ => true,
         })
     })
@@ -180,13 +180,19 @@ mod tests {
 
     fn snip(q: &str, text: &str) -> (bool, String) {
         let parsed = parse(q).unwrap();
-        (satisfies(&parsed, &[text]), snippet(&parsed, &[text]).marked("«", "»"))
+        (
+            satisfies(&parsed, &[text]),
+            snippet(&parsed, &[text]).marked("«", "»"),
+        )
     }
 
     #[test]
     fn phrases_need_adjacency_and_marks_cover_matches() {
         assert!(!snip("\"send invoice\"", "please send the invoice").0);
-        assert!(snip("\"send invoice\"", "please send 🙏 invoice").0, "emoji are looked through");
+        assert!(
+            snip("\"send invoice\"", "please send 🙏 invoice").0,
+            "emoji are looked through"
+        );
         assert!(!snip("\"send 🙏\"", "please send invoice 🙏").0);
         assert!(snip("\"send 🙏\"", "please send 🙏 invoice").0);
         let (ok, s) = snip("\"send invoice\"", "please send invoice now");

@@ -199,7 +199,11 @@ pub fn doc_terms(
     terms.dedup_by_key(|t| t.hash);
     DocTerms {
         terms,
-        pairs: if sketchable { Sketch::build(&pairs) } else { Sketch::UNKNOWN },
+        pairs: if sketchable {
+            Sketch::build(&pairs)
+        } else {
+            Sketch::UNKNOWN
+        },
     }
 }
 

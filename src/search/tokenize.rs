@@ -16,10 +16,10 @@
 //! The same code tokenizes stored text and queries, so they always agree. [`scan`] is the
 //! allocation-free core (phrase checks run it on every candidate); [`tokenize`] collects it.
 
+use super::extras;
+use super::segment::{is_plain_letter, segments};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
-use super::extras;
-use super::segment::segments;
 
 /// Longest term, in bytes; longer words are cut at a character boundary.
 pub const MAX_TERM_BYTES: usize = 128;
@@ -123,11 +123,18 @@ struct Scanner {
 
 impl Scanner {
     /// Handles one segment; false when `f` asked to stop or enough positions were seen.
-    fn segment(&mut self, off: usize, seg: &str, f: &mut impl FnMut(&str, usize, usize, Kind) -> bool) -> bool {
+    fn segment(
+        &mut self,
+        off: usize,
+        seg: &str,
+        f: &mut impl FnMut(&str, usize, usize, Kind) -> bool,
+    ) -> bool {
         if self.positions >= MAX_TOKENS {
             return false;
         }
-        let Some(first) = seg.chars().next() else { return true };
+        let Some(first) = seg.chars().next() else {
+            return true;
+        };
         if is_gram_char(first) {
             self.push_gram_units(off, seg);
             return true;
@@ -141,7 +148,10 @@ impl Scanner {
         let wordy = if first.is_ascii() {
             first.is_ascii_alphanumeric()
         } else {
-            !emoji && (first.is_alphanumeric() || seg.chars().any(char::is_alphanumeric))
+            !emoji
+                && (is_plain_letter(first)
+                    || first.is_alphanumeric()
+                    || seg.chars().any(char::is_alphanumeric))
         };
         if emoji {
             self.buf.clear();
@@ -184,7 +194,8 @@ impl Scanner {
         } else {
             self.run_text.extend(unit.nfkc().flat_map(char::to_lowercase));
         }
-        self.run.push((from, self.run_text.len(), off + s, off + s + unit.len()));
+        self.run
+            .push((from, self.run_text.len(), off + s, off + s + unit.len()));
     }
 
     /// Emits the queued run as bigrams (or one unigram). False when `f` asked to stop.
@@ -384,10 +395,10 @@ mod tests {
     #[test]
     fn fast_segmentation_agrees_with_uax29() {
         const ALPHABET: &[&str] = &[
-            "a", "Z", "7", " ", "  ", "\n", "\t", ".", ",", ":", "'", "\"", "_", "-", "(", "#", "@",
-            "é", "ß", "ж", "Ё", "й", "α", "ά", "·", "ש", "\u{5b8}", "ب", "أ", "\u{64e}", "\u{640}",
-            "٣", "明", "天", "バ", "ー", "が", "ก", "\u{e31}", "👍", "🏽", "\u{200d}", "❤", "\u{fe0f}",
-            "\u{301}", "\u{a0}", "…", "«", "１", "ﬁ", "İ",
+            "a", "Z", "7", " ", "  ", "\n", "\t", ".", ",", ":", "'", "\"", "_", "-", "(", "#", "@", "é",
+            "ß", "ж", "Ё", "й", "α", "ά", "·", "ש", "\u{5b8}", "ب", "أ", "\u{64e}", "\u{640}", "٣", "明",
+            "天", "バ", "ー", "が", "ก", "\u{e31}", "👍", "🏽", "\u{200d}", "❤", "\u{fe0f}", "\u{301}",
+            "\u{a0}", "…", "«", "１", "ﬁ", "İ",
         ];
         let collect = |text: &str, fast: bool| {
             let mut out = Vec::new();
@@ -406,7 +417,9 @@ mod tests {
             let len = seed % 12;
             let mut r = seed;
             for _ in 0..len {
-                r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                r = r
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 text.push_str(ALPHABET[(r >> 33) as usize % ALPHABET.len()]);
             }
             assert_eq!(collect(&text, true), collect(&text, false), "text {text:?}");

@@ -56,7 +56,9 @@ impl ServerCertVerifier for LoopbackOnly {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -65,7 +67,10 @@ pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
     if !addr.ip().is_loopback() {
         return Err(OtaError::NotLoopback(addr.to_string()));
     }
-    let fail = |detail: String| OtaError::Unhealthy { addr: addr.to_string(), detail };
+    let fail = |detail: String| OtaError::Unhealthy {
+        addr: addr.to_string(),
+        detail,
+    };
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| fail(e.to_string()))?
@@ -73,7 +78,9 @@ pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
         .with_custom_certificate_verifier(Arc::new(LoopbackOnly))
         .with_no_client_auth();
     let probe = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| fail(e.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let name = ServerName::try_from("localhost").expect("static name");
         let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect(name, tcp)
@@ -83,7 +90,10 @@ pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut out = Vec::new();
-        tls.take(64 * 1024).read_to_end(&mut out).await.map_err(|e| fail(e.to_string()))?;
+        tls.take(64 * 1024)
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         Ok::<_, OtaError>(String::from_utf8_lossy(&out).into_owned())
     };
     let response = tokio::time::timeout(Duration::from_secs(20), probe)
@@ -105,7 +115,9 @@ pub async fn mark_good(addr: std::net::SocketAddr, rauc: &str) -> Result<String,
         .await
         .map_err(|e| OtaError::Rauc(format!("{rauc}: {e}")))?;
     if !out.status.success() {
-        return Err(OtaError::Rauc(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(OtaError::Rauc(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
