@@ -10,9 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,43 +23,6 @@ pub enum OtaError {
     Rauc(String),
 }
 
-#[derive(Debug)]
-struct LoopbackOnly;
-
-impl ServerCertVerifier for LoopbackOnly {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// GETs `/api/v1/health` from the local server and requires a 200 with `"status":"ok"`.
 pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
     if !addr.ip().is_loopback() {
@@ -71,12 +32,7 @@ pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
         addr: addr.to_string(),
         detail,
     };
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| fail(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(LoopbackOnly))
-        .with_no_client_auth();
+    let cfg = crate::system::tls::client_config(None, &[&rustls::version::TLS13]);
     let probe = async {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await

@@ -234,3 +234,72 @@ pub fn local_addresses() -> Vec<IpAddr> {
     }
     out
 }
+
+/// How a lanbox client (the update probe, tests, tools) trusts the box's certificate, which is
+/// self-signed and in no trust store: by its SHA-256 fingerprint (what an operator compares with
+/// the console), or not at all for a loopback probe that sends no credentials. Handshake
+/// signatures are always verified, so a peer must hold the certificate's key.
+#[derive(Debug)]
+struct BoxCertVerifier {
+    fingerprint: Option<String>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for BoxCertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match &self.fingerprint {
+            Some(fp) if fingerprint(end_entity.as_ref()) != *fp => {
+                Err(rustls::Error::General("certificate fingerprint mismatch".into()))
+            }
+            _ => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration that trusts only the certificate with this SHA-256 `fingerprint`
+/// (`None`: any certificate; only for loopback probes that send nothing secret).
+pub fn client_config(
+    fingerprint: Option<&str>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = BoxCertVerifier {
+        fingerprint: fingerprint.map(str::to_string),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("ring supports every rustls protocol version")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth()
+}
