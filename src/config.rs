@@ -17,6 +17,10 @@ pub struct Config {
     pub store: StoreSection,
     pub server: ServerSection,
     pub log: LogSection,
+    pub events: EventsSection,
+    pub outbox: OutboxSection,
+    pub attachments: crate::attachments::config::AttachmentsSection,
+    pub s3: crate::attachments::config::S3Section,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,9 +85,83 @@ impl Default for StoreSection {
     }
 }
 
+/// How much of the event log (what WebSocket clients resume from) to keep; older events are
+/// trimmed in the background. A client resuming from before the oldest kept event reloads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsSection {
+    /// Most events kept; 0 for no limit by count.
+    pub keep_max: u64,
+    /// Days an event is kept; 0 for no limit by age.
+    pub keep_days: u32,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        let d = crate::live::retention::Retention::default();
+        EventsSection {
+            keep_max: d.max_events.unwrap_or(0),
+            keep_days: d.max_age.map(|a| (a.as_secs() / 86_400) as u32).unwrap_or(0),
+        }
+    }
+}
+
+impl EventsSection {
+    pub fn retention(&self) -> crate::live::retention::Retention {
+        crate::live::retention::Retention {
+            max_events: (self.keep_max > 0).then_some(self.keep_max),
+            max_age: (self.keep_days > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(self.keep_days) * 86_400)),
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for LogSection {
     fn default() -> Self {
         LogSection { level: "info".into() }
+    }
+}
+
+/// `[outbox]`: sending limits after Telegram's published guidance; 0 turns a limit off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxSection {
+    /// Requests a second per bot.
+    pub bot_per_second: u32,
+    /// Messages a second per private chat.
+    pub private_per_second: f64,
+    /// Messages a private chat may get in a burst.
+    pub private_burst: u32,
+    /// Messages a minute per group, supergroup or channel.
+    pub group_per_minute: u32,
+    /// Requests in flight at once per bot (never two for one chat).
+    pub concurrency: u32,
+    /// Retries after a failed request (5xx, network, timeout).
+    pub retries: u32,
+    /// 429 answers one message rides out before it fails.
+    pub max_rate_limited: u32,
+    /// Timeout of each Bot API request, seconds.
+    pub request_timeout_s: u32,
+    /// Messages found in flight at start-up: true sends them again (they may arrive twice),
+    /// false marks them failed with "outcome unknown".
+    pub resend_interrupted: bool,
+}
+
+impl Default for OutboxSection {
+    fn default() -> Self {
+        let d = crate::outbox::OutboxOptions::default();
+        OutboxSection {
+            bot_per_second: d.bot_per_second,
+            private_per_second: d.private_per_second,
+            private_burst: d.private_burst,
+            group_per_minute: d.group_per_minute,
+            concurrency: d.concurrency,
+            retries: d.retries,
+            max_rate_limited: d.max_rate_limited,
+            request_timeout_s: d.request_timeout.as_secs() as u32,
+            resend_interrupted: d.resend_interrupted,
+        }
     }
 }
 
@@ -233,6 +311,19 @@ impl Config {
                 detail: "tls_cert and tls_key go together".into(),
             });
         }
+        let o = &self.outbox;
+        if !(1..=300).contains(&o.request_timeout_s)
+            || !(0.0..=1000.0).contains(&o.private_per_second)
+            || o.retries > 10
+        {
+            return Err(ConfigError::Invalid {
+                key: "outbox".into(),
+                detail: "request_timeout_s must be 1..=300, private_per_second 0..=1000, retries at most 10"
+                    .into(),
+            });
+        }
+        crate::attachments::config::validate(&self.attachments, &self.s3)
+            .map_err(|(key, detail)| ConfigError::Invalid { key, detail })?;
         if self.store.batch_max == 0 || self.store.queue == 0 {
             return Err(ConfigError::Invalid {
                 key: "store".into(),
@@ -250,6 +341,27 @@ impl Config {
             queue_jobs: self.store.queue as usize,
             ..StoreOptions::default()
         }
+    }
+
+    pub fn outbox_options(&self) -> crate::outbox::OutboxOptions {
+        let o = &self.outbox;
+        crate::outbox::OutboxOptions {
+            bot_per_second: o.bot_per_second,
+            private_per_second: o.private_per_second,
+            private_burst: o.private_burst.max(1),
+            group_per_minute: o.group_per_minute,
+            concurrency: o.concurrency.clamp(1, 64),
+            retries: o.retries,
+            max_rate_limited: o.max_rate_limited.max(1),
+            request_timeout: std::time::Duration::from_secs(u64::from(o.request_timeout_s)),
+            resend_interrupted: o.resend_interrupted,
+            ..crate::outbox::OutboxOptions::default()
+        }
+    }
+
+    pub fn attachment_options(&self) -> crate::attachments::AttachmentOptions {
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        crate::attachments::config::options(&self.attachments, &self.s3, creds.as_deref())
     }
 
     /// The file `lanbox init` writes: the defaults, commented.

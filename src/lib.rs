@@ -15,8 +15,14 @@
 //!   grants, login throttling, WebSocket tickets; turns a credential into a `Caller`.
 //! - [`api`]: the REST API under `/api/v1` (axum): auth extractors, grants filtering in one
 //!   place (`api::visible`), JSON shapes, one error shape, the OpenAPI document.
+//! - [`outbox`]: durable, rate-limited sending through each account's bot (idempotency keys,
+//!   daily limits, retries, `message.status` events), plus edits, deletes and typing.
+//! - [`attachments`]: media files fetched in the background, encrypted in chunks while they
+//!   stream, kept locally and synced to S3, served through signed URLs with Range support.
 //! - [`live`]: the WebSocket feed: a fan-out hub with bounded per-client queues, sessions that
 //!   resume from a sequence number through the event log.
+//! - [`demo`]: `lanbox demo`, the product with a simulated Telegram and scripted customers.
+//! - [`web`]: the browser inbox (HTML, CSS, ES modules from `web/`), embedded and served at `/`.
 //!
 //! Data flow: a connector maps updates into an [`ingest::Batch`], the [`ingest::Pipeline`]
 //! hands it to the store's writer, which commits it together with other waiting batches in one
@@ -26,13 +32,17 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod live;
 pub mod model;
+pub mod outbox;
 pub mod search;
 pub mod server;
 pub mod store;
 pub mod system;
+pub mod web;

@@ -51,6 +51,40 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Try lanbox without a bot token: a simulated Telegram with two bots and customers
+    /// writing in several languages, a demo admin, and the inbox (in a temporary data
+    /// directory, deleted on exit).
+    Demo {
+        /// HTTPS address to serve the inbox on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+    },
+    /// Development tools.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Serve a Telegram Bot API simulator (plain HTTP; see the README for its control API)
+    /// until Ctrl-C or SIGTERM.
+    TelegramSim {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// A bot token to register (`<digits>:<35 characters>`); repeatable. Without any, one
+        /// is generated.
+        #[arg(long = "token")]
+        tokens: Vec<String>,
+        /// Refuse tokens not given with --token (otherwise well-formed unknown tokens are
+        /// registered on first use).
+        #[arg(long)]
+        strict: bool,
+        /// Answer 429 to sends over Telegram's rate limits.
+        #[arg(long)]
+        enforce_limits: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,14 +201,29 @@ enum AccountCommand {
         /// Remove the daily limit.
         #[arg(long)]
         no_daily_limit: bool,
+        /// Switch to webhook mode: Telegram delivers to this public https:// base URL (which must
+        /// reach this box's HTTPS port) at /telegram/webhook/ID. Only for boxes with a public
+        /// address; polling, the default, needs none.
+        #[arg(long, value_name = "URL", conflicts_with = "polling")]
+        webhook: Option<String>,
+        /// With --webhook: upload this box's self-signed certificate so Telegram trusts it.
+        #[arg(long, requires = "webhook")]
+        self_signed: bool,
+        /// Switch back to long polling (removes the webhook at Telegram).
+        #[arg(long)]
+        polling: bool,
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
     /// Remove an account: its token is erased and it stops receiving. Its stored messages stay
-    /// until release is implemented.
+    /// (sealed, still searchable by those granted it) unless --release is given.
     Remove {
         /// Account ID, as `account list` shows it.
         id: u64,
+        /// Also delete everything only this account received and destroy its data key; what it
+        /// shares with other accounts stays with them. Cannot be undone.
+        #[arg(long)]
+        release: bool,
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
@@ -189,6 +238,8 @@ fn main() -> ExitCode {
         Command::User { command } => user(command),
         Command::Token { command } => token(command),
         Command::Update { command } => update(command),
+        Command::Dev { command } => dev(command),
+        Command::Demo { listen } => demo(listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,7 +290,9 @@ fn init(data: &Path) -> Result<(Store, Config), AnyError> {
 }
 
 fn init_logging(level: &str) {
-    let filter = std::env::var("LANBOX_LOG").unwrap_or_else(|_| level.to_string());
+    // rustls warns once per connection about odd client hellos (an IP address as SNI, say):
+    // harmless, but a flood on an SD card. Its errors still show.
+    let filter = std::env::var("LANBOX_LOG").unwrap_or_else(|_| format!("{level},rustls=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -312,8 +365,30 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 rented,
                 daily_limit,
                 no_daily_limit,
+                webhook,
+                self_signed,
+                polling,
                 ..
             } => {
+                use lanbox::channels::telegram::webhook as hook;
+                if let Some(base) = webhook {
+                    let cert = if self_signed {
+                        Some(
+                            std::fs::read(data.join("tls").join("cert.pem"))
+                                .map_err(|e| format!("--self-signed: reading this box's certificate: {e}"))?,
+                        )
+                    } else {
+                        None
+                    };
+                    let a = hook::switch_to_webhook(&store, http_client()?, id, &base, cert).await?;
+                    println!(
+                        "webhook set: Telegram delivers to {}",
+                        a.webhook_url.as_deref().unwrap_or("?")
+                    );
+                } else if polling {
+                    hook::switch_to_polling(&store, http_client()?, id).await?;
+                    println!("webhook removed: account {id} polls again");
+                }
                 let limit = if no_daily_limit {
                     Some(None)
                 } else {
@@ -326,9 +401,25 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 };
                 println!("{}", bots::table(&[bots::update(&store, id, changes).await?]));
             }
-            AccountCommand::Remove { id, .. } => {
-                bots::remove(&store, id).await?;
-                println!("account {id} removed (token erased; its messages stay until release)");
+            AccountCommand::Remove { id, release, .. } => {
+                // A tombstoned account can still be released (e.g. to finish an interrupted one).
+                let pending = lanbox::ingest::release::pending(&store)?.contains(&id);
+                match bots::remove(&store, id).await {
+                    Err(bots::AccountError::NotFound(_)) if release || pending => {}
+                    other => other?,
+                }
+                if release || pending {
+                    let index = std::sync::Arc::new(lanbox::search::SearchIndex::new());
+                    let done = lanbox::ingest::Pipeline::new(store.clone(), index)
+                        .release_account(id)
+                        .await?;
+                    println!(
+                        "account {id} released: {} messages deleted, {} kept for other accounts ({} re-sealed), {} chats deleted; its key is destroyed",
+                        done.messages_deleted, done.messages_kept, done.messages_resealed, done.chats_deleted
+                    );
+                } else {
+                    println!("account {id} removed (token erased; its messages stay; --release deletes them)");
+                }
             }
         }
         Ok::<(), AnyError>(())
@@ -398,6 +489,65 @@ fn token(command: TokenCommand) -> Result<(), AnyError> {
         println!("{token}");
         Ok::<(), AnyError>(())
     })
+}
+
+fn dev(command: DevCommand) -> Result<(), AnyError> {
+    use lanbox::channels::telegram::simulator::{SimConfig, Simulator};
+    let DevCommand::TelegramSim {
+        listen,
+        tokens,
+        strict,
+        enforce_limits,
+    } = command;
+    init_logging("info");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let stop = shutdown_signal();
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("binding {listen}: {e}"))?;
+        let config = SimConfig {
+            strict,
+            enforce_limits,
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start_with(listener, config)?;
+        let mut bots = Vec::new();
+        for t in &tokens {
+            let bot = sim
+                .add_bot_with_token(t, "sim_bot")
+                .ok_or("a --token must look like <digits>:<35 letters, digits, _ or ->")?;
+            bots.push(bot);
+        }
+        if bots.is_empty() {
+            bots.push(sim.add_bot("sim_bot"));
+        }
+        println!("Bot API simulator at {}", sim.api_base());
+        for b in &bots {
+            println!("token {}", b.token());
+        }
+        if !strict {
+            println!("(other well-formed tokens are registered on first use)");
+        }
+        stop.await;
+        sim.stop().await?;
+        Ok::<(), AnyError>(())
+    })
+}
+
+fn demo(listen: std::net::SocketAddr) -> Result<(), AnyError> {
+    let dir = std::env::temp_dir().join(format!("lanbox-demo-{}", std::process::id()));
+    // A fresh directory: a demo never mixes with a box's data.
+    let _ = std::fs::remove_dir_all(&dir);
+    let (store, config) = init(&dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = rt.block_on(async move {
+        let stop = shutdown_signal();
+        lanbox::demo::run(store, config, listen, stop).await
+    });
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when

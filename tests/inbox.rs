@@ -217,7 +217,10 @@ async fn search_stats_and_send() {
     };
     assert_eq!(acct(a)["chats"], 2);
     assert_eq!(acct(b)["chats"], 3);
-    assert_eq!(stats["outbox"], json!({"available": false, "backlog": 0}));
+    assert_eq!(
+        stats["outbox"],
+        json!({"available": true, "backlog": 0, "failed": 0})
+    );
 
     let (st, e) = post(
         &s,
@@ -228,7 +231,7 @@ async fn search_stats_and_send() {
     .await;
     assert_eq!(
         (st, e["error"]["code"].as_str()),
-        (501, Some("not_implemented")),
+        (409, Some("account_not_connected")),
         "{e}"
     );
     let (st, _) = post(

@@ -492,3 +492,111 @@ fn a_failing_batch_does_not_take_its_neighbours_down() {
     assert!(matches!(results.1, Err(StoreError::UnknownAccount(999))));
     assert_eq!(p.store().reader().unwrap().all_message_keys().unwrap().len(), 2);
 }
+
+#[test]
+fn reactions_are_sealed_on_the_message_evented_and_follow_deletes() {
+    let (d, p, _rec) = setup();
+    let a = account(p.store(), "a", false);
+    let group = chat(-1009, ChatKind::Supergroup, "Team");
+    p.submit_blocking(batch(
+        a,
+        vec![Change::New(text_message(a, &group, 5, "hello"))],
+        None,
+    ))
+    .unwrap();
+    let react = |actor: i64, emoji: &[&str]| Change::Reaction {
+        account: a,
+        chat: group.clone(),
+        message_id: 5,
+        actor,
+        reactions: emoji.iter().map(|e| Reaction::Emoji((*e).into())).collect(),
+    };
+    let canary = "ZZREACTIONCANARYZZ";
+    let out = p
+        .submit_blocking(batch(
+            a,
+            vec![react(1, &["👍"]), react(2, &["👍", canary]), react(1, &["🔥"])],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(out.reactions, 3);
+    let key = ChatKey {
+        scope: 0,
+        chat: -1009,
+    }
+    .msg(5);
+    let r = p.store().reader().unwrap();
+    let tally = r.reactions(key, a).unwrap().tally();
+    assert_eq!(tally.len(), 3);
+    assert!(tally.iter().all(|t| t.count == 1));
+    let ev = r.events_after(0, 100).unwrap();
+    assert_eq!(ev.iter().filter(|e| e.kind == EventKind::Reaction).count(), 3);
+    // A reaction on a message lanbox never stored is counted, not invented.
+    let out = p
+        .submit_blocking(batch(
+            a,
+            vec![Change::Reaction {
+                account: a,
+                chat: group.clone(),
+                message_id: 404,
+                actor: 1,
+                reactions: vec![Reaction::Paid],
+            }],
+            None,
+        ))
+        .unwrap();
+    assert_eq!((out.reactions, out.rejected), (0, 1));
+    drop(r);
+    // Sealed: the reaction text is nowhere on disk in the clear.
+    assert!(!dir_contains(d.path(), canary.as_bytes()));
+    assert!(dir_contains(d.path(), b"redb"), "the scan reads the store file");
+    // Deleting the message deletes its reactions.
+    p.submit_blocking(batch(
+        a,
+        vec![Change::Delete {
+            account: a,
+            chat: group.clone(),
+            message_ids: vec![5],
+        }],
+        None,
+    ))
+    .unwrap();
+    let r = p.store().reader().unwrap();
+    assert!(r.reactions(key, a).unwrap().is_empty());
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            dir_contains(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
+
+#[test]
+fn button_presses_are_stored_and_announced_as_postbacks() {
+    let (_d, p, _rec) = setup();
+    let a = account(p.store(), "a", false);
+    let dm = chat(7, ChatKind::Private, "Bob");
+    let mut press = text_message(a, &dm, 1 << 62 | 5, "ignored");
+    press.content.body = Body::Postback {
+        payload: "buy:42".into(),
+        origin_message_id: Some(3),
+    };
+    p.submit_blocking(batch(a, vec![Change::New(press)], None))
+        .unwrap();
+    let r = p.store().reader().unwrap();
+    let last = r.events_after(0, 10).unwrap().pop().unwrap();
+    assert_eq!(last.kind, EventKind::Postback);
+    assert_eq!(last.kind.as_str(), "message.postback");
+    let m = r
+        .message(ChatKey { scope: a, chat: 7 }.msg(1 << 62 | 5))
+        .unwrap()
+        .unwrap();
+    assert!(matches!(m.content.body, Body::Postback { ref payload, .. } if payload == "buy:42"));
+}

@@ -1,6 +1,13 @@
 //! The Bot API simulator against the real client over real sockets: wire format, offset
 //! semantics, long polling, faults, webhooks, sending and files, and tokens never appearing in
-//! errors.
+//! errors. The control API, media sends and webhook delivery are in the modules below.
+
+#[path = "simulator/control.rs"]
+mod control;
+#[path = "simulator/media.rs"]
+mod media;
+#[path = "simulator/webhook.rs"]
+mod webhook;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +37,19 @@ fn text_update(chat: i64, id: i64, text: &str) -> Value {
         "message_id": id, "date": 1_700_000_000, "text": text,
         "from": {"id": chat, "is_bot": false, "first_name": "Ann"},
         "chat": {"id": chat, "type": "private", "first_name": "Ann"}}})
+}
+
+/// One Bot API call over plain HTTP with a JSON body: the status and the decoded answer.
+async fn call(sim: &Simulator, token: &str, method: &str, params: Value) -> (u16, Value) {
+    let resp = http_client()
+        .unwrap()
+        .post(format!("{}/bot{token}/{method}", sim.api_base()))
+        .json(&params)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
 }
 
 fn poll(offset: Option<i64>, timeout: u32) -> GetUpdates {

@@ -136,6 +136,12 @@ async fn add_checks_the_token_and_never_shows_or_stores_it_in_clear() {
     let out = lanbox(&data, &["account", "remove", "1"]).await;
     assert!(!out.status.success());
     assert!(text(&out).contains("no Telegram account 1"), "{}", text(&out));
+    // A removed account can still be released: its key goes, and then nothing is left to do.
+    let out = lanbox(&data, &["account", "remove", "1", "--release"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("released"), "{}", text(&out));
+    let out = lanbox(&data, &["account", "remove", "1", "--release"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use lanbox::channels::telegram::map::{MAX_TEXT_BYTES, NOT_STORED, POSTBACK_ID_BA
 use lanbox::channels::telegram::{Mapped, map_raw, parse_update, split_updates};
 use lanbox::ingest::Change;
 use lanbox::model::{
-    Body, ChatKind, Direction, ForwardOrigin, Media, MediaKind, Message, Sender, ServiceEvent, Status,
+    Body, ChatKind, Direction, ForwardOrigin, Media, MediaKind, Message, Reaction, ReactionTally, Sender,
+    ServiceEvent, Status,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telegram");
@@ -487,17 +488,59 @@ fn empty_message_and_unsupported_content() {
 }
 
 #[test]
+fn reactions_map_to_reaction_changes() {
+    let [
+        Change::Reaction {
+            chat,
+            message_id,
+            actor,
+            reactions,
+            ..
+        },
+    ] = &map("teloxide__message_reaction_user").changes[..]
+    else {
+        panic!("one reaction change");
+    };
+    assert_eq!((chat.id, *message_id, *actor), (-1002184233434, 35, 1459074222));
+    assert_eq!(reactions, &[Reaction::Emoji("🌭".into())]);
+    // On behalf of a chat, withdrawn: the actor is the chat and the set is empty.
+    let [Change::Reaction { actor, reactions, .. }] =
+        &map("teloxide__message_reaction_actor_chat_cyrillic").changes[..]
+    else {
+        panic!("one reaction change");
+    };
+    assert_eq!(*actor, -1002199793788);
+    assert!(reactions.is_empty());
+    let [
+        Change::ReactionCount {
+            chat,
+            message_id,
+            totals,
+            ..
+        },
+    ] = &map("teloxide__message_reaction_count_channel").changes[..]
+    else {
+        panic!("one reaction count change");
+    };
+    assert_eq!((chat.id, *message_id), (-1002236736395, 36));
+    assert_eq!(
+        totals,
+        &[
+            ReactionTally {
+                reaction: Reaction::Emoji("🗿".into()),
+                count: 2
+            },
+            ReactionTally {
+                reaction: Reaction::Emoji("🌭".into()),
+                count: 1
+            },
+        ]
+    );
+}
+
+#[test]
 fn non_message_updates_are_rejected_by_name() {
     for (name, kind) in [
-        ("teloxide__message_reaction_user", "message_reaction"),
-        (
-            "teloxide__message_reaction_actor_chat_cyrillic",
-            "message_reaction",
-        ),
-        (
-            "teloxide__message_reaction_count_channel",
-            "message_reaction_count",
-        ),
         ("teloxide__my_chat_member_kicked", "my_chat_member"),
         ("tgbotnet__chat_member_kicked_nulls", "chat_member"),
         ("teloxide__chat_boost", "chat_boost"),

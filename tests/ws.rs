@@ -209,7 +209,7 @@ async fn events_carry_sequence_numbers_and_client_messages_are_acknowledged() {
     .await;
     assert_eq!(
         (sent["type"].as_str(), sent["code"].as_str()),
-        (Some("error"), Some("not_implemented"))
+        (Some("error"), Some("account_not_connected"))
     );
     let unknown = call(&mut ws, json!({"type": "mark_read", "chat": "9:9", "up_to": 1})).await;
     assert_eq!(unknown["code"], "not_found");

@@ -238,8 +238,39 @@ pub struct MessageDto {
     /// The text, caption or other readable line of the message; `null` when it has none.
     pub text: Option<String>,
     pub entities: Vec<EntityDto>,
+    /// Reactions with their counts, most frequent first.
+    pub reactions: Vec<ReactionDto>,
     #[serde(flatten)]
     pub details: DetailsDto,
+}
+
+/// One reaction and how many chose it. `type` is `emoji`, `custom_emoji` or `paid`, as in the
+/// Bot API's ReactionType.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReactionDto {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_emoji_id: Option<String>,
+    pub count: u32,
+}
+
+impl From<&ReactionTally> for ReactionDto {
+    fn from(t: &ReactionTally) -> ReactionDto {
+        let (kind, emoji, custom_emoji_id) = match &t.reaction {
+            Reaction::Emoji(e) => ("emoji", Some(e.clone()), None),
+            Reaction::Custom(id) => ("custom_emoji", None, Some(id.clone())),
+            Reaction::Paid => ("paid", None, None),
+        };
+        ReactionDto {
+            kind,
+            emoji,
+            custom_emoji_id,
+            count: t.count,
+        }
+    }
 }
 
 pub fn direction_str(d: Direction) -> &'static str {
@@ -401,8 +432,14 @@ impl MessageDto {
             kind: m.content.body.kind().as_str(),
             text,
             entities,
+            reactions: Vec::new(),
             details,
         }
+    }
+
+    pub fn with_reactions(mut self, r: &Reactions) -> MessageDto {
+        self.reactions = r.tally().iter().map(ReactionDto::from).collect();
+        self
     }
 }
 

@@ -11,6 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::channels::telegram::accounts::AccountError;
+use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
+use crate::outbox::OutboxError;
 use crate::search::SearchError;
 use crate::store::StoreError;
 
@@ -50,6 +53,13 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("internal error")]
     Internal(String),
+    /// Any other status with its own stable code (the outbox's refusals).
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -71,6 +81,7 @@ impl ApiError {
             ApiError::ResyncRequired => (StatusCode::GONE, "resync_required"),
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Coded { status, code, .. } => (*status, code),
         }
     }
 
@@ -93,7 +104,11 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            // A request that names an account the box does not have (an upload, a grant).
+            StoreError::UnknownAccount(a) => ApiError::invalid("unknown_account", format!("no account {a}")),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -102,13 +117,69 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::BadName(m) | AuthError::WeakPassword(m) => ApiError::BadRequest(m),
             AuthError::NameTaken => ApiError::Conflict(e.to_string()),
-            AuthError::UnknownUser => ApiError::NotFound,
+            AuthError::UnknownUser | AuthError::UnknownToken => ApiError::NotFound,
+            AuthError::LastAdmin => ApiError::Conflict(e.to_string()),
             AuthError::UnknownAccount(_) => ApiError::invalid("unknown_account", e.to_string()),
             AuthError::InvalidCredentials => ApiError::invalid("invalid_credentials", e.to_string()),
             AuthError::Unauthenticated => ApiError::Unauthorized,
             AuthError::Throttled(d) => ApiError::Throttled(d),
             AuthError::Store(s) => s.into(),
             AuthError::Internal(d) => ApiError::Internal(d),
+        }
+    }
+}
+
+impl From<OutboxError> for ApiError {
+    fn from(e: OutboxError) -> Self {
+        let coded = |status, code, e: &OutboxError| ApiError::Coded {
+            status,
+            code,
+            message: e.to_string(),
+        };
+        match e {
+            OutboxError::DailyLimit { .. } => coded(StatusCode::TOO_MANY_REQUESTS, "daily_limit_reached", &e),
+            OutboxError::NotConnected(_) => coded(StatusCode::CONFLICT, "account_not_connected", &e),
+            OutboxError::NotOutgoing => coded(StatusCode::FORBIDDEN, "not_outgoing", &e),
+            OutboxError::FilesUnavailable => ApiError::NotImplemented(e.to_string()),
+            OutboxError::Refused(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "telegram_refused", &e),
+            OutboxError::Unavailable(_) => coded(StatusCode::BAD_GATEWAY, "telegram_unavailable", &e),
+            OutboxError::RateLimited(s) => ApiError::Throttled(Duration::from_secs(s)),
+            OutboxError::Store(s) => s.into(),
+            OutboxError::Account(d) => ApiError::Internal(d),
+        }
+    }
+}
+
+impl From<BadToken> for ApiError {
+    fn from(e: BadToken) -> Self {
+        ApiError::invalid("bad_token", e.to_string())
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        let coded = |status, code, e: &AccountError| ApiError::Coded {
+            status,
+            code,
+            message: e.to_string(),
+        };
+        match e {
+            AccountError::BadToken(t) => t.into(),
+            AccountError::BadApiBase | AccountError::BadWebhookBase => {
+                ApiError::invalid("bad_url", e.to_string())
+            }
+            AccountError::NotABot => ApiError::invalid("not_a_bot", e.to_string()),
+            AccountError::Api(TelegramError::Unauthorized) => {
+                coded(StatusCode::UNPROCESSABLE_ENTITY, "token_rejected", &e)
+            }
+            AccountError::Api(ref t) if t.is_transient() => {
+                coded(StatusCode::BAD_GATEWAY, "telegram_unavailable", &e)
+            }
+            AccountError::Api(_) => coded(StatusCode::UNPROCESSABLE_ENTITY, "telegram_refused", &e),
+            AccountError::AlreadyAdded { .. } => ApiError::Conflict(e.to_string()),
+            AccountError::NotFound(_) => ApiError::NotFound,
+            AccountError::BadOptions(..) => ApiError::Internal(e.to_string()),
+            AccountError::Store(s) => s.into(),
         }
     }
 }

@@ -1,6 +1,5 @@
-//! The inbox routes: accounts, chats (with last message and unread counts), the messages of a
-//! chat in pages both ways, one message, marking read, and sending (not available until the
-//! outbox exists: it answers `501 not_implemented`, it does not pretend).
+//! The inbox routes: chats (with last message and unread counts), the messages of a
+//! chat in pages both ways, one message, marking read. Sending is in [`super::send`].
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -17,46 +16,17 @@ use crate::store::read::ChatView;
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
-fn page_size(limit: Option<u32>) -> usize {
-    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize
+/// The page size asked for; outside 1 to [`MAX_PAGE`] is refused (as the OpenAPI document
+/// says), not silently changed.
+fn page_size(limit: Option<u32>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n as usize),
+        _ => Err(ApiError::BadRequest(format!("limit is 1 to {MAX_PAGE}"))),
+    }
 }
 
 pub fn chat_key(s: &str) -> Result<ChatKey, ApiError> {
     parse_chat_id(s).ok_or(ApiError::NotFound)
-}
-
-#[derive(Serialize)]
-pub struct AccountDto {
-    id: u64,
-    channel: String,
-    name: String,
-    rented: bool,
-    daily_limit: Option<u32>,
-    unread: u64,
-    created_at: i64,
-}
-
-pub async fn accounts(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
-    let out = s
-        .store
-        .read(move |r| {
-            visible::accounts(r, &caller.grants)?
-                .into_iter()
-                .map(|a| {
-                    Ok(AccountDto {
-                        unread: r.account_unread(a.id)?,
-                        id: a.id,
-                        channel: a.channel,
-                        name: a.name,
-                        rented: a.rented,
-                        daily_limit: a.daily_limit,
-                        created_at: a.created_at,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    Ok(Json(out))
 }
 
 #[derive(Serialize)]
@@ -155,7 +125,7 @@ pub async fn chats(
 ) -> Result<Json<ChatPage>, ApiError> {
     let kind = q.kind.as_deref().map(parse_kind).transpose()?;
     let after = q.cursor.as_deref().map(parse_order).transpose()?;
-    let limit = page_size(q.limit);
+    let limit = page_size(q.limit)?;
     let page = s
         .store
         .read(move |r| {
@@ -234,7 +204,7 @@ pub async fn messages(
     if q.before.is_some() && q.after.is_some() {
         return Err(ApiError::BadRequest("give `before` or `after`, not both".into()));
     }
-    let limit = page_size(q.limit);
+    let limit = page_size(q.limit)?;
     let page = s
         .store
         .read(move |r| {
@@ -332,54 +302,4 @@ pub async fn mark_read(
         chat: chat_id(key),
         unread,
     }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendMessage {
-    pub text: String,
-    /// `id` of the message answered.
-    #[serde(default)]
-    pub reply_to: Option<i64>,
-    /// Which of the chat's accounts sends (default: the chat's first granted account).
-    #[serde(default)]
-    pub account: Option<u64>,
-    /// Repeating a send with the same key sends once.
-    #[serde(default)]
-    pub idempotency_key: Option<String>,
-}
-
-pub const SEND_UNAVAILABLE: &str = "sending is not available yet: the outbox is not built";
-
-/// Sends for the caller and returns the queued message; shared by REST and WebSocket.
-/// Everything a send will need is checked (body, chat visible, sending account granted); then,
-/// until the outbox exists, it is refused honestly with `not_implemented` rather than
-/// pretending.
-pub async fn send_for(
-    s: &AppState,
-    caller: &Caller,
-    key: ChatKey,
-    body: &SendMessage,
-) -> Result<MessageDto, ApiError> {
-    if body.text.trim().is_empty() || body.text.chars().count() > 4096 {
-        return Err(ApiError::BadRequest("text must have 1 to 4096 characters".into()));
-    }
-    let g = caller.grants.clone();
-    if s.store.read(move |r| visible::chat(r, &g, key)).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    if body.account.is_some_and(|a| !caller.grants.allows(a)) {
-        return Err(ApiError::NotFound);
-    }
-    Err(ApiError::NotImplemented(SEND_UNAVAILABLE.into()))
-}
-
-pub async fn send(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Json(body): Json<SendMessage>,
-) -> Result<Json<MessageDto>, ApiError> {
-    let key = chat_key(&id)?;
-    Ok(Json(send_for(&s, &caller, key, &body).await?))
 }

@@ -5,7 +5,9 @@
 //!   and `Json`/`Query`/`Path` whose rejections keep the error shape.
 //! - [`visible`]: grants filtering, the one place that decides what a caller sees.
 //! - [`dto`]: the JSON shapes of chats, messages and their parts.
-//! - [`session`], [`inbox`], [`search`], [`stats`], [`events`], [`ws`]: the routes.
+//! - [`session`], [`inbox`], [`send`], [`search`], [`stats`], [`events`], [`ws`]: the routes.
+//! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
+//! - [`setup`]: first run, the first admin with the one-time setup code from the console.
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
 //!   it names exactly the routes of [`ROUTES`].
@@ -14,15 +16,20 @@
 //! longer than [`ApiOptions::request_timeout`] (a client trickling its body, say) is answered
 //! `408` and dropped. A WebSocket is out of the request's scope once upgraded.
 
+pub mod accounts;
+pub mod admin;
 pub mod dto;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod inbox;
 pub mod search;
+pub mod send;
 pub mod session;
+pub mod setup;
 pub mod stats;
 pub mod visible;
+pub mod webhook;
 pub mod ws;
 
 use std::sync::Arc;
@@ -32,13 +39,15 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 
 pub use error::ApiError;
 
 use crate::auth::{Auth, AuthOptions};
+use crate::channels::telegram::poller::PollerConfig;
+use crate::channels::telegram::pollers::Pollers;
 use crate::ingest::Pipeline;
 use crate::live::{Hub, LiveOptions};
 use crate::search::SearchIndex;
@@ -54,6 +63,12 @@ pub struct ApiOptions {
     pub request_timeout: Duration,
     pub auth: AuthOptions,
     pub live: LiveOptions,
+    /// How Telegram accounts poll and back off.
+    pub pollers: PollerConfig,
+    /// Sending limits, retries and timeouts (`[outbox]`).
+    pub outbox: crate::outbox::OutboxOptions,
+    /// Media fetching, storage and S3 sync (`[attachments]`, `[s3]`).
+    pub attachments: crate::attachments::AttachmentOptions,
 }
 
 impl Default for ApiOptions {
@@ -63,6 +78,9 @@ impl Default for ApiOptions {
             request_timeout: Duration::from_secs(30),
             auth: AuthOptions::default(),
             live: LiveOptions::default(),
+            pollers: PollerConfig::default(),
+            outbox: crate::outbox::OutboxOptions::default(),
+            attachments: crate::attachments::AttachmentOptions::default(),
         }
     }
 }
@@ -76,10 +94,29 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub auth: Auth,
     pub hub: Hub,
+    /// Sending; its per-account senders are started by `app::serve` (or a test).
+    pub outbox: crate::outbox::Outbox,
+    /// Media files: fetching, storage, S3 sync, signed downloads; its background work is
+    /// started by `app::serve` (or a test).
+    pub attachments: crate::attachments::Attachments,
+    /// One poller (or webhook keeper) per Telegram account; started by `app::serve`, a test,
+    /// or the accounts API when an account is added or changed.
+    pub pollers: Pollers,
+    /// The shared HTTP client for Telegram (connection pool, rustls).
+    pub http: reqwest::Client,
+    /// First run: the one-time setup code while the box has no user (see [`setup`]).
+    pub setup: Arc<setup::SetupGate>,
+    /// Stops every poller ([`AppState::stop_channels`]).
+    channels_stop: Arc<tokio::sync::watch::Sender<bool>>,
     pub options: Arc<ApiOptions>,
 }
 
 impl AppState {
+    /// Asks every poller to stop ([`Pollers::join`] waits for them).
+    pub fn stop_channels(&self) {
+        self.channels_stop.send_replace(true);
+    }
+
     /// State with default options. Starts the live hub, so it needs a tokio runtime.
     pub async fn new(store: Store, tls: Arc<CertStore>) -> Result<AppState, StoreError> {
         AppState::with_options(store, tls, ApiOptions::default()).await
@@ -92,8 +129,29 @@ impl AppState {
     ) -> Result<AppState, StoreError> {
         crate::auth::users::ensure_tables(&store).await?;
         let hub = Hub::start(store.clone(), options.live.queue).await?;
+        crate::outbox::Outbox::ensure_tables(&store).await?;
+        // One index hook for received and sent messages alike.
+        let index = Arc::new(SearchIndex::new());
+        let outbox = crate::outbox::Outbox::new(store.clone(), index.clone(), options.outbox.clone());
+        let attachments =
+            crate::attachments::Attachments::open_default_http(store.clone(), options.attachments.clone())
+                .await?;
+        let pipeline = Pipeline::new(store.clone(), index);
+        let http = crate::channels::telegram::client::http_client().map_err(|e| StoreError::Io {
+            path: "HTTP client".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let (channels_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let setup = Arc::new(setup::SetupGate::open(&store).await?);
+        let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
         Ok(AppState {
-            pipeline: Pipeline::new(store.clone(), Arc::new(SearchIndex::new())),
+            attachments,
+            pipeline,
+            pollers,
+            http,
+            setup,
+            channels_stop: Arc::new(channels_stop),
+            outbox,
             auth: Auth::new(store.clone(), options.auth.clone()),
             hub,
             store,
@@ -141,6 +199,10 @@ async fn method_not_allowed() -> ApiError {
 
 /// Answers `408` for a request still running after the deadline (a slow body, a stuck read).
 async fn deadline(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it.
+    if req.uri().path() == "/api/v1/attachments" {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(s.options.request_timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
@@ -163,8 +225,10 @@ async fn headers(req: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // Conversations must not linger in shared or browser caches.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Conversations must not linger in shared or browser caches (the web assets set their own).
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 
@@ -182,26 +246,58 @@ macro_rules! routes {
 routes! {
     get "/api/v1/health" => health,
     get "/api/v1/openapi.json" => openapi,
+    get "/api/v1/setup" => setup::state,
+    post "/api/v1/setup" => setup::create,
     post "/api/v1/auth/login" => session::login,
     post "/api/v1/auth/logout" => session::logout,
     get "/api/v1/me" => session::me,
     post "/api/v1/ws/ticket" => session::ticket,
     get "/api/v1/ws" => ws::upgrade,
-    get "/api/v1/accounts" => inbox::accounts,
+    get "/api/v1/accounts" => accounts::list,
+    post "/api/v1/accounts" => accounts::create,
+    patch "/api/v1/accounts/{account}" => accounts::update,
+    delete "/api/v1/accounts/{account}" => accounts::remove,
     get "/api/v1/chats" => inbox::chats,
     get "/api/v1/chats/{chat}" => inbox::chat,
     get "/api/v1/chats/{chat}/messages" => inbox::messages,
-    post "/api/v1/chats/{chat}/messages" => inbox::send,
+    post "/api/v1/chats/{chat}/messages" => send::send,
     get "/api/v1/chats/{chat}/messages/{message}" => inbox::message,
+    patch "/api/v1/chats/{chat}/messages/{message}" => send::edit,
+    delete "/api/v1/chats/{chat}/messages/{message}" => send::delete,
+    post "/api/v1/chats/{chat}/typing" => send::typing,
+    get "/api/v1/outbox/{item}" => send::item,
     post "/api/v1/chats/{chat}/read" => inbox::mark_read,
     get "/api/v1/search" => search::search,
     get "/api/v1/stats" => stats::stats,
     get "/api/v1/events" => events::events,
+    get "/api/v1/chats/{chat}/messages/{message}/attachments" => crate::attachments::http::list,
+    get "/api/v1/files/{id}" => crate::attachments::http::download,
+    post "/api/v1/attachments" => crate::attachments::http::upload,
+    get "/api/v1/users" => admin::list_users,
+    post "/api/v1/users" => admin::create_user,
+    get "/api/v1/users/{user}" => admin::get_user,
+    patch "/api/v1/users/{user}" => admin::update_user,
+    delete "/api/v1/users/{user}" => admin::delete_user,
+    post "/api/v1/users/{user}/password" => admin::reset_password,
+    get "/api/v1/users/{user}/grants" => admin::get_grants,
+    put "/api/v1/users/{user}/grants" => admin::set_grants,
+    get "/api/v1/tokens" => admin::list_tokens,
+    post "/api/v1/tokens" => admin::create_token,
+    delete "/api/v1/tokens/{token}" => admin::revoke_token,
 }
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.options.body_limit;
+    // Telegram's deliveries: outside /api/v1 and its OpenAPI document, with a limit of their own.
+    let telegram = Router::new()
+        .route("/telegram/webhook/{account}", post(webhook::receive))
+        .layer(DefaultBodyLimit::max(
+            crate::channels::telegram::webhook::MAX_BODY,
+        ));
     routes()
+        .merge(telegram)
+        // The browser inbox at `/` and `/assets/...` (outside /api/v1 and its document).
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

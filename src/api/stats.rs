@@ -48,10 +48,12 @@ pub struct KindCounts {
 
 #[derive(Serialize)]
 pub struct Outbox {
-    /// False until the outbox exists; `backlog` is then always 0.
+    /// Whether sending works (there is an outbox; accounts without a bot still cannot send).
     available: bool,
-    /// Messages waiting to be sent.
+    /// Messages waiting to be sent (queued or in flight) through the caller's accounts.
     backlog: u64,
+    /// Sends given up on, through the caller's accounts, ever.
+    failed: u64,
 }
 
 #[derive(Serialize)]
@@ -91,6 +93,8 @@ pub async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Sta
                     counts: Counts::default(),
                 })
                 .collect();
+            let ids: Vec<u64> = by_account.iter().map(|a| a.account).collect();
+            let (backlog, failed) = crate::outbox::jobs::read_counts(r.txn(), &ids)?;
             let mut totals = Counts::default();
             for (_, rec) in visible::chats(r, g)? {
                 totals.add(rec.messages, rec.unread);
@@ -109,8 +113,9 @@ pub async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Sta
                 by_account,
                 by_kind,
                 outbox: Outbox {
-                    available: false,
-                    backlog: 0,
+                    available: true,
+                    backlog,
+                    failed,
                 },
                 last_seq: r.last_seq()?,
             })

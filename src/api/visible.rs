@@ -68,8 +68,9 @@ pub fn message(r: &Reader, g: &Grants, key: MsgKey) -> Result<Option<MessageDto>
         return Ok(None);
     };
     let seen_by = s.seen_by.clone();
+    let reactions = r.reactions(key, s.owner)?;
     let m = r.open_message(key, s, view.chat())?;
-    Ok(Some(dto(g, key, &m, &seen_by)))
+    Ok(Some(dto(g, key, &m, &seen_by).with_reactions(&reactions)))
 }
 
 /// Where a page of a chat goes from its bound (exclusive).
@@ -90,13 +91,16 @@ pub fn scan(
 ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
     let mut out = Vec::new();
     let mut bound = towards;
+    // Read about as many rows as wanted (a chat list wants one per chat), not a fixed 256: the
+    // rows pass through redb's cache, and a page of chats would otherwise pull in megabytes.
+    let step = want.clamp(16, SCAN_STEP);
     while out.len() < want {
         let rows = match bound {
             Towards::Older { below } if below > i64::MIN => {
-                r.chat_stored_rev(chat, i64::MIN, below - 1, SCAN_STEP)?
+                r.chat_stored_rev(chat, i64::MIN, below - 1, step)?
             }
             Towards::Newer { above } if above < i64::MAX => {
-                r.chat_stored(chat, above + 1, i64::MAX, SCAN_STEP)?
+                r.chat_stored(chat, above + 1, i64::MAX, step)?
             }
             _ => break,
         };
@@ -105,7 +109,7 @@ pub fn scan(
             Towards::Older { .. } => Towards::Older { below: last.msg },
             Towards::Newer { .. } => Towards::Newer { above: last.msg },
         };
-        let full = rows.len() == SCAN_STEP;
+        let full = rows.len() == step;
         out.extend(
             rows.into_iter()
                 .filter(|(_, m)| stored(g, m))
@@ -129,8 +133,9 @@ pub fn open_rows(
     rows.into_iter()
         .map(|(k, s)| {
             let seen_by = s.seen_by.clone();
+            let reactions = r.reactions(k, s.owner)?;
             let m = r.open_message(k, s, chat.clone())?;
-            Ok(dto(g, k, &m, &seen_by))
+            Ok(dto(g, k, &m, &seen_by).with_reactions(&reactions))
         })
         .collect()
 }

@@ -21,6 +21,12 @@ use super::{ApiError, AppState};
 use crate::auth::secrets::looks_like_token;
 use crate::live::protocol::PROTOCOL;
 
+/// Read buffer of a WebSocket, bytes. tungstenite's default is 128 KiB, which it zero-fills on
+/// a read (a bare tokio-tungstenite server measured 147 KiB per idle connection with it, 22 KiB
+/// with this: docs/benchmarks.md). Clients send small JSON messages; a larger one still
+/// arrives, the buffer grows for it (up to `max_message`).
+pub const READ_BUFFER: usize = 4 << 10;
+
 #[derive(Deserialize)]
 pub struct WsQuery {
     ticket: Option<String>,
@@ -72,6 +78,7 @@ pub async fn upgrade(
     let ws = if wants_v1 { ws.protocols([PROTOCOL]) } else { ws };
     let max = s.options.live.max_message;
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| crate::live::session::run(socket, s, caller)))

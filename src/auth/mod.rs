@@ -1,7 +1,8 @@
 //! Who is calling, and what they may see.
 //!
 //! - [`records`]: users (role, argon2id hash, account grants), API tokens, sessions.
-//! - [`users`] and [`credentials`]: those records in the store.
+//! - [`users`] and [`credentials`]: those records in the store; [`manage`]: changing and
+//!   deleting them (the admin API), never leaving the box without an active admin.
 //! - [`secrets`]: random bearer values kept only as SHA-256, argon2id password hashing.
 //! - [`throttle`]: waits after repeated failed logins.
 //! - [`tickets`]: single-use WebSocket tickets.
@@ -12,6 +13,7 @@
 //! filtered by. The HTTP side (extractors, cookies, Origin checks) lives in `crate::api`.
 
 pub mod credentials;
+pub mod manage;
 pub mod prompt;
 pub mod records;
 pub mod secrets;
@@ -42,6 +44,10 @@ pub enum AuthError {
     NameTaken,
     #[error("no such user")]
     UnknownUser,
+    #[error("no such token")]
+    UnknownToken,
+    #[error("the box must keep at least one active admin")]
+    LastAdmin,
     #[error("no account {0}")]
     UnknownAccount(u64),
     #[error("wrong user name or password")]

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::model::{AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent};
+use crate::model::{
+    AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent, Reactions,
+};
 use crate::store::records::{ChatMeta, ChatRecord, StoredMessage};
 use crate::store::seal::{Cipher, Sealed};
 use crate::store::tables::MIGRATED_SHIFT;
@@ -23,6 +25,8 @@ pub struct Outcome {
     pub redacted: u32,
     pub migrated: u32,
     pub rejected: u32,
+    /// Reaction changes applied to stored messages.
+    pub reactions: u32,
 }
 
 /// Keeps derived data (the search index, later attachments) in step with messages, inside the
@@ -43,6 +47,11 @@ pub trait IndexHook: Send + Sync + 'static {
         msg: &StoredMessage,
         content: &MessageContent,
     ) -> Result<(), StoreError>;
+    /// Drops whatever is left of a released account (after its messages went through
+    /// [`IndexHook::remove`]), before its data key is destroyed.
+    fn remove_account(&self, _ctx: &mut WriteCtx<'_>, _account: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// No derived data (tools and benchmarks that measure the store alone).
@@ -121,6 +130,27 @@ pub fn apply_batch(
                     out.migrated += 1;
                 }
             }
+            Change::Reaction {
+                chat,
+                message_id,
+                actor,
+                reactions,
+                ..
+            } => {
+                let done = react(ctx, account, chat, *message_id, |r| {
+                    r.set_actor(*actor, reactions.clone())
+                })?;
+                count_reaction(ctx, account, done, &mut out)?;
+            }
+            Change::ReactionCount {
+                chat,
+                message_id,
+                totals,
+                ..
+            } => {
+                let done = react(ctx, account, chat, *message_id, |r| r.set_totals(totals.clone()))?;
+                count_reaction(ctx, account, done, &mut out)?;
+            }
             Change::Rejected { .. } => {
                 ctx.count_rejected(account)?;
                 out.rejected += 1;
@@ -131,6 +161,51 @@ pub fn apply_batch(
         ctx.set_position(account, p)?;
     }
     Ok(out)
+}
+
+fn count_reaction(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    done: bool,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    if done {
+        out.reactions += 1;
+    } else {
+        ctx.count_rejected(account)?;
+        out.rejected += 1;
+    }
+    Ok(())
+}
+
+/// Changes the reactions of a stored message and appends a `message.reaction` event. Returns
+/// false when the message is not in the store (a reaction to something lanbox never received).
+fn react(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    chat: &Chat,
+    message_id: i64,
+    change: impl FnOnce(&mut Reactions),
+) -> Result<bool, StoreError> {
+    let (chat_key, shift) = resolve(
+        ctx,
+        ChatKey {
+            scope: scope_for(account, chat.kind),
+            chat: chat.id,
+        },
+    )?;
+    let key = chat_key.msg(message_id - shift);
+    let Some(msg) = ctx.get_message(key)? else {
+        return Ok(false);
+    };
+    let mut reactions = ctx.reactions(key, msg.owner)?;
+    let before = reactions.clone();
+    change(&mut reactions);
+    if reactions != before {
+        ctx.put_reactions(key, msg.owner, &reactions)?;
+        ctx.append_event(event(EventKind::Reaction, msg.seen_by.clone(), key), None)?;
+    }
+    Ok(true)
 }
 
 /// Follows a basic group's migration to its supergroup. Returns the chat to use and the shift to
@@ -277,7 +352,13 @@ fn upsert(
             s.record.unread
         })?
         .unwrap_or(0);
-    let mut ev = event(EventKind::MessageCreated, vec![account], key);
+    // A button press is stored in the conversation but announced as what it is.
+    let kind = if matches!(m.content.body, crate::model::Body::Postback { .. }) {
+        EventKind::Postback
+    } else {
+        EventKind::MessageCreated
+    };
+    let mut ev = event(kind, vec![account], key);
     ev.unread = Some(unread);
     ctx.append_event(ev, Some(Arc::new(m)))?;
     out.created += 1;
@@ -298,13 +379,31 @@ fn event(kind: EventKind, accounts: Vec<u64>, key: MsgKey) -> EventRecord {
     }
 }
 
-/// Removes a message and everything derived from it. Returns false when it was not there.
+/// Removes a message and everything derived from it, with a `message.deleted` event. Returns
+/// false when it was not there.
 fn delete(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, key: MsgKey) -> Result<bool, StoreError> {
-    let Some(old) = ctx.remove_message(key)? else {
+    let Some(old) = remove_stored(ctx, index, key)? else {
         return Ok(false);
+    };
+    let mut ev = event(EventKind::MessageDeleted, old.seen_by.clone(), key);
+    ev.unread = ctx.chat(key.chat_key())?.map(|s| s.record.unread);
+    ctx.append_event(ev, None)?;
+    Ok(true)
+}
+
+/// Removes a message, its index entries and reactions, and fixes its chat's counters and last
+/// message; no event. Returns the removed record.
+pub(crate) fn remove_stored(
+    ctx: &mut WriteCtx<'_>,
+    index: &dyn IndexHook,
+    key: MsgKey,
+) -> Result<Option<StoredMessage>, StoreError> {
+    let Some(old) = ctx.remove_message(key)? else {
+        return Ok(None);
     };
     let content = ctx.open_content(key, &old)?;
     index.remove(ctx, key, &old, &content)?;
+    ctx.take_reactions(key, old.owner)?;
     let chat_key = key.chat_key();
     let needs_last = ctx
         .update_chat(chat_key, |s| {
@@ -322,10 +421,7 @@ fn delete(ctx: &mut WriteCtx<'_>, index: &dyn IndexHook, key: MsgKey) -> Result<
             s.record.last_date = prev.as_ref().map(|(_, m)| m.date).unwrap_or(0);
         })?;
     }
-    let mut ev = event(EventKind::MessageDeleted, old.seen_by.clone(), key);
-    ev.unread = ctx.chat(chat_key)?.map(|s| s.record.unread);
-    ctx.append_event(ev, None)?;
-    Ok(true)
+    Ok(Some(old))
 }
 
 /// Counts incoming messages above the read pointer.
@@ -397,7 +493,9 @@ fn migrate(
         let content = ctx.open_content(k, &m)?;
         index.remove(ctx, k, &m, &content)?;
         ctx.remove_message(k)?;
+        let reactions = ctx.take_reactions(k, m.owner)?;
         let nk = new_key.msg(k.msg - MIGRATED_SHIFT);
+        ctx.put_reactions(nk, m.owner, &reactions)?;
         m.chat_kind = ChatKind::Supergroup;
         m.content = ctx.seal_content(m.owner, nk, &content)?;
         index.put(ctx, nk, &m, &content)?;

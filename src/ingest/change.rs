@@ -2,7 +2,7 @@
 //! wire format. A connector submits them as one [`Batch`] together with its upstream position
 //! ("delivered up to"), which commits in the same transaction as the changes.
 
-use crate::model::{AccountId, Chat, Message};
+use crate::model::{AccountId, Chat, Message, Reaction, ReactionTally};
 
 /// One normalised change.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,23 @@ pub enum Change {
         account: AccountId,
         from_group: i64,
         to_supergroup: Chat,
+    },
+    /// One actor's reactions on a message changed to `reactions` (empty: all withdrawn).
+    /// Recorded on the message and as a `message.reaction` event; a reaction on a message the
+    /// store does not have is counted as rejected.
+    Reaction {
+        account: AccountId,
+        chat: Chat,
+        message_id: i64,
+        actor: i64,
+        reactions: Vec<Reaction>,
+    },
+    /// Anonymous reaction totals of a message (channels), replacing the previous totals.
+    ReactionCount {
+        account: AccountId,
+        chat: Chat,
+        message_id: i64,
+        totals: Vec<ReactionTally>,
     },
     /// The update could not be used at all and does not even name a chat (a bad payload in a
     /// batch). Recorded as a count, so it is visible, but stores nothing.

@@ -11,6 +11,7 @@
 pub mod apply;
 mod change;
 pub mod redact;
+pub mod release;
 
 use std::sync::Arc;
 
@@ -50,6 +51,12 @@ impl Pipeline {
         let weight = batch.changes.len().max(1);
         self.store
             .write_blocking(weight, move |ctx| apply::apply_batch(ctx, index.as_ref(), &batch))
+    }
+
+    /// Releases an account: deletes what only it has, re-seals what it shares, destroys its
+    /// key ([`release`]). Stop its connector first.
+    pub async fn release_account(&self, account: u64) -> Result<release::Released, StoreError> {
+        release::release(&self.store, self.index.clone(), account).await
     }
 
     /// Marks a chat read up to and including the message with store key `up_to`; returns the

@@ -6,12 +6,14 @@
 //!   client is dropped, never waited for.
 //! - [`session`]: one task per connection (subscribe, resume, mark read, typing, heartbeats).
 //! - [`replay`]: reading the event log for `resume` (and for the REST `events` route).
+//! - [`retention`]: trimming the log's oldest end by count and age.
 //!
 //! Authentication happens before the upgrade, in `crate::api::ws`.
 
 pub mod hub;
 pub mod protocol;
 pub mod replay;
+pub mod retention;
 pub mod session;
 
 use std::time::Duration;

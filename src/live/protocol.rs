@@ -7,9 +7,11 @@
 //!   continue live; replies `ack` with `replayed` and `last_seq`, or `resync_required` when the
 //!   log no longer reaches back (the client reloads over REST, then subscribes).
 //! - `mark_read {chat, up_to}`: replies `ack` with `unread`.
-//! - `send_message {chat, text, reply_to?, account?, idempotency_key?}`: replies `error`
-//!   `not_implemented` until the outbox exists.
-//! - `typing {chat}`: tells the other agents who see the chat; replies `ack`.
+//! - `send_message {chat, text, reply_to?, account?, idempotency_key?}`: queues the send in the
+//!   outbox; replies `ack` with `outbox` (the item: `id`, `status`, ...). Its progress arrives
+//!   as `message.status` events (`queued`, then `sent` or `failed`) naming the item.
+//! - `typing {chat}`: tells the other agents who see the chat and, within the sending limits,
+//!   Telegram; replies `ack` with `telegram` (whether Telegram was told).
 //! - `ping`: replies `pong`.
 //!
 //! Server to client: `hello` on connect; events `message.created`, `message.updated`,
@@ -150,7 +152,11 @@ pub fn event_chat(e: &EventRecord) -> ChatKey {
 pub fn wants_message(kind: EventKind) -> bool {
     matches!(
         kind,
-        EventKind::MessageCreated | EventKind::MessageUpdated | EventKind::MessageStatus
+        EventKind::MessageCreated
+            | EventKind::MessageUpdated
+            | EventKind::MessageStatus
+            | EventKind::Reaction
+            | EventKind::Postback
     )
 }
 

@@ -61,7 +61,9 @@ pub fn page(r: &Reader, view: &View, after: u64, limit: usize) -> Result<Page, S
             (true, Some(k)) => visible::message(r, &view.grants, event_chat(&e).msg(k))?,
             _ => None,
         };
-        out.events.push(event_json(&view.grants, &e, message));
+        let mut v = event_json(&view.grants, &e, message);
+        crate::outbox::complete_event(r, &mut v)?;
+        out.events.push(v);
     }
     Ok(out)
 }

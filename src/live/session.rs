@@ -18,7 +18,7 @@ use super::hub::{Ephemeral, Item, Registration};
 use super::protocol::{self, ClientMsg, Subscription, View, close};
 use super::replay::{self, Reach};
 use crate::api::dto::chat_id;
-use crate::api::{ApiError, AppState, inbox, visible};
+use crate::api::{ApiError, AppState, inbox, send, visible};
 use crate::auth::{AuthError, Caller};
 
 /// Events replayed per store read.
@@ -210,7 +210,16 @@ impl Session {
                     _ => None,
                 };
                 self.last_sent = p.event.seq;
-                protocol::event_json(&view.grants, &p.event, message)
+                let mut v = protocol::event_json(&view.grants, &p.event, message);
+                if p.event.kind == crate::model::EventKind::MessageStatus {
+                    v = self
+                        .state
+                        .store
+                        .read(move |r| crate::outbox::complete_event(r, &mut v).map(|_| v))
+                        .await
+                        .unwrap_or_else(|_| protocol::event_json(&view.grants, &p.event, None));
+                }
+                v
             }
             Item::Ephemeral(e) => match &*e {
                 Ephemeral::Typing { chat, user, .. } => {
@@ -296,31 +305,19 @@ impl Session {
                 idempotency_key,
             } => {
                 let key = inbox::chat_key(&chat)?;
-                let body = inbox::SendMessage {
+                let body = send::SendMessage {
                     text,
                     reply_to,
                     account,
                     idempotency_key,
                 };
-                let message = inbox::send_for(&self.state, &self.caller, key, &body).await?;
-                Ok(Some(protocol::ack(&id, json!({"message": message}))))
+                let item = send::send_for(&self.state, &self.caller, key, body).await?;
+                Ok(Some(protocol::ack(&id, json!({"outbox": item}))))
             }
             ClientMsg::Typing { id, chat } => {
                 let key = inbox::chat_key(&chat)?;
-                let g = self.caller.grants.clone();
-                let view = self
-                    .state
-                    .store
-                    .read(move |r| visible::chat(r, &g, key))
-                    .await
-                    .map_err(ApiError::from)?;
-                let view = view.ok_or(ApiError::NotFound)?;
-                self.state.hub.publish(Ephemeral::Typing {
-                    chat: key,
-                    accounts: view.record.accounts,
-                    user: self.caller.name.clone(),
-                });
-                Ok(Some(protocol::ack(&id, json!({}))))
+                let told = send::typing_for(&self.state, &self.caller, key).await?;
+                Ok(Some(protocol::ack(&id, json!({"telegram": told}))))
             }
             ClientMsg::Ping { id } => Ok(Some(json!({"type": "pong", "id": id}))),
         }

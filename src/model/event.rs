@@ -18,6 +18,8 @@ pub enum EventKind {
     MessageStatus,
     Reaction,
     Postback,
+    /// A message's attachment was fetched and stored (`message_key` names the message).
+    AttachmentReady,
 }
 
 impl EventKind {
@@ -32,6 +34,7 @@ impl EventKind {
             EventKind::MessageStatus => "message.status",
             EventKind::Reaction => "message.reaction",
             EventKind::Postback => "message.postback",
+            EventKind::AttachmentReady => "attachment.ready",
         }
     }
 }

@@ -11,10 +11,12 @@
 mod chat;
 mod event;
 mod message;
+mod reaction;
 pub mod text;
 
 pub use chat::{Chat, ChatKind};
 pub use event::{EventKind, EventRecord};
+pub use reaction::{ActorReactions, MAX_ACTORS, Reaction, ReactionTally, Reactions};
 pub use message::{
     Attachment, Body, BodyKind, Direction, Entity, ForwardOrigin, Location, Media, MediaKind, Message,
     MessageContent, PollOption, ReplyTo, Sender, ServiceEvent, Status, Text, UserRef,

@@ -411,4 +411,9 @@ impl IndexHook for SearchIndex {
         *self.freed() = Some((key, account, doc));
         t.remove_terms(&tk, account, doc, &terms)
     }
+
+    fn remove_account(&self, ctx: &mut WriteCtx<'_>, account: u64) -> Result<(), StoreError> {
+        *self.freed() = None;
+        SearchIndex::remove_account(self, ctx, account).map(|_| ())
+    }
 }

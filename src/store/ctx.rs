@@ -19,7 +19,7 @@ use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
 use super::seal::Sealer;
 use super::tables::*;
 use super::{Published, StoreError};
-use crate::model::{EventRecord, Message, MessageContent};
+use crate::model::{EventRecord, Message, MessageContent, Reactions};
 
 /// A chat record with its metadata opened, as cached during a job.
 #[derive(Debug, Clone)]
@@ -108,6 +108,32 @@ impl<'t> WriteCtx<'t> {
         Ok(())
     }
 
+    /// Deletes an account's record, counters and position, and forgets its data key: whatever
+    /// is still sealed under that key can no longer be opened (the last step of a release).
+    pub fn destroy_account(&mut self, id: u64) -> Result<(), StoreError> {
+        self.accounts.remove(id)?;
+        self.account_unread.remove(id)?;
+        self.unread_delta.remove(&id);
+        self.positions.remove(id)?;
+        self.rejected.remove(id)?;
+        self.account_cache.remove(&id);
+        self.keyring.forget(id);
+        Ok(())
+    }
+
+    /// A flag in the meta table (e.g. a release in progress); `None` when absent.
+    pub fn meta_flag(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.meta.get(name)?.map(|v| v.value()))
+    }
+
+    pub fn set_meta_flag(&mut self, name: &str, value: Option<u64>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.meta.insert(name, v)?,
+            None => self.meta.remove(name)?,
+        };
+        Ok(())
+    }
+
     pub fn next_account_id(&mut self) -> Result<u64, StoreError> {
         let next = self.meta.get(META_NEXT_ACCOUNT)?.map(|v| v.value()).unwrap_or(1);
         self.meta.insert(META_NEXT_ACCOUNT, next + 1)?;
@@ -157,6 +183,25 @@ impl<'t> WriteCtx<'t> {
         Ok(out)
     }
 
+    /// Up to `limit` keys and records of a chat's messages from key `from` on, oldest first.
+    pub fn chat_messages_limit(
+        &self,
+        chat: ChatKey,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self
+            .messages
+            .range(chat.msg(from)..=chat.msg(i64::MAX))?
+            .take(limit)
+        {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
     /// The newest message of a chat with a key below `below`.
     pub fn last_message_before(
         &self,
@@ -192,6 +237,37 @@ impl<'t> WriteCtx<'t> {
     pub fn open_content(&mut self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
         let sealer = self.sealer(msg.owner)?;
         decode(&sealer.open(&msg.content, &key.aad())?)
+    }
+
+    /// A message's reactions (empty when it has none). `owner` sealed them.
+    pub fn reactions(&mut self, key: MsgKey, owner: u64) -> Result<Reactions, StoreError> {
+        let table = self.txn.open_table(MESSAGE_REACTIONS)?;
+        let Some(raw) = table.get(key)?.map(|v| v.value().to_vec()) else {
+            return Ok(Reactions::default());
+        };
+        let sealed: super::seal::Sealed = decode(&raw)?;
+        let sealer = self.sealer(owner)?;
+        decode(&sealer.open(&sealed, &key.reactions_aad())?)
+    }
+
+    /// Stores a message's reactions sealed under `owner`'s key; empty reactions remove the row.
+    pub fn put_reactions(&mut self, key: MsgKey, owner: u64, r: &Reactions) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(MESSAGE_REACTIONS)?;
+        if r.is_empty() {
+            table.remove(key)?;
+            return Ok(());
+        }
+        let sealer = self.sealer(owner)?;
+        let sealed = sealer.seal(&encode(r)?, &key.reactions_aad())?;
+        table.insert(key, encode(&sealed)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a message's reactions and returns them opened (to move or drop them).
+    pub fn take_reactions(&mut self, key: MsgKey, owner: u64) -> Result<Reactions, StoreError> {
+        let r = self.reactions(key, owner)?;
+        self.txn.open_table(MESSAGE_REACTIONS)?.remove(key)?;
+        Ok(r)
     }
 
     // ---- chats ----
@@ -299,6 +375,11 @@ impl<'t> WriteCtx<'t> {
         self.events.insert(event.seq, encode(&event)?.as_slice())?;
         self.published.push(Published { event, message });
         Ok(self.last_seq)
+    }
+
+    /// The event log table itself, for trimming its oldest end (`crate::live::retention`).
+    pub fn events_table(&mut self) -> &mut Table<'t, u64, &'static [u8]> {
+        &mut self.events
     }
 
     /// Writes back what the job cached; returns the events to publish once committed.

@@ -281,6 +281,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHAT_RECORD)?;
         txn.open_table(CHAT_MESSAGE)?;
         txn.open_table(SEQ_EVENT)?;
+        txn.open_table(MESSAGE_REACTIONS)?;
     }
     txn.commit()?;
     Ok(())

@@ -10,9 +10,9 @@ use super::StoreError;
 use super::codec::decode;
 use super::keyring::Keyring;
 use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
-use super::seal::Sealer;
+use super::seal::{Sealed, Sealer};
 use super::tables::*;
-use crate::model::{Chat, EventRecord, Message, MessageContent};
+use crate::model::{Chat, EventRecord, Message, MessageContent, Reactions};
 
 pub struct Reader {
     txn: ReadTransaction,
@@ -120,6 +120,16 @@ impl Reader {
 
     pub fn open_content(&self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
         decode(&self.sealer(msg.owner)?.open(&msg.content, &key.aad())?)
+    }
+
+    /// A message's reactions (empty when none). `owner` is the message's owner, who sealed them.
+    pub fn reactions(&self, key: MsgKey, owner: u64) -> Result<Reactions, StoreError> {
+        let t = self.txn.open_table(MESSAGE_REACTIONS)?;
+        let Some(raw) = t.get(key)?.map(|v| v.value().to_vec()) else {
+            return Ok(Reactions::default());
+        };
+        let sealed: Sealed = decode(&raw)?;
+        decode(&self.sealer(owner)?.open(&sealed, &key.reactions_aad())?)
     }
 
     /// Rebuilds the normalised message, as seen by its owner account.

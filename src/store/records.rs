@@ -101,6 +101,17 @@ impl Record for crate::model::MessageContent {
     const VERSION: u8 = 1;
 }
 
+/// A value that is nothing but sealed bytes (reactions).
+impl Record for Sealed {
+    const NAME: &'static str = "sealed value";
+    const VERSION: u8 = 1;
+}
+
+impl Record for crate::model::Reactions {
+    const NAME: &'static str = "reactions";
+    const VERSION: u8 = 1;
+}
+
 impl Record for ChatMeta {
     const NAME: &'static str = "chat meta";
     const VERSION: u8 = 1;

@@ -26,6 +26,8 @@ pub const ACCOUNT_REJECTED: TableDefinition<u64, u64> = TableDefinition::new("ac
 pub const CHAT_RECORD: TableDefinition<ChatKey, &[u8]> = TableDefinition::new("chat_record");
 /// `(scope, chat, message) -> StoredMessage`.
 pub const CHAT_MESSAGE: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("chat_message");
+/// `(scope, chat, message) -> sealed Reactions`: reactions on a message, sealed like its content.
+pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("message_reactions");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_event");
 
@@ -85,6 +87,14 @@ impl MsgKey {
     pub fn aad(&self) -> [u8; 27] {
         let mut out = [0u8; 27];
         out[..3].copy_from_slice(b"msg");
+        out[3..].copy_from_slice(&<MsgKey as Value>::as_bytes(self));
+        out
+    }
+
+    /// Associated data for the sealed reactions of this message.
+    pub fn reactions_aad(&self) -> [u8; 27] {
+        let mut out = [0u8; 27];
+        out[..3].copy_from_slice(b"rct");
         out[3..].copy_from_slice(&<MsgKey as Value>::as_bytes(self));
         out
     }

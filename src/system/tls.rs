@@ -75,6 +75,20 @@ impl CertStore {
             .clone()
     }
 
+    /// The leaf certificate as PEM (what Telegram needs to trust a self-signed webhook).
+    pub fn cert_pem(&self) -> String {
+        use base64::Engine;
+        let loaded = self.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(loaded.key.cert[0].as_ref());
+        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
     /// Reads the certificate again (SIGHUP). On error the old one stays in use.
     pub fn reload(&self) -> Result<String, TlsError> {
         let loaded = load(&self.source)?;

@@ -6,9 +6,10 @@
 //! ID from `getMe`, never the token. What is not secret goes in [`AccountRecord::options`] as
 //! [`BotOptions`] JSON.
 //!
-//! Removing an account currently keeps a tombstone: the record stays (its messages are still
-//! sealed with its key), the token is erased and the account disappears from every listing.
-//! Deleting its messages and destroying its key is the release operation of a later issue.
+//! Removing an account keeps a tombstone: the record stays (its messages are still sealed with
+//! its key), the token is erased and the account disappears from every listing. Releasing it
+//! ([`crate::ingest::release`], `lanbox account remove ID --release`) then deletes what only it
+//! received and destroys its key.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,10 @@ pub struct BotOptions {
     pub bot_username: Option<String>,
     #[serde(default)]
     pub mode: Mode,
+    /// Where Telegram delivers updates in [`Mode::Webhook`] (kept when switching back to
+    /// polling, so the secret's epoch keeps counting up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::webhook::WebhookOptions>,
     /// Set when the account was removed (a tombstone; see the module documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
@@ -74,6 +79,8 @@ pub struct AccountSummary {
     pub bot_username: Option<String>,
     pub api_base: String,
     pub mode: Mode,
+    /// The URL Telegram delivers to, in webhook mode.
+    pub webhook_url: Option<String>,
     pub created_at: i64,
 }
 
@@ -100,6 +107,8 @@ pub enum AccountError {
     BadApiBase,
     #[error("checking the token with getMe: {0}")]
     Api(#[from] ApiError),
+    #[error("the webhook base must be an https:// URL without query or credentials")]
+    BadWebhookBase,
     #[error("getMe did not describe a bot; is --api-base a Bot API server?")]
     NotABot,
     #[error("bot {bot_id} is already account {account}")]
@@ -136,6 +145,7 @@ pub async fn add(store: &Store, http: reqwest::Client, spec: AddBot) -> Result<A
         bot_id: me.id,
         bot_username: me.username.clone(),
         mode: Mode::Polling,
+        webhook: None,
         removed_at: None,
     };
     let name = spec.name.or(me.username).unwrap_or_else(|| me.first_name.clone());
@@ -156,8 +166,11 @@ pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
     let records = store.read(|r| r.accounts()).await?;
     let mut out = Vec::new();
     for rec in records.iter().filter(|r| r.channel == CHANNEL) {
-        if options(rec)?.removed_at.is_none() {
-            out.push(summary(rec)?);
+        // One damaged record must not take every other account down with it.
+        match options(rec) {
+            Ok(o) if o.removed_at.is_some() => {}
+            Ok(_) => out.push(summary(rec)?),
+            Err(e) => tracing::error!(account = rec.id, error = %e, "account skipped"),
         }
     }
     Ok(out)
@@ -198,6 +211,7 @@ pub async fn remove(store: &Store, id: u64) -> Result<(), AccountError> {
                 bot_id: 0,
                 bot_username: None,
                 mode: Mode::Polling,
+                webhook: None,
                 removed_at: None,
             });
             opts.removed_at = Some(ctx.now);
@@ -255,7 +269,7 @@ pub async fn load_bot(store: &Store, id: u64) -> Result<Option<Bot>, AccountErro
 }
 
 /// Inside a write job: the Telegram account `id`, unless it is missing or removed.
-fn live_account(ctx: &mut WriteCtx<'_>, id: u64) -> Result<Option<AccountRecord>, StoreError> {
+pub(super) fn live_account(ctx: &mut WriteCtx<'_>, id: u64) -> Result<Option<AccountRecord>, StoreError> {
     let rec = match ctx.account(id) {
         Ok(rec) => rec.clone(),
         Err(StoreError::UnknownAccount(_)) => return Ok(None),
@@ -265,7 +279,7 @@ fn live_account(ctx: &mut WriteCtx<'_>, id: u64) -> Result<Option<AccountRecord>
     Ok((rec.channel == CHANNEL && !removed).then_some(rec))
 }
 
-fn parse_options(json: &str) -> Result<BotOptions, String> {
+pub fn parse_options(json: &str) -> Result<BotOptions, String> {
     // serde's message may quote a value; the options hold no secret, but keep the habit.
     serde_json::from_str(json).map_err(|e| format!("invalid JSON at column {}", e.column()))
 }
@@ -274,7 +288,7 @@ fn options(rec: &AccountRecord) -> Result<BotOptions, AccountError> {
     parse_options(&rec.options).map_err(|e| AccountError::BadOptions(rec.id, e))
 }
 
-fn summary(rec: &AccountRecord) -> Result<AccountSummary, AccountError> {
+pub fn summary(rec: &AccountRecord) -> Result<AccountSummary, AccountError> {
     let o = options(rec)?;
     Ok(AccountSummary {
         id: rec.id,
@@ -285,6 +299,10 @@ fn summary(rec: &AccountRecord) -> Result<AccountSummary, AccountError> {
         bot_username: o.bot_username,
         api_base: o.api_base,
         mode: o.mode,
+        webhook_url: match (o.mode, &o.webhook) {
+            (Mode::Webhook, Some(w)) => Some(super::webhook::url(&w.base, rec.id)),
+            _ => None,
+        },
         created_at: rec.created_at,
     })
 }

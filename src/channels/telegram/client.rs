@@ -162,6 +162,8 @@ struct Inner {
     file_base: String,
     api_base: String,
     token: Token,
+    /// Timeout of the calls that send (messages, edits, deletes, chat actions).
+    send_timeout: Duration,
 }
 
 impl Drop for Inner {
@@ -192,6 +194,23 @@ impl BotClient {
                 file_base: format!("{api_base}/file/bot{}/", token.expose()),
                 api_base,
                 token,
+                send_timeout: DEFAULT_CALL_TIMEOUT,
+            }),
+        }
+    }
+
+    /// The same bot with another timeout for the calls that send (the outbox's
+    /// `request_timeout`).
+    pub fn with_send_timeout(&self, timeout: Duration) -> BotClient {
+        let i = &self.inner;
+        BotClient {
+            inner: Arc::new(Inner {
+                http: i.http.clone(),
+                method_base: i.method_base.clone(),
+                file_base: i.file_base.clone(),
+                api_base: i.api_base.clone(),
+                token: i.token.clone(),
+                send_timeout: timeout,
             }),
         }
     }
@@ -219,23 +238,35 @@ impl BotClient {
     }
 
     pub async fn send_message(&self, req: &SendMessage) -> Result<wire::Message, ApiError> {
-        self.call("sendMessage", req, DEFAULT_CALL_TIMEOUT).await
+        self.call("sendMessage", req, self.inner.send_timeout).await
+    }
+
+    /// `sendMessage` returning the sent message as JSON, for the update mapping (which takes
+    /// what Telegram sends, not a re-serialised struct).
+    pub async fn send_message_json(&self, req: &SendMessage) -> Result<serde_json::Value, ApiError> {
+        self.call("sendMessage", req, self.inner.send_timeout).await
     }
 
     pub async fn send_chat_action(&self, chat_id: i64, action: ChatAction) -> Result<bool, ApiError> {
         let req = serde_json::json!({ "chat_id": chat_id, "action": action });
-        self.call("sendChatAction", &req, DEFAULT_CALL_TIMEOUT).await
+        self.call("sendChatAction", &req, self.inner.send_timeout).await
     }
 
     /// Returns the edited message (`true` comes back only for inline messages, which lanbox
     /// does not send).
     pub async fn edit_message_text(&self, req: &EditMessageText) -> Result<wire::Message, ApiError> {
-        self.call("editMessageText", req, DEFAULT_CALL_TIMEOUT).await
+        self.call("editMessageText", req, self.inner.send_timeout).await
+    }
+
+    /// `editMessageText` returning the edited message as JSON (see
+    /// [`BotClient::send_message_json`]).
+    pub async fn edit_message_text_json(&self, req: &EditMessageText) -> Result<serde_json::Value, ApiError> {
+        self.call("editMessageText", req, self.inner.send_timeout).await
     }
 
     pub async fn delete_message(&self, chat_id: i64, message_id: i64) -> Result<bool, ApiError> {
         let req = serde_json::json!({ "chat_id": chat_id, "message_id": message_id });
-        self.call("deleteMessage", &req, DEFAULT_CALL_TIMEOUT).await
+        self.call("deleteMessage", &req, self.inner.send_timeout).await
     }
 
     /// Prepares a file for download; its `file_path` goes to [`BotClient::download`].
@@ -274,6 +305,54 @@ impl BotClient {
     /// `X-Telegram-Bot-Api-Secret-Token` header of every delivery.
     pub async fn set_webhook(&self, req: &SetWebhook) -> Result<bool, ApiError> {
         self.call("setWebhook", req, DEFAULT_CALL_TIMEOUT).await
+    }
+
+    /// [`BotClient::set_webhook`] with the public certificate (PEM) of a self-signed webhook
+    /// endpoint uploaded, so Telegram trusts exactly that certificate.
+    pub async fn set_webhook_with_certificate(
+        &self,
+        req: &SetWebhook,
+        pem: Vec<u8>,
+    ) -> Result<bool, ApiError> {
+        let mut form = reqwest::multipart::Form::new().text("url", req.url.clone());
+        if let Some(secret) = &req.secret_token {
+            form = form.text("secret_token", secret.clone());
+        }
+        if !req.allowed_updates.is_empty() {
+            let json = serde_json::to_string(&req.allowed_updates).expect("strings serialise");
+            form = form.text("allowed_updates", json);
+        }
+        if let Some(n) = req.max_connections {
+            form = form.text("max_connections", n.to_string());
+        }
+        if req.drop_pending_updates {
+            form = form.text("drop_pending_updates", "true");
+        }
+        let part = reqwest::multipart::Part::bytes(pem)
+            .file_name("certificate.pem")
+            .mime_str("application/x-pem-file")
+            .expect("static MIME type");
+        form = form.part("certificate", part);
+        let resp = self
+            .inner
+            .http
+            .post(format!("{}setWebhook", self.inner.method_base))
+            .multipart(form)
+            .timeout(DEFAULT_CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.network_error(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.network_error(e))?;
+        if !(200..300).contains(&status) {
+            return Err(self.classify(status, &body));
+        }
+        let env: types::Envelope<bool> =
+            serde_json::from_slice(&body).map_err(|e| bad_json("setWebhook", &e))?;
+        match (env.ok, env.result) {
+            (true, Some(r)) => Ok(r),
+            _ => Err(self.classify(200, &body)),
+        }
     }
 
     pub async fn delete_webhook(&self, drop_pending_updates: bool) -> Result<bool, ApiError> {

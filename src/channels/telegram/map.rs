@@ -9,7 +9,9 @@
 //!   sides, so the pipeline sees the same migration twice;
 //! - `callback_query` becomes a postback message when it can be given a safe id (see
 //!   [`map_callback`]);
-//! - every other update type (reactions, member changes, inline queries, boosts, ...) becomes
+//! - `message_reaction` and `message_reaction_count` become [`Change::Reaction`] and
+//!   [`Change::ReactionCount`] (stored on the message, published as `message.reaction`);
+//! - every other update type (member changes, inline queries, boosts, ...) becomes
 //!   [`Change::Rejected`] with the update's field name, until lanbox stores them as events;
 //! - a payload that does not parse becomes a placeholder message when its chat and message id
 //!   can still be read ([`map_raw`]), and a rejection otherwise.
@@ -20,8 +22,8 @@
 
 use crate::ingest::Change;
 use crate::model::{
-    AccountId, Body, Chat, ChatKind, Direction, ForwardOrigin, Message, MessageContent, ReplyTo, Sender,
-    Status, UserRef,
+    AccountId, Body, Chat, ChatKind, Direction, ForwardOrigin, Message, MessageContent, Reaction,
+    ReactionTally, ReplyTo, Sender, Status, UserRef,
 };
 
 use super::wire::{self, MessageOrigin, Payload, Update};
@@ -67,10 +69,8 @@ pub fn map_update(account: AccountId, update: &Update) -> Mapped {
             message_ids: d.message_ids.clone(),
         }],
         Payload::CallbackQuery(q) => vec![map_callback(account, q)],
-        Payload::MessageReaction(_) => vec![rejected(account, "message_reaction", NOT_STORED)],
-        Payload::MessageReactionCount(_) => {
-            vec![rejected(account, "message_reaction_count", NOT_STORED)]
-        }
+        Payload::MessageReaction(r) => vec![map_reaction(account, r)],
+        Payload::MessageReactionCount(r) => vec![map_reaction_count(account, r)],
         Payload::Other(name) if update.unknown_kind.is_some() => {
             vec![rejected(account, name, "unknown update type")]
         }
@@ -456,4 +456,53 @@ pub fn map_callback(account: AccountId, q: &wire::CallbackQuery) -> Change {
             notes,
         },
     })
+}
+
+fn reaction(r: &wire::ReactionType) -> Option<Reaction> {
+    match r {
+        wire::ReactionType::Emoji { emoji } if !emoji.is_empty() => Some(Reaction::Emoji(emoji.clone())),
+        wire::ReactionType::CustomEmoji { custom_emoji_id } if !custom_emoji_id.is_empty() => {
+            Some(Reaction::Custom(custom_emoji_id.clone()))
+        }
+        wire::ReactionType::Paid => Some(Reaction::Paid),
+        _ => None,
+    }
+}
+
+/// One actor's new set of reactions (`message_reaction`). The actor is the user, or the chat
+/// for reactions made on behalf of a chat; an update naming neither is rejected.
+pub fn map_reaction(account: AccountId, r: &wire::MessageReactionUpdated) -> Change {
+    let actor = match (&r.user, &r.actor_chat) {
+        (Some(u), _) => u.id,
+        (None, Some(c)) => c.id,
+        (None, None) => return rejected(account, "message_reaction", "no actor"),
+    };
+    let mut reactions: Vec<Reaction> = r.new_reaction.iter().filter_map(reaction).collect();
+    reactions.dedup();
+    Change::Reaction {
+        account,
+        chat: chat(&r.chat, &mut Vec::new()),
+        message_id: r.message_id,
+        actor,
+        reactions,
+    }
+}
+
+/// Anonymous totals (`message_reaction_count`).
+pub fn map_reaction_count(account: AccountId, r: &wire::MessageReactionCountUpdated) -> Change {
+    Change::ReactionCount {
+        account,
+        chat: chat(&r.chat, &mut Vec::new()),
+        message_id: r.message_id,
+        totals: r
+            .reactions
+            .iter()
+            .filter_map(|c| {
+                Some(ReactionTally {
+                    reaction: reaction(&c.kind)?,
+                    count: c.total_count,
+                })
+            })
+            .collect(),
+    }
 }

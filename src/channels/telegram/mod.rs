@@ -18,6 +18,7 @@ pub mod map;
 pub mod poller;
 pub mod pollers;
 pub mod simulator;
+pub mod webhook;
 pub mod wire;
 
 pub use map::{Mapped, map_raw, map_update};

@@ -1,5 +1,5 @@
-//! [`Pollers`]: one [`Poller`] task per bot account, and the status of each, for `serve` and
-//! (later) the API.
+//! [`Pollers`]: one [`Poller`] task per bot account (a webhook [`Keeper`] for accounts in
+//! webhook mode), and the status of each, for `serve` and the API.
 //!
 //! A cheap-to-clone handle. Each task stops when the shutdown `watch` given to
 //! [`Pollers::new`] turns true (or its sender is dropped), or when its own account is stopped or
@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::accounts::{self, AccountError, Bot};
+use super::accounts::{self, AccountError, Bot, Mode};
 use super::poller::{AccountStatus, Poller, PollerConfig, StopReason};
+use super::webhook::{self, Keeper};
 use crate::ingest::Pipeline;
 
 #[derive(Clone)]
@@ -88,13 +89,6 @@ impl Pollers {
         let (status_tx, status) = watch::channel(AccountStatus::Starting);
         let (stop, mut stopped) = watch::channel(false);
         let mut shutdown = self.shared.shutdown.clone();
-        let poller = Poller {
-            account: bot.id,
-            client: bot.client(self.shared.http.clone()),
-            pipeline: self.shared.pipeline.clone(),
-            config: self.shared.config.clone(),
-            status: status_tx,
-        };
         let until = async move {
             // A dropped sender counts as "stop" too: wait_for then returns an error.
             tokio::select! {
@@ -102,7 +96,28 @@ impl Pollers {
                 _ = stopped.wait_for(|v| *v) => {}
             }
         };
-        let handle = tokio::spawn(poller.run(until));
+        let client = bot.client(self.shared.http.clone());
+        let handle = match (bot.options.mode, &bot.options.webhook) {
+            (Mode::Webhook, Some(w)) => tokio::spawn(
+                Keeper {
+                    account: bot.id,
+                    client,
+                    url: webhook::url(&w.base, bot.id),
+                    status: status_tx,
+                }
+                .run(until),
+            ),
+            _ => tokio::spawn(
+                Poller {
+                    account: bot.id,
+                    client,
+                    pipeline: self.shared.pipeline.clone(),
+                    config: self.shared.config.clone(),
+                    status: status_tx,
+                }
+                .run(until),
+            ),
+        };
         let old = self.tasks().insert(bot.id, Task { status, stop, handle });
         if let Some(old) = old {
             old.stop.send_replace(true);

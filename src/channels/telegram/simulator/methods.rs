@@ -1,57 +1,61 @@
-//! The simulator's HTTP side: routing, parameters, faults, and the Bot API methods themselves.
+//! The simulator's HTTP side: routing, reading requests within Telegram's size limit, faults,
+//! and `getUpdates`; the other methods are in [`super::bot_methods`], the control API in
+//! [`super::control`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::body::Body;
+use axum::extract::{Path, Request, State as AxumState};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 
-use super::params::{BadRequest, Params, int, object, params, string, truthy};
-use super::{BotState, Call, Fault, SentMessage, State};
+use super::bot_methods::method_call;
+use super::media::{self, UPLOAD_LIMIT};
+use super::params::{BadRequest, Params, int, object, params};
+use super::serve::ConnKill;
+use super::state::BotState;
+use super::{Call, Fault, State};
+
+pub(super) use super::bot_methods::webhook_info;
 
 /// Method names the simulator knows (Telegram matches them case-insensitively).
 const METHODS: &[&str] = &[
     "getMe",
     "getUpdates",
     "sendMessage",
+    "sendPhoto",
+    "sendDocument",
+    "sendVideo",
+    "sendVoice",
+    "sendAudio",
     "sendChatAction",
     "editMessageText",
     "deleteMessage",
+    "answerCallbackQuery",
     "getFile",
     "setWebhook",
     "deleteWebhook",
     "getWebhookInfo",
 ];
 
-const CHAT_ACTIONS: &[&str] = &[
-    "typing",
-    "upload_photo",
-    "record_video",
-    "upload_video",
-    "record_voice",
-    "upload_voice",
-    "upload_document",
-    "choose_sticker",
-    "find_location",
-    "record_video_note",
-    "upload_video_note",
-];
+/// Room for the multipart framing and the other fields around a maximal file.
+const REQUEST_LIMIT: usize = UPLOAD_LIMIT + 64 * 1024;
 
 pub(super) fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/file/{bot}/{*path}", get(download))
+        .route("/file/{bot}/{*path}", get(super::bot_methods::download))
+        .nest("/_sim", super::control::router())
         .route("/{bot}/{method}", any(call))
         .fallback(|| async { reply(Reply::err(404, "Not Found")) })
         .with_state(state)
 }
 
 /// What a method answers.
-enum Reply {
+pub(super) enum Reply {
     Ok(Value),
     /// `getUpdates`: the updates' JSON text, joined as they are (an injected malformed update
     /// stays malformed).
@@ -66,7 +70,7 @@ enum Reply {
 }
 
 impl Reply {
-    fn err(code: u16, description: &str) -> Reply {
+    pub fn err(code: u16, description: &str) -> Reply {
         Reply::Err {
             code,
             description: description.to_owned(),
@@ -74,8 +78,16 @@ impl Reply {
         }
     }
 
-    fn bad_request(what: &str) -> Reply {
+    pub fn bad_request(what: &str) -> Reply {
         Reply::from(BadRequest(what.to_owned()))
+    }
+
+    pub fn retry_after(secs: u32) -> Reply {
+        Reply::Err {
+            code: 429,
+            description: format!("Too Many Requests: retry after {secs}"),
+            retry_after: Some(secs),
+        }
     }
 
     fn status(&self) -> u16 {
@@ -92,7 +104,7 @@ impl From<BadRequest> for Reply {
     }
 }
 
-fn reply(r: Reply) -> Response {
+pub(super) fn reply(r: Reply) -> Response {
     let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = |body: String| (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     match r {
@@ -122,12 +134,29 @@ fn reply(r: Reply) -> Response {
     }
 }
 
+/// Reads a request body, refusing more than `limit` bytes with Telegram's 413.
+pub(super) async fn read_body(
+    req: Request,
+    limit: usize,
+) -> Result<(axum::http::request::Parts, bytes::Bytes), Reply> {
+    let (parts, body): (_, Body) = req.into_parts();
+    let too_large = || Reply::err(413, "Request Entity Too Large");
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    Ok((parts, bytes))
+}
+
 async fn call(
     AxumState(state): AxumState<Arc<State>>,
     Path((bot, method)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Response {
     let Some(token) = bot.strip_prefix("bot") else {
         return reply(Reply::err(404, "Not Found"));
@@ -136,51 +165,63 @@ async fn call(
         .iter()
         .find(|m| m.eq_ignore_ascii_case(&method))
         .map_or(method.clone(), |m| (*m).to_owned());
-    let params = match params(&uri, &headers, &body) {
-        Ok(p) => p,
-        Err(e) => return reply(e.into()),
+    if !state.known(token) {
+        return reply(Reply::err(401, "Unauthorized"));
+    }
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    let (params, uploads) = match read_body(req, REQUEST_LIMIT).await {
+        Ok((parts, body)) => match params(&parts.uri, &parts.headers, &body) {
+            Ok(p) => p,
+            Err(e) => return reply(e.into()),
+        },
+        Err(r) => return reply(r),
     };
-    let (index, fault) = {
-        let mut inner = state.lock();
-        let Some(b) = inner.bots.get_mut(token) else {
-            return reply(Reply::err(401, "Unauthorized"));
-        };
-        b.calls.push(Call {
+    let (index, fault) = state.with_bot(token, |b| {
+        let index = b.push_call(Call {
             method: method.clone(),
             params: params.clone(),
             at: Instant::now(),
             status: None,
             delivered: Vec::new(),
         });
-        let fault = if b.revoked {
-            None
-        } else {
-            b.faults.get_mut(&method).and_then(|q| q.pop_front())
-        };
-        (b.calls.len() - 1, fault)
-    };
-    state.bump();
-    let r = answer(&state, token, &method, &params, fault).await;
+        let fault = if b.revoked { None } else { b.take_fault(&method) };
+        (index, fault)
+    });
+    if fault == Some(Fault::Drop) {
+        state.with_bot(token, |b| {
+            if let Some(c) = b.call_mut(index) {
+                c.status = Some(0);
+            }
+        });
+        if let Some(kill) = kill {
+            kill.0.notify_one();
+        }
+        // The connection task drops this future with the connection.
+        std::future::pending::<()>().await;
+    }
+    let r = answer(&state, token, &method, &params, &uploads, fault).await;
     state.with_bot(token, |b| {
-        let call = &mut b.calls[index];
-        call.status = Some(r.status());
-        if let Reply::Updates(items) = &r {
-            call.delivered = items.iter().map(|(id, _)| *id).collect();
+        if let Some(call) = b.call_mut(index) {
+            call.status = Some(r.status());
+            if let Reply::Updates(items) = &r {
+                call.delivered = items.iter().map(|(id, _)| *id).collect();
+            }
         }
     });
     reply(r)
 }
 
-async fn answer(state: &State, token: &str, method: &str, params: &Params, fault: Option<Fault>) -> Reply {
+async fn answer(
+    state: &Arc<State>,
+    token: &str,
+    method: &str,
+    params: &Params,
+    uploads: &[super::multipart::Upload],
+    fault: Option<Fault>,
+) -> Reply {
     let mut stopped = state.stopped.clone();
     match fault {
-        Some(Fault::RetryAfter(secs)) => {
-            return Reply::Err {
-                code: 429,
-                description: format!("Too Many Requests: retry after {secs}"),
-                retry_after: Some(secs),
-            };
-        }
+        Some(Fault::RetryAfter(secs)) => return Reply::retry_after(secs),
         Some(Fault::Status(code @ 502..=504)) => return Reply::ProxyError(code),
         Some(Fault::Status(code)) => {
             let reason = StatusCode::from_u16(code)
@@ -200,7 +241,7 @@ async fn answer(state: &State, token: &str, method: &str, params: &Params, fault
                 _ = stopped.wait_for(|v| *v) => return Reply::ProxyError(502),
             }
         }
-        None => {}
+        Some(Fault::Drop) | None => {}
     }
     if state.read_bot(token, |b| b.revoked) {
         return Reply::err(401, "Unauthorized");
@@ -208,7 +249,24 @@ async fn answer(state: &State, token: &str, method: &str, params: &Params, fault
     if method == "getUpdates" {
         return get_updates(state, token, params).await.unwrap_or_else(|r| r);
     }
-    state.with_bot(token, |b| method_call(b, method, params).unwrap_or_else(|r| r))
+    let input = match media::MEDIA.iter().find(|(m, _)| *m == method) {
+        Some((_, field)) => match media::input(state, field, params, uploads).await {
+            Ok(i) => Some(i),
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    let certificate = uploads
+        .iter()
+        .find(|u| u.name == "certificate")
+        .map(|u| u.bytes.clone());
+    let r = state.with_inner(|inner| {
+        method_call(state, inner, token, method, params, input, certificate).unwrap_or_else(|r| r)
+    });
+    if method == "setWebhook" && matches!(r, Reply::Ok(_)) {
+        super::webhook::spawn(state, token);
+    }
+    r
 }
 
 /// Long polling with Telegram's offset semantics (see the module documentation).
@@ -217,19 +275,22 @@ async fn get_updates(state: &State, token: &str, p: &Params) -> Result<Reply, Re
     let limit = int(p, "limit")?.unwrap_or(100).clamp(1, 100) as usize;
     let timeout = int(p, "timeout")?.unwrap_or(0).clamp(0, 3600) as u64;
     let allowed = object(p, "allowed_updates")?;
-    let generation = state.with_bot(token, |b| {
+    let generation = state.with_inner(|inner| {
+        let b = inner.bots.get_mut(token).expect("bot registered");
         if b.webhook.is_some() {
             return Err(Reply::err(
                 409,
                 "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
             ));
         }
-        confirm(b, offset);
+        let freed = confirm(b, offset);
         if allowed.is_some() {
             b.allowed_updates = allowed;
         }
         b.poll_generation += 1;
-        Ok(b.poll_generation)
+        let generation = b.poll_generation;
+        inner.pending_bytes = inner.pending_bytes.saturating_sub(freed);
+        Ok(generation)
     })?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut changed = state.changed.subscribe();
@@ -249,9 +310,9 @@ async fn get_updates(state: &State, token: &str, p: &Params) -> Result<Reply, Re
             let items: Vec<_> = b
                 .queue
                 .iter()
-                .filter(|(id, _)| *id >= offset)
+                .filter(|q| q.id >= offset)
                 .take(limit)
-                .cloned()
+                .map(|q| (q.id, q.text.clone()))
                 .collect();
             let done = !items.is_empty() || tokio::time::Instant::now() >= deadline || *stopped.borrow();
             done.then_some(Reply::Updates(items))
@@ -268,175 +329,25 @@ async fn get_updates(state: &State, token: &str, p: &Params) -> Result<Reply, Re
 }
 
 /// Drops the updates an offset confirms: all below a positive offset; all but the last
-/// `-offset` for a negative one.
-fn confirm(b: &mut BotState, offset: i64) {
+/// `-offset` for a negative one. Returns the bytes freed of control-API injections.
+pub(super) fn confirm(b: &mut BotState, offset: i64) -> u64 {
+    let mut freed = 0;
+    let mut pop = |b: &mut BotState| {
+        if let Some(q) = b.queue.pop_front()
+            && q.counted
+        {
+            freed += q.text.len() as u64;
+        }
+    };
     if offset > 0 {
-        while b.queue.front().is_some_and(|(id, _)| *id < offset) {
-            b.queue.pop_front();
+        while b.queue.front().is_some_and(|q| q.id < offset) {
+            pop(b);
         }
     } else if offset < 0 {
         let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
         while b.queue.len() > keep {
-            b.queue.pop_front();
+            pop(b);
         }
     }
-}
-
-/// Every method but `getUpdates`.
-fn method_call(b: &mut BotState, method: &str, p: &Params) -> Result<Reply, Reply> {
-    let required_chat = |p: &Params| int(p, "chat_id")?.ok_or_else(|| Reply::bad_request("chat_id is empty"));
-    let required_message = |p: &Params| {
-        int(p, "message_id")?.ok_or_else(|| Reply::bad_request("message identifier is not specified"))
-    };
-    Ok(match method {
-        "getMe" => Reply::Ok(json!({
-            "id": b.id,
-            "is_bot": true,
-            "first_name": b.username,
-            "username": b.username,
-            "can_join_groups": true,
-            "can_read_all_group_messages": false,
-            "supports_inline_queries": false,
-        })),
-        "sendMessage" => {
-            let chat_id = required_chat(p)?;
-            let text = string(p, "text").unwrap_or_default();
-            if text.is_empty() {
-                return Err(Reply::bad_request("message text is empty"));
-            }
-            let message_id = b.next_message_id;
-            b.next_message_id += 1;
-            let thread = int(p, "message_thread_id")?;
-            b.sent.push(SentMessage {
-                chat_id,
-                message_id,
-                text: text.clone(),
-                reply_parameters: object(p, "reply_parameters")?,
-                message_thread_id: thread,
-            });
-            Reply::Ok(message(b, chat_id, message_id, &text, None))
-        }
-        "sendChatAction" => {
-            required_chat(p)?;
-            let action = string(p, "action").unwrap_or_default();
-            if !CHAT_ACTIONS.contains(&action.as_str()) {
-                return Err(Reply::bad_request("wrong parameter action in request"));
-            }
-            Reply::Ok(json!(true))
-        }
-        "editMessageText" => {
-            let (chat_id, message_id) = (required_chat(p)?, required_message(p)?);
-            let text = string(p, "text").unwrap_or_default();
-            if text.is_empty() {
-                return Err(Reply::bad_request("message text is empty"));
-            }
-            Reply::Ok(message(b, chat_id, message_id, &text, Some(unix_now())))
-        }
-        "deleteMessage" => {
-            required_chat(p)?;
-            required_message(p)?;
-            Reply::Ok(json!(true))
-        }
-        "getFile" => {
-            let file_id = string(p, "file_id").unwrap_or_default();
-            let (path, bytes) = b
-                .files
-                .get(&file_id)
-                .ok_or_else(|| Reply::bad_request("invalid file_id"))?;
-            Reply::Ok(json!({
-                "file_id": file_id,
-                "file_unique_id": format!("U{file_id}"),
-                "file_size": bytes.len(),
-                "file_path": path,
-            }))
-        }
-        "setWebhook" => {
-            let url = string(p, "url").unwrap_or_default();
-            if url.is_empty() {
-                b.webhook = None;
-            } else if !url.starts_with("https://") {
-                return Err(Reply::bad_request(
-                    "bad webhook: An HTTPS URL must be provided for webhook",
-                ));
-            } else {
-                let secret = string(p, "secret_token");
-                let secret_ok = secret.as_deref().is_none_or(|s| {
-                    (1..=256).contains(&s.len())
-                        && s.bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-                });
-                if !secret_ok {
-                    return Err(Reply::bad_request("secret token contains unallowed characters"));
-                }
-                b.webhook = Some((url, secret));
-                if let Some(a) = object(p, "allowed_updates")? {
-                    b.allowed_updates = Some(a);
-                }
-            }
-            if matches!(p.get("drop_pending_updates"), Some(v) if truthy(v)) {
-                b.queue.clear();
-            }
-            Reply::Ok(json!(true))
-        }
-        "deleteWebhook" => {
-            b.webhook = None;
-            if matches!(p.get("drop_pending_updates"), Some(v) if truthy(v)) {
-                b.queue.clear();
-            }
-            Reply::Ok(json!(true))
-        }
-        "getWebhookInfo" => Reply::Ok(json!({
-            "url": b.webhook.as_ref().map_or("", |(u, _)| u.as_str()),
-            "has_custom_certificate": false,
-            "pending_update_count": b.queue.len(),
-        })),
-        _ => Reply::err(404, "Not Found"),
-    })
-}
-
-/// A message the bot sent, as Telegram returns it.
-fn message(b: &BotState, chat_id: i64, message_id: i64, text: &str, edit_date: Option<i64>) -> Value {
-    let kind = match chat_id {
-        id if id > 0 => "private",
-        id if id < -1_000_000_000_000 => "supergroup",
-        _ => "group",
-    };
-    let mut m = json!({
-        "message_id": message_id,
-        "from": { "id": b.id, "is_bot": true, "first_name": b.username, "username": b.username },
-        "chat": { "id": chat_id, "type": kind },
-        "date": unix_now(),
-        "text": text,
-    });
-    if let Some(d) = edit_date {
-        m["edit_date"] = json!(d);
-    }
-    m
-}
-
-async fn download(
-    AxumState(state): AxumState<Arc<State>>,
-    Path((bot, path)): Path<(String, String)>,
-) -> Response {
-    let found = bot.strip_prefix("bot").and_then(|token| {
-        let inner = state.lock();
-        let b = inner.bots.get(token).filter(|b| !b.revoked)?;
-        b.files
-            .values()
-            .find(|(p, _)| *p == path)
-            .map(|(_, bytes)| bytes.clone())
-    });
-    match found {
-        Some(bytes) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            bytes,
-        )
-            .into_response(),
-        None => reply(Reply::err(404, "Not Found")),
-    }
-}
-
-fn unix_now() -> i64 {
-    crate::store::ctx::unix_now()
+    freed
 }

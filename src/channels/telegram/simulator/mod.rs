@@ -1,34 +1,90 @@
-//! A Bot API simulator: an HTTP server that speaks Telegram's wire format, for the tests and
-//! for `lanbox demo`, where Telegram itself cannot be reached.
+//! A Bot API simulator: an HTTP server that speaks Telegram's wire format, for the tests, for
+//! `lanbox demo` and `lanbox dev telegram-sim`, where Telegram itself cannot be reached.
 //!
-//! It serves `/bot<token>/<method>` (GET or POST; parameters in the query string, a JSON body or
-//! a form body) for `getMe`, `getUpdates`, `sendMessage`, `sendChatAction`, `editMessageText`,
-//! `deleteMessage`, `getFile`, `setWebhook`, `deleteWebhook` and `getWebhookInfo`, and
-//! `/file/bot<token>/<path>` for downloads. Answers are `{"ok":true,"result":...}` or
-//! `{"ok":false,"error_code":N,"description":"..."}` with HTTP status N, as Telegram sends them;
-//! an unknown or revoked token gets 401.
+//! It serves `/bot<token>/<method>` (GET or POST; parameters in the query string, a JSON body, a
+//! form or a multipart body) for `getMe`, `getUpdates`, `sendMessage`, `sendPhoto`,
+//! `sendDocument`, `sendVideo`, `sendVoice`, `sendAudio`, `sendChatAction`, `editMessageText`,
+//! `deleteMessage`, `answerCallbackQuery`, `getFile`, `setWebhook`, `deleteWebhook` and
+//! `getWebhookInfo`, and `/file/bot<token>/<path>` for downloads. Answers are
+//! `{"ok":true,"result":...}` or `{"ok":false,"error_code":N,"description":"..."}` with HTTP
+//! status N, as Telegram sends them; a revoked token, or an unknown token that is not
+//! well-formed (or any unknown token in strict mode), gets 401. A well-formed unknown token is
+//! registered on first use, so any number of bots can talk to one simulator.
 //!
 //! `getUpdates` keeps Telegram's offset semantics: updates below the offset are confirmed and
 //! dropped, the rest are delivered again until confirmed; a long poll returns as soon as an
 //! update is injected or after `timeout` seconds; a second concurrent poll ends the first with
-//! 409, and so does a webhook. `allowed_updates` is recorded, not applied.
+//! 409, and so does a webhook. `allowed_updates` is recorded, not applied. With a webhook set,
+//! every update is POSTed to it in order, one at a time, with the secret header, and retried
+//! with backoff until the endpoint answers 2xx (`webhook.rs`).
+//!
+//! Telegram's size limits hold (50 MB multipart uploads, 10 MB photos, 20 MB through getFile),
+//! and so, optionally, do its sending rates (`limits.rs`). Stored files are capped in total
+//! ([`SimConfig::file_bytes_cap`]).
 //!
 //! A [`SimBot`] handle injects updates (update IDs are assigned in order), schedules faults for
 //! the next calls of a method ([`Fault`]), revokes the token, and shows every call received
-//! ([`Call`]) and every message sent ([`SentMessage`]).
+//! ([`Call`]), every message sent ([`SentMessage`]) and everything the bot did ([`Activity`]).
+//! The same is available over HTTP under `/_sim/` (`control.rs`, described in the README),
+//! for tests in other languages and for people.
 
+mod bot_methods;
+mod control;
+mod limits;
+mod media;
 mod methods;
+mod multipart;
 mod params;
+mod serve;
+mod state;
+mod webhook;
 
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use state::{BotState, State};
+
+/// Settings of one simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Only bots added through [`Simulator::add_bot`] or [`Simulator::add_bot_with_token`]
+    /// exist; any other token gets 401.
+    pub strict: bool,
+    /// Most bytes all stored files may take together; an upload past it is refused.
+    pub file_bytes_cap: u64,
+    /// Most bytes of updates injected over the control API waiting to be confirmed.
+    pub pending_bytes_cap: u64,
+    /// Answer 429 to sends over Telegram's rate limits (also switchable at run time).
+    pub enforce_limits: bool,
+    /// Behave like a self-hosted Bot API server (`telegram-bot-api --local`): `getFile` has no
+    /// 20 MB limit. (Added for the attachment tests and benchmark.)
+    pub local_api: bool,
+    /// First and longest wait between webhook delivery attempts.
+    pub webhook_retry: (Duration, Duration),
+    /// How long a webhook delivery waits for the endpoint's answer.
+    pub webhook_timeout: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            strict: false,
+            file_bytes_cap: 256 << 20,
+            pending_bytes_cap: 256 << 20,
+            enforce_limits: false,
+            local_api: false,
+            webhook_retry: (Duration::from_millis(200), Duration::from_secs(10)),
+            webhook_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Something to go wrong with one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +98,8 @@ pub enum Fault {
     Hang,
     /// A normal answer, after this delay.
     Slow(Duration),
+    /// The TCP connection is closed without an answer.
+    Drop,
 }
 
 /// One request the simulator received.
@@ -52,7 +110,8 @@ pub struct Call {
     pub params: Map<String, Value>,
     /// When the request arrived.
     pub at: Instant,
-    /// The HTTP status answered; `None` while the call is still open.
+    /// The HTTP status answered; `None` while the call is still open, `Some(0)` when the
+    /// connection was dropped ([`Fault::Drop`]).
     pub status: Option<u16>,
     /// `getUpdates`: the update IDs delivered.
     pub delivered: Vec<i64>,
@@ -66,6 +125,32 @@ pub struct SentMessage {
     pub text: String,
     pub reply_parameters: Option<Value>,
     pub message_thread_id: Option<i64>,
+}
+
+/// One thing the bot did: a send, an edit, a delete, a chat action or a callback answer, in
+/// the order the simulator accepted them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    /// Position in the bot's log, from 1.
+    pub seq: u64,
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+    /// The text, caption, or callback answer text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `sendChatAction`'s action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_query_id: Option<String>,
+    /// The Message returned to the bot (sends and edits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Value>,
+    /// Milliseconds since the Unix epoch.
+    pub unix_ms: u64,
 }
 
 /// A running simulator on 127.0.0.1. Dropping it stops the server.
@@ -84,14 +169,19 @@ impl Simulator {
 
     /// Starts serving on a listener the caller bound (`lanbox demo` brings its own).
     pub fn start_on(listener: TcpListener) -> std::io::Result<Simulator> {
+        Simulator::start_with(listener, SimConfig::default())
+    }
+
+    /// Starts serving on `listener` with these settings.
+    pub fn start_with(listener: TcpListener, config: SimConfig) -> std::io::Result<Simulator> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let state = Arc::new(State::new(stopped.clone()));
+        let state = Arc::new(State::new(stopped.clone(), config));
         let shutdown = async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|v| *v).await;
         };
-        let task = tokio::spawn(serve(listener, state.clone(), shutdown));
+        let task = tokio::spawn(serve::run(listener, state.clone(), shutdown));
         Ok(Simulator {
             addr,
             state,
@@ -111,13 +201,13 @@ impl Simulator {
 
     /// Registers a bot with a fresh token.
     pub fn add_bot(&self, username: &str) -> SimBot {
+        let mut secret = [0u8; 17];
+        getrandom::fill(&mut secret).expect("random token");
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let mut inner = self.state.lock();
         inner.next_bot_id += 1;
         let id = inner.next_bot_id;
-        let mut secret = [0u8; 16];
-        getrandom::fill(&mut secret).expect("random token");
-        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let token = format!("{id}:AA{secret}");
+        let token = format!("{id}:AA{}", &secret[..33]);
         inner.bots.insert(token.clone(), BotState::new(id, username));
         drop(inner);
         self.state.bump();
@@ -125,6 +215,41 @@ impl Simulator {
             state: self.state.clone(),
             token,
         }
+    }
+
+    /// Registers a bot under a given well-formed token (`<digits>:<35 characters>`); its ID is
+    /// the token's digits. An existing bot is returned as it is.
+    pub fn add_bot_with_token(&self, token: &str, username: &str) -> Option<SimBot> {
+        let id = state::well_formed(token)?;
+        self.state.with_inner(|inner| {
+            inner
+                .bots
+                .entry(token.to_owned())
+                .or_insert_with(|| BotState::new(id, username));
+        });
+        self.bot(token)
+    }
+
+    /// A handle to a bot that exists (added, or registered on first use).
+    pub fn bot(&self, token: &str) -> Option<SimBot> {
+        self.state.lock().bots.contains_key(token).then(|| SimBot {
+            state: self.state.clone(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// Every registered bot's token.
+    pub fn tokens(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.state.lock().bots.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// Answer 429 with `retry_after` to sends over Telegram's rate limits (see `limits.rs`).
+    pub fn set_enforce_limits(&self, on: bool) {
+        self.state
+            .enforce_limits
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops serving and waits for the server to finish.
@@ -140,101 +265,6 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.stop.send_replace(true);
-    }
-}
-
-async fn serve(
-    listener: TcpListener,
-    state: Arc<State>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, methods::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// The simulated bots. Shared by the server and the handles.
-struct State {
-    /// A std Mutex, not a tokio one: handlers never await while holding it.
-    inner: Mutex<Inner>,
-    /// Bumped on every change, so long polls and [`SimBot::wait_until`] wake up.
-    changed: watch::Sender<u64>,
-    /// Turns true when the server stops: hanging calls end.
-    stopped: watch::Receiver<bool>,
-}
-
-#[derive(Default)]
-struct Inner {
-    bots: HashMap<String, BotState>,
-    next_bot_id: i64,
-}
-
-struct BotState {
-    id: i64,
-    username: String,
-    revoked: bool,
-    /// Unconfirmed updates, as JSON text, by update ID.
-    queue: VecDeque<(i64, String)>,
-    next_update_id: i64,
-    webhook: Option<(String, Option<String>)>,
-    allowed_updates: Option<Value>,
-    faults: HashMap<String, VecDeque<Fault>>,
-    calls: Vec<Call>,
-    sent: Vec<SentMessage>,
-    next_message_id: i64,
-    /// file_id -> (file_path, bytes).
-    files: HashMap<String, (String, Vec<u8>)>,
-    /// Bumped by every getUpdates; an older poll that sees a newer value ends with 409.
-    poll_generation: u64,
-}
-
-impl BotState {
-    fn new(id: i64, username: &str) -> BotState {
-        BotState {
-            id,
-            username: username.to_owned(),
-            revoked: false,
-            queue: VecDeque::new(),
-            next_update_id: 100_000_001,
-            webhook: None,
-            allowed_updates: None,
-            faults: HashMap::new(),
-            calls: Vec::new(),
-            sent: Vec::new(),
-            next_message_id: 1,
-            files: HashMap::new(),
-            poll_generation: 0,
-        }
-    }
-}
-
-impl State {
-    fn new(stopped: watch::Receiver<bool>) -> State {
-        State {
-            inner: Mutex::new(Inner::default()),
-            changed: watch::channel(0).0,
-            stopped,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Changes one bot's state (which must exist) and wakes the waiters.
-    fn with_bot<T>(&self, token: &str, f: impl FnOnce(&mut BotState) -> T) -> T {
-        let out = f(self.lock().bots.get_mut(token).expect("bot registered"));
-        self.bump();
-        out
-    }
-
-    /// Reads one bot's state (which must exist). Wakes no one, so a waiter's condition can read.
-    fn read_bot<T>(&self, token: &str, f: impl FnOnce(&BotState) -> T) -> T {
-        f(self.lock().bots.get(token).expect("bot registered"))
     }
 }
 
@@ -257,15 +287,15 @@ impl SimBot {
 
     /// Queues an update; its `update_id` is replaced by the next one in sequence, which is
     /// returned. `update` must be a JSON object.
-    pub fn inject(&self, mut update: Value) -> i64 {
+    pub fn inject(&self, update: Value) -> i64 {
+        self.state
+            .with_bot(&self.token, |b| b.enqueue(update, None, false).0)
+    }
+
+    /// Queues many updates under one lock (IDs assigned in sequence); returns the last ID.
+    pub fn inject_all(&self, updates: impl IntoIterator<Item = Value>) -> Option<i64> {
         self.state.with_bot(&self.token, |b| {
-            let id = b.next_update_id;
-            b.next_update_id += 1;
-            if let Some(obj) = update.as_object_mut() {
-                obj.insert("update_id".into(), id.into());
-            }
-            b.queue.push_back((id, update.to_string()));
-            id
+            updates.into_iter().map(|u| b.enqueue(u, None, false).0).last()
         })
     }
 
@@ -275,7 +305,11 @@ impl SimBot {
         self.state.with_bot(&self.token, |b| {
             let id = b.next_update_id;
             b.next_update_id += 1;
-            b.queue.push_back((id, text(id)));
+            b.push_queued(state::Queued {
+                id,
+                text: text(id),
+                counted: false,
+            });
             id
         })
     }
@@ -293,20 +327,39 @@ impl SimBot {
         self.state.with_bot(&self.token, |b| b.revoked = true);
     }
 
-    /// Makes a file downloadable; returns its `file_id`.
+    /// Makes a file downloadable; returns its `file_id`. (Not refused past the file cap: the
+    /// test decides what it stores; the bytes still count towards the cap.)
     pub fn add_file(&self, bytes: Vec<u8>) -> String {
-        self.state.with_bot(&self.token, |b| {
-            let n = b.files.len() + 1;
-            let file_id = format!("SIMFILE{n:04}");
-            b.files
-                .insert(file_id.clone(), (format!("documents/file_{n}.bin"), bytes));
-            file_id
+        self.state.with_inner(|inner| {
+            inner
+                .store_file(&self.token, u64::MAX, "documents", "bin", bytes.into())
+                .expect("no cap")
+                .0
         })
     }
 
-    /// Every call received so far, oldest first.
+    /// Every call received so far, oldest first (the last 50 000).
     pub fn calls(&self) -> Vec<Call> {
-        self.state.read_bot(&self.token, |b| b.calls.clone())
+        self.state
+            .read_bot(&self.token, |b| b.calls.iter().cloned().collect())
+    }
+
+    /// Every send, edit, delete, chat action and callback answer, oldest first (the last
+    /// 50 000).
+    pub fn activity(&self) -> Vec<Activity> {
+        self.state
+            .read_bot(&self.token, |b| b.activity.iter().cloned().collect())
+    }
+
+    /// Send counts in sliding windows against Telegram's limits, as `/_sim/bot{token}/stats`
+    /// shows them.
+    pub fn stats(&self) -> Value {
+        self.state.read_bot(&self.token, |b| b.limits.stats())
+    }
+
+    /// `getWebhookInfo`'s result as the bot would see it.
+    pub fn webhook_info(&self) -> Value {
+        self.state.read_bot(&self.token, methods::webhook_info)
     }
 
     /// Every accepted `sendMessage`, oldest first.
@@ -321,7 +374,9 @@ impl SimBot {
 
     /// The webhook URL and secret token, if one is set.
     pub fn webhook(&self) -> Option<(String, Option<String>)> {
-        self.state.read_bot(&self.token, |b| b.webhook.clone())
+        self.state.read_bot(&self.token, |b| {
+            b.webhook.as_ref().map(|w| (w.url.clone(), w.secret.clone()))
+        })
     }
 
     /// The last `allowed_updates` a `getUpdates` or `setWebhook` gave.

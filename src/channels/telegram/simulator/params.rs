@@ -1,8 +1,11 @@
 //! Request parameters as Telegram reads them: from the query string, a JSON body or a form
-//! body, with numbers and JSON objects also accepted inside strings.
+//! body, a multipart body, with numbers and JSON objects also accepted inside strings.
 
 use axum::http::{HeaderMap, Uri, header};
+use bytes::Bytes;
 use serde_json::{Map, Value};
+
+use super::multipart::{self, Upload};
 
 /// A parameter problem, answered as `400 Bad Request: <what>`.
 pub(super) struct BadRequest(pub String);
@@ -15,9 +18,14 @@ impl BadRequest {
 
 pub(super) type Params = Map<String, Value>;
 
-/// Query string, then the body (JSON or form). Form and query values stay strings; the getters
-/// below read numbers and JSON out of them, as Telegram does.
-pub(super) fn params(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, BadRequest> {
+/// Query string, then the body (JSON, form or multipart). Form, multipart and query values stay
+/// strings; the getters below read numbers and JSON out of them, as Telegram does. File parts
+/// come back separately.
+pub(super) fn params(
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Params, Vec<Upload>), BadRequest> {
     let mut out = Params::new();
     let mut add_form = |bytes: &[u8]| {
         for (k, v) in form_urlencoded::parse(bytes) {
@@ -26,7 +34,7 @@ pub(super) fn params(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Para
     };
     add_form(uri.query().unwrap_or("").as_bytes());
     if body.is_empty() {
-        return Ok(out);
+        return Ok((out, Vec::new()));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -38,12 +46,19 @@ pub(super) fn params(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Para
         out.extend(obj);
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         add_form(body);
+    } else if content_type.starts_with("multipart/form-data") {
+        let (fields, files) = multipart::parse(content_type, body)
+            .ok_or_else(|| BadRequest::new("can't parse multipart/form-data body"))?;
+        for (k, v) in fields {
+            out.insert(k, Value::String(v));
+        }
+        return Ok((out, files));
     } else {
         return Err(BadRequest::new(
-            "unsupported request body (the simulator reads JSON and forms)",
+            "unsupported request body (the simulator reads JSON, forms and multipart)",
         ));
     }
-    Ok(out)
+    Ok((out, Vec::new()))
 }
 
 pub(super) fn int(p: &Params, name: &str) -> Result<Option<i64>, BadRequest> {

@@ -1,0 +1,280 @@
+//! The accounts routes: everybody lists the accounts granted to them, with unread counts and
+//! the connection status; admins add (the token is checked with `getMe` first), change (label,
+//! rented flag, daily limit, polling or webhook mode) and remove or release accounts, and the
+//! change takes effect at once: the account's poller (or webhook keeper) and outbox sender are
+//! (re)started or stopped.
+//!
+//! A token goes in and never comes out: no reply, log line or error carries it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::admin::Admin;
+use super::extract::{Json, Path, Query};
+use super::{ApiError, AppState, visible};
+use crate::auth::{Caller, Grants};
+use crate::channels::telegram::accounts::{self as bots, AccountChanges, AccountSummary, AddBot, Mode};
+use crate::channels::telegram::client::Token;
+use crate::channels::telegram::poller::AccountStatus;
+use crate::channels::telegram::webhook;
+
+#[derive(Serialize)]
+pub struct AccountDto {
+    id: u64,
+    channel: String,
+    name: String,
+    rented: bool,
+    daily_limit: Option<u32>,
+    unread: u64,
+    created_at: i64,
+    bot_id: Option<i64>,
+    bot_username: Option<String>,
+    /// `polling` or `webhook`.
+    mode: &'static str,
+    webhook_url: Option<String>,
+    /// `starting`, `online`, `backing_off`, `stopped` or `not_running`.
+    status: &'static str,
+    /// Why it is backing off or stopped (never message content, never the token).
+    status_detail: Option<String>,
+}
+
+/// A status as the API and the live feed name it.
+pub fn status_parts(s: Option<&AccountStatus>) -> (&'static str, Option<String>) {
+    match s {
+        None => ("not_running", None),
+        Some(AccountStatus::Starting) => ("starting", None),
+        Some(AccountStatus::Running) => ("online", None),
+        Some(AccountStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
+        Some(AccountStatus::Stopped { reason }) => ("stopped", Some(reason.to_string())),
+    }
+}
+
+/// Tells live clients whenever an account's connection to Telegram changes, for as long as its
+/// poller runs.
+pub fn forward_status(state: &AppState, account: u64) {
+    let Some(rx) = state.pollers.watch(account) else {
+        return;
+    };
+    tokio::spawn(forward(account, rx, state.hub.clone()));
+}
+
+async fn forward(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
+    loop {
+        let (status, detail) = status_parts(Some(&*rx.borrow_and_update()));
+        hub.publish(crate::live::Ephemeral::AccountStatus {
+            account,
+            status: status.into(),
+            detail,
+        });
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
+    Ok(Json(dtos(&s, caller.grants).await?))
+}
+
+async fn dtos(s: &AppState, grants: Grants) -> Result<Vec<AccountDto>, ApiError> {
+    let records = s
+        .store
+        .read(move |r| {
+            visible::accounts(r, &grants)?
+                .into_iter()
+                .map(|a| Ok((r.account_unread(a.id)?, a)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut out = Vec::with_capacity(records.len());
+    for (unread, a) in records {
+        // Accounts of other channels (none yet) or without bot options still list, plainly.
+        let options = bots::parse_options(&a.options).ok();
+        if options.as_ref().is_some_and(|o| o.removed_at.is_some()) {
+            continue;
+        }
+        let bot = bots::summary(&a).ok();
+        let (status, status_detail) = status_parts(s.pollers.status(a.id).as_ref());
+        out.push(AccountDto {
+            id: a.id,
+            channel: a.channel,
+            name: a.name,
+            rented: a.rented,
+            daily_limit: a.daily_limit,
+            unread,
+            created_at: a.created_at,
+            bot_id: bot.as_ref().map(|b| b.bot_id),
+            bot_username: bot.as_ref().and_then(|b| b.bot_username.clone()),
+            mode: match bot.as_ref().map(|b| b.mode) {
+                Some(Mode::Webhook) => "webhook",
+                _ => "polling",
+            },
+            webhook_url: bot.and_then(|b| b.webhook_url),
+            status,
+            status_detail,
+        });
+    }
+    Ok(out)
+}
+
+async fn one(s: &AppState, id: u64) -> Result<AccountDto, ApiError> {
+    dtos(s, Grants::All)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Only `telegram`.
+    #[serde(default)]
+    channel: Option<String>,
+    token: String,
+    name: Option<String>,
+    #[serde(default)]
+    rented: bool,
+    daily_limit: Option<u32>,
+    api_base: Option<String>,
+}
+
+/// Starts what an account runs: its poller or webhook keeper, its outbox sender, and the
+/// status feed.
+async fn start(s: &AppState, id: u64) -> Result<(), ApiError> {
+    s.pollers.start(id).await?;
+    s.outbox.start(id).await?;
+    forward_status(s, id);
+    Ok(())
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Json(req): Json<NewAccount>,
+) -> Result<(StatusCode, Json<AccountDto>), ApiError> {
+    if req.channel.as_deref().is_some_and(|c| c != bots::CHANNEL) {
+        return Err(ApiError::invalid("bad_channel", "only `telegram` accounts exist"));
+    }
+    let spec = AddBot {
+        token: Token::new(req.token)?,
+        name: req.name,
+        rented: req.rented,
+        daily_limit: req.daily_limit,
+        api_base: req.api_base,
+    };
+    let http = s.http.clone();
+    let added: AccountSummary = bots::add(&s.store, http, spec).await?;
+    start(&s, added.id).await?;
+    Ok((StatusCode::CREATED, Json(one(&s, added.id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    name: Option<String>,
+    rented: Option<bool>,
+    /// A number sets the limit; `null` removes it; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    daily_limit: Option<Option<u32>>,
+    /// `polling` or `webhook` (with `webhook_base`).
+    mode: Option<String>,
+    /// Public `https://host[:port]` at which Telegram reaches this box.
+    webhook_base: Option<String>,
+    /// Upload this box's (self-signed) certificate to Telegram with the webhook.
+    #[serde(default)]
+    webhook_self_signed: bool,
+}
+
+/// Tells "absent" (outer `None`) from `null` (inner `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<u64>,
+    Json(req): Json<AccountPatch>,
+) -> Result<Json<AccountDto>, ApiError> {
+    if req
+        .name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(ApiError::invalid("bad_name", "a name is 1 to 200 bytes"));
+    }
+    let changes = AccountChanges {
+        name: req.name,
+        rented: req.rented,
+        daily_limit: req.daily_limit,
+    };
+    bots::update(&s.store, id, changes).await?;
+    match (req.mode.as_deref(), req.webhook_base) {
+        (None, None) => {}
+        (Some("webhook"), Some(base)) => {
+            let cert = req.webhook_self_signed.then(|| s.tls.cert_pem().into_bytes());
+            webhook::switch_to_webhook(&s.store, s.http.clone(), id, &base, cert).await?;
+            start(&s, id).await?;
+        }
+        (Some("polling"), None) => {
+            webhook::switch_to_polling(&s.store, s.http.clone(), id).await?;
+            start(&s, id).await?;
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "bad_mode",
+                "mode is `polling`, or `webhook` with webhook_base",
+            ));
+        }
+    }
+    Ok(Json(one(&s, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Also delete what only this account received and destroy its key.
+    #[serde(default)]
+    release: bool,
+}
+
+#[derive(Serialize)]
+pub struct Removed {
+    id: u64,
+    /// A release runs in the background (it may take minutes on a large account).
+    release_started: bool,
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<u64>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<(StatusCode, Json<Removed>), ApiError> {
+    s.pollers.stop(id);
+    s.outbox.stop(id);
+    bots::remove(&s.store, id).await?;
+    if q.release {
+        let pipeline = s.pipeline.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pipeline.release_account(id).await {
+                tracing::error!(account = id, error = %e, "release failed; it resumes at the next start");
+            }
+        });
+    }
+    let status = if q.release {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(Removed {
+            id,
+            release_started: q.release,
+        }),
+    ))
+}

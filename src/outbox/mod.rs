@@ -1,0 +1,511 @@
+//! The outbox: durable, rate-limited sending.
+//!
+//! A send is an [`OutboxRecord`] in redb, queued by one writer job that also checks the
+//! client's idempotency key (a retried request returns the item it queued and sends nothing new)
+//! and the account's daily limit, and appends a `message.status` event (`queued`). Each account
+//! with a bot has one sender task ([`worker`]) that drains its items within the [`Limits`],
+//! retries transient failures, and records the outcome: `sent` with the Telegram message ID (the
+//! message then joins its chat through the ingest stages, so it is in the conversation and in
+//! search) or `failed` with a reason that never holds the text. Every change of status is a
+//! `message.status` event in the log, with its sequence number.
+//!
+//! The at-least-once gap: an item is marked "sending" durably before its request. If lanbox
+//! stops before recording the answer, nobody knows whether Telegram delivered it, and the Bot
+//! API has no idempotency key to ask. By default such an item is marked failed with
+//! [`jobs::INTERRUPTED`] as its reason (at most once: the agent sees it and checks the chat);
+//! `[outbox] resend_interrupted = true` sends it again instead (at least once: it may appear
+//! twice). A timeout is the same question during a run; it is retried (that is what "3
+//! retries" asks for), with the same risk of a double.
+//!
+//! Edits, deletes and typing are not queued: they go straight to Telegram through the
+//! account's client, within the same [`Limits`] (typing is dropped, not delayed, when the bot
+//! is at its limit, so a typing storm cannot use up the budget of real messages).
+//!
+//! - [`tables`], [`record`]: what is stored; [`jobs`]: the writer jobs;
+//! - [`limits`]: windows and buckets; [`worker`]: the sender task;
+//! - [`attach`]: what the attachment store must provide for file sends.
+
+pub mod attach;
+pub mod jobs;
+pub mod limits;
+pub mod record;
+pub mod tables;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+pub use attach::AttachmentSource;
+pub use jobs::{Enqueued, NewItem};
+pub use limits::{Limits, OutboxOptions};
+pub use record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot};
+
+use crate::channels::telegram::accounts::{self, AccountError};
+use crate::channels::telegram::client::{self, ApiError, BotClient, ChatAction, EditMessageText};
+use crate::ingest::{Batch, Change, IndexHook, apply};
+use crate::model::{Chat, ChatKind, Message};
+use crate::store::{MsgKey, Store, StoreError};
+
+/// Longest an edit or delete waits for the limits before it is refused with a retry time.
+const MAX_DIRECT_WAIT: Duration = Duration::from_secs(5);
+
+/// What can go wrong with a send, an edit, a delete. Messages never contain message text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    #[error("account {account} reached its daily limit of {limit} sends; it resets at 00:00 UTC")]
+    DailyLimit { account: u64, limit: u32 },
+    #[error("account {0} has no bot connected to send with")]
+    NotConnected(u64),
+    #[error("only messages the team sent can be edited or deleted")]
+    NotOutgoing,
+    #[error("file sends are not available yet: the attachment store is not connected")]
+    FilesUnavailable,
+    #[error("Telegram refused: {0}")]
+    Refused(String),
+    #[error("Telegram could not be reached: {0}")]
+    Unavailable(String),
+    #[error("rate limited; retry in {0} s")]
+    RateLimited(u64),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Account(String),
+}
+
+impl From<AccountError> for OutboxError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => OutboxError::Store(s),
+            other => OutboxError::Account(other.to_string()),
+        }
+    }
+}
+
+struct WorkerHandle {
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+    client: BotClient,
+    limits: Arc<Mutex<Limits>>,
+}
+
+struct Shared {
+    store: Store,
+    index: Arc<dyn IndexHook>,
+    opts: OutboxOptions,
+    http: Mutex<Option<reqwest::Client>>,
+    workers: Mutex<HashMap<u64, WorkerHandle>>,
+    attachments: Mutex<Option<Arc<dyn AttachmentSource>>>,
+}
+
+/// A cheap-to-clone handle to the outbox and its sender tasks.
+#[derive(Clone)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("opts", &self.shared.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// No senders yet: [`Outbox::start_all`] or [`Outbox::start`] add them. `index` is the
+    /// ingest pipeline's index hook (sent messages are indexed like received ones).
+    pub fn new(store: Store, index: Arc<dyn IndexHook>, opts: OutboxOptions) -> Outbox {
+        Outbox {
+            shared: Arc::new(Shared {
+                store,
+                index,
+                opts,
+                http: Mutex::new(None),
+                workers: Mutex::new(HashMap::new()),
+                attachments: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Creates the outbox's tables (once, at start).
+    pub async fn ensure_tables(store: &Store) -> Result<(), StoreError> {
+        store
+            .write(1, |ctx| tables::create_all(ctx.txn()).map_err(StoreError::from))
+            .await
+    }
+
+    pub fn options(&self) -> &OutboxOptions {
+        &self.shared.opts
+    }
+
+    /// Connects the attachment store, which enables file sends.
+    pub fn set_attachments(&self, source: Arc<dyn AttachmentSource>) {
+        *self.shared.attachments.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, WorkerHandle>> {
+        self.shared.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn http(&self) -> Result<reqwest::Client, OutboxError> {
+        let mut h = self.shared.http.lock().unwrap_or_else(|p| p.into_inner());
+        if h.is_none() {
+            *h = Some(client::http_client().map_err(|e| OutboxError::Unavailable(e.to_string()))?);
+        }
+        Ok(h.clone().expect("set above"))
+    }
+
+    /// Starts a sender for every bot account; returns how many started.
+    pub async fn start_all(&self) -> Result<usize, OutboxError> {
+        let bots = accounts::load_bots(&self.shared.store).await?;
+        let n = bots.len();
+        for bot in bots {
+            let client = bot.client(self.http()?);
+            self.spawn(bot.id, client);
+        }
+        Ok(n)
+    }
+
+    /// (Re)starts one account's sender; false when the account has no bot.
+    pub async fn start(&self, account: u64) -> Result<bool, OutboxError> {
+        self.stop(account);
+        match accounts::load_bot(&self.shared.store, account).await? {
+            Some(bot) => {
+                let client = bot.client(self.http()?);
+                self.spawn(account, client);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn spawn(&self, account: u64, client: BotClient) {
+        let client = client.with_send_timeout(self.shared.opts.request_timeout);
+        let limits = Arc::new(Mutex::new(Limits::new(&self.shared.opts)));
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let worker = worker::Worker {
+            account,
+            store: self.shared.store.clone(),
+            index: self.shared.index.clone(),
+            client: client.clone(),
+            opts: self.shared.opts.clone(),
+            limits: limits.clone(),
+            wake: wake.clone(),
+        };
+        let handle = tokio::spawn(worker.run(stopped));
+        let old = self.workers().insert(
+            account,
+            WorkerHandle {
+                wake,
+                stop,
+                handle,
+                client,
+                limits,
+            },
+        );
+        if let Some(old) = old {
+            old.stop.send_replace(true);
+        }
+    }
+
+    /// Stops one account's sender (an item in flight stays "sending"; see the module docs).
+    pub fn stop(&self, account: u64) {
+        if let Some(w) = self.workers().remove(&account) {
+            w.stop.send_replace(true);
+        }
+    }
+
+    /// Stops every sender and waits for them.
+    pub async fn shutdown(&self) {
+        let all: Vec<WorkerHandle> = self.workers().drain().map(|(_, w)| w).collect();
+        for w in &all {
+            w.stop.send_replace(true);
+        }
+        for w in all {
+            let _ = w.handle.await;
+        }
+    }
+
+    pub fn is_running(&self, account: u64) -> bool {
+        self.workers().contains_key(&account)
+    }
+
+    /// Starts the account's sender if it is not running (an account added since start-up);
+    /// `NotConnected` when the account has no bot.
+    async fn ensure_running(&self, account: u64) -> Result<(), OutboxError> {
+        if self.is_running(account) || self.start(account).await? {
+            Ok(())
+        } else {
+            Err(OutboxError::NotConnected(account))
+        }
+    }
+
+    async fn connection(&self, account: u64) -> Result<(BotClient, Arc<Mutex<Limits>>), OutboxError> {
+        self.ensure_running(account).await?;
+        self.workers()
+            .get(&account)
+            .map(|w| (w.client.clone(), w.limits.clone()))
+            .ok_or(OutboxError::NotConnected(account))
+    }
+
+    /// Queues a send. Returns the item and whether it is new (false: the idempotency key was
+    /// used before and this is the item it queued).
+    pub async fn enqueue(&self, item: NewItem) -> Result<(OutboxRecord, bool), OutboxError> {
+        let account = item.account;
+        self.ensure_running(account).await?;
+        if let Some(a) = &item.attachment {
+            let source = self
+                .shared
+                .attachments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or(OutboxError::FilesUnavailable)?;
+            if a.size > attach::MAX_UPLOAD_BYTES {
+                return Err(OutboxError::Refused(
+                    "files above 50 MB cannot be sent by a bot".into(),
+                ));
+            }
+            source.check(account, a).await.map_err(OutboxError::Refused)?;
+        }
+        let done = self
+            .shared
+            .store
+            .write(1, move |ctx| jobs::enqueue(ctx, &item))
+            .await?;
+        match done {
+            Enqueued::New(rec) => {
+                if let Some(w) = self.workers().get(&account) {
+                    w.wake.notify_one();
+                }
+                Ok((rec, true))
+            }
+            Enqueued::Existing(rec) => Ok((rec, false)),
+            Enqueued::DailyLimit { limit } => Err(OutboxError::DailyLimit { account, limit }),
+        }
+    }
+
+    pub async fn item(&self, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
+        self.shared
+            .store
+            .read(move |r| jobs::read_item(r.txn(), id))
+            .await
+    }
+
+    /// Waits for the limits of a direct request (edit, delete) and takes its slot.
+    async fn direct_slot(
+        &self,
+        limits: &Mutex<Limits>,
+        chat: i64,
+        kind: ChatKind,
+    ) -> Result<(), OutboxError> {
+        loop {
+            let now = Instant::now();
+            let at = {
+                let mut l = limits.lock().unwrap_or_else(|p| p.into_inner());
+                let at = l.ready_at(chat, kind, now);
+                if at <= now {
+                    l.take(chat, kind, now);
+                    return Ok(());
+                }
+                at
+            };
+            if at - now > MAX_DIRECT_WAIT {
+                return Err(OutboxError::RateLimited((at - now).as_secs().max(1)));
+            }
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
+
+    /// Runs a direct request with the retries of the options; a 429 pauses the bot and is
+    /// reported, not waited out (the caller is an HTTP request).
+    async fn direct<T, F, Fut>(
+        &self,
+        limits: &Mutex<Limits>,
+        chat: i64,
+        kind: ChatKind,
+        mut call: F,
+    ) -> Result<T, OutboxError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.direct_slot(limits, chat, kind).await?;
+            attempt += 1;
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(ApiError::RetryAfter(s)) => {
+                    limits
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .pause(s, Instant::now());
+                    return Err(OutboxError::RateLimited(s));
+                }
+                Err(e) if e.is_transient() && attempt <= self.shared.opts.retries => {
+                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                }
+                Err(e) if e.is_transient() => return Err(OutboxError::Unavailable(e.to_string())),
+                Err(e) => return Err(OutboxError::Refused(e.to_string())),
+            }
+        }
+    }
+
+    /// Edits the text of a message the team sent (`stored` is its store record). Returns the
+    /// edited message as stored.
+    pub async fn edit(
+        &self,
+        key: MsgKey,
+        owner: u64,
+        kind: ChatKind,
+        telegram_id: i64,
+        text: Zeroizing<String>,
+    ) -> Result<Message, OutboxError> {
+        let (client, limits) = self.connection(owner).await?;
+        let req = EditMessageText {
+            chat_id: key.chat,
+            message_id: telegram_id,
+            text: text.to_string(),
+            ..Default::default()
+        };
+        let value = self
+            .direct(&limits, key.chat, kind, || client.edit_message_text_json(&req))
+            .await
+            .map_err(|e| match e {
+                OutboxError::Refused(r) => OutboxError::Refused(worker::safe_reason(&r, &text)),
+                other => other,
+            })?;
+        let message = worker::outgoing(owner, value, true)
+            .ok_or_else(|| OutboxError::Unavailable("Telegram's answer named no message".into()))?;
+        let index = self.shared.index.clone();
+        let m = message.clone();
+        self.shared
+            .store
+            .write(1, move |ctx| {
+                apply::apply_batch(
+                    ctx,
+                    index.as_ref(),
+                    &Batch {
+                        account: owner,
+                        changes: vec![Change::Edit(m.clone())],
+                        position: None,
+                    },
+                )
+            })
+            .await?;
+        Ok(message)
+    }
+
+    /// Deletes a message the team sent, in Telegram and then in the store.
+    pub async fn delete(
+        &self,
+        key: MsgKey,
+        owner: u64,
+        kind: ChatKind,
+        telegram_id: i64,
+    ) -> Result<(), OutboxError> {
+        let (client, limits) = self.connection(owner).await?;
+        self.direct(&limits, key.chat, kind, || {
+            client.delete_message(key.chat, telegram_id)
+        })
+        .await?;
+        let index = self.shared.index.clone();
+        let chat = Chat {
+            id: key.chat,
+            kind,
+            title: None,
+            username: None,
+            is_forum: false,
+        };
+        self.shared
+            .store
+            .write(1, move |ctx| {
+                apply::apply_batch(
+                    ctx,
+                    index.as_ref(),
+                    &Batch {
+                        account: owner,
+                        changes: vec![Change::Delete {
+                            account: owner,
+                            chat: chat.clone(),
+                            message_ids: vec![telegram_id],
+                        }],
+                        position: None,
+                    },
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Shows "typing…" in a chat through `account`'s bot, if the limits have room right now
+    /// (best effort: never queued, never retried). Returns whether a notice was sent.
+    pub fn typing(&self, account: u64, chat: i64) -> bool {
+        let Some((client, limits)) = self
+            .workers()
+            .get(&account)
+            .map(|w| (w.client.clone(), w.limits.clone()))
+        else {
+            return false;
+        };
+        if !limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_typing(chat, Instant::now())
+        {
+            return false;
+        }
+        tokio::spawn(async move {
+            match client.send_chat_action(chat, ChatAction::Typing).await {
+                Ok(_) => {}
+                Err(ApiError::RetryAfter(s)) => limits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pause(s, Instant::now()),
+                Err(e) => tracing::debug!(error = %e, "outbox: typing notice failed"),
+            }
+        });
+        true
+    }
+}
+
+/// What a `message.status` event adds to its JSON: the status it announced and the item.
+pub fn status_fields(snap: &StatusSnapshot) -> (&'static str, Option<String>, Value) {
+    let (telegram_id, reason) = match &snap.state {
+        ItemState::Sent { telegram_id, .. } => (Some(*telegram_id), None),
+        ItemState::Failed { reason } => (None, Some(reason.clone())),
+        _ => (None, None),
+    };
+    (
+        snap.state.as_str(),
+        reason,
+        json!({"id": snap.item, "telegram_id": telegram_id}),
+    )
+}
+
+/// Fills in a `message.status` event's status from its snapshot (no-op for other events).
+pub fn complete_event(r: &crate::store::Reader, event: &mut Value) -> Result<(), StoreError> {
+    if event.get("type").and_then(Value::as_str) != Some("message.status") {
+        return Ok(());
+    }
+    let Some(seq) = event.get("seq").and_then(Value::as_u64) else {
+        return Ok(());
+    };
+    if let Some(snap) = jobs::read_status(r.txn(), seq)? {
+        let (status, reason, outbox) = status_fields(&snap);
+        event["status"] = json!(status);
+        event["status_reason"] = json!(reason);
+        event["outbox"] = outbox;
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+// The open conversation: history with infinite scroll both ways, albums grouped, live
+// changes, typing notices, mark-read, jumping to a message, the photo viewer; the composer
+// below it is compose.js.
+
+import { h, replace, dayLabel, toast } from './dom.js';
+import { get, post, qs, chatPath, explain } from './api.js';
+import { Composer } from './compose.js';
+import { renderMessage, senderName, preview } from './render.js';
+
+const PAGE = 50;
+
+export class Conversation {
+  constructor(inbox) {
+    this.inbox = inbox;
+    this.chat = null;
+    this.msgs = new Map();
+    this.els = new Map();
+    this.attachments = new Map();
+    this.waiting = new Map();
+    this.recheck = new Map();
+    this.typers = new Map();
+    this.readMark = null;
+    this.build();
+    this.composer = new Composer(this);
+  }
+
+  build() {
+    this.title = h('h2', null, '');
+    this.sub = h('div', { class: 'sub' });
+    this.typing = h('div', { class: 'typing', 'aria-live': 'polite' });
+    const back = h('button', { class: 'icon-btn back', type: 'button', 'aria-label': 'Back to the chat list', onclick: () => { location.hash = '#/'; } }, '←');
+    // Not a live region itself (re-rendering would re-announce everything): new messages are
+    // announced once through `announcer`.
+    this.list = h('div', { class: 'messages', role: 'list', 'aria-label': 'Messages', tabindex: 0 });
+    this.announcer = h('div', { class: 'sr-only', 'aria-live': 'polite' });
+    this.list.addEventListener('scroll', () => this.onScroll());
+    // Someone scrolling (wheel, touch, keys) takes over from the automatic positioning.
+    for (const ev of ['wheel', 'touchmove', 'keydown']) this.list.addEventListener(ev, () => { this.anchor = null; }, { passive: true });
+    this.head = h('div', { class: 'convo-head' }, back, h('div', null, this.title, this.sub, this.typing));
+    this.empty = h('div', { class: 'empty' }, 'Choose a conversation.');
+    this.el = h('section', { class: 'convo', 'aria-label': 'Conversation' }, this.empty);
+    document.body.append(this.announcer);
+  }
+
+  close() {
+    this.chat = null;
+    replace(this.el, this.empty);
+  }
+
+  chatRecord() { return this.inbox.chats.get(this.chat); }
+
+  async open(chat, focus) {
+    const same = chat === this.chat;
+    if (!same) {
+      this.chat = chat;
+      this.msgs.clear();
+      this.els.clear();
+      this.typers.clear();
+      this.composer.reset();
+      replace(this.el, this.head, this.list, this.composer.el);
+      replace(this.list, h('div', { class: 'notice' }, 'Loading…'));
+    }
+    const c = this.inbox.chats.get(chat) || await this.inbox.fetchChat(chat);
+    if (chat !== this.chat) return;
+    if (!c) { replace(this.list, h('div', { class: 'empty' }, 'This conversation does not exist or is not shared with you.')); return; }
+    this.title.textContent = this.inbox.chatTitle(c);
+    this.sub.textContent = [c.kind, c.username ? '@' + c.username : null, c.accounts.map((a) => 'via ' + this.inbox.accountName(a)).join(', ')].filter(Boolean).join(' · ');
+    // Pages are fetched first and applied only if this chat is still the open one (another
+    // open() may have started meanwhile).
+    let loaded = null;
+    try {
+      if (focus) {
+        const [older, newer] = await Promise.all([
+          get(chatPath(chat) + '/messages' + qs({ before: focus + 1, limit: 30 })),
+          get(chatPath(chat) + '/messages' + qs({ after: focus, limit: 30 })),
+        ]);
+        loaded = { messages: [...older.messages, ...newer.messages], older: older.older, newer: newer.newer };
+      } else if (!same || !this.msgs.size) {
+        loaded = await get(chatPath(chat) + '/messages' + qs({ limit: PAGE }));
+      }
+    } catch (e) {
+      if (chat === this.chat) replace(this.list, h('div', { class: 'empty error' }, explain(e)));
+      return;
+    }
+    if (chat !== this.chat) return;
+    if (loaded) {
+      this.msgs.clear();
+      this.els.clear();
+      this.add(loaded.messages);
+      this.older = loaded.older;
+      // Where "New messages" goes: after what was read when the chat was opened.
+      this.readMark = c.unread ? c.read_up_to ?? -Infinity : null;
+      this.newer = loaded.newer;
+    }
+    this.render();
+    if (focus) { this.anchor = focus; this.flash(focus); } else { this.anchor = null; this.pinned = true; this.list.scrollTop = this.list.scrollHeight; }
+    this.maybeMarkRead();
+  }
+
+  add(messages) {
+    for (const m of messages) {
+      this.msgs.set(m.id, m);
+      this.els.delete(m.id);
+      if (m.media_group) this.els.delete('g:' + m.media_group);
+    }
+  }
+
+  /** Oldest first: by date, then by key (keys follow Telegram's order within a chat). */
+  sorted() { return [...this.msgs.values()].sort((a, b) => a.date - b.date || a.id - b.id); }
+
+  /** Rebuilds the list from cached elements (new or changed messages get new ones). */
+  render(keep = 'bottom') {
+    const l = this.list;
+    const atBottom = l.scrollHeight - l.scrollTop - l.clientHeight < 80;
+    const anchor = keep === 'top' ? l.querySelector('.msg, .service') : null;
+    const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+    const nodes = [];
+    if (this.older) nodes.push(h('div', { class: 'notice' }, 'Loading older messages…'));
+    else if (this.msgs.size) nodes.push(h('div', { class: 'notice' }, 'Start of the conversation'));
+    else nodes.push(h('div', { class: 'empty' }, 'No messages yet.'));
+    let day = '';
+    let marked = false;
+    const list = this.sorted();
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i];
+      const d = dayLabel(m.date);
+      if (d !== day) { nodes.push(h('div', { class: 'day' }, d)); day = d; }
+      if (this.readMark !== null && !marked && m.direction === 'incoming' && m.id > this.readMark) {
+        nodes.push(h('div', { class: 'day unread-mark', role: 'separator' }, 'New messages'));
+        marked = true;
+      }
+      if (m.media_group) {
+        const group = [m];
+        while (i + 1 < list.length && list[i + 1].media_group === m.media_group) group.push(list[++i]);
+        const key = 'g:' + m.media_group;
+        if (!this.els.has(key)) this.els.set(key, renderMessage(m, this.ctx(), group));
+        nodes.push(this.els.get(key));
+        continue;
+      }
+      if (!this.els.has(m.id)) this.els.set(m.id, renderMessage(m, this.ctx()));
+      nodes.push(this.els.get(m.id));
+    }
+    for (const p of this.composer.pending.values()) nodes.push(p.el);
+    if (this.newer) nodes.push(h('div', { class: 'notice' }, 'Loading newer messages…'));
+    l.replaceChildren(...nodes);
+    if (anchor && anchor.isConnected) l.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+    else if (keep === 'bottom' && atBottom) l.scrollTop = l.scrollHeight;
+  }
+
+  /** `render()` once per frame, for bursts of live events. */
+  renderSoon() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      if (this.chat) this.render();
+    });
+  }
+
+  ctx() {
+    if (this._ctx && this._ctx.chat === this.chat) return this._ctx;
+    const chat = this.chat;
+    this._ctx = {
+      chat,
+      attachments: (m) => {
+        const key = `${chat}/${m.id}`;
+        if (!this.attachments.has(key)) {
+          const p = get(chatPath(chat) + `/messages/${m.id}/attachments`).then((r) => r.attachments);
+          p.catch(() => this.attachments.delete(key));
+          this.attachments.set(key, p);
+        }
+        return this.attachments.get(key);
+      },
+      waitFor: (m, f) => {
+        // Woken by the attachment.ready event, or by a re-check with growing pauses (the event
+        // may have come before the answer that said "pending").
+        const key = `${chat}/${m.id}`;
+        this.waiting.set(key, f);
+        const pause = Math.min(30000, (this.recheck.get(key) || 1000) * 2);
+        this.recheck.set(key, pause);
+        setTimeout(() => {
+          if (this.waiting.get(key) !== f || chat !== this.chat) return;
+          this.waiting.delete(key);
+          this.attachments.delete(key);
+          f();
+        }, pause);
+      },
+      grew: () => chat === this.chat && this.grew(),
+      view: (url, alt, name) => this.viewer(url, alt, name),
+      reply: (m) => this.composer.setReply(m),
+      jump: (tg) => this.jumpTelegram(tg),
+      quote: (r) => {
+        const m = [...this.msgs.values()].find((x) => x.telegram_id === r.message_id);
+        return m ? { who: senderName(m), text: preview(m) } : null;
+      },
+      fetchQuote: async (r) => {
+        try {
+          const m = await get(chatPath(chat) + `/messages/${r.message_id}`);
+          return { who: senderName(m), text: preview(m) };
+        } catch { return null; }
+      },
+    };
+    return this._ctx;
+  }
+
+  async jumpTelegram(tg) {
+    const m = [...this.msgs.values()].find((x) => x.telegram_id === tg);
+    if (m) { this.flash(m.id); return; }
+    location.hash = `#/chat/${encodeURIComponent(this.chat)}/m/${tg}`;
+  }
+
+  flash(id) {
+    const el = this.list.querySelector(`[data-id="${id}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('flash');
+    el.focus({ preventScroll: true });
+    setTimeout(() => el.classList.remove('flash'), 2500);
+  }
+
+  notice(text) {
+    if (!this.chat) return;
+    this.list.append(h('div', { class: 'notice reconnected' }, text));
+  }
+
+  /** Media that finished loading moved things: keep the bottom, or the message jumped to, in view. */
+  grew() {
+    if (this.anchor) this.list.querySelector(`[data-id="${this.anchor}"]`)?.scrollIntoView({ block: 'center' });
+    else if (this.pinned) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  async onScroll() {
+    const l = this.list;
+    this.pinned = l.scrollHeight - l.scrollTop - l.clientHeight < 80;
+    if (this.loading) return;
+    if (this.older && l.scrollTop < 300) {
+      this.loading = true;
+      const chat = this.chat;
+      try {
+        const page = await get(chatPath(chat) + '/messages' + qs({ before: this.older, limit: PAGE }));
+        if (chat === this.chat) { this.add(page.messages); this.older = page.older; this.render('top'); }
+      } catch (e) { toast(explain(e)); } finally { this.loading = false; }
+    } else if (this.newer && l.scrollHeight - l.scrollTop - l.clientHeight < 300) {
+      this.loading = true;
+      const chat = this.chat;
+      try {
+        const page = await get(chatPath(chat) + '/messages' + qs({ after: this.newer, limit: PAGE }));
+        if (chat === this.chat) { this.add(page.messages); this.newer = page.newer; this.render('none'); }
+      } catch (e) { toast(explain(e)); } finally { this.loading = false; }
+    }
+    this.maybeMarkRead();
+  }
+
+  /** Marks the chat read up to the newest message when the newest part is on screen. */
+  async maybeMarkRead() {
+    const c = this.chatRecord();
+    if (!c || !c.unread || this.newer || document.hidden || !this.msgs.size || this.marking) return;
+    const l = this.list;
+    if (l.scrollHeight - l.scrollTop - l.clientHeight > 150) return;
+    const upTo = Math.max(...this.msgs.keys());
+    this.marking = true;
+    try {
+      const r = await post(chatPath(this.chat) + '/read', { up_to: upTo });
+      this.inbox.setUnread(r.chat, r.unread);
+    } catch (e) { toast('Mark read: ' + explain(e)); } finally { this.marking = false; }
+  }
+
+  onEvent(e) {
+    switch (e.type) {
+      case 'message.created': case 'message.updated': case 'message.reaction':
+        if (e.message && !this.newer) {
+          this.composer.dropPendingFor(e.message);
+          this.add([e.message]);
+          this.renderSoon();
+          if (e.type === 'message.created') {
+            requestAnimationFrame(() => this.maybeMarkRead());
+            if (e.message.direction === 'incoming') this.announcer.textContent = `${senderName(e.message)}: ${preview(e.message)}`;
+          }
+        }
+        break;
+      case 'message.deleted': {
+        const m = this.msgs.get(e.message_id);
+        if (m) {
+          this.msgs.delete(e.message_id);
+          this.els.delete(e.message_id);
+          if (m.media_group) this.els.delete('g:' + m.media_group);
+          this.renderSoon();
+        }
+        break;
+      }
+      case 'message.status': this.composer.onStatus(e); break;
+      case 'attachment.ready': {
+        const key = `${this.chat}/${e.message_id}`;
+        this.attachments.delete(key);
+        const f = this.waiting.get(key);
+        if (f) { this.waiting.delete(key); f(); }
+        break;
+      }
+      case 'typing':
+        if (e.user !== this.inbox.me.name) {
+          this.typers.set(e.user, Date.now());
+          this.showTyping();
+          setTimeout(() => this.showTyping(), 6000);
+        }
+        break;
+    }
+  }
+
+  showTyping() {
+    const now = Date.now();
+    const names = [...this.typers].filter(([, t]) => now - t < 5500).map(([n]) => n);
+    this.typing.textContent = names.length ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : '';
+  }
+
+  focusComposer() { return this.composer.focus(); }
+
+  viewer(url, alt, name) {
+    const d = h('dialog', { class: 'viewer', 'aria-label': alt },
+      h('img', { src: url, alt }),
+      h('div', { class: 'dlg-bar' }, h('a', { class: 'btn', href: url, download: name }, 'Download'),
+        h('button', { class: 'btn', type: 'button', onclick: () => d.close() }, 'Close')));
+    d.addEventListener('close', () => d.remove());
+    d.addEventListener('click', (e) => e.target === d && d.close());
+    document.body.append(d);
+    d.showModal();
+  }
+}

@@ -1,0 +1,149 @@
+// Settings for admins: Telegram accounts (add, rename, rented, daily limit, status and last
+// error, remove), users and their account grants, and the system (version, certificate,
+// uptime, counts, outbox backlog).
+
+import { h, replace, fullTime, toast } from './dom.js';
+import { get, post, patch, put, del, explain } from './api.js';
+
+const TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System']];
+
+export async function renderSettings(page, tab, inbox) {
+  const body = h('div');
+  replace(page, h('h1', null, 'Settings'),
+    h('div', { class: 'tabs', role: 'tablist' }, TABS.map(([id, label]) => h('button', {
+      role: 'tab', type: 'button', 'aria-selected': id === tab ? 'true' : 'false',
+      onclick: () => { location.hash = '#/settings/' + id; },
+    }, label))), body);
+  try {
+    if (tab === 'users') await users(body, inbox);
+    else if (tab === 'system') await system(body);
+    else await accounts(body, inbox);
+  } catch (e) {
+    replace(body, h('p', { class: 'error' }, explain(e)));
+  }
+}
+
+const labelled = (text, input) => h('label', null, text, input);
+
+async function accounts(body, inbox) {
+  const list = await get('/api/v1/accounts');
+  const rows = list.map((a) => {
+    const name = h('input', { type: 'text', value: a.name, 'aria-label': `Label of ${a.name}` });
+    const rented = h('input', { type: 'checkbox', checked: a.rented, 'aria-label': `${a.name} is rented (hide login codes)` });
+    const limit = h('input', { type: 'number', min: 0, value: a.daily_limit ?? '', placeholder: 'none', 'aria-label': `Daily limit of ${a.name}` });
+    const save = h('button', { class: 'btn', type: 'button', onclick: async () => {
+      try {
+        await patch(`/api/v1/accounts/${a.id}`, { name: name.value.trim(), rented: rented.checked, daily_limit: limit.value === '' ? null : Number(limit.value) });
+        toast(`Saved ${name.value.trim()}`);
+        inbox.loadAccounts();
+      } catch (e) { toast(explain(e)); }
+    } }, 'Save');
+    const remove = h('button', { class: 'btn danger', type: 'button', onclick: async () => {
+      if (!confirm(`Remove ${a.name}? Its token is erased and it stops receiving; its messages stay.`)) return;
+      try { await del(`/api/v1/accounts/${a.id}`); inbox.loadAccounts(); renderSettings(body.parentElement, 'accounts', inbox); } catch (e) { toast(explain(e)); }
+    } }, 'Remove');
+    return h('tr', { 'data-account': a.id },
+      h('td', null, name, h('div', { class: 'muted' }, a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · ${a.mode}`)),
+      h('td', null, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null),
+      h('td', null, rented), h('td', null, limit), h('td', null, String(a.unread)), h('td', null, save, ' ', remove));
+  });
+  const token = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, placeholder: '123456:ABC…' });
+  const name = h('input', { type: 'text', name: 'name', placeholder: 'default: bot username' });
+  const rented = h('input', { type: 'checkbox', name: 'rented' });
+  const limit = h('input', { type: 'number', min: 0, name: 'daily_limit', placeholder: 'none' });
+  const apiBase = h('input', { type: 'text', name: 'api_base', placeholder: 'https://api.telegram.org' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const add = h('form', { 'aria-label': 'Add a Telegram bot', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = 'Checking the token with Telegram…';
+    const b = { token: token.value.trim(), rented: rented.checked };
+    if (name.value.trim()) b.name = name.value.trim();
+    if (limit.value !== '') b.daily_limit = Number(limit.value);
+    if (apiBase.value.trim()) b.api_base = apiBase.value.trim();
+    try {
+      const a = await post('/api/v1/accounts', b);
+      toast(`Added @${a.bot_username || a.name}`);
+      inbox.loadAccounts();
+      renderSettings(body.parentElement, 'accounts', inbox);
+    } catch (x) { err.textContent = explain(x); }
+  } }, h('fieldset', null, h('legend', null, 'Add a Telegram bot'),
+    h('div', { class: 'grid' }, labelled('Bot token', token), labelled('Label', name), labelled('Daily limit', limit),
+      labelled('Bot API server (advanced)', apiBase), h('label', { class: 'check' }, rented, 'Rented (hide login codes)'),
+      h('button', { class: 'btn primary', type: 'submit' }, 'Check and add')), err));
+  replace(body, h('table', null,
+    h('thead', null, h('tr', null, ['Account', 'Status', 'Rented', 'Daily limit', 'Unread', ''].map((t) => h('th', null, t)))),
+    h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No accounts yet.')))), add);
+}
+
+async function users(body, inbox) {
+  const [list, accts] = await Promise.all([get('/api/v1/users'), get('/api/v1/accounts')]);
+  const grantBoxes = (u) => accts.map((a) => h('label', { class: 'check' }, h('input', {
+    type: 'checkbox', checked: u.role === 'admin' || u.accounts.includes(a.id), disabled: u.role === 'admin',
+    'data-account': a.id, 'aria-label': `${u.name} may see ${a.name}`,
+    onchange: async (e) => {
+      const boxes = [...e.target.closest('td').querySelectorAll('input')];
+      try {
+        await put(`/api/v1/users/${u.id}/grants`, { accounts: boxes.filter((b) => b.checked).map((b) => Number(b.dataset.account)) });
+        toast(`Grants of ${u.name} saved`);
+      } catch (x) { toast(explain(x)); e.target.checked = !e.target.checked; }
+    },
+  }), a.name));
+  const rows = list.map((u) => h('tr', { 'data-user': u.name },
+    h('td', null, h('strong', null, u.name), h('div', { class: 'muted' }, u.role, u.disabled ? ' · disabled' : '', ' · since ', fullTime(u.created_at))),
+    h('td', null, u.role === 'admin' ? h('span', { class: 'muted' }, 'all accounts') : grantBoxes(u)),
+    h('td', null,
+      h('button', { class: 'btn', type: 'button', onclick: async () => {
+        try { await patch(`/api/v1/users/${u.id}`, { disabled: !u.disabled }); renderSettings(body.parentElement, 'users', inbox); } catch (x) { toast(explain(x)); }
+      } }, u.disabled ? 'Enable' : 'Disable'), ' ',
+      h('button', { class: 'btn', type: 'button', onclick: async () => {
+        const pw = prompt(`New password for ${u.name} (at least 10 characters)`);
+        if (!pw) return;
+        try { await post(`/api/v1/users/${u.id}/password`, { password: pw }); toast('Password changed'); } catch (x) { toast(explain(x)); }
+      } }, 'Password'), ' ',
+      u.id === inbox.me.id ? null : h('button', { class: 'btn danger', type: 'button', onclick: async () => {
+        if (!confirm(`Delete ${u.name}?`)) return;
+        try { await del(`/api/v1/users/${u.id}`); renderSettings(body.parentElement, 'users', inbox); } catch (x) { toast(explain(x)); }
+      } }, 'Delete'))));
+  const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off' });
+  const role = h('select', { name: 'role' }, h('option', { value: 'agent' }, 'Agent'), h('option', { value: 'admin' }, 'Admin'));
+  const pw = h('input', { type: 'password', name: 'password', required: true, minlength: 10, autocomplete: 'new-password' });
+  const grants = h('div', null, accts.map((a) => h('label', { class: 'check' }, h('input', { type: 'checkbox', 'data-account': a.id }), a.name)));
+  const err = h('p', { class: 'error', role: 'alert' });
+  const form = h('form', { 'aria-label': 'Add a user', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      await post('/api/v1/users', { name: name.value.trim(), role: role.value, password: pw.value,
+        accounts: [...grants.querySelectorAll('input:checked')].map((b) => Number(b.dataset.account)) });
+      toast(`Added ${name.value.trim()}`);
+      renderSettings(body.parentElement, 'users', inbox);
+    } catch (x) { err.textContent = explain(x); }
+  } }, h('fieldset', null, h('legend', null, 'Add a user'),
+    h('div', { class: 'grid' }, labelled('User name', name), labelled('Role', role), labelled('Password', pw),
+      labelled('Accounts (agents)', grants), h('button', { class: 'btn primary', type: 'submit' }, 'Add')), err));
+  replace(body, h('table', null,
+    h('thead', null, h('tr', null, ['User', 'Accounts it may see', ''].map((t) => h('th', null, t)))),
+    h('tbody', null, rows)), form);
+}
+
+async function system(body) {
+  const [health, stats] = await Promise.all([get('/api/v1/health'), get('/api/v1/stats')]);
+  const up = health.uptime_s;
+  const kv = (rows) => h('dl', { class: 'kv' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+  replace(body,
+    kv([
+      ['Version', health.version],
+      ['Certificate SHA-256', h('span', { class: 'mono', 'data-fingerprint': '' }, health.certificate_sha256)],
+      ['Running for', `${Math.floor(up / 86400)} d ${Math.floor(up % 86400 / 3600)} h ${Math.floor(up % 3600 / 60)} min`],
+      ['Event log position', String(health.last_seq)],
+      ['Chats', String(stats.totals.chats)],
+      ['Messages', String(stats.totals.messages)],
+      ['Unread', `${stats.totals.unread} in ${stats.totals.unread_chats} chats`],
+      ['Outbox', stats.outbox.available ? `${stats.outbox.backlog} waiting, ${stats.outbox.failed} failed` : 'not available'],
+      ['Storage use', stats.storage ? JSON.stringify(stats.storage) : 'not reported by this box yet'],
+      ['S3 sync backlog', stats.s3 ? JSON.stringify(stats.s3) : 'not reported by this box yet'],
+    ]),
+    h('h2', null, 'By account'),
+    h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
+      h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', null, a.name), h('td', null, String(a.chats)), h('td', null, String(a.messages)), h('td', null, String(a.unread)))))));
+}
