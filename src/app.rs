@@ -113,7 +113,7 @@ pub async fn serve(
     // Releases interrupted by a crash finish before anything polls again.
     for account in crate::ingest::release::pending(&store)? {
         tracing::info!(account, "finishing an interrupted release");
-        state.pipeline.release_account(account).await?;
+        release_account(&state.pipeline, &state.attachments, account).await?;
     }
     let pollers = state.pollers.clone();
     let started = pollers.start_all().await?;
@@ -144,6 +144,22 @@ pub async fn serve(
         tracing::info!(account, %reason, "poller stopped");
     }
     Ok(())
+}
+
+/// Releases an account everywhere: its files first (they need no key, and a crash between the
+/// two steps then leaves a release flag that finishes the rest), then its messages and key
+/// ([`crate::ingest::release`]).
+pub async fn release_account(
+    pipeline: &crate::ingest::Pipeline,
+    attachments: &crate::attachments::Attachments,
+    account: u64,
+) -> Result<crate::ingest::release::Released, AnyError> {
+    let files = attachments
+        .release_account(account)
+        .await
+        .map_err(|e| e.into_store())?;
+    tracing::info!(account, files, "account files released");
+    Ok(pipeline.release_account(account).await?)
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {

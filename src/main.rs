@@ -322,7 +322,7 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
         | AccountCommand::Update { data, .. }
         | AccountCommand::Remove { data, .. } => data.clone(),
     };
-    let (store, _config) = init(&data)?;
+    let (store, config) = init(&data)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -410,9 +410,11 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 }
                 if release || pending {
                     let index = std::sync::Arc::new(lanbox::search::SearchIndex::new());
-                    let done = lanbox::ingest::Pipeline::new(store.clone(), index)
-                        .release_account(id)
-                        .await?;
+                    let pipeline = lanbox::ingest::Pipeline::new(store.clone(), index);
+                    let files =
+                        lanbox::attachments::Attachments::open_default_http(store.clone(), config.attachment_options())
+                            .await?;
+                    let done = lanbox::app::release_account(&pipeline, &files, id).await?;
                     println!(
                         "account {id} released: {} messages deleted, {} kept for other accounts ({} re-sealed), {} chats deleted; its key is destroyed",
                         done.messages_deleted, done.messages_kept, done.messages_resealed, done.chats_deleted

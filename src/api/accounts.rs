@@ -258,9 +258,9 @@ pub async fn remove(
     s.outbox.stop(id);
     bots::remove(&s.store, id).await?;
     if q.release {
-        let pipeline = s.pipeline.clone();
+        let (pipeline, attachments) = (s.pipeline.clone(), s.attachments.clone());
         tokio::spawn(async move {
-            if let Err(e) = pipeline.release_account(id).await {
+            if let Err(e) = crate::app::release_account(&pipeline, &attachments, id).await {
                 tracing::error!(account = id, error = %e, "release failed; it resumes at the next start");
             }
         });

@@ -136,6 +136,9 @@ impl AppState {
         let attachments =
             crate::attachments::Attachments::open_default_http(store.clone(), options.attachments.clone())
                 .await?;
+        outbox.set_attachments(Arc::new(crate::attachments::outbox::ForOutbox(
+            attachments.clone(),
+        )));
         let pipeline = Pipeline::new(store.clone(), index);
         let http = crate::channels::telegram::client::http_client().map_err(|e| StoreError::Io {
             path: "HTTP client".into(),

@@ -44,7 +44,14 @@ pub struct SendMessage {
     /// Repeating a send with the same key sends once.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// A file uploaded with `POST /api/v1/attachments` (for the sending account) to send, with
+    /// `text` as its caption (which may then be empty).
+    #[serde(default)]
+    pub attachment: Option<u64>,
 }
+
+/// Longest caption Telegram takes, in characters.
+pub const MAX_CAPTION_CHARS: usize = 1024;
 
 fn check_text(text: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
@@ -91,7 +98,15 @@ pub async fn send_for(
     body: SendMessage,
 ) -> Result<Value, ApiError> {
     let text = Zeroizing::new(body.text);
-    check_text(&text)?;
+    match body.attachment {
+        None => check_text(&text)?,
+        Some(_) if text.chars().count() > MAX_CAPTION_CHARS => {
+            return Err(ApiError::BadRequest(
+                "a caption has at most 1024 characters".into(),
+            ));
+        }
+        Some(_) => {}
+    }
     if let Some(k) = &body.idempotency_key
         && (k.is_empty() || k.chars().count() > MAX_KEY_CHARS)
     {
@@ -111,6 +126,10 @@ pub async fn send_for(
             )
         }
     };
+    let attachment = match body.attachment {
+        None => None,
+        Some(id) => Some(attachment_ref(s, account, id).await?),
+    };
     let item = NewItem {
         account,
         chat: key,
@@ -119,10 +138,36 @@ pub async fn send_for(
         reply_to,
         text,
         idempotency_key: body.idempotency_key,
-        attachment: None,
+        attachment,
     };
     let (rec, _new) = s.outbox.enqueue(item).await?;
     Ok(item_json(&rec))
+}
+
+/// The outbox's reference to an uploaded file; `404` unless it was uploaded for `account`.
+async fn attachment_ref(
+    s: &AppState,
+    account: u64,
+    id: u64,
+) -> Result<outbox::record::AttachmentRef, ApiError> {
+    let opened = match s.attachments.open_plaintext(id).await {
+        Ok(o) if o.record.owner == account && o.record.msg.is_none() => o,
+        _ => return Err(ApiError::NotFound),
+    };
+    Ok(outbox::record::AttachmentRef {
+        id: id.to_string(),
+        file_name: opened
+            .info
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("file-{id}")),
+        mime_type: opened
+            .info
+            .mime_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        size: opened.len(),
+    })
 }
 
 pub async fn send(

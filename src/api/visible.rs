@@ -99,9 +99,7 @@ pub fn scan(
             Towards::Older { below } if below > i64::MIN => {
                 r.chat_stored_rev(chat, i64::MIN, below - 1, step)?
             }
-            Towards::Newer { above } if above < i64::MAX => {
-                r.chat_stored(chat, above + 1, i64::MAX, step)?
-            }
+            Towards::Newer { above } if above < i64::MAX => r.chat_stored(chat, above + 1, i64::MAX, step)?,
             _ => break,
         };
         let Some((last, _)) = rows.last() else { break };

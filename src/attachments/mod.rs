@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod follow;
 pub mod http;
 pub mod local;
+pub mod outbox;
 pub mod read;
 pub mod s3;
 pub mod signing;

@@ -7,7 +7,7 @@
 //!   continue live; replies `ack` with `replayed` and `last_seq`, or `resync_required` when the
 //!   log no longer reaches back (the client reloads over REST, then subscribes).
 //! - `mark_read {chat, up_to}`: replies `ack` with `unread`.
-//! - `send_message {chat, text, reply_to?, account?, idempotency_key?}`: queues the send in the
+//! - `send_message {chat, text, reply_to?, account?, idempotency_key?, attachment?}`: queues the send in the
 //!   outbox; replies `ack` with `outbox` (the item: `id`, `status`, ...). Its progress arrives
 //!   as `message.status` events (`queued`, then `sent` or `failed`) naming the item.
 //! - `typing {chat}`: tells the other agents who see the chat and, within the sending limits,
@@ -66,6 +66,9 @@ pub enum ClientMsg {
         reply_to: Option<i64>,
         account: Option<u64>,
         idempotency_key: Option<String>,
+        /// An uploaded file to send (see `POST /api/v1/attachments`).
+        #[serde(default)]
+        attachment: Option<u64>,
     },
     MarkRead {
         id: Option<Value>,

@@ -303,6 +303,7 @@ impl Session {
                 reply_to,
                 account,
                 idempotency_key,
+                attachment,
             } => {
                 let key = inbox::chat_key(&chat)?;
                 let body = send::SendMessage {
@@ -310,6 +311,7 @@ impl Session {
                     reply_to,
                     account,
                     idempotency_key,
+                    attachment,
                 };
                 let item = send::send_for(&self.state, &self.caller, key, body).await?;
                 Ok(Some(protocol::ack(&id, json!({"outbox": item}))))

@@ -16,11 +16,11 @@ pub mod text;
 
 pub use chat::{Chat, ChatKind};
 pub use event::{EventKind, EventRecord};
-pub use reaction::{ActorReactions, MAX_ACTORS, Reaction, ReactionTally, Reactions};
 pub use message::{
     Attachment, Body, BodyKind, Direction, Entity, ForwardOrigin, Location, Media, MediaKind, Message,
     MessageContent, PollOption, ReplyTo, Sender, ServiceEvent, Status, Text, UserRef,
 };
+pub use reaction::{ActorReactions, MAX_ACTORS, Reaction, ReactionTally, Reactions};
 
 /// Telegram's system chat: login codes, 2FA recovery codes, session confirmations.
 pub const TELEGRAM_SYSTEM_CHAT: i64 = 777_000;

@@ -102,7 +102,7 @@ struct Shared {
     opts: OutboxOptions,
     http: Mutex<Option<reqwest::Client>>,
     workers: Mutex<HashMap<u64, WorkerHandle>>,
-    attachments: Mutex<Option<Arc<dyn AttachmentSource>>>,
+    attachments: Arc<Mutex<Option<Arc<dyn AttachmentSource>>>>,
 }
 
 /// A cheap-to-clone handle to the outbox and its sender tasks.
@@ -130,7 +130,7 @@ impl Outbox {
                 opts,
                 http: Mutex::new(None),
                 workers: Mutex::new(HashMap::new()),
-                attachments: Mutex::new(None),
+                attachments: Arc::new(Mutex::new(None)),
             }),
         }
     }
@@ -200,6 +200,7 @@ impl Outbox {
             opts: self.shared.opts.clone(),
             limits: limits.clone(),
             wake: wake.clone(),
+            attachments: self.shared.attachments.clone(),
         };
         let handle = tokio::spawn(worker.run(stopped));
         let old = self.workers().insert(

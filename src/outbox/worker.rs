@@ -22,10 +22,11 @@ use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
+use super::attach::AttachmentSource;
 use super::jobs;
 use super::limits::{Limits, OutboxOptions};
 use super::record::OutboxRecord;
-use crate::channels::telegram::client::{ApiError, BotClient, ReplyParameters, SendMessage};
+use crate::channels::telegram::client::{ApiError, BotClient, FileSend, ReplyParameters, SendMessage};
 use crate::channels::telegram::map;
 use crate::ingest::{Change, IndexHook};
 use crate::model::{ChatKind, Direction, Message, Status};
@@ -52,6 +53,8 @@ pub(super) struct Worker {
     pub opts: OutboxOptions,
     pub limits: Arc<Mutex<Limits>>,
     pub wake: Arc<Notify>,
+    /// The attachment store, once connected (file sends).
+    pub attachments: Arc<Mutex<Option<Arc<dyn AttachmentSource>>>>,
 }
 
 /// How one attempt ended, for the item.
@@ -247,13 +250,31 @@ impl Worker {
             }
         };
         let (rec, text) = begun;
-        if rec.attachment.is_some() {
-            return self
-                .give_up(
-                    id,
-                    "file sends are not available yet: the attachment store is not connected",
-                )
-                .await;
+        if let Some(file) = &rec.attachment {
+            let source = self.attachments.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let Some(source) = source else {
+                return self
+                    .give_up(
+                        id,
+                        "file sends are not available: the attachment store is not connected",
+                    )
+                    .await;
+            };
+            let bytes = match source.open(rec.account, file).await {
+                Ok(b) => b,
+                Err(reason) => return self.give_up(id, &safe_reason(&reason, &text)).await,
+            };
+            let send = FileSend {
+                chat_id: rec.chat_id,
+                file_name: file.file_name.clone(),
+                mime_type: file.mime_type.clone(),
+                size: file.size,
+                caption: Some(text.to_string()),
+                reply_to: rec.reply_to,
+                bytes,
+            };
+            let result = self.client.send_file_json(send).await;
+            return self.answered(&rec, &text, result).await;
         }
         let req = SendMessage {
             chat_id: rec.chat_id,
@@ -267,6 +288,12 @@ impl Worker {
         };
         let result = self.client.send_message_json(&req).await;
         drop(req);
+        self.answered(&rec, &text, result).await
+    }
+
+    /// Records what Telegram answered to a send.
+    async fn answered(&self, rec: &OutboxRecord, text: &str, result: Result<Value, ApiError>) -> Next {
+        let id = rec.id;
         match result {
             Ok(value) => {
                 let Some(message) = outgoing(self.account, value, false) else {
@@ -289,7 +316,7 @@ impl Worker {
                     }
                 }
             }
-            Err(e) => self.failed_attempt(&rec, &text, e).await,
+            Err(e) => self.failed_attempt(rec, text, e).await,
         }
     }
 

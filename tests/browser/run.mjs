@@ -499,7 +499,8 @@ async function main() {
     await page.goto(BASE + '/#/');
     await page.locator('.conn[data-state=online]').waitFor();
     await page.locator('.chat', { hasText: 'Ann Lee' }).click();
-    await page.locator('.msg', { hasText: 'parcel 7731' }).waitFor();
+    // Ann's message itself (our reply quotes it too).
+    await page.locator('.msg:not(.out)', { hasText: 'parcel 7731' }).waitFor();
     proxy.cut();
     await page.locator('.conn[data-state=offline]').waitFor();
     await inject(T1, privateUpdate('ann', { text: 'Sent while you were offline' }));

@@ -148,6 +148,41 @@ pub fn http_client() -> Result<reqwest::Client, ApiError> {
         .map_err(|e| ApiError::Network(format!("HTTP client: {}", e.without_url())))
 }
 
+/// Time allowed for a file upload (a 50 MB upload over a slow uplink takes minutes).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Largest photo `sendPhoto` takes; bigger images go as documents.
+pub const MAX_PHOTO_BYTES: u64 = 10 * 1000 * 1000;
+
+/// A file to send, with its bytes as a stream.
+pub struct FileSend {
+    pub chat_id: i64,
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub caption: Option<String>,
+    pub reply_to: Option<i64>,
+    pub bytes:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>>,
+}
+
+impl FileSend {
+    /// The Bot API method and form field for this file: photos (JPEG, PNG, WebP up to 10 MB),
+    /// MP4 video, Ogg voice notes and other audio get their own; everything else is a document.
+    pub fn method(&self) -> (&'static str, &'static str) {
+        let mime = self.mime_type.as_str();
+        match mime {
+            "image/jpeg" | "image/png" | "image/webp" if self.size <= MAX_PHOTO_BYTES => {
+                ("sendPhoto", "photo")
+            }
+            "video/mp4" => ("sendVideo", "video"),
+            "audio/ogg" => ("sendVoice", "voice"),
+            _ if mime.starts_with("audio/") => ("sendAudio", "audio"),
+            _ => ("sendDocument", "document"),
+        }
+    }
+}
+
 /// A client for one bot. Cheap to clone.
 #[derive(Clone)]
 pub struct BotClient {
@@ -245,6 +280,50 @@ impl BotClient {
     /// what Telegram sends, not a re-serialised struct).
     pub async fn send_message_json(&self, req: &SendMessage) -> Result<serde_json::Value, ApiError> {
         self.call("sendMessage", req, self.inner.send_timeout).await
+    }
+
+    /// Uploads a file with the send method that suits its type ([`FileSend::method`]), the
+    /// bytes streamed as multipart form data (a 50 MB file never sits in memory). Returns the
+    /// sent message as JSON, like [`BotClient::send_message_json`].
+    pub async fn send_file_json(&self, send: FileSend) -> Result<serde_json::Value, ApiError> {
+        let (method, field) = send.method();
+        let body = reqwest::Body::wrap_stream(send.bytes);
+        let part = reqwest::multipart::Part::stream_with_length(body, send.size)
+            .file_name(send.file_name.clone())
+            .mime_str(&send.mime_type)
+            .unwrap_or_else(|_| {
+                reqwest::multipart::Part::bytes(Vec::new()).file_name(send.file_name.clone())
+            });
+        let mut form = reqwest::multipart::Form::new()
+            .text("chat_id", send.chat_id.to_string())
+            .part(field, part);
+        if let Some(c) = send.caption.filter(|c| !c.is_empty()) {
+            form = form.text("caption", c);
+        }
+        if let Some(m) = send.reply_to {
+            let rp = serde_json::json!({"message_id": m, "allow_sending_without_reply": true});
+            form = form.text("reply_parameters", rp.to_string());
+        }
+        let resp = self
+            .inner
+            .http
+            .post(format!("{}{method}", self.inner.method_base))
+            .multipart(form)
+            .timeout(self.inner.send_timeout.max(UPLOAD_TIMEOUT))
+            .send()
+            .await
+            .map_err(|e| self.network_error(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.network_error(e))?;
+        if !(200..300).contains(&status) {
+            return Err(self.classify(status, &body));
+        }
+        let env: types::Envelope<serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| bad_json(method, &e))?;
+        match (env.ok, env.result) {
+            (true, Some(r)) => Ok(r),
+            _ => Err(self.classify(200, &body)),
+        }
     }
 
     pub async fn send_chat_action(&self, chat_id: i64, action: ChatAction) -> Result<bool, ApiError> {

@@ -92,6 +92,7 @@ pub(super) fn method_call(
         b.limits.record(chat_id, Instant::now());
         let message_id = b.next_message_id(chat_id);
         let mut m = message(b, chat_id, message_id, None, None);
+        set_reply(&mut m, object(p, "reply_parameters")?.as_ref());
         m[field] = media;
         if let Some(c) = &caption {
             m["caption"] = json!(c);
@@ -140,7 +141,8 @@ pub(super) fn method_call(
                 reply_parameters,
                 message_thread_id: thread,
             });
-            let m = message(b, chat_id, message_id, Some(&text), None);
+            let mut m = message(b, chat_id, message_id, Some(&text), None);
+            set_reply(&mut m, object(p, "reply_parameters")?.as_ref());
             b.messages.insert(
                 (chat_id, message_id),
                 SentRecord {
@@ -369,6 +371,22 @@ pub(in crate::channels::telegram::simulator) fn webhook_info(b: &BotState) -> Va
 }
 
 /// A message the bot sent, as Telegram returns it (text, if any, included).
+/// Telegram returns the answered message inside a reply (`reply_to_message`); the simulator
+/// knows its ID and chat, which is what a client reads back.
+fn set_reply(m: &mut Value, reply_parameters: Option<&Value>) {
+    let Some(id) = reply_parameters
+        .and_then(|r| r.get("message_id"))
+        .and_then(Value::as_i64)
+    else {
+        return;
+    };
+    m["reply_to_message"] = json!({
+        "message_id": id,
+        "chat": m["chat"].clone(),
+        "date": m["date"].clone(),
+    });
+}
+
 fn message(b: &BotState, chat_id: i64, message_id: i64, text: Option<&str>, edit_date: Option<i64>) -> Value {
     let kind = match chat_id {
         id if id > 0 => "private",
