@@ -676,13 +676,40 @@ async fn upload_is_stored_encrypted_and_oversize_is_refused_before_the_body() {
     assert_eq!(res.status(), 404);
 }
 
-/// Regression guard: events trimmed from the log before the follower saw them must not lose
-/// the files of those messages (the follower rescans the messages instead).
+/// Events trimmed from the log before the follower saw them: the follower skips ahead without
+/// walking every message, the files of those messages are recorded when a client asks for
+/// them, and attachments of messages deleted meanwhile are swept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trimmed_event_log_is_caught_up_by_a_rescan() {
+async fn a_trimmed_event_log_skips_ahead_and_older_media_are_fetched_on_demand() {
     let t = setup_with(AttachmentOptions::default(), false, false).await;
     let (s, a) = (&t.s, t.account);
     let f = t.bot.add_file(vec![5u8; 1000]);
+    let atts = &s.state.attachments;
+    // Message 2's file is recorded, then the message deleted in a part of the log that will
+    // be trimmed before the follower sees it.
+    s.ingest(
+        a,
+        vec![media_message(
+            a,
+            2,
+            MediaKind::Audio,
+            att(&f, 1000, None, None),
+            None,
+        )],
+    )
+    .await;
+    lanbox::attachments::fetch::follow_once(atts).await.unwrap();
+    let orphan = ids_of(s, key(a, 2)).await;
+    assert_eq!(orphan.len(), 1);
+    s.submit(
+        a,
+        vec![Change::Delete {
+            account: a,
+            chat: common::chat(5001, ChatKind::Private, "Files"),
+            message_ids: vec![2],
+        }],
+    )
+    .await;
     s.ingest(
         a,
         vec![media_message(
@@ -711,12 +738,204 @@ async fn a_trimmed_event_log_is_caught_up_by_a_rescan() {
         ..Default::default()
     };
     assert!(lanbox::live::retention::trim(&s.store, &keep_one).await.unwrap() > 0);
-    let atts = &s.state.attachments;
+    // The follower jumps to the first kept event instead of walking every message...
     lanbox::attachments::fetch::follow_once(atts).await.unwrap();
+    lanbox::attachments::fetch::follow_once(atts).await.unwrap();
+    assert!(ids_of(s, key(a, 3)).await.is_empty(), "nothing walked");
+    // ...the sweep removes what belonged to messages deleted in the skipped part...
+    assert!(atts.record(orphan[0]).await.unwrap().is_some());
+    assert!(!lanbox::attachments::fetch::sweep_once(atts).await.unwrap());
+    assert!(atts.record(orphan[0]).await.unwrap().is_none());
+    assert!(ids_of(s, key(a, 2)).await.is_empty());
+    // ...and the skipped message's file is recorded when a client asks for it.
+    let alice = s.token("alice").await;
+    let (st, body) = list(s, &alice, a, 3).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["attachments"][0]["state"], "pending", "{body}");
     let ids = ids_of(s, key(a, 3)).await;
     assert_eq!(ids.len(), 1, "the trimmed message's file is queued");
     lanbox::attachments::fetch::fetch_and_record(atts, ids[0]).await;
     assert_eq!(atts.record(ids[0]).await.unwrap().unwrap().state, State::Ready);
+    let (_, body) = list(s, &alice, a, 3).await;
+    let url = body["attachments"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fetch_url(s, &url, None).await.bytes().await.unwrap(),
+        vec![5u8; 1000]
+    );
+    // A text message has no attachments and records none.
+    let (st, body) = list(s, &alice, a, 4).await;
+    assert_eq!((st, body["attachments"].as_array().unwrap().len()), (200, 0));
+}
+
+/// Rows in the durable fetch queue.
+async fn fetch_queue_len(s: &TestServer) -> u64 {
+    use redb::ReadableTableMetadata;
+    s.store
+        .read(|r| {
+            Ok(r.txn()
+                .open_table(lanbox::attachments::tables::ATTACHMENT_FETCH)?
+                .len()?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_queued_in_bounded_steps() {
+    use lanbox::attachments::follow::{FETCH_QUEUE_CAP, FOLLOW_STEP};
+    let t = setup_with(AttachmentOptions::default(), false, false).await;
+    let (s, a) = (&t.s, t.account);
+    let n = FETCH_QUEUE_CAP as i64 + 2 * FOLLOW_STEP as i64;
+    let msgs = (1..=n)
+        .map(|i| {
+            media_message(
+                a,
+                i,
+                MediaKind::Image,
+                att(&format!("f{i}"), 10, None, None),
+                None,
+            )
+        })
+        .collect();
+    s.ingest(a, msgs).await;
+    let atts = &s.state.attachments;
+    let mut steps = 0;
+    while lanbox::attachments::fetch::follow_once(atts).await.unwrap() > 0 {
+        steps += 1;
+        assert!(steps < 100);
+    }
+    // The follower stopped at the cap, one step at most past it, with events left to read.
+    let queued = fetch_queue_len(s).await;
+    assert!(
+        (FETCH_QUEUE_CAP..FETCH_QUEUE_CAP + FOLLOW_STEP as u64).contains(&queued),
+        "{queued} queued"
+    );
+    assert!(queued < n as u64);
+    // As fetches finish (here: fail for good, the files are unknown), it goes on, never past
+    // the cap, until the whole backlog is recorded.
+    loop {
+        let n = lanbox::attachments::fetch::follow_once(atts).await.unwrap();
+        assert!(fetch_queue_len(s).await < FETCH_QUEUE_CAP + FOLLOW_STEP as u64);
+        if n > 0 {
+            continue;
+        }
+        let queued = queued_ids(s, FOLLOW_STEP).await;
+        if queued.is_empty() {
+            break;
+        }
+        for id in queued {
+            lanbox::attachments::fetch::fetch_and_record(atts, id).await;
+        }
+    }
+    assert!(!ids_of(s, key(a, n)).await.is_empty(), "the last message reached");
+}
+
+/// The first `limit` attachment IDs in the fetch queue.
+async fn queued_ids(s: &TestServer, limit: usize) -> Vec<u64> {
+    s.store
+        .read(move |r| {
+            lanbox::attachments::tables::read_due(
+                r.txn(),
+                lanbox::attachments::tables::ATTACHMENT_FETCH,
+                u64::MAX,
+                limit,
+            )
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_with_a_different_file_replaces_it_locally_and_in_the_bucket() {
+    let weed = s3::Weed::start();
+    let t = setup(s3_options(&weed)).await;
+    let (s, a) = (&t.s, t.account);
+    let (one, thumb, two, other) = (
+        file_bytes(300_000, 5),
+        file_bytes(4_000, 6),
+        file_bytes(250_000, 7),
+        file_bytes(1_000, 8),
+    );
+    let (one_id, thumb_id, two_id, other_id) = (
+        t.bot.add_file(one.clone()),
+        t.bot.add_file(thumb.clone()),
+        t.bot.add_file(two.clone()),
+        t.bot.add_file(other.clone()),
+    );
+    let first = media_message(
+        a,
+        9,
+        MediaKind::Image,
+        att(&one_id, one.len() as u64, None, Some("image/png")),
+        Some(att(&thumb_id, thumb.len() as u64, None, None)),
+    );
+    let mut rx = s.store.subscribe();
+    s.ingest(a, vec![first.clone()]).await;
+    ready_events(&mut rx, 9, 2).await;
+    let atts = &s.state.attachments;
+    let old = ids_of(s, key(a, 9)).await;
+    assert_eq!(old.len(), 2);
+    eventually("both synced", || async {
+        synced(atts, old[0]).await && synced(atts, old[1]).await
+    })
+    .await;
+
+    // An edit of the caption only keeps the files (a later message shows the follower is past it).
+    let mut captioned = first.clone();
+    captioned.edited_at = Some(captioned.date + 60);
+    if let Body::Media(m) = &mut captioned.content.body {
+        m.caption = Some(lanbox::model::Text::plain("new caption"));
+    }
+    s.submit(a, vec![Change::Edit(captioned.clone())]).await;
+    s.ingest(
+        a,
+        vec![media_message(
+            a,
+            10,
+            MediaKind::Image,
+            att(&other_id, 1_000, None, None),
+            None,
+        )],
+    )
+    .await;
+    ready_events(&mut rx, 10, 1).await;
+    assert_eq!(
+        ids_of(s, key(a, 9)).await,
+        old,
+        "a caption edit refetches nothing"
+    );
+
+    // An edit bringing a different file (and no thumbnail): the new file is fetched and
+    // announced, the old ones go from disk and bucket.
+    let mut replaced = captioned;
+    replaced.edited_at = Some(replaced.date + 120);
+    if let Body::Media(m) = &mut replaced.content.body {
+        m.file = att(&two_id, two.len() as u64, None, Some("image/png"));
+        m.thumbnail = None;
+    }
+    s.submit(a, vec![Change::Edit(replaced)]).await;
+    ready_events(&mut rx, 9, 1).await;
+    let new = ids_of(s, key(a, 9)).await;
+    assert_eq!(new.len(), 1);
+    assert!(!old.contains(&new[0]));
+    for id in &old {
+        assert!(atts.record(*id).await.unwrap().is_none(), "old record {id} gone");
+        assert!(!atts.local().exists(*id), "old file {id} gone from disk");
+    }
+    let s3c = atts.s3().unwrap();
+    eventually("old objects deleted, new one synced", || async {
+        let mut gone = true;
+        for id in &old {
+            let k = lanbox::attachments::s3::S3::object_key(*id);
+            gone &= s3c.head(&k).await.unwrap().is_none();
+        }
+        gone && synced(atts, new[0]).await
+    })
+    .await;
+    let alice = s.token("alice").await;
+    let (_, body) = list(s, &alice, a, 9).await;
+    let url = body["attachments"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(fetch_url(s, &url, None).await.bytes().await.unwrap(), two);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

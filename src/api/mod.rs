@@ -99,6 +99,9 @@ pub struct AppState {
     /// Media files: fetching, storage, S3 sync, signed downloads; its background work is
     /// started by `app::serve` (or a test).
     pub attachments: crate::attachments::Attachments,
+    /// The admin system page's storage and queue figures, the costly ones counted at most
+    /// every few seconds.
+    pub system_stats: Arc<crate::attachments::stats::StatsCache>,
     /// One poller (or webhook keeper) per Telegram account; started by `app::serve`, a test,
     /// or the accounts API when an account is added or changed.
     pub pollers: Pollers,
@@ -149,6 +152,7 @@ impl AppState {
         let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
         Ok(AppState {
             attachments,
+            system_stats: Arc::default(),
             pipeline,
             pollers,
             http,

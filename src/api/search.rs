@@ -78,11 +78,11 @@ const KINDS: [BodyKind; 19] = [
     BodyKind::Unsupported,
 ];
 
+/// A comma-separated list, as the OpenAPI document spells it: no empty items, no spaces.
 fn list<T>(s: Option<&str>, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, ApiError> {
     s.into_iter()
         .flat_map(|s| s.split(','))
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| parse(p.trim()).ok_or_else(|| ApiError::BadRequest(format!("unknown {what}"))))
+        .map(|p| parse(p).ok_or_else(|| ApiError::BadRequest(format!("unknown {what}"))))
         .collect()
 }
 
@@ -97,7 +97,16 @@ pub async fn search(
         .map(|c| parse_chat_id(c).ok_or_else(|| ApiError::BadRequest("unknown chat".into())))
         .transpose()?;
     let filter = Filter {
-        accounts: list(q.account.as_deref(), |p| p.parse().ok(), "account")?,
+        accounts: list(
+            q.account.as_deref(),
+            |p| {
+                p.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| p.parse().ok())
+                    .flatten()
+            },
+            "account",
+        )?,
         chats: chat.map(|c| vec![c.chat]).unwrap_or_default(),
         senders: Vec::new(),
         direction: match q.direction.as_deref() {

@@ -1,5 +1,6 @@
 //! Inbox statistics over what the caller may see: totals, unread, by account and by chat kind,
-//! and the outbox backlog.
+//! and the outbox backlog. Admins also get `system`: storage use of the box and the attachment
+//! queues (S3 sync backlog and the like), box-wide figures agents never see.
 //!
 //! Counts come from the chat records (the store keeps per-chat message and unread counters), so
 //! this is one pass over the chats and never opens a message. A chat that several of the
@@ -10,7 +11,8 @@ use serde::Serialize;
 
 use super::extract::Json;
 use super::{ApiError, AppState, visible};
-use crate::auth::Caller;
+use crate::attachments::stats::SystemStats;
+use crate::auth::{Caller, Role};
 use crate::model::ChatKind;
 
 #[derive(Serialize, Default)]
@@ -64,6 +66,9 @@ pub struct Stats {
     outbox: Outbox,
     /// Sequence number of the newest event (where a live client would start).
     last_seq: u64,
+    /// Admins only: storage use and attachment queues of the whole box.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<SystemStats>,
 }
 
 const KINDS: [ChatKind; 4] = [
@@ -74,7 +79,11 @@ const KINDS: [ChatKind; 4] = [
 ];
 
 pub async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Stats>, ApiError> {
-    let stats = s
+    let system = match caller.role {
+        Role::Admin => Some(s.system_stats.system(&s.attachments).await?),
+        Role::Agent => None,
+    };
+    let mut stats = s
         .store
         .read(move |r| {
             let g = &caller.grants;
@@ -118,8 +127,10 @@ pub async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Sta
                     failed,
                 },
                 last_seq: r.last_seq()?,
+                system: None,
             })
         })
         .await?;
+    stats.system = system;
     Ok(Json(stats))
 }

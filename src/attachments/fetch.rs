@@ -3,6 +3,11 @@
 //! becomes available later, announced by an `attachment.ready` event written in the same
 //! transaction that marks the attachment stored.
 //!
+//! Low priority by design: at most `workers` downloads at once, a pause after each attempt,
+//! a bounded scan of the queue per round; a failed attempt is rescheduled durably (its
+//! not-before time in the queue, doubling up to `retry_max`) and given up after
+//! `max_attempts`, never retried hot.
+//!
 //! A download streams: chunks from Telegram go through a bounded channel to a blocking thread
 //! that encrypts and writes them, so memory stays at a few chunks whatever the file size.
 
@@ -15,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::follow::FOLLOW_STEP;
-pub use super::follow::follow_once;
+pub use super::follow::{follow_once, sweep_once};
 use super::tables::{self, ATTACHMENT_FETCH, AttachmentRecord, Role, State, Tables};
 use super::writer::{PIPE_CHUNKS, spawn_writer};
 use super::{AttachmentError, Attachments, now};
@@ -50,16 +55,27 @@ pub async fn run(a: Attachments, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
-        // Catch up with the log first.
+        // Catch up with the log first, pausing between full steps so that a backlog is
+        // worked through at low priority (the fetch queue's cap bounds what it queues).
         loop {
             match follow_once(&a).await {
-                Ok(n) if n >= FOLLOW_STEP => continue,
+                Ok(n) if n >= FOLLOW_STEP => {}
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "attachment follower");
                     break;
                 }
             }
+            if pause(&mut stop, BACKLOG_PAUSE).await {
+                break;
+            }
+        }
+        // A step of the orphan sweep, when one is due (after the follower skipped a
+        // trimmed part of the log).
+        let mut sweeping = false;
+        match sweep_once(&a).await {
+            Ok(more) => sweeping = more,
+            Err(e) => tracing::warn!(error = %e, "attachment orphan sweep"),
         }
         // Start due fetches up to the concurrency bound.
         let free = a.options().workers.max(1).saturating_sub(workers.len());
@@ -73,7 +89,9 @@ pub async fn run(a: Attachments, mut stop: watch::Receiver<bool>) {
                     let t = r.txn().open_table(ATTACHMENT_FETCH)?;
                     let mut due = Vec::new();
                     let mut next: Option<u64> = None;
-                    for row in t.iter()? {
+                    // The queue is capped by the follower; the scan is bounded anyway
+                    // (entries beyond it are reached as the ones before finish).
+                    for row in t.iter()?.take(SCAN_ROWS) {
                         let (k, v) = row?;
                         let (id, at) = (k.value(), v.value());
                         if busy.contains(&id) {
@@ -98,6 +116,9 @@ pub async fn run(a: Attachments, mut stop: watch::Receiver<bool>) {
                         let (a2, fl) = (a.clone(), in_flight.clone());
                         workers.spawn(async move {
                             fetch_and_record(&a2, id).await;
+                            // Low priority: a gap after each attempt, so a queue of quick
+                            // failures cannot keep a core busy.
+                            tokio::time::sleep(JOB_GAP).await;
                             fl.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                             a2.inner.wake_fetch.notify_one();
                         });
@@ -106,9 +127,13 @@ pub async fn run(a: Attachments, mut stop: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "reading the fetch queue"),
             }
         }
-        let wait = next_due
-            .map(|at| Duration::from_secs(at.saturating_sub(now()).max(1)))
-            .unwrap_or(Duration::from_secs(30));
+        let wait = if sweeping {
+            BACKLOG_PAUSE
+        } else {
+            next_due
+                .map(|at| Duration::from_secs(at.saturating_sub(now()).max(1)))
+                .unwrap_or(Duration::from_secs(30))
+        };
         tokio::select! {
             _ = super::stopped(&mut stop) => break,
             _ = a.inner.wake_fetch.notified() => {}
@@ -123,6 +148,21 @@ pub async fn run(a: Attachments, mut stop: watch::Receiver<bool>) {
     }
     workers.abort_all();
     while workers.join_next().await.is_some() {}
+}
+
+/// Pause between steps of a backlog (follower, sweep).
+const BACKLOG_PAUSE: Duration = Duration::from_millis(50);
+/// Pause of a fetch worker after each attempt.
+const JOB_GAP: Duration = Duration::from_millis(100);
+/// Fetch-queue rows looked at per round.
+const SCAN_ROWS: usize = 2048;
+
+/// Sleeps `d`; true when `stop` came first.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = super::stopped(stop) => true,
+        _ = tokio::time::sleep(d) => false,
+    }
 }
 
 /// One attempt at one attachment, recorded whatever its outcome.

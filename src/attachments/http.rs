@@ -97,28 +97,51 @@ pub async fn list(
     Path((chat, msg)): Path<(String, i64)>,
 ) -> Result<Json<AttachmentList>, ApiError> {
     let key = inbox::chat_key(&chat)?.msg(msg);
+    let (recs, media) = list_records(&s, &caller, key).await?.ok_or(ApiError::NotFound)?;
+    // Media older than the event-log follower (an upgraded box) are recorded and queued the
+    // first time a client asks for them.
+    let recs = if recs.is_empty()
+        && media
+        && s.attachments
+            .ensure_recorded(key)
+            .await
+            .map_err(AttachmentError::into_store)?
+    {
+        list_records(&s, &caller, key).await?.ok_or(ApiError::NotFound)?.0
+    } else {
+        recs
+    };
+    Ok(Json(AttachmentList {
+        attachments: recs.iter().map(|r| s.attachments.dto(r, caller.user)).collect(),
+    }))
+}
+
+/// The records of a message's attachments and whether it is a media message, `None` when
+/// the caller may not see it.
+async fn list_records(
+    s: &AppState,
+    caller: &Caller,
+    key: crate::store::MsgKey,
+) -> Result<Option<(Vec<AttachmentRecord>, bool)>, ApiError> {
     let g = caller.grants.clone();
-    let recs = s
-        .store
+    Ok(s.store
         .read(move |r| {
-            let shown = visible::chat(r, &g, key.chat_key())?.is_some()
-                && r.stored_message(key)?.is_some_and(|m| visible::stored(&g, &m));
-            if !shown {
+            let Some(m) = r.stored_message(key)? else {
+                return Ok(None);
+            };
+            if visible::chat(r, &g, key.chat_key())?.is_none() || !visible::stored(&g, &m) {
                 return Ok(None);
             }
+            let media = super::follow::is_media(m.body_kind);
             let mut out = Vec::new();
             for (_, id) in tables::read_of_message(r.txn(), key)? {
                 if let Some(rec) = tables::read_record(r.txn(), id)? {
                     out.push(rec);
                 }
             }
-            Ok(Some(out))
+            Ok(Some((out, media)))
         })
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(AttachmentList {
-        attachments: recs.iter().map(|r| s.attachments.dto(r, caller.user)).collect(),
-    }))
+        .await?)
 }
 
 #[derive(Deserialize)]

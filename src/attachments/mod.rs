@@ -17,6 +17,7 @@
 //! - [`read`]: plaintext of a stored attachment, by range, from local disk or the bucket.
 //! - [`signing`]: the URL signing key (wrapped by the master key) and signed URLs.
 //! - [`http`]: the download and attachment-listing routes.
+//! - [`stats`]: storage use and queue backlogs for the admin system page (read-only).
 //!
 //! Nothing here logs file bytes, names or message text; errors carry IDs and sizes only.
 
@@ -30,11 +31,14 @@ pub mod outbox;
 pub mod read;
 pub mod s3;
 pub mod signing;
+pub mod stats;
 pub mod sync;
 pub mod tables;
 pub mod writer;
 
 use std::sync::Arc;
+
+use redb::ReadableTable;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -145,7 +149,20 @@ impl Attachments {
         http: reqwest::Client,
     ) -> Result<Attachments, AttachmentError> {
         let local = LocalStore::open(store.dir().join("attachments"))?;
-        store.write(1, |ctx| tables::ensure(ctx.txn())).await?;
+        store
+            .write(1, |ctx| {
+                tables::ensure(ctx.txn())?;
+                // A store with a log but no cursor had messages before this subsystem (an
+                // upgraded box): follow from the log's end; older media are fetched on demand
+                // (see `follow`), never by walking the whole log.
+                let last = ctx.events_table().last()?.map(|(k, _)| k.value());
+                let mut t = tables::Tables::open(ctx.txn())?;
+                if t.meta.get(tables::META_CURSOR)?.is_none() {
+                    t.set_cursor(last.unwrap_or(0))?;
+                }
+                Ok(())
+            })
+            .await?;
         let signer = signing::UrlSigner::load(&store).await?;
         let s3 = match &opts.s3 {
             Some(cfg) => Some(s3::S3::new(cfg.clone())?),

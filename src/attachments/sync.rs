@@ -81,7 +81,8 @@ pub async fn sync_round(
             let mut next: Option<u64> = None;
             for q in [ATTACHMENT_SYNC, ATTACHMENT_UNSYNC] {
                 let t = r.txn().open_table(q)?;
-                for row in t.iter()? {
+                // Bounded per round; entries further on are reached as earlier ones leave.
+                for row in t.iter()?.take(4096) {
                     let at = row?.1.value();
                     if at > now_s {
                         next = Some(next.map_or(at, |n| n.min(at)));

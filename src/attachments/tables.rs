@@ -24,9 +24,26 @@ pub const ATTACHMENT_UNSYNC: TableDefinition<u64, u64> = TableDefinition::new("a
 pub const ATTACHMENT_META: TableDefinition<&str, u64> = TableDefinition::new("attachment_meta");
 /// `name -> sealed key material` (the URL signing key, wrapped by the master key).
 pub const ATTACHMENT_KEY: TableDefinition<&str, &[u8]> = TableDefinition::new("attachment_key");
+/// `attachment id -> fingerprint of Telegram's file_unique_id` (see [`fingerprint`]): tells an
+/// edit that only changed the caption from one that brought a different file.
+pub const ATTACHMENT_FILE: TableDefinition<u64, u64> = TableDefinition::new("attachment_file");
 
 pub const META_CURSOR: &str = "cursor";
 pub const META_NEXT_ID: &str = "next_id";
+/// The next attachment ID the orphan sweep looks at; absent when no sweep is due.
+pub const META_SWEEP: &str = "sweep";
+
+/// A stable 64-bit fingerprint of a file's identity (`file_unique_id`, else `file_id`): not
+/// the identifier itself, which stays in the sealed message.
+pub fn fingerprint(file: &crate::model::Attachment) -> u64 {
+    let id = if file.file_unique_id.is_empty() {
+        &file.file_id
+    } else {
+        &file.file_unique_id
+    };
+    let h = blake3::hash(id.as_bytes());
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
+}
 
 /// Which file of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +147,7 @@ pub struct Tables<'t> {
     pub sync: Table<'t, u64, u64>,
     pub unsync: Table<'t, u64, u64>,
     pub meta: Table<'t, &'static str, u64>,
+    pub files: Table<'t, u64, u64>,
 }
 
 impl<'t> Tables<'t> {
@@ -141,6 +159,7 @@ impl<'t> Tables<'t> {
             sync: txn.open_table(ATTACHMENT_SYNC)?,
             unsync: txn.open_table(ATTACHMENT_UNSYNC)?,
             meta: txn.open_table(ATTACHMENT_META)?,
+            files: txn.open_table(ATTACHMENT_FILE)?,
         })
     }
 

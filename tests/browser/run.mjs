@@ -276,6 +276,25 @@ async function main() {
     await shot(page, '08-settings-users');
     await page.goto(BASE + '/#/settings/system');
     await page.getByText(box.fp).waitFor();
+    // Storage use and backlogs, in human units, agreeing with what the API reports.
+    const sys = (await page.evaluate(() => fetch('/api/v1/stats').then((r) => r.json()))).system;
+    if (!sys || !(sys.storage.database_bytes > 0) || !(sys.storage.disk_total_bytes > 0)) throw new Error(`no system figures: ${JSON.stringify(sys)}`);
+    const statText = (name) => page.locator(`[data-stat="${name}"]`).textContent();
+    const UNIT = String.raw`\d+(\.\d)? (B|KB|MB|GB)`;
+    const want = {
+      disk: new RegExp(`^${UNIT} of ${UNIT} free$`),
+      database: new RegExp(`^${UNIT}$`),
+      attachments: new RegExp(`^${UNIT} in ${sys.storage.attachment_files} files?`),
+      s3: sys.attachments.s3_configured
+        ? new RegExp(`^${sys.attachments.sync_backlog} files? to upload, ${sys.attachments.delete_backlog} objects? to delete$`)
+        : /^S3 not configured/,
+      fetch: new RegExp(`^${sys.attachments.fetch_backlog} waiting, ${sys.attachments.failed} failed$`),
+    };
+    for (const [name, re] of Object.entries(want)) {
+      const text = await statText(name);
+      if (!re.test(text)) throw new Error(`system page ${name}: ${JSON.stringify(text)} does not match ${re}`);
+    }
+    if (/not reported/.test(await page.locator('dl.kv').textContent())) throw new Error('a figure is still not reported');
     await shot(page, '09-settings-system');
   });
 

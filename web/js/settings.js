@@ -1,8 +1,8 @@
 // Settings for admins: Telegram accounts (add, rename, rented, daily limit, status and last
 // error, remove), users and their account grants, and the system (version, certificate,
-// uptime, counts, outbox backlog).
+// uptime, counts, outbox backlog, storage use, attachment and S3 sync backlogs).
 
-import { h, replace, fullTime, toast } from './dom.js';
+import { h, replace, fullTime, toast, size } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
 
 const TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System']];
@@ -140,10 +140,31 @@ async function system(body) {
       ['Messages', String(stats.totals.messages)],
       ['Unread', `${stats.totals.unread} in ${stats.totals.unread_chats} chats`],
       ['Outbox', stats.outbox.available ? `${stats.outbox.backlog} waiting, ${stats.outbox.failed} failed` : 'not available'],
-      ['Storage use', stats.storage ? JSON.stringify(stats.storage) : 'not reported by this box yet'],
-      ['S3 sync backlog', stats.s3 ? JSON.stringify(stats.s3) : 'not reported by this box yet'],
+      ...systemRows(stats.system),
     ]),
     h('h2', null, 'By account'),
     h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
       h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', null, a.name), h('td', null, String(a.chats)), h('td', null, String(a.messages)), h('td', null, String(a.unread)))))));
+}
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// Storage use and attachment queues (`system` in the stats, sent to admins only). Each value
+// carries `data-stat` so tests and scripts can find it.
+function systemRows(sys) {
+  const stat = (name, text, title) => h('span', { 'data-stat': name, title }, text);
+  if (!sys) return [['Storage use', 'shown to admins only']];
+  const st = sys.storage, q = sys.attachments;
+  const counted = `Files and failures counted ${fullTime(sys.counted_at)}`;
+  return [
+    ['Disk', stat('disk', `${size(st.disk_free_bytes)} of ${size(st.disk_total_bytes)} free`)],
+    ['Database', stat('database', size(st.database_bytes))],
+    ['Attachments on this box', stat('attachments',
+      `${size(st.attachment_bytes)} in ${plural(st.attachment_files, 'file', 'files')}`
+      + (st.cache_limit_bytes !== null ? ` (cache limit ${size(st.cache_limit_bytes)})` : ''), counted)],
+    ['S3 sync backlog', stat('s3', q.s3_configured
+      ? `${plural(q.sync_backlog, 'file', 'files')} to upload, ${plural(q.delete_backlog, 'object', 'objects')} to delete`
+      : 'S3 not configured (files are kept on this box only)')],
+    ['Attachment fetching', stat('fetch', `${q.fetch_backlog} waiting, ${q.failed} failed`, counted)],
+  ];
 }
