@@ -347,17 +347,20 @@ pub fn table(accounts: &[AccountSummary]) -> String {
 
 /// Checks an API base URL and drops its trailing slash.
 pub fn normalise_api_base(url: &str) -> Result<String, AccountError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| AccountError::BadApiBase)?;
-    let ok = matches!(parsed.scheme(), "http" | "https")
+    plain_url(url, &["http", "https"]).ok_or(AccountError::BadApiBase)
+}
+
+/// `url` without its trailing slash, when it parses, has one of `schemes` and a host, and has
+/// no query, fragment or credentials.
+pub(super) fn plain_url(url: &str, schemes: &[&str]) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let ok = schemes.contains(&parsed.scheme())
         && parsed.host().is_some()
         && parsed.query().is_none()
         && parsed.fragment().is_none()
         && parsed.username().is_empty()
         && parsed.password().is_none();
-    if !ok {
-        return Err(AccountError::BadApiBase);
-    }
-    Ok(url.trim_end_matches('/').to_owned())
+    ok.then(|| url.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]

@@ -304,12 +304,23 @@ impl BotClient {
             let rp = serde_json::json!({"message_id": m, "allow_sending_without_reply": true});
             form = form.text("reply_parameters", rp.to_string());
         }
+        self.call_multipart(method, form, self.inner.send_timeout.max(UPLOAD_TIMEOUT))
+            .await
+    }
+
+    /// Calls `method` with a multipart form body and decodes its `result`.
+    async fn call_multipart<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        form: reqwest::multipart::Form,
+        timeout: Duration,
+    ) -> Result<T, ApiError> {
         let resp = self
             .inner
             .http
             .post(format!("{}{method}", self.inner.method_base))
             .multipart(form)
-            .timeout(self.inner.send_timeout.max(UPLOAD_TIMEOUT))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| self.network_error(e))?;
@@ -318,8 +329,7 @@ impl BotClient {
         if !(200..300).contains(&status) {
             return Err(self.classify(status, &body));
         }
-        let env: types::Envelope<serde_json::Value> =
-            serde_json::from_slice(&body).map_err(|e| bad_json(method, &e))?;
+        let env: types::Envelope<T> = serde_json::from_slice(&body).map_err(|e| bad_json(method, &e))?;
         match (env.ok, env.result) {
             (true, Some(r)) => Ok(r),
             _ => Err(self.classify(200, &body)),
@@ -412,26 +422,8 @@ impl BotClient {
             .mime_str("application/x-pem-file")
             .expect("static MIME type");
         form = form.part("certificate", part);
-        let resp = self
-            .inner
-            .http
-            .post(format!("{}setWebhook", self.inner.method_base))
-            .multipart(form)
-            .timeout(DEFAULT_CALL_TIMEOUT)
-            .send()
+        self.call_multipart("setWebhook", form, DEFAULT_CALL_TIMEOUT)
             .await
-            .map_err(|e| self.network_error(e))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.network_error(e))?;
-        if !(200..300).contains(&status) {
-            return Err(self.classify(status, &body));
-        }
-        let env: types::Envelope<bool> =
-            serde_json::from_slice(&body).map_err(|e| bad_json("setWebhook", &e))?;
-        match (env.ok, env.result) {
-            (true, Some(r)) => Ok(r),
-            _ => Err(self.classify(200, &body)),
-        }
     }
 
     pub async fn delete_webhook(&self, drop_pending_updates: bool) -> Result<bool, ApiError> {

@@ -279,17 +279,7 @@ fn printable(s: &str) -> String {
 
 /// `https://host[:port]` with an optional path prefix, no query, no credentials.
 fn normalise_base(base: &str) -> Result<String, AccountError> {
-    let parsed = reqwest::Url::parse(base).map_err(|_| AccountError::BadWebhookBase)?;
-    let ok = parsed.scheme() == "https"
-        && parsed.host().is_some()
-        && parsed.query().is_none()
-        && parsed.fragment().is_none()
-        && parsed.username().is_empty()
-        && parsed.password().is_none();
-    if !ok {
-        return Err(AccountError::BadWebhookBase);
-    }
-    Ok(base.trim_end_matches('/').to_owned())
+    accounts::plain_url(base, &["https"]).ok_or(AccountError::BadWebhookBase)
 }
 
 #[cfg(test)]
