@@ -602,7 +602,8 @@ async function main() {
   const blocked = results.filter((r) => r[1] === 'blocked');
   console.log(`\nbrowser tests: ${results.length - failed.length - blocked.length} passed, ${failed.length} failed, ${blocked.length} blocked (${((Date.now() - t0) / 1000).toFixed(1)} s); screenshots in ${ART}`);
   for (const r of [...failed, ...blocked]) console.log(` - ${r[1]}: ${r[0]}: ${r[2]}`);
-  process.exitCode = failed.length ? 1 : 0;
+  // A check that could not run is not a pass: blocked fails the run too.
+  process.exitCode = failed.length || blocked.length ? 1 : 0;
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1; }).finally(() => {
