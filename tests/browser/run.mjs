@@ -587,9 +587,15 @@ async function main() {
     await shot(p, '14-demo');
     // The customers answer: a reply from the inbox gets Ann's thanks, live.
     await p.locator('.chat', { hasText: 'Ann Lee' }).click();
-    await p.getByLabel('Message', { exact: true }).fill('Your parcel arrives tomorrow morning.');
-    await p.keyboard.press('Enter');
-    await p.locator('.msg', { hasText: 'Perfect, thank you!' }).waitFor();
+    await p.locator('.msg').first().waitFor();
+    const box = p.getByLabel('Message', { exact: true });
+    await box.fill('Your parcel arrives tomorrow morning.');
+    await box.press('Enter');
+    // Our message shows as sent (the demo answers what the bot sent)...
+    await p.locator('.msg.out', { hasText: 'Your parcel arrives tomorrow morning.' }).locator('[data-status=sent]')
+      .waitFor({ timeout: 2 * TIMEOUT });
+    // ...and Ann's thanks follows (the demo checks for sends every 1.5 s, between its own lines).
+    await p.locator('.msg', { hasText: 'Perfect, thank you!' }).waitFor({ timeout: 2 * TIMEOUT });
     await shot(p, '15-demo-answered');
     await ctx.close();
     demo.proc.kill('SIGTERM');
