@@ -56,28 +56,6 @@ pub struct SearchReply {
     next: Option<String>,
 }
 
-const KINDS: [BodyKind; 19] = [
-    BodyKind::Text,
-    BodyKind::Image,
-    BodyKind::File,
-    BodyKind::Video,
-    BodyKind::Audio,
-    BodyKind::Voice,
-    BodyKind::VideoNote,
-    BodyKind::Sticker,
-    BodyKind::Animation,
-    BodyKind::Location,
-    BodyKind::Venue,
-    BodyKind::Contact,
-    BodyKind::Poll,
-    BodyKind::Dice,
-    BodyKind::InteractiveReply,
-    BodyKind::Postback,
-    BodyKind::Service,
-    BodyKind::Redacted,
-    BodyKind::Unsupported,
-];
-
 /// A comma-separated list, as the OpenAPI document spells it: no empty items, no spaces.
 fn list<T>(s: Option<&str>, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, ApiError> {
     s.into_iter()
@@ -117,7 +95,7 @@ pub async fn search(
         },
         kinds: list(
             q.kind.as_deref(),
-            |p| KINDS.into_iter().find(|k| k.as_str() == p),
+            |p| BodyKind::ALL.into_iter().find(|k| k.as_str() == p),
             "kind",
         )?,
         since: q.since,

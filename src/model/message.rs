@@ -336,6 +336,29 @@ pub enum BodyKind {
 }
 
 impl BodyKind {
+    /// Every kind, in declaration order (the search index's kind codes are positions here).
+    pub const ALL: [BodyKind; 19] = [
+        BodyKind::Text,
+        BodyKind::Image,
+        BodyKind::File,
+        BodyKind::Video,
+        BodyKind::Audio,
+        BodyKind::Voice,
+        BodyKind::VideoNote,
+        BodyKind::Sticker,
+        BodyKind::Animation,
+        BodyKind::Location,
+        BodyKind::Venue,
+        BodyKind::Contact,
+        BodyKind::Poll,
+        BodyKind::Dice,
+        BodyKind::InteractiveReply,
+        BodyKind::Postback,
+        BodyKind::Service,
+        BodyKind::Redacted,
+        BodyKind::Unsupported,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BodyKind::Text => "text",

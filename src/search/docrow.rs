@@ -56,27 +56,7 @@ pub struct DocRow {
 const DOC_ROW_VERSION: u8 = 1;
 
 /// Every body kind, by code (`BodyKind::code`).
-const KINDS: [BodyKind; 19] = [
-    BodyKind::Text,
-    BodyKind::Image,
-    BodyKind::File,
-    BodyKind::Video,
-    BodyKind::Audio,
-    BodyKind::Voice,
-    BodyKind::VideoNote,
-    BodyKind::Sticker,
-    BodyKind::Animation,
-    BodyKind::Location,
-    BodyKind::Venue,
-    BodyKind::Contact,
-    BodyKind::Poll,
-    BodyKind::Dice,
-    BodyKind::InteractiveReply,
-    BodyKind::Postback,
-    BodyKind::Service,
-    BodyKind::Redacted,
-    BodyKind::Unsupported,
-];
+const KINDS: [BodyKind; 19] = BodyKind::ALL;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
