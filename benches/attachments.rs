@@ -117,9 +117,9 @@ fn main() -> Res<()> {
 async fn sim_side(size: u64) -> Res<()> {
     // A self-hosted Bot API server, as an installation that fetches big files needs.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim = lanbox::channels::telegram::simulator::Simulator::start_with(
+    let sim = lanbox::dev::simulator::Simulator::start_with(
         listener,
-        lanbox::channels::telegram::simulator::SimConfig {
+        lanbox::dev::simulator::SimConfig {
             local_api: true,
             ..Default::default()
         },

@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use lanbox::channels::telegram::simulator::Simulator;
+use lanbox::dev::simulator::Simulator;
 
 use child::{Launch, Mem};
 use report::{kib_mib, mib, ms, ticks_ms};

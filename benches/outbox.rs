@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use lanbox::channels::telegram::accounts::{self, AddBot};
 use lanbox::channels::telegram::client::{BotClient, SendMessage, Token, http_client};
-use lanbox::channels::telegram::simulator::Simulator;
+use lanbox::dev::simulator::Simulator;
 use lanbox::model::ChatKind;
 use lanbox::outbox::{NewItem, Outbox, OutboxOptions, jobs};
 use lanbox::search::SearchIndex;

@@ -30,7 +30,7 @@ use clap::Parser;
 use lanbox::channels::telegram::accounts::{self, AddBot};
 use lanbox::channels::telegram::client::{BotClient, GetUpdates, Token, http_client};
 use lanbox::channels::telegram::poller::{AccountStatus, Backoff, Poller, PollerConfig};
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::channels::telegram::split_updates;
 use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::store::{Store, StoreOptions};

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use client::{Board, Fleet, MARKER, Res, Target};
 use futures_util::SinkExt;
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::json;
 use servers::Server;
 

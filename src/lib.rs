@@ -36,7 +36,7 @@ pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod config;
-pub mod demo;
+pub mod dev;
 pub mod ingest;
 pub mod live;
 pub mod model;

@@ -494,7 +494,7 @@ fn token(command: TokenCommand) -> Result<(), AnyError> {
 }
 
 fn dev(command: DevCommand) -> Result<(), AnyError> {
-    use lanbox::channels::telegram::simulator::{SimConfig, Simulator};
+    use lanbox::dev::simulator::{SimConfig, Simulator};
     let DevCommand::TelegramSim {
         listen,
         tokens,
@@ -545,7 +545,7 @@ fn demo(listen: std::net::SocketAddr) -> Result<(), AnyError> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(async move {
         let stop = shutdown_signal();
-        lanbox::demo::run(store, config, listen, stop).await
+        lanbox::dev::demo::run(store, config, listen, stop).await
     });
     drop(rt);
     let _ = std::fs::remove_dir_all(&dir);

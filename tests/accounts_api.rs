@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use harness::{TestServer, get, post};
 use lanbox::auth::Role;
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::{Value, json};
 
 async fn send(

@@ -14,7 +14,7 @@ use lanbox::attachments::{AttachmentOptions, Attachments, S3Config, State};
 use lanbox::auth::Role;
 use lanbox::channels::telegram::accounts::{self, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::ingest::Change;
 use lanbox::model::{Attachment, Body, ChatKind, EventKind, Media, MediaKind, Message};
 use lanbox::store::MsgKey;
@@ -55,7 +55,7 @@ async fn setup_with(opts: AttachmentOptions, start: bool, local_api: bool) -> Se
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start_with(
         listener,
-        lanbox::channels::telegram::simulator::SimConfig {
+        lanbox::dev::simulator::SimConfig {
             local_api,
             ..Default::default()
         },

@@ -16,7 +16,7 @@ use lanbox::api::ApiOptions;
 use lanbox::auth::Role;
 use lanbox::channels::telegram::accounts::{self, AccountChanges, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
-use lanbox::channels::telegram::simulator::{Call, Fault, SimBot, Simulator};
+use lanbox::dev::simulator::{Call, Fault, SimBot, Simulator};
 use lanbox::model::ChatKind;
 use lanbox::outbox::OutboxOptions;
 use serde_json::{Value, json};
@@ -49,7 +49,7 @@ fn logs() -> &'static Captured {
         let w = c.clone();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "lanbox=trace,lanbox::channels::telegram::simulator=off",
+                "lanbox=trace,lanbox::dev::simulator=off",
             ))
             .with_writer(move || w.clone())
             .with_ansi(false)

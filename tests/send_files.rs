@@ -14,7 +14,7 @@ use harness::*;
 use lanbox::auth::Role;
 use lanbox::channels::telegram::accounts::{self, AddBot};
 use lanbox::channels::telegram::client::{BotClient, Token, http_client};
-use lanbox::channels::telegram::simulator::Simulator;
+use lanbox::dev::simulator::Simulator;
 use lanbox::model::ChatKind;
 use serde_json::{Value, json};
 

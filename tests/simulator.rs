@@ -15,7 +15,7 @@ use lanbox::channels::telegram::client::{
     ApiError, BotClient, ChatAction, EditMessageText, GetUpdates, ReplyParameters, SendMessage, SetWebhook,
     Token, http_client,
 };
-use lanbox::channels::telegram::simulator::{Fault, SimBot, Simulator};
+use lanbox::dev::simulator::{Fault, SimBot, Simulator};
 use lanbox::channels::telegram::split_updates;
 use serde_json::{Value, json};
 

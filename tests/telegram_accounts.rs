@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lanbox::channels::telegram::simulator::Simulator;
+use lanbox::dev::simulator::Simulator;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lanbox");

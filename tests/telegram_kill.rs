@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::store::{ChatKey, Store, StoreOptions};
 use serde_json::json;
 

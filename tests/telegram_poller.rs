@@ -13,7 +13,7 @@ use lanbox::channels::telegram::poller::{
     ALLOWED_UPDATES, AccountStatus, Backoff, Poller, PollerConfig, StopReason,
 };
 use lanbox::channels::telegram::pollers::Pollers;
-use lanbox::channels::telegram::simulator::{Call, Fault, SimBot, Simulator};
+use lanbox::dev::simulator::{Call, Fault, SimBot, Simulator};
 use lanbox::ingest::{Batch, NoIndex, Pipeline};
 use lanbox::store::{Store, StoreOptions};
 use serde_json::{Value, json};

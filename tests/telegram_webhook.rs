@@ -12,7 +12,7 @@ use std::time::Duration;
 use harness::TestServer;
 use lanbox::channels::telegram::accounts::{self, AddBot, Mode};
 use lanbox::channels::telegram::client::{Token, http_client};
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::channels::telegram::webhook::{self, SECRET_HEADER};
 use lanbox::store::ChatKey;
 use serde_json::{Value, json};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lanbox::accounts::{self, NewAccount};
-use lanbox::channels::telegram::simulator::Simulator;
+use lanbox::dev::simulator::Simulator;
 use lanbox::ingest::Pipeline;
 use lanbox::search::SearchIndex;
 use lanbox::store::{DB_FILE, Store, StoreOptions};

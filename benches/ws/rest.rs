@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lanbox::channels::telegram::simulator::SimBot;
+use lanbox::dev::simulator::SimBot;
 use serde_json::{Value, json};
 
 use super::client::{HOST, Res};

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use lanbox::channels::telegram::client::http_client;
-use lanbox::channels::telegram::simulator::{SimConfig, Simulator};
+use lanbox::dev::simulator::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use super::{call, text_update};

@@ -3,7 +3,7 @@
 //! getFile, and answerCallbackQuery.
 
 use lanbox::channels::telegram::client::http_client;
-use lanbox::channels::telegram::simulator::{SimBot, Simulator};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 

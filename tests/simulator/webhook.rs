@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use lanbox::channels::telegram::client::http_client;
-use lanbox::channels::telegram::simulator::{SimBot, SimConfig, Simulator};
+use lanbox::dev::simulator::{SimBot, SimConfig, Simulator};
 use lanbox::system::tls::{CertSource, CertStore};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

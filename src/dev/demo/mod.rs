@@ -17,7 +17,7 @@ use crate::auth::users::{self, NewUser};
 use crate::auth::{Role, secrets};
 use crate::channels::telegram::accounts::{self as bots, AddBot};
 use crate::channels::telegram::client::{Token, http_client};
-use crate::channels::telegram::simulator::{SimConfig, Simulator};
+use crate::dev::simulator::{SimConfig, Simulator};
 use crate::config::Config;
 use crate::store::Store;
 

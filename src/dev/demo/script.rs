@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::png;
-use crate::channels::telegram::simulator::SimBot;
+use crate::dev::simulator::SimBot;
 
 /// Which demo bot a chat belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]

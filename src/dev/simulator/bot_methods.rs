@@ -351,7 +351,7 @@ fn parse_certificate(bytes: &[u8]) -> Result<Vec<u8>, Reply> {
     Err(Reply::bad_request("bad webhook: Failed to parse the certificate"))
 }
 
-pub(in crate::channels::telegram::simulator) fn webhook_info(b: &BotState) -> Value {
+pub(in crate::dev::simulator) fn webhook_info(b: &BotState) -> Value {
     let mut info = json!({
         "url": b.webhook.as_ref().map_or("", |w| w.url.as_str()),
         "has_custom_certificate": b.webhook.as_ref().is_some_and(|w| w.certificate.is_some()),
