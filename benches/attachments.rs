@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lanbox::attachments::{AttachmentOptions, Attachments, S3Config};
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
 use lanbox::ingest::{Batch, Change, Pipeline};
 use lanbox::model::*;

@@ -33,10 +33,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use lanbox::accounts::{self, NewAccount};
 use lanbox::ingest::apply::scope_for;
 use lanbox::ingest::{Batch, Change, NoIndex, Outcome, Pipeline};
 use lanbox::model::*;
+use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::seal::Cipher;
 use lanbox::store::{DB_FILE, MsgKey, Store, StoreOptions};
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};

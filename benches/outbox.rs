@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, SendMessage, Token, http_client};
 use lanbox::dev::simulator::Simulator;
 use lanbox::model::ChatKind;

@@ -35,9 +35,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lanbox::accounts::{self, NewAccount};
 use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::search::{Query, SearchIndex, index_size, search};
+use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{DB_FILE, Store, StoreOptions};
 
 use fts5::Fts;

@@ -27,11 +27,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, GetUpdates, Token, http_client};
 use lanbox::channels::telegram::poller::{AccountStatus, Backoff, Poller, PollerConfig};
-use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::channels::telegram::split_updates;
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::store::{Store, StoreOptions};
 use serde_json::Value;

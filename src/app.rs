@@ -1,6 +1,8 @@
-//! Wiring of the running service: open the store, load TLS, take or bind the listeners, serve
-//! until shutdown, keeping systemd informed (READY, STATUS, WATCHDOG) and reloading the
-//! certificate on SIGHUP.
+//! The running box: [`run`] opens the service the configuration describes on its sockets;
+//! [`serve`] takes an opened [`Service`], its listeners and a shutdown signal (as mini-redis's
+//! `server::run(listener, shutdown)` does), starts it, serves HTTPS until shutdown, keeping
+//! systemd informed (READY, STATUS, WATCHDOG) and reloading the certificate on SIGHUP, and
+//! stops it in order. The integration tests start the box through [`serve`] too.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,8 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::Config;
+use crate::service::Service;
 use crate::store::Store;
 use crate::system::listen;
 use crate::system::notify::Notifier;
@@ -32,50 +35,87 @@ pub fn cert_source(data: &Path, config: &Config) -> CertSource {
     }
 }
 
-/// Runs the service until `shutdown` resolves.
-pub async fn serve(
+/// The sockets the service answers on: HTTPS, and optionally plain HTTP that only redirects.
+pub struct Listeners {
+    pub https: std::net::TcpListener,
+    pub http: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    /// The sockets systemd passed (named `https` and `http`, or the first one for HTTPS), else
+    /// the configured addresses, bound now.
+    pub fn from_config(config: &Config) -> Result<Listeners, AnyError> {
+        let mut passed = listen::from_systemd();
+        let mut take = |name: &str| {
+            passed
+                .iter()
+                .position(|(n, _)| n == name)
+                .map(|i| passed.remove(i).1)
+        };
+        let https = take("https");
+        let http = take("http");
+        let https = match https.or_else(|| (!passed.is_empty()).then(|| passed.remove(0).1)) {
+            Some(l) => l,
+            None => listen::bind(config.server.listen.parse::<SocketAddr>()?)?,
+        };
+        let http = match http {
+            Some(l) => Some(l),
+            None if !config.server.redirect_listen.is_empty() => Some(listen::bind(
+                config.server.redirect_listen.parse::<SocketAddr>()?,
+            )?),
+            None => None,
+        };
+        Ok(Listeners { https, http })
+    }
+}
+
+/// What the HTTP side of the box announces (`[server]`).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Answer mDNS for `<name>.local` and announce `_https._tcp`.
+    pub mdns: Option<String>,
+}
+
+/// What `lanbox serve` runs: the service the configuration describes, on the configured (or
+/// systemd's) sockets, until `shutdown` resolves.
+pub async fn run(
     store: Store,
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AnyError> {
-    let notifier = Notifier::from_env();
     let certs = CertStore::load(cert_source(store.dir(), &config))?;
+    let listeners = Listeners::from_config(&config)?;
+    let service = Service::open(store, certs, config.service_options()).await?;
+    let options = ServeOptions {
+        mdns: config.server.mdns.then(|| config.server.name.clone()),
+    };
+    serve(service, listeners, options, shutdown).await
+}
+
+/// Serves `service` on `listeners` until `shutdown` resolves: starts its background work and
+/// accounts, answers HTTPS (and the plain-HTTP redirect), keeps systemd informed (READY,
+/// STATUS, WATCHDOG), reloads the certificate on SIGHUP, then stops everything in order.
+/// `lanbox serve`, `lanbox demo` and the integration tests all run this.
+pub async fn serve(
+    service: Service,
+    listeners: Listeners,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), AnyError> {
+    let notifier = Notifier::from_env();
+    let certs = service.tls.clone();
     tracing::info!(sha256 = %certs.fingerprint(), "TLS certificate");
     println!("lanbox certificate SHA-256 fingerprint: {}", certs.fingerprint());
-
-    let mut passed = listen::from_systemd();
-    let take = |name: &str, passed: &mut Vec<(String, std::net::TcpListener)>| {
-        passed
-            .iter()
-            .position(|(n, _)| n == name)
-            .map(|i| passed.remove(i).1)
-    };
-    let https = match take("https", &mut passed).or_else(|| (!passed.is_empty()).then(|| passed.remove(0).1))
-    {
-        Some(l) => {
-            l.set_nonblocking(true)?;
-            l
-        }
-        None => listen::bind(config.server.listen.parse::<SocketAddr>()?)?,
-    };
-    let http = match take("http", &mut passed) {
-        Some(l) => {
-            l.set_nonblocking(true)?;
-            Some(l)
-        }
-        None if !config.server.redirect_listen.is_empty() => Some(listen::bind(
-            config.server.redirect_listen.parse::<SocketAddr>()?,
-        )?),
-        None => None,
-    };
-    let https = tokio::net::TcpListener::from_std(https)?;
+    listeners.https.set_nonblocking(true)?;
+    let https = tokio::net::TcpListener::from_std(listeners.https)?;
     let https_addr = https.local_addr()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    if let Some(http) = http {
+    if let Some(http) = listeners.http {
+        http.set_nonblocking(true)?;
         let http = tokio::net::TcpListener::from_std(http)?;
         tracing::info!(addr = %http.local_addr()?, "redirecting plain HTTP to HTTPS");
         tokio::spawn(crate::server::redirect(
@@ -84,82 +124,39 @@ pub async fn serve(
             stopped(stop_rx.clone()),
         ));
     }
-    let _mdns = config.server.mdns.then(|| {
-        match crate::system::mdns::announce(&config.server.name, https_addr.port()) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::warn!(error = %e, "not announcing over mDNS");
-                None
-            }
-        }
-    });
+    let _mdns =
+        options.mdns.as_ref().and_then(
+            |name| match crate::system::mdns::announce(name, https_addr.port()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "not announcing over mDNS");
+                    None
+                }
+            },
+        );
     spawn_watchdog(notifier.clone(), stop_rx.clone());
     spawn_sighup(certs.clone());
 
-    let options = api::ApiOptions {
-        outbox: config.outbox_options(),
-        attachments: config.attachment_options(),
-        ..api::ApiOptions::default()
-    };
-    let state = AppState::with_options(store.clone(), certs.clone(), options).await?;
-    if let Some(code) = state.setup.code() {
+    if let Some(code) = service.setup.code() {
         // Only someone at the box's console sees this: the browser's first-run page asks for it.
         println!("lanbox has no users yet: open https://<this box>/ and enter the setup code {code}");
     }
-    let outbox = state.outbox.clone();
-    let hub = state.hub.clone();
-    crate::live::retention::spawn(store.clone(), config.events.retention(), stop_rx.clone());
-    let _attachment_tasks = state.attachments.start(stop_rx.clone());
-    // Releases interrupted by a crash finish before anything polls again.
-    for account in crate::ingest::release::pending(&store)? {
-        tracing::info!(account, "finishing an interrupted release");
-        release_account(&state.pipeline, &state.attachments, account).await?;
-    }
-    let pollers = state.pollers.clone();
-    let started = pollers.start_all().await?;
-    tracing::info!(accounts = started, "telegram pollers started");
-    let senders = outbox.start_all().await?;
-    tracing::info!(accounts = senders, "outbox senders started");
-    for (account, _) in pollers.statuses() {
-        api::accounts::forward_status(&state, account);
-    }
-    let channels = state.clone();
-    let app = api::router(state);
+    service.start().await?;
+    let app = api::router(service.clone());
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
     notifier.ready(&format!("serving on {https_addr}"));
     let server = crate::server::run(https, certs, app, stopped(stop_rx));
+    let stopping = service.clone();
     tokio::spawn(async move {
         shutdown.await;
-        // WebSockets are upgraded out of the server's graceful drain: close them explicitly.
-        hub.shutdown();
         let _ = stop_tx.send(true);
-        channels.stop_channels();
+        stopping.shutdown();
     });
     server.await?;
     notifier.stopping();
-    // A message in flight stays "sending" and is reported at the next start (see `outbox`).
-    outbox.shutdown().await;
-    for (account, reason) in pollers.join().await {
-        tracing::info!(account, %reason, "poller stopped");
-    }
+    service.join().await;
     Ok(())
-}
-
-/// Releases an account everywhere: its files first (they need no key, and a crash between the
-/// two steps then leaves a release flag that finishes the rest), then its messages and key
-/// ([`crate::ingest::release`]).
-pub async fn release_account(
-    pipeline: &crate::ingest::Pipeline,
-    attachments: &crate::attachments::Attachments,
-    account: u64,
-) -> Result<crate::ingest::release::Released, AnyError> {
-    let files = attachments
-        .release_account(account)
-        .await
-        .map_err(|e| e.into_store())?;
-    tracing::info!(account, files, "account files released");
-    Ok(pipeline.release_account(account).await?)
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {

@@ -359,6 +359,16 @@ impl Config {
         }
     }
 
+    /// The service's tunables this file sets (the rest keep their defaults).
+    pub fn service_options(&self) -> crate::service::ServiceOptions {
+        crate::service::ServiceOptions {
+            outbox: self.outbox_options(),
+            attachments: self.attachment_options(),
+            retention: self.events.retention(),
+            ..crate::service::ServiceOptions::default()
+        }
+    }
+
     pub fn attachment_options(&self) -> crate::attachments::AttachmentOptions {
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
         crate::attachments::config::options(&self.attachments, &self.s3, creds.as_deref())

@@ -2,34 +2,70 @@
 //!
 //! # Layout
 //!
+//! From the bottom up; a module uses only modules of layers before its own (`tests/layers.rs` checks
+//! this against every `crate::` path in `src/`).
+//!
+//! Layers, lowest first: model, system, web < server, store < auth, ingest < search < channels
+//! < outbox < attachments < view < live < service < api < config < app < dev < main
+//!
 //! - [`model`]: the normalised, channel-neutral message, chat and event types.
+//! - [`system`]: the box around the inbox: TLS certificates, sockets passed by systemd, sd_notify,
+//!   mDNS, the RAUC mark-good probe.
+//! - [`web`]: the browser inbox (HTML, CSS, ES modules from `web/`), embedded and served at `/`.
+//! - [`server`]: the HTTPS accept loop (TLS handshakes with a deadline, graceful drain) and the
+//!   plain-HTTP redirect; it serves whatever router it is given.
 //! - [`store`]: the redb database: typed tables, versioned records, sealing under per-account
-//!   data keys, the single batching writer, read transactions.
+//!   data keys, the single batching writer, read transactions, new accounts and their keys.
+//! - [`auth`]: users (admin, agent) with argon2id passwords, sessions, API tokens, account
+//!   grants, login throttling, WebSocket tickets, the first-run setup code; turns a credential
+//!   into a `Caller`.
 //! - [`ingest`]: the pipeline that turns connector batches into committed, published changes
 //!   (dedup, login-code redaction, sealing, index hook, unread counters, event log, position).
 //! - [`search`]: tokenizer and the full-text index kept in redb, updated in the message's own
-//!   transaction (keyed-hash terms, compact postings, newest-first queries with snippets).
-//! - [`channels`]: connectors; `channels::telegram` parses Bot API updates and maps them.
-//! - [`config`]: `lanbox.toml` plus `LANBOX_*` variables, validated at the boundary.
-//! - [`auth`]: users (admin, agent) with argon2id passwords, sessions, API tokens, account
-//!   grants, login throttling, WebSocket tickets; turns a credential into a `Caller`.
-//! - [`api`]: the REST API under `/api/v1` (axum): auth extractors, grants filtering in one
-//!   place (`api::visible`), JSON shapes, one error shape, the OpenAPI document.
+//!   transaction through the ingest hook (keyed-hash terms, compact postings, newest-first
+//!   queries with snippets).
+//! - [`channels`]: the real connectors; `channels::telegram` parses Bot API updates, maps them,
+//!   polls or receives webhooks, and manages bot accounts.
 //! - [`outbox`]: durable, rate-limited sending through each account's bot (idempotency keys,
 //!   daily limits, retries, `message.status` events), plus edits, deletes and typing.
 //! - [`attachments`]: media files fetched in the background, encrypted in chunks while they
-//!   stream, kept locally and synced to S3, served through signed URLs with Range support.
-//! - [`live`]: the WebSocket feed: a fan-out hub with bounded per-client queues, sessions that
-//!   resume from a sequence number through the event log.
-//! - [`demo`]: `lanbox demo`, the product with a simulated Telegram and scripted customers.
-//! - [`web`]: the browser inbox (HTML, CSS, ES modules from `web/`), embedded and served at `/`.
+//!   stream, kept locally and synced to S3, signed URLs; uploads for sending.
+//! - [`view`]: the read model: grants filtering in one place and the JSON shapes of chats and
+//!   messages, shared by REST, WebSocket and downloads.
+//! - [`live`]: the event fan-out: a hub with bounded per-client queues, the `lanbox.v1`
+//!   protocol, replay from a sequence number, event-log retention.
+//! - [`service`]: the running service assembled in one place (the composition root): every
+//!   subsystem as one handle, its background work, and the account lifecycle (start, mode
+//!   switch, removal, release).
+//! - [`api`]: the HTTP face of the service: REST under `/api/v1` (axum), the WebSocket, file
+//!   downloads and uploads, auth extractors, one error shape, the OpenAPI document.
+//! - [`config`]: `lanbox.toml` plus `LANBOX_*` variables, validated at the boundary into the
+//!   service's options.
+//! - [`app`]: `run` and `serve(service, listeners, shutdown)`: what `lanbox serve` runs, and
+//!   what the integration tests start.
+//! - [`dev`]: development tools that ship as features: the Bot API simulator and `lanbox demo`.
 //!
-//! Data flow: a connector maps updates into an [`ingest::Batch`], the [`ingest::Pipeline`]
-//! hands it to the store's writer, which commits it together with other waiting batches in one
-//! transaction, then publishes the resulting events to live subscribers: the [`live`] hub,
-//! which hands each one to the WebSocket clients whose grants allow it.
+//! # One incoming update
+//!
+//! ```text
+//! Telegram --getUpdates/webhook--> channels::telegram (parse, map to model::Message)
+//!   --> ingest::Pipeline (dedup, redact, seal; search index hook)
+//!   --> store writer: one redb transaction per batch (messages, chats, unread, index,
+//!       event log, getUpdates offset)
+//!   --> store broadcast --> live::Hub --> api::ws (each client whose grants allow it, via view)
+//!                       --> attachments follower (fetch media, encrypt, sync to S3)
+//! ```
+//!
+//! # One outgoing reply
+//!
+//! ```text
+//! browser --POST /api/v1/chats/{chat}/messages or WebSocket send--> api (auth, view)
+//!   --> outbox (durable item in redb, idempotency key) --> outbox sender per account
+//!       (rate limits, retries) --> channels::telegram client --> Telegram
+//!   --> sent message committed through the store writer (indexed) --> event log
+//!   --> live::Hub --> api::ws clients
+//! ```
 
-pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod attachments;
@@ -43,6 +79,8 @@ pub mod model;
 pub mod outbox;
 pub mod search;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod system;
+pub mod view;
 pub mod web;

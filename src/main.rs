@@ -305,7 +305,7 @@ fn serve(data: &Path) -> Result<(), AnyError> {
     rt.block_on(async move {
         tracing::info!("lanbox running; stop with SIGTERM or Ctrl-C");
         let stop = shutdown_signal();
-        lanbox::app::serve(store, config, async {
+        lanbox::app::run(store, config, async {
             stop.await;
             tracing::info!("shutting down");
         })
@@ -314,7 +314,7 @@ fn serve(data: &Path) -> Result<(), AnyError> {
 }
 
 fn account(command: AccountCommand) -> Result<(), AnyError> {
-    use lanbox::channels::telegram::accounts::{self as bots, AccountChanges, AddBot};
+    use lanbox::channels::telegram::bots::{self, AccountChanges, AddBot};
     use lanbox::channels::telegram::client::{Token, http_client};
     let data = match &command {
         AccountCommand::Add { data, .. }
@@ -414,7 +414,7 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                     let files =
                         lanbox::attachments::Attachments::open_default_http(store.clone(), config.attachment_options())
                             .await?;
-                    let done = lanbox::app::release_account(&pipeline, &files, id).await?;
+                    let done = lanbox::service::lifecycle::release_account(&pipeline, &files, id).await?;
                     println!(
                         "account {id} released: {} messages deleted, {} kept for other accounts ({} re-sealed), {} chats deleted; its key is destroyed",
                         done.messages_deleted, done.messages_kept, done.messages_resealed, done.chats_deleted

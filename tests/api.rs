@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::{chat, text_message};
 use harness::*;
-use lanbox::api::ApiOptions;
 use lanbox::auth::Role;
 use lanbox::model::ChatKind;
+use lanbox::service::ServiceOptions;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -352,7 +352,7 @@ async fn cli_user_add_and_token_create_set_up_a_fresh_box() {
         .to_string();
     assert!(token.starts_with("lbx_"), "{token}");
     assert!(run(&["user", "list"]).contains("admin"));
-    let s = TestServer::start_in(dir, ApiOptions::default()).await;
+    let s = TestServer::start_in(dir, ServiceOptions::default()).await;
     let (st, me) = get(&s, &token, "/api/v1/me").await;
     assert_eq!((st, me["role"].as_str()), (200, Some("admin")));
     s.login("admin").await;
@@ -369,9 +369,9 @@ async fn raw(s: &TestServer, request: &[u8]) -> String {
 
 #[tokio::test]
 async fn limits_and_the_one_error_shape() {
-    let s = TestServer::start_with(ApiOptions {
+    let s = TestServer::start_with(ServiceOptions {
         request_timeout: Duration::from_millis(800),
-        ..ApiOptions::default()
+        ..ServiceOptions::default()
     })
     .await;
     s.user("root", Role::Admin, &[]).await;

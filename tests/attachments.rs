@@ -9,14 +9,14 @@ mod s3;
 use std::time::{Duration, Instant};
 
 use harness::{TestServer, get};
-use lanbox::api::ApiOptions;
 use lanbox::attachments::{AttachmentOptions, Attachments, S3Config, State};
 use lanbox::auth::Role;
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
 use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::ingest::Change;
 use lanbox::model::{Attachment, Body, ChatKind, EventKind, Media, MediaKind, Message};
+use lanbox::service::ServiceOptions;
 use lanbox::store::MsgKey;
 use tokio::sync::watch;
 
@@ -38,7 +38,6 @@ struct Setup {
     _sim: Simulator,
     bot: SimBot,
     account: u64,
-    _stop: watch::Sender<bool>,
 }
 
 async fn setup(opts: AttachmentOptions) -> Setup {
@@ -62,9 +61,14 @@ async fn setup_with(opts: AttachmentOptions, start: bool, local_api: bool) -> Se
     )
     .unwrap();
     let bot = sim.add_bot("filebot");
-    let s = TestServer::start_with(ApiOptions {
+    // Without `start`, the test steps the follower itself: no background fetching.
+    let opts = AttachmentOptions {
+        workers: if start { opts.workers } else { 0 },
+        ..opts
+    };
+    let s = TestServer::start_with(ServiceOptions {
         attachments: opts,
-        ..ApiOptions::default()
+        ..ServiceOptions::default()
     })
     .await;
     let account = accounts::add(
@@ -81,10 +85,6 @@ async fn setup_with(opts: AttachmentOptions, start: bool, local_api: bool) -> Se
     .await
     .unwrap()
     .id;
-    let (stop, stop_rx) = watch::channel(false);
-    if start {
-        s.state.attachments.start(stop_rx);
-    }
     s.user("alice", Role::Agent, &[account]).await;
     s.user("nobody", Role::Agent, &[]).await;
     Setup {
@@ -92,7 +92,6 @@ async fn setup_with(opts: AttachmentOptions, start: bool, local_api: bool) -> Se
         _sim: sim,
         bot,
         account,
-        _stop: stop,
     }
 }
 
@@ -555,7 +554,7 @@ async fn s3_outage_loses_nothing_and_syncs_on_return_even_across_a_restart() {
     }
     // "Restart": stop this instance's workers, open a new one over the same store; the queue
     // is in redb, so it carries over.
-    t._stop.send(true).unwrap();
+    s.state.shutdown();
     let again = Attachments::open(s.store.clone(), opts, http_client().unwrap())
         .await
         .unwrap();

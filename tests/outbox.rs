@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use common::{chat, text_message};
 use harness::*;
-use lanbox::api::ApiOptions;
 use lanbox::auth::Role;
-use lanbox::channels::telegram::accounts::{self, AccountChanges, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AccountChanges, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
 use lanbox::dev::simulator::{Call, Fault, SimBot, Simulator};
 use lanbox::model::ChatKind;
 use lanbox::outbox::OutboxOptions;
+use lanbox::service::ServiceOptions;
 use serde_json::{Value, json};
 
 const CANARY: &str = "OutboxCanary9Kestrel";
@@ -77,9 +77,9 @@ async fn setup(opts: OutboxOptions) -> Env {
     logs();
     let sim = Simulator::start().await.unwrap();
     let bot = sim.add_bot("lanbox_outbox_bot");
-    let s = TestServer::start_with(ApiOptions {
+    let s = TestServer::start_with(ServiceOptions {
         outbox: opts.clone(),
-        ..ApiOptions::default()
+        ..ServiceOptions::default()
     })
     .await;
     let account = add_bot(&s, &sim, &bot).await;
@@ -640,9 +640,9 @@ async fn restart(e: Env) -> Env {
     }
     let s = TestServer::start_in(
         dir,
-        ApiOptions {
+        ServiceOptions {
             outbox: opts.clone(),
-            ..ApiOptions::default()
+            ..ServiceOptions::default()
         },
     )
     .await;

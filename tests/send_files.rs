@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{chat, text_message};
 use harness::*;
 use lanbox::auth::Role;
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, Token, http_client};
 use lanbox::dev::simulator::Simulator;
 use lanbox::model::ChatKind;

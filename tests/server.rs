@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use lanbox::api::{AppState, router};
+use lanbox::api::router;
+use lanbox::service::Service;
 use lanbox::system::tls::{CertSource, CertStore};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,7 +41,11 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
     })
     .unwrap();
     let fp = certs.fingerprint();
-    let app = router(AppState::new(store, certs.clone()).await.unwrap());
+    let app = router(
+        Service::open(store, certs.clone(), Default::default())
+            .await
+            .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -15,8 +15,8 @@ use lanbox::channels::telegram::client::{
     ApiError, BotClient, ChatAction, EditMessageText, GetUpdates, ReplyParameters, SendMessage, SetWebhook,
     Token, http_client,
 };
-use lanbox::dev::simulator::{Fault, SimBot, Simulator};
 use lanbox::channels::telegram::split_updates;
+use lanbox::dev::simulator::{Fault, SimBot, Simulator};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanbox::channels::telegram::accounts::{self, AddBot};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, SetWebhook, Token, http_client};
 use lanbox::channels::telegram::map_raw;
 use lanbox::channels::telegram::poller::{

@@ -10,10 +10,10 @@ mod harness;
 use std::time::Duration;
 
 use harness::TestServer;
-use lanbox::channels::telegram::accounts::{self, AddBot, Mode};
+use lanbox::channels::telegram::bots::{self as accounts, AddBot, Mode};
 use lanbox::channels::telegram::client::{Token, http_client};
-use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::channels::telegram::webhook::{self, SECRET_HEADER};
+use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::store::ChatKey;
 use serde_json::{Value, json};
 

@@ -9,17 +9,17 @@ use std::time::Duration;
 
 use common::{chat, text_message};
 use harness::*;
-use lanbox::api::ApiOptions;
 use lanbox::auth::Role;
 use lanbox::ingest::Change;
 use lanbox::live::{Ephemeral, LiveOptions};
 use lanbox::model::{ChatKind, Message};
+use lanbox::service::ServiceOptions;
 use serde_json::{Value, json};
 
 async fn server(live: LiveOptions) -> (TestServer, u64, String) {
-    let s = TestServer::start_with(ApiOptions {
+    let s = TestServer::start_with(ServiceOptions {
         live,
-        ..ApiOptions::default()
+        ..ServiceOptions::default()
     })
     .await;
     let a = s.account("alpha").await;
@@ -426,7 +426,7 @@ async fn a_hub_that_lags_catches_up_from_the_log_and_drops_nobody() {
             publish_capacity: 16,
             ..Default::default()
         },
-        ApiOptions::default(),
+        ServiceOptions::default(),
     )
     .await;
     let a = s.account("alpha").await;

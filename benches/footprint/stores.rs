@@ -15,10 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lanbox::accounts::{self, NewAccount};
 use lanbox::dev::simulator::Simulator;
 use lanbox::ingest::Pipeline;
 use lanbox::search::SearchIndex;
+use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{DB_FILE, Store, StoreOptions};
 
 use super::Res;

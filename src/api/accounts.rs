@@ -9,16 +9,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
+use super::ApiError;
 use super::admin::Admin;
 use super::extract::{Json, Path, Query};
-use super::{ApiError, AppState, visible};
 use crate::auth::{Caller, Grants};
-use crate::channels::telegram::accounts::{self as bots, AccountChanges, AccountSummary, AddBot, Mode};
+use crate::channels::telegram::bots::{self, AccountChanges, AddBot, Mode};
 use crate::channels::telegram::client::Token;
-use crate::channels::telegram::poller::AccountStatus;
-use crate::channels::telegram::webhook;
+use crate::service::Service;
+use crate::service::lifecycle::{Receive, status_parts};
+use crate::view::visible;
 
 #[derive(Serialize)]
 pub struct AccountDto {
@@ -40,45 +40,11 @@ pub struct AccountDto {
     status_detail: Option<String>,
 }
 
-/// A status as the API and the live feed name it.
-pub fn status_parts(s: Option<&AccountStatus>) -> (&'static str, Option<String>) {
-    match s {
-        None => ("not_running", None),
-        Some(AccountStatus::Starting) => ("starting", None),
-        Some(AccountStatus::Running) => ("online", None),
-        Some(AccountStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
-        Some(AccountStatus::Stopped { reason }) => ("stopped", Some(reason.to_string())),
-    }
-}
-
-/// Tells live clients whenever an account's connection to Telegram changes, for as long as its
-/// poller runs.
-pub fn forward_status(state: &AppState, account: u64) {
-    let Some(rx) = state.pollers.watch(account) else {
-        return;
-    };
-    tokio::spawn(forward(account, rx, state.hub.clone()));
-}
-
-async fn forward(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
-    loop {
-        let (status, detail) = status_parts(Some(&*rx.borrow_and_update()));
-        hub.publish(crate::live::Ephemeral::AccountStatus {
-            account,
-            status: status.into(),
-            detail,
-        });
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
+pub async fn list(State(s): State<Service>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
     Ok(Json(dtos(&s, caller.grants).await?))
 }
 
-async fn dtos(s: &AppState, grants: Grants) -> Result<Vec<AccountDto>, ApiError> {
+async fn dtos(s: &Service, grants: Grants) -> Result<Vec<AccountDto>, ApiError> {
     let records = s
         .store
         .read(move |r| {
@@ -119,7 +85,7 @@ async fn dtos(s: &AppState, grants: Grants) -> Result<Vec<AccountDto>, ApiError>
     Ok(out)
 }
 
-async fn one(s: &AppState, id: u64) -> Result<AccountDto, ApiError> {
+async fn one(s: &Service, id: u64) -> Result<AccountDto, ApiError> {
     dtos(s, Grants::All)
         .await?
         .into_iter()
@@ -141,17 +107,8 @@ pub struct NewAccount {
     api_base: Option<String>,
 }
 
-/// Starts what an account runs: its poller or webhook keeper, its outbox sender, and the
-/// status feed.
-async fn start(s: &AppState, id: u64) -> Result<(), ApiError> {
-    s.pollers.start(id).await?;
-    s.outbox.start(id).await?;
-    forward_status(s, id);
-    Ok(())
-}
-
 pub async fn create(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _admin: Admin,
     Json(req): Json<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountDto>), ApiError> {
@@ -165,9 +122,7 @@ pub async fn create(
         daily_limit: req.daily_limit,
         api_base: req.api_base,
     };
-    let http = s.http.clone();
-    let added: AccountSummary = bots::add(&s.store, http, spec).await?;
-    start(&s, added.id).await?;
+    let added = s.add_bot(spec).await?;
     Ok((StatusCode::CREATED, Json(one(&s, added.id).await?)))
 }
 
@@ -194,7 +149,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>
 }
 
 pub async fn update(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _admin: Admin,
     Path(id): Path<u64>,
     Json(req): Json<AccountPatch>,
@@ -212,23 +167,22 @@ pub async fn update(
         daily_limit: req.daily_limit,
     };
     bots::update(&s.store, id, changes).await?;
-    match (req.mode.as_deref(), req.webhook_base) {
-        (None, None) => {}
-        (Some("webhook"), Some(base)) => {
-            let cert = req.webhook_self_signed.then(|| s.tls.cert_pem().into_bytes());
-            webhook::switch_to_webhook(&s.store, s.http.clone(), id, &base, cert).await?;
-            start(&s, id).await?;
-        }
-        (Some("polling"), None) => {
-            webhook::switch_to_polling(&s.store, s.http.clone(), id).await?;
-            start(&s, id).await?;
-        }
+    let receive = match (req.mode.as_deref(), req.webhook_base) {
+        (None, None) => None,
+        (Some("webhook"), Some(base)) => Some(Receive::Webhook {
+            base,
+            self_signed: req.webhook_self_signed,
+        }),
+        (Some("polling"), None) => Some(Receive::Polling),
         _ => {
             return Err(ApiError::invalid(
                 "bad_mode",
                 "mode is `polling`, or `webhook` with webhook_base",
             ));
         }
+    };
+    if let Some(how) = receive {
+        s.set_receive(id, how).await?;
     }
     Ok(Json(one(&s, id).await?))
 }
@@ -249,22 +203,12 @@ pub struct Removed {
 }
 
 pub async fn remove(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _admin: Admin,
     Path(id): Path<u64>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<(StatusCode, Json<Removed>), ApiError> {
-    s.pollers.stop(id);
-    s.outbox.stop(id);
-    bots::remove(&s.store, id).await?;
-    if q.release {
-        let (pipeline, attachments) = (s.pipeline.clone(), s.attachments.clone());
-        tokio::spawn(async move {
-            if let Err(e) = crate::app::release_account(&pipeline, &attachments, id).await {
-                tracing::error!(account = id, error = %e, "release failed; it resumes at the next start");
-            }
-        });
-    }
+    s.remove_account(id, q.release).await?;
     let status = if q.release {
         StatusCode::ACCEPTED
     } else {

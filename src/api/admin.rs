@@ -13,19 +13,20 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
 use super::extract::{Json, Path};
-use super::{ApiError, AppState};
 use crate::auth::manage::{self, UserChange};
 use crate::auth::records::TokenRecord;
 use crate::auth::{Caller, NewUser, Role, UserRecord, credentials, secrets, users};
+use crate::service::Service;
 
 /// A caller with the admin role. Any other caller gets `403`.
 pub struct Admin(pub Caller);
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<Service> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Service) -> Result<Admin, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         match caller.role {
             Role::Admin => Ok(Admin(caller)),
@@ -64,7 +65,7 @@ fn role(s: &str) -> Result<Role, ApiError> {
         .map_err(|_| ApiError::BadRequest("role is `admin` or `agent`".into()))
 }
 
-pub async fn list_users(State(s): State<AppState>, _: Admin) -> Result<Json<Vec<UserDto>>, ApiError> {
+pub async fn list_users(State(s): State<Service>, _: Admin) -> Result<Json<Vec<UserDto>>, ApiError> {
     let all = s.store.read(users::list).await?;
     Ok(Json(all.into_iter().map(UserDto::from).collect()))
 }
@@ -80,7 +81,7 @@ pub struct CreateUser {
 }
 
 pub async fn create_user(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Json(body): Json<CreateUser>,
 ) -> Result<Response, ApiError> {
@@ -97,7 +98,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserDto::from(rec))).into_response())
 }
 
-async fn user_by_id(s: &AppState, id: u64) -> Result<UserRecord, ApiError> {
+async fn user_by_id(s: &Service, id: u64) -> Result<UserRecord, ApiError> {
     s.store
         .read(move |r| users::by_id(r, id))
         .await?
@@ -105,7 +106,7 @@ async fn user_by_id(s: &AppState, id: u64) -> Result<UserRecord, ApiError> {
 }
 
 pub async fn get_user(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<Json<UserDto>, ApiError> {
@@ -120,7 +121,7 @@ pub struct PatchUser {
 }
 
 pub async fn update_user(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
     Json(body): Json<PatchUser>,
@@ -133,7 +134,7 @@ pub async fn update_user(
 }
 
 pub async fn delete_user(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
@@ -148,7 +149,7 @@ pub struct NewPassword {
 }
 
 pub async fn reset_password(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
     Json(body): Json<NewPassword>,
@@ -164,7 +165,7 @@ pub struct GrantsDto {
 }
 
 pub async fn get_grants(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<Json<GrantsDto>, ApiError> {
@@ -174,7 +175,7 @@ pub async fn get_grants(
 }
 
 pub async fn set_grants(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     _: Admin,
     Path(id): Path<u64>,
     Json(body): Json<GrantsDto>,
@@ -206,7 +207,7 @@ impl TokenDto {
     }
 }
 
-pub async fn list_tokens(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<TokenDto>>, ApiError> {
+pub async fn list_tokens(State(s): State<Service>, caller: Caller) -> Result<Json<Vec<TokenDto>>, ApiError> {
     let user = caller.user;
     let all = s.store.read(move |r| manage::tokens(r, user)).await?;
     Ok(Json(
@@ -235,7 +236,7 @@ pub struct CreatedToken {
 }
 
 pub async fn create_token(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Json(body): Json<CreateToken>,
 ) -> Result<Response, ApiError> {
@@ -260,7 +261,7 @@ pub async fn create_token(
 }
 
 pub async fn revoke_token(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

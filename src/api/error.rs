@@ -3,6 +3,7 @@
 //! detail goes to the log, which never holds message text either). Errors of the layers below
 //! (store, auth, search) and axum's own rejections are mapped here and nowhere else.
 
+use crate::service::lifecycle::LifecycleError;
 use std::time::Duration;
 
 use axum::Json;
@@ -11,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
-use crate::channels::telegram::accounts::AccountError;
+use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
 use crate::outbox::OutboxError;
 use crate::search::SearchError;
@@ -180,6 +181,16 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound(_) => ApiError::NotFound,
             AccountError::BadOptions(..) => ApiError::Internal(e.to_string()),
             AccountError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::Account(a) => a.into(),
+            LifecycleError::Outbox(o) => o.into(),
+            LifecycleError::Store(s) => s.into(),
         }
     }
 }

@@ -6,11 +6,12 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ApiError;
 use super::extract::{Json, Query};
-use super::{ApiError, AppState};
 use crate::auth::Caller;
 use crate::live::protocol::{FilterSpec, Subscription, View};
 use crate::live::replay::{self, Reach};
+use crate::service::Service;
 
 #[derive(Deserialize)]
 pub struct EventsQuery {
@@ -32,7 +33,7 @@ pub struct EventsPage {
 }
 
 pub async fn events(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {

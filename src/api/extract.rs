@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::Caller;
+use crate::service::Service;
 
 /// Name of the session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
 /// `Domain`, so no other host (or plain-HTTP page) can set or shadow it.
@@ -77,10 +78,10 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<Service> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Service) -> Result<Caller, ApiError> {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(c.clone());
         }

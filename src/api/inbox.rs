@@ -4,14 +4,15 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::dto::{MessageDto, chat_id, parse_chat_id};
+use super::ApiError;
 use super::extract::{Json, Path, Query};
-use super::visible::{self, Towards};
-use super::{ApiError, AppState};
 use crate::auth::Caller;
 use crate::model::ChatKind;
+use crate::service::Service;
 use crate::store::ChatKey;
 use crate::store::read::ChatView;
+use crate::view::dto::{MessageDto, chat_id, parse_chat_id};
+use crate::view::visible::{self, Towards};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -119,7 +120,7 @@ fn parse_order(s: &str) -> Result<ChatOrder, ApiError> {
 }
 
 pub async fn chats(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Query(q): Query<ChatsQuery>,
 ) -> Result<Json<ChatPage>, ApiError> {
@@ -162,7 +163,7 @@ pub async fn chats(
 }
 
 pub async fn chat(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ChatDto>, ApiError> {
@@ -195,7 +196,7 @@ pub struct MessagePage {
 }
 
 pub async fn messages(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<MessagesQuery>,
@@ -256,7 +257,7 @@ pub async fn messages(
 }
 
 pub async fn message(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path((id, msg)): Path<(String, i64)>,
 ) -> Result<Json<MessageDto>, ApiError> {
@@ -282,7 +283,7 @@ pub struct ReadState {
 }
 
 /// Marks a chat read up to a message, for the caller's grants; shared by REST and WebSocket.
-pub async fn mark_read_for(s: &AppState, caller: &Caller, key: ChatKey, up_to: i64) -> Result<u32, ApiError> {
+pub async fn mark_read_for(s: &Service, caller: &Caller, key: ChatKey, up_to: i64) -> Result<u32, ApiError> {
     let g = caller.grants.clone();
     if s.store.read(move |r| visible::chat(r, &g, key)).await?.is_none() {
         return Err(ApiError::NotFound);
@@ -291,7 +292,7 @@ pub async fn mark_read_for(s: &AppState, caller: &Caller, key: ChatKey, up_to: i
 }
 
 pub async fn mark_read(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<MarkRead>,

@@ -1,39 +1,38 @@
 //! The HTTP API under `/api/v1`: JSON over HTTPS, one error shape, every route behind an
 //! authentication extractor and filtered by the caller's grants.
 //!
+//! State is the running [`Service`] (`crate::service`); grants filtering and the JSON shapes
+//! are the read model in `crate::view`.
+//!
 //! - [`extract`]: [`crate::auth::Caller`] as an extractor (token, session cookie + Origin),
 //!   and `Json`/`Query`/`Path` whose rejections keep the error shape.
-//! - [`visible`]: grants filtering, the one place that decides what a caller sees.
-//! - [`dto`]: the JSON shapes of chats, messages and their parts.
-//! - [`session`], [`inbox`], [`send`], [`search`], [`stats`], [`events`], [`ws`]: the routes.
+//! - [`session`], [`inbox`], [`send`], [`search`], [`stats`], [`events`]: the routes.
+//! - [`ws`]: the WebSocket: authentication, the upgrade, one task per connection.
+//! - [`files`]: attachment listings, signed downloads with `Range`, uploads for sending.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
 //!   it names exactly the routes of [`ROUTES`].
 //!
-//! Limits: request bodies are capped ([`ApiOptions::body_limit`]) and a request that takes
-//! longer than [`ApiOptions::request_timeout`] (a client trickling its body, say) is answered
+//! Limits: request bodies are capped (`ServiceOptions::body_limit`) and a request that takes
+//! longer than `ServiceOptions::request_timeout` (a client trickling its body, say) is answered
 //! `408` and dropped. A WebSocket is out of the request's scope once upgraded.
 
 pub mod accounts;
 pub mod admin;
-pub mod dto;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod inbox;
 pub mod search;
 pub mod send;
 pub mod session;
 pub mod setup;
 pub mod stats;
-pub mod visible;
 pub mod webhook;
 pub mod ws;
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
@@ -45,129 +44,7 @@ use serde::Serialize;
 
 pub use error::ApiError;
 
-use crate::auth::{Auth, AuthOptions};
-use crate::channels::telegram::poller::PollerConfig;
-use crate::channels::telegram::pollers::Pollers;
-use crate::ingest::Pipeline;
-use crate::live::{Hub, LiveOptions};
-use crate::search::SearchIndex;
-use crate::store::{Store, StoreError};
-use crate::system::tls::CertStore;
-
-/// Tunables of the API.
-#[derive(Debug, Clone)]
-pub struct ApiOptions {
-    /// Largest request body, bytes.
-    pub body_limit: usize,
-    /// Longest a request may take, reading its body included.
-    pub request_timeout: Duration,
-    pub auth: AuthOptions,
-    pub live: LiveOptions,
-    /// How Telegram accounts poll and back off.
-    pub pollers: PollerConfig,
-    /// Sending limits, retries and timeouts (`[outbox]`).
-    pub outbox: crate::outbox::OutboxOptions,
-    /// Media fetching, storage and S3 sync (`[attachments]`, `[s3]`).
-    pub attachments: crate::attachments::AttachmentOptions,
-}
-
-impl Default for ApiOptions {
-    fn default() -> Self {
-        ApiOptions {
-            body_limit: 64 << 10,
-            request_timeout: Duration::from_secs(30),
-            auth: AuthOptions::default(),
-            live: LiveOptions::default(),
-            pollers: PollerConfig::default(),
-            outbox: crate::outbox::OutboxOptions::default(),
-            attachments: crate::attachments::AttachmentOptions::default(),
-        }
-    }
-}
-
-/// Shared state of every handler: a cheap-to-clone handle.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub tls: Arc<CertStore>,
-    pub started: Instant,
-    pub pipeline: Pipeline,
-    pub auth: Auth,
-    pub hub: Hub,
-    /// Sending; its per-account senders are started by `app::serve` (or a test).
-    pub outbox: crate::outbox::Outbox,
-    /// Media files: fetching, storage, S3 sync, signed downloads; its background work is
-    /// started by `app::serve` (or a test).
-    pub attachments: crate::attachments::Attachments,
-    /// The admin system page's storage and queue figures, the costly ones counted at most
-    /// every few seconds.
-    pub system_stats: Arc<crate::attachments::stats::StatsCache>,
-    /// One poller (or webhook keeper) per Telegram account; started by `app::serve`, a test,
-    /// or the accounts API when an account is added or changed.
-    pub pollers: Pollers,
-    /// The shared HTTP client for Telegram (connection pool, rustls).
-    pub http: reqwest::Client,
-    /// First run: the one-time setup code while the box has no user (see [`setup`]).
-    pub setup: Arc<setup::SetupGate>,
-    /// Stops every poller ([`AppState::stop_channels`]).
-    channels_stop: Arc<tokio::sync::watch::Sender<bool>>,
-    pub options: Arc<ApiOptions>,
-}
-
-impl AppState {
-    /// Asks every poller to stop ([`Pollers::join`] waits for them).
-    pub fn stop_channels(&self) {
-        self.channels_stop.send_replace(true);
-    }
-
-    /// State with default options. Starts the live hub, so it needs a tokio runtime.
-    pub async fn new(store: Store, tls: Arc<CertStore>) -> Result<AppState, StoreError> {
-        AppState::with_options(store, tls, ApiOptions::default()).await
-    }
-
-    pub async fn with_options(
-        store: Store,
-        tls: Arc<CertStore>,
-        options: ApiOptions,
-    ) -> Result<AppState, StoreError> {
-        crate::auth::users::ensure_tables(&store).await?;
-        let hub = Hub::start(store.clone(), options.live.queue).await?;
-        crate::outbox::Outbox::ensure_tables(&store).await?;
-        // One index hook for received and sent messages alike.
-        let index = Arc::new(SearchIndex::new());
-        let outbox = crate::outbox::Outbox::new(store.clone(), index.clone(), options.outbox.clone());
-        let attachments =
-            crate::attachments::Attachments::open_default_http(store.clone(), options.attachments.clone())
-                .await?;
-        outbox.set_attachments(Arc::new(crate::attachments::outbox::ForOutbox(
-            attachments.clone(),
-        )));
-        let pipeline = Pipeline::new(store.clone(), index);
-        let http = crate::channels::telegram::client::http_client().map_err(|e| StoreError::Io {
-            path: "HTTP client".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let (channels_stop, stop_rx) = tokio::sync::watch::channel(false);
-        let setup = Arc::new(setup::SetupGate::open(&store).await?);
-        let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
-        Ok(AppState {
-            attachments,
-            system_stats: Arc::default(),
-            pipeline,
-            pollers,
-            http,
-            setup,
-            channels_stop: Arc::new(channels_stop),
-            outbox,
-            auth: Auth::new(store.clone(), options.auth.clone()),
-            hub,
-            store,
-            tls,
-            started: Instant::now(),
-            options: Arc::new(options),
-        })
-    }
-}
+use crate::service::Service;
 
 #[derive(Serialize)]
 struct Health {
@@ -178,7 +55,7 @@ struct Health {
     last_seq: u64,
 }
 
-async fn health(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+async fn health(State(s): State<Service>) -> Result<Json<Health>, ApiError> {
     let last_seq = s.store.read(|r| r.last_seq()).await?;
     Ok(Json(Health {
         status: "ok",
@@ -205,7 +82,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Answers `408` for a request still running after the deadline (a slow body, a stuck read).
-async fn deadline(State(s): State<AppState>, req: Request, next: Next) -> Response {
+async fn deadline(State(s): State<Service>, req: Request, next: Next) -> Response {
     // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it.
     if req.uri().path() == "/api/v1/attachments" {
         return next.run(req).await;
@@ -244,7 +121,7 @@ macro_rules! routes {
         /// Every route, `(method, path)` in OpenAPI spelling.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        fn routes() -> Router<AppState> {
+        fn routes() -> Router<Service> {
             Router::new()$(.route($path, $method($handler)))*
         }
     };
@@ -277,9 +154,9 @@ routes! {
     get "/api/v1/search" => search::search,
     get "/api/v1/stats" => stats::stats,
     get "/api/v1/events" => events::events,
-    get "/api/v1/chats/{chat}/messages/{message}/attachments" => crate::attachments::http::list,
-    get "/api/v1/files/{id}" => crate::attachments::http::download,
-    post "/api/v1/attachments" => crate::attachments::http::upload,
+    get "/api/v1/chats/{chat}/messages/{message}/attachments" => files::list,
+    get "/api/v1/files/{id}" => files::download,
+    post "/api/v1/attachments" => files::upload,
     get "/api/v1/users" => admin::list_users,
     post "/api/v1/users" => admin::create_user,
     get "/api/v1/users/{user}" => admin::get_user,
@@ -293,7 +170,7 @@ routes! {
     delete "/api/v1/tokens/{token}" => admin::revoke_token,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Service) -> Router {
     let body_limit = state.options.body_limit;
     // Telegram's deliveries: outside /api/v1 and its OpenAPI document, with a limit of their own.
     let telegram = Router::new()

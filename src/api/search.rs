@@ -7,12 +7,14 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::dto::{MessageDto, parse_chat_id, utf16_at};
+use super::ApiError;
 use super::extract::{Json, Query};
-use super::{ApiError, AppState, visible};
 use crate::auth::Caller;
 use crate::model::{BodyKind, Direction};
 use crate::search::{self, Cursor, Filter};
+use crate::service::Service;
+use crate::view::dto::{MessageDto, parse_chat_id, utf16_at};
+use crate::view::visible;
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
@@ -65,7 +67,7 @@ fn list<T>(s: Option<&str>, parse: impl Fn(&str) -> Option<T>, what: &str) -> Re
 }
 
 pub async fn search(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<SearchReply>, ApiError> {

@@ -16,15 +16,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::dto::{MessageDto, chat_id};
+use super::ApiError;
 use super::extract::{Json, Path};
 use super::inbox::chat_key;
-use super::{ApiError, AppState, visible};
 use crate::auth::Caller;
 use crate::model::Direction;
 use crate::outbox::{self, ItemState, NewItem, OutboxRecord};
+use crate::service::Service;
 use crate::store::ChatKey;
 use crate::store::read::ChatView;
+use crate::view::dto::{MessageDto, chat_id};
+use crate::view::visible;
 
 /// Longest text Telegram takes in one message, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -61,7 +63,7 @@ fn check_text(text: &str) -> Result<(), ApiError> {
 }
 
 /// The chat as the caller sees it, or `404`.
-async fn visible_chat(s: &AppState, caller: &Caller, key: ChatKey) -> Result<ChatView, ApiError> {
+async fn visible_chat(s: &Service, caller: &Caller, key: ChatKey) -> Result<ChatView, ApiError> {
     let g = caller.grants.clone();
     s.store
         .read(move |r| visible::chat(r, &g, key))
@@ -72,7 +74,7 @@ async fn visible_chat(s: &AppState, caller: &Caller, key: ChatKey) -> Result<Cha
 /// The account to send with: the one asked for (granted, in the chat), else the chat's first
 /// granted account with a running sender, else its first granted account.
 fn sending_account(
-    s: &AppState,
+    s: &Service,
     caller: &Caller,
     chat: &ChatView,
     asked: Option<u64>,
@@ -92,7 +94,7 @@ fn sending_account(
 
 /// Queues a send for the caller; shared by REST and WebSocket. Returns the outbox item.
 pub async fn send_for(
-    s: &AppState,
+    s: &Service,
     caller: &Caller,
     key: ChatKey,
     body: SendMessage,
@@ -146,7 +148,7 @@ pub async fn send_for(
 
 /// The outbox's reference to an uploaded file; `404` unless it was uploaded for `account`.
 async fn attachment_ref(
-    s: &AppState,
+    s: &Service,
     account: u64,
     id: u64,
 ) -> Result<outbox::record::AttachmentRef, ApiError> {
@@ -171,7 +173,7 @@ async fn attachment_ref(
 }
 
 pub async fn send(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<SendMessage>,
@@ -206,7 +208,7 @@ pub fn item_json(rec: &OutboxRecord) -> Value {
 
 /// `GET /api/v1/outbox/{item}`: one item's status.
 pub async fn item(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, ApiError> {
@@ -225,7 +227,7 @@ pub struct EditMessage {
 
 /// A message the caller may change: visible, sent by the team, through a granted account.
 async fn own_message(
-    s: &AppState,
+    s: &Service,
     caller: &Caller,
     chat: &str,
     msg: i64,
@@ -253,7 +255,7 @@ async fn own_message(
 
 /// `PATCH /api/v1/chats/{chat}/messages/{message}`: edits the text of a message the team sent.
 pub async fn edit(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path((chat, msg)): Path<(String, i64)>,
     Json(body): Json<EditMessage>,
@@ -271,7 +273,7 @@ pub async fn edit(
 
 /// `DELETE /api/v1/chats/{chat}/messages/{message}`: deletes a message the team sent.
 pub async fn delete(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path((chat, msg)): Path<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
@@ -284,14 +286,14 @@ pub async fn delete(
 
 /// Typing in a chat: tells the other agents who see it and, within the limits, Telegram.
 /// Returns whether Telegram was told. Shared by REST and WebSocket.
-pub async fn typing_for(s: &AppState, caller: &Caller, key: ChatKey) -> Result<bool, ApiError> {
+pub async fn typing_for(s: &Service, caller: &Caller, key: ChatKey) -> Result<bool, ApiError> {
     let chat = visible_chat(s, caller, key).await?;
     let account = sending_account(s, caller, &chat, None)?;
     live_typing(s, key, &chat, &caller.name);
     Ok(s.outbox.typing(account, key.chat))
 }
 
-fn live_typing(s: &AppState, key: ChatKey, chat: &ChatView, user: &str) {
+fn live_typing(s: &Service, key: ChatKey, chat: &ChatView, user: &str) {
     s.hub.publish(crate::live::Ephemeral::Typing {
         chat: key,
         accounts: chat.record.accounts.clone(),
@@ -301,7 +303,7 @@ fn live_typing(s: &AppState, key: ChatKey, chat: &ChatView, user: &str) {
 
 /// `POST /api/v1/chats/{chat}/typing`.
 pub async fn typing(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -9,9 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
 use super::extract::{Json, Origin, SESSION_COOKIE, origin};
-use super::{ApiError, AppState, visible};
 use crate::auth::{Caller, Via};
+use crate::service::Service;
+use crate::view::visible;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +31,7 @@ pub struct Me {
     accounts: Vec<u64>,
 }
 
-async fn me_of(s: &AppState, caller: Caller) -> Result<Me, ApiError> {
+async fn me_of(s: &Service, caller: Caller) -> Result<Me, ApiError> {
     let g = caller.grants.clone();
     let accounts = s.store.read(move |r| visible::account_ids(r, &g)).await?;
     Ok(Me {
@@ -54,7 +56,7 @@ fn cookie_header(value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
 }
 
 pub async fn login(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<LoginBody>,
@@ -80,7 +82,7 @@ pub async fn login(
     Ok(res)
 }
 
-pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn logout(State(s): State<Service>, caller: Caller) -> Result<Response, ApiError> {
     if let Via::Session(hash) = caller.via {
         crate::auth::credentials::end_session(&s.store, hash).await?;
     }
@@ -90,7 +92,7 @@ pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Respons
     Ok(res)
 }
 
-pub async fn me(State(s): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+pub async fn me(State(s): State<Service>, caller: Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(me_of(&s, caller).await?))
 }
 
@@ -101,7 +103,7 @@ pub struct Ticket {
     expires_in: u64,
 }
 
-pub async fn ticket(State(s): State<AppState>, caller: Caller) -> Result<Json<Ticket>, ApiError> {
+pub async fn ticket(State(s): State<Service>, caller: Caller) -> Result<Json<Ticket>, ApiError> {
     Ok(Json(Ticket {
         ticket: s.auth.issue_ticket(&caller)?,
         expires_in: crate::auth::tickets::TICKET_TTL.as_secs(),

@@ -9,11 +9,13 @@
 use axum::extract::State;
 use serde::Serialize;
 
+use super::ApiError;
 use super::extract::Json;
-use super::{ApiError, AppState, visible};
 use crate::attachments::stats::SystemStats;
 use crate::auth::{Caller, Role};
 use crate::model::ChatKind;
+use crate::service::Service;
+use crate::view::visible;
 
 #[derive(Serialize, Default)]
 pub struct Counts {
@@ -78,7 +80,7 @@ const KINDS: [ChatKind; 4] = [
     ChatKind::Channel,
 ];
 
-pub async fn stats(State(s): State<AppState>, caller: Caller) -> Result<Json<Stats>, ApiError> {
+pub async fn stats(State(s): State<Service>, caller: Caller) -> Result<Json<Stats>, ApiError> {
     let system = match caller.role {
         Role::Admin => Some(s.system_stats.system(&s.attachments).await?),
         Role::Agent => None,

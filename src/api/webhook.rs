@@ -6,14 +6,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 
-use super::AppState;
 use super::error::ApiError;
 use crate::channels::telegram::webhook::{self, SECRET_HEADER, WebhookError};
+use crate::service::Service;
 
 /// Answers 200 once the update is committed; 401 without the right secret (nothing is parsed);
 /// 404 for an account not in webhook mode; 500 when the store failed (Telegram retries).
 pub async fn receive(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     Path(account): Path<u64>,
     headers: HeaderMap,
     body: Bytes,

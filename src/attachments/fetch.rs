@@ -21,10 +21,10 @@ use tokio::task::JoinSet;
 
 use super::follow::FOLLOW_STEP;
 pub use super::follow::{follow_once, sweep_once};
+use super::sink::{PIPE_CHUNKS, spawn_writer};
 use super::tables::{self, ATTACHMENT_FETCH, AttachmentRecord, Role, State, Tables};
-use super::writer::{PIPE_CHUNKS, spawn_writer};
 use super::{AttachmentError, Attachments, now};
-use crate::channels::telegram::accounts::load_bot;
+use crate::channels::telegram::bots::load_bot;
 use crate::channels::telegram::client::ApiError;
 use crate::model::{Body, EventKind, EventRecord};
 use crate::store::seal::Sealer;

@@ -11,13 +11,15 @@
 //!   new media messages (and drops those of deleted ones).
 //! - [`fetch`]: downloads queued files with bounded concurrency and records them with an
 //!   `attachment.ready` event in the same transaction.
-//! - [`writer`]: encrypts a stream to the local store, teeing it into a streaming S3 upload.
+//! - [`sink`]: encrypts a stream to the local store, teeing it into a streaming S3 upload.
 //! - [`s3`] and [`sync`]: a small SigV4 client (rusty-s3 signing over the shared reqwest) and
 //!   the durable upload/delete queue that survives restarts and outages.
 //! - [`read`]: plaintext of a stored attachment, by range, from local disk or the bucket.
 //! - [`signing`]: the URL signing key (wrapped by the master key) and signed URLs.
-//! - [`http`]: the download and attachment-listing routes.
+//! - [`upload`]: files the team sends, streamed into the spool encrypted.
 //! - [`stats`]: storage use and queue backlogs for the admin system page (read-only).
+//!
+//! The HTTP routes (downloads, listings, uploads) are `crate::api::files`.
 //!
 //! Nothing here logs file bytes, names or message text; errors carry IDs and sizes only.
 
@@ -25,16 +27,16 @@ pub mod config;
 pub mod crypt;
 pub mod fetch;
 pub mod follow;
-pub mod http;
 pub mod local;
 pub mod outbox;
 pub mod read;
 pub mod s3;
 pub mod signing;
+pub mod sink;
 pub mod stats;
 pub mod sync;
 pub mod tables;
-pub mod writer;
+pub mod upload;
 
 use std::sync::Arc;
 
@@ -76,7 +78,9 @@ pub enum AttachmentError {
 /// Tunables, from the `[attachments]` and `[s3]` config sections.
 #[derive(Debug, Clone)]
 pub struct AttachmentOptions {
-    /// Downloads running at once.
+    /// Downloads running at once. 0 runs no background follower or fetches at all (files
+    /// are then recorded and fetched only when someone asks for them): tests that step the
+    /// follower by hand use it; `lanbox.toml` allows 1 to 16.
     pub workers: usize,
     /// Largest file a bot may download from the API bases in `limited_api_bases`.
     pub bot_download_limit: u64,
@@ -204,7 +208,10 @@ impl Attachments {
 
     /// Starts the background work (event follower, fetch workers, S3 sync) until `stop`.
     pub fn start(&self, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(fetch::run(self.clone(), stop.clone()))];
+        let mut tasks = Vec::new();
+        if self.inner.opts.workers > 0 {
+            tasks.push(tokio::spawn(fetch::run(self.clone(), stop.clone())));
+        }
         if self.inner.s3.is_some() {
             tasks.push(tokio::spawn(sync::run(self.clone(), stop)));
         }

@@ -6,6 +6,7 @@
 //! - [`secrets`]: random bearer values kept only as SHA-256, argon2id password hashing.
 //! - [`throttle`]: waits after repeated failed logins.
 //! - [`tickets`]: single-use WebSocket tickets.
+//! - [`setup`]: the first run's one-time setup code.
 //! - [`prompt`]: reading a new password on the command line.
 //!
 //! [`Auth`] is the cheap-to-clone handle the API holds; it turns a credential (token, session
@@ -17,6 +18,7 @@ pub mod manage;
 pub mod prompt;
 pub mod records;
 pub mod secrets;
+pub mod setup;
 pub mod throttle;
 pub mod tickets;
 pub mod users;

@@ -4,17 +4,16 @@
 //! - [`protocol`]: the `lanbox.v1` messages both ways, close codes, event rendering.
 //! - [`hub`]: one fan-out task from the store's broadcast to bounded per-client queues; a slow
 //!   client is dropped, never waited for.
-//! - [`session`]: one task per connection (subscribe, resume, mark read, typing, heartbeats).
 //! - [`replay`]: reading the event log for `resume` (and for the REST `events` route).
 //! - [`retention`]: trimming the log's oldest end by count and age.
 //!
-//! Authentication happens before the upgrade, in `crate::api::ws`.
+//! The WebSocket itself (authentication, the upgrade, one task per connection) is
+//! `crate::api::ws`: this module knows nothing of HTTP.
 
 pub mod hub;
 pub mod protocol;
 pub mod replay;
 pub mod retention;
-pub mod session;
 
 use std::time::Duration;
 

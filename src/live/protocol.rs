@@ -23,11 +23,11 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::dto::{MessageDto, chat_id, parse_chat_id};
-use crate::api::visible;
 use crate::auth::Grants;
 use crate::model::{EventKind, EventRecord};
 use crate::store::ChatKey;
+use crate::view::dto::{MessageDto, chat_id, parse_chat_id};
+use crate::view::visible;
 
 /// The subprotocol name a client offers (with its token) and the server selects.
 pub const PROTOCOL: &str = "lanbox.v1";

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::protocol::{View, event_chat, event_json, wants_message};
-use crate::api::visible;
 use crate::store::{Reader, StoreError};
+use crate::view::visible;
 
 /// Whether the log can replay everything after `from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,7 +46,7 @@ pub use jobs::{Enqueued, NewItem};
 pub use limits::{Limits, OutboxOptions};
 pub use record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot};
 
-use crate::channels::telegram::accounts::{self, AccountError};
+use crate::channels::telegram::bots::{self, AccountError};
 use crate::channels::telegram::client::{self, ApiError, BotClient, ChatAction, EditMessageText};
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{Chat, ChatKind, Message};
@@ -165,9 +165,9 @@ impl Outbox {
 
     /// Starts a sender for every bot account; returns how many started.
     pub async fn start_all(&self) -> Result<usize, OutboxError> {
-        let bots = accounts::load_bots(&self.shared.store).await?;
-        let n = bots.len();
-        for bot in bots {
+        let all = bots::load_bots(&self.shared.store).await?;
+        let n = all.len();
+        for bot in all {
             let client = bot.client(self.http()?);
             self.spawn(bot.id, client);
         }
@@ -177,7 +177,7 @@ impl Outbox {
     /// (Re)starts one account's sender; false when the account has no bot.
     pub async fn start(&self, account: u64) -> Result<bool, OutboxError> {
         self.stop(account);
-        match accounts::load_bot(&self.shared.store, account).await? {
+        match bots::load_bot(&self.shared.store, account).await? {
             Some(bot) => {
                 let client = bot.client(self.http()?);
                 self.spawn(account, client);

@@ -20,136 +20,16 @@
 //! Work is bounded by a [`Budget`]; a query that would exceed it fails with
 //! [`SearchError::TooExpensive`] instead of running long.
 
-use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use redb::{ReadOnlyTable, ReadTransaction, TableError};
-
-use super::docrow::DocMeta;
+use super::budget::{Budget, Tables, TopK};
 use super::query::{Cursor, Parsed, Query, parse};
 use super::snippet::snippet;
 use super::stream::{Ctx, Stream};
-use super::tables::*;
 use super::terms::searchable_parts;
 use super::{Hit, SearchError, SearchPage};
-use crate::store::codec::decode;
-use crate::store::records::StoredMessage;
-use crate::store::tables::CHAT_MESSAGE;
-use crate::store::{MsgKey, Reader};
-
-/// Most terms one prefix or character may expand to.
-pub const MAX_EXPANSION: usize = 4096;
-const MAX_BLOCKS: u32 = 200_000;
-const MAX_DOCS: u32 = 200_000;
-const MAX_CHECKS: u32 = 2_000;
-
-/// Work done by one query, with hard limits (posting blocks read, documents looked at,
-/// candidates decrypted to check a phrase). A `Cell` each: the iterators that spend it share
-/// it by reference within one thread.
-#[derive(Debug, Default)]
-pub struct Budget {
-    blocks: Cell<u32>,
-    docs: Cell<u32>,
-    checks: Cell<u32>,
-    unlimited: bool,
-}
-
-impl Budget {
-    /// No limits (the write path, which must finish what it started).
-    pub fn unlimited() -> Budget {
-        Budget {
-            unlimited: true,
-            ..Budget::default()
-        }
-    }
-
-    fn spend(&self, c: &Cell<u32>, max: u32) -> Result<(), SearchError> {
-        c.set(c.get().saturating_add(1));
-        if c.get() > max && !self.unlimited {
-            return Err(SearchError::TooExpensive);
-        }
-        Ok(())
-    }
-
-    pub fn block(&self) -> Result<(), SearchError> {
-        self.spend(&self.blocks, MAX_BLOCKS)
-    }
-
-    pub fn doc(&self) -> Result<(), SearchError> {
-        self.spend(&self.docs, MAX_DOCS)
-    }
-
-    pub fn check(&self) -> Result<(), SearchError> {
-        self.spend(&self.checks, MAX_CHECKS)
-    }
-}
-
-pub(super) struct Tables {
-    pub postings: ReadOnlyTable<TermBlock, &'static [u8]>,
-    pub dict: ReadOnlyTable<DictKey, ()>,
-    pub docs: ReadOnlyTable<AccountDoc, &'static [u8]>,
-    pub dates: ReadOnlyTable<AccountBlock, BlockDates>,
-    /// The store's messages, opened once per query (candidates to check, hits to cut).
-    pub messages: ReadOnlyTable<MsgKey, &'static [u8]>,
-}
-
-impl Tables {
-    /// `None` when nothing was ever indexed (the tables do not exist yet).
-    fn open(txn: &ReadTransaction) -> Result<Option<Tables>, SearchError> {
-        let open = || -> Result<Tables, TableError> {
-            Ok(Tables {
-                postings: txn.open_table(TERM_POSTINGS)?,
-                dict: txn.open_table(PREFIX_TERM)?,
-                docs: txn.open_table(DOCROW_MESSAGES)?,
-                dates: txn.open_table(DOCBLOCK_DATES)?,
-                messages: txn.open_table(CHAT_MESSAGE)?,
-            })
-        };
-        match open() {
-            Ok(t) => Ok(Some(t)),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-pub(super) type Postings = ReadOnlyTable<TermBlock, &'static [u8]>;
-
-impl Tables {
-    pub fn stored(&self, key: MsgKey) -> Result<Option<StoredMessage>, SearchError> {
-        Ok(self.messages.get(key)?.map(|v| decode(v.value())).transpose()?)
-    }
-}
-
-/// The best `limit` documents seen so far, by (date, account, document).
-pub(super) struct TopK {
-    limit: usize,
-    heap: BinaryHeap<Reverse<(Cursor, usize)>>,
-    metas: Vec<DocMeta>,
-}
-
-impl TopK {
-    pub fn accepts(&self, key: &Cursor) -> bool {
-        self.heap.len() < self.limit || self.heap.peek().is_some_and(|Reverse((min, _))| key > min)
-    }
-
-    /// The date a document must reach to still get in (when the page is full).
-    pub fn floor(&self) -> Option<i64> {
-        if self.heap.len() < self.limit {
-            return None;
-        }
-        self.heap.peek().map(|Reverse((k, _))| k.date)
-    }
-
-    fn push(&mut self, key: Cursor, meta: DocMeta) {
-        self.metas.push(meta);
-        self.heap.push(Reverse((key, self.metas.len() - 1)));
-        if self.heap.len() > self.limit {
-            self.heap.pop();
-        }
-    }
-}
+use crate::store::Reader;
 
 /// Runs a query. See the module documentation for what it guarantees.
 pub fn search(reader: &Reader, q: &Query) -> Result<SearchPage, SearchError> {

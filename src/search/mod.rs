@@ -3,7 +3,7 @@
 //! (or gone) the moment it commits.
 //!
 //! - [`tokenize`]: Unicode words, folding, CJK bigrams, emoji, with [`segment`] (word
-//!   segmentation with a fast path for plain words) and [`extras`] (hashtags, mentions, URLs,
+//!   segmentation with a fast path for plain words) and [`tokenize::extras`] (hashtags, mentions, URLs,
 //!   compound words, phone numbers).
 //! - [`terms`]: keyed hashes of terms under the owner account's data key (no plaintext term is
 //!   ever stored) and the set of terms a message is indexed under.
@@ -15,17 +15,17 @@
 //! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`].
 //! - [`query`]: [`Query`], [`Filter`], [`Cursor`], and parsing the query text.
 //! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget;
-//!   `stream` walks one account's candidates.
+//!   `stream` walks one account's candidates; [`budget`]: what one query may spend and holds.
 //! - [`snippet`]: phrase checks and [`Snippet`]s on decrypted hits.
 //!
 //! Use: build the pipeline with `Pipeline::new(store, Arc::new(SearchIndex::new()))`, then
 //! `search(&store.reader()?, &Query::new("invoice march", &allowed_accounts))`; release an
 //! account's index with [`SearchIndex::remove_account`]. Measurements: `docs/benchmarks.md`.
 
+pub mod budget;
 pub mod docrow;
 mod error;
 pub mod exec;
-pub mod extras;
 pub mod index;
 pub mod postings;
 pub mod query;
@@ -39,8 +39,8 @@ pub mod tokenize;
 
 use redb::{ReadableTableMetadata, TableError, TableHandle};
 
+pub(crate) use budget::Budget;
 pub use error::SearchError;
-pub(crate) use exec::Budget;
 pub use exec::search;
 pub use index::SearchIndex;
 pub use query::{Cursor, Filter, Query};

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::budget::{MAX_EXPANSION, Postings, Tables, TopK};
 use super::docrow::{DocMeta, RowView};
-use super::exec::{MAX_EXPANSION, Postings, Tables, TopK};
 use super::postings::{Child, TermIter, intersect};
 use super::query::{Atom, Cursor, Parsed, Query};
 use super::sketch::Sketch;

@@ -1,6 +1,7 @@
 //! The store: one redb file in the data directory, sealed records, one writer.
 //!
 //! - [`tables`]: every table, typed, with its key encoding.
+//! - [`new_account`]: an account's record and its fresh data key.
 //! - [`records`] and [`codec`]: the stored values and their versioned postcard encoding.
 //! - [`seal`] and [`keyring`]: per-account data keys under a master key.
 //! - [`writer`] and [`ctx`]: the single writer thread and what a job sees of its transaction.
@@ -13,6 +14,7 @@ pub mod codec;
 pub mod ctx;
 mod error;
 pub mod keyring;
+pub mod new_account;
 pub mod read;
 pub mod records;
 pub mod seal;

@@ -1,8 +1,8 @@
 //! Builders shared by the integration tests.
 #![allow(dead_code)]
 
-use lanbox::accounts::{self, NewAccount};
 use lanbox::model::*;
+use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{Store, StoreOptions};
 
 pub fn open(dir: &std::path::Path) -> Store {

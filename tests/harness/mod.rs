@@ -7,10 +7,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lanbox::api::{ApiOptions, AppState, router};
+use lanbox::app::{Listeners, ServeOptions};
 use lanbox::auth::{NewUser, Role, credentials, users};
 use lanbox::ingest::{Batch, Change};
 use lanbox::model::Message;
+use lanbox::service::{Service, ServiceOptions};
 use lanbox::store::Store;
 use lanbox::system::tls::{CertSource, CertStore};
 use rustls::pki_types::ServerName;
@@ -25,7 +26,7 @@ pub fn tls_config(fp: &str) -> rustls::ClientConfig {
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub store: Store,
-    pub state: AppState,
+    pub state: Service,
     pub addr: SocketAddr,
     pub fp: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -41,22 +42,22 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        TestServer::start_with(ApiOptions::default()).await
+        TestServer::start_with(ServiceOptions::default()).await
     }
 
-    pub async fn start_with(options: ApiOptions) -> TestServer {
+    pub async fn start_with(options: ServiceOptions) -> TestServer {
         TestServer::start_in(tempfile::tempdir().unwrap(), options).await
     }
 
     /// Serves the data directory `dir` (which may hold what the CLI created).
-    pub async fn start_in(dir: tempfile::TempDir, options: ApiOptions) -> TestServer {
+    pub async fn start_in(dir: tempfile::TempDir, options: ServiceOptions) -> TestServer {
         TestServer::start_full(dir, lanbox::store::StoreOptions::default(), options).await
     }
 
     pub async fn start_full(
         dir: tempfile::TempDir,
         store: lanbox::store::StoreOptions,
-        options: ApiOptions,
+        options: ServiceOptions,
     ) -> TestServer {
         let store = Store::open(
             dir.path(),
@@ -72,16 +73,29 @@ impl TestServer {
         })
         .unwrap();
         let fp = certs.fingerprint();
-        let state = AppState::with_options(store.clone(), certs.clone(), options)
+        let state = Service::open(store.clone(), certs.clone(), options)
             .await
             .unwrap();
-        let app = router(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(lanbox::server::run(listener, certs, app, async {
-            let _ = stopped.await;
-        }));
+        // The same function `lanbox serve` runs, so tests run its wiring.
+        let serving = lanbox::app::serve(
+            state.clone(),
+            Listeners {
+                https: listener,
+                http: None,
+            },
+            ServeOptions::default(),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                panic!("lanbox::app::serve failed: {e}");
+            }
+        });
         TestServer {
             dir,
             store,
@@ -137,9 +151,9 @@ impl TestServer {
     }
 
     pub async fn account(&self, name: &str) -> u64 {
-        lanbox::accounts::create(
+        lanbox::store::new_account::create(
             &self.store,
-            lanbox::accounts::NewAccount {
+            lanbox::store::new_account::NewAccount {
                 channel: "telegram".into(),
                 name: name.into(),
                 ..Default::default()

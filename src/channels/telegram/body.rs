@@ -5,10 +5,18 @@
 //! service messages, and finally content lanbox cannot show yet, as [`Body::Unsupported`].
 
 use crate::model::text::utf16_range_to_utf8;
-use crate::model::{Attachment, Body, Entity, Location, Media, MediaKind, PollOption, ServiceEvent, Text};
+use crate::model::{
+    Attachment, Body, Entity, Location, Media, MediaKind, PollOption, ServiceEvent, Text, UserRef,
+};
 
-use super::map::{MAX_CAPTION_BYTES, MAX_ENTITIES, MAX_TEXT_BYTES, user};
 use super::wire::{self, PhotoSize};
+
+/// Longest message text accepted, in UTF-8 bytes (Telegram's own limit is 4096 characters).
+pub const MAX_TEXT_BYTES: usize = 65_536;
+/// Longest caption accepted, in UTF-8 bytes (Telegram: 1024 characters, 4096 for premium).
+pub const MAX_CAPTION_BYTES: usize = 16_384;
+/// Most entities accepted on a text or a caption.
+pub const MAX_ENTITIES: usize = 1_000;
 
 pub(super) fn body(kind: &str, m: &wire::Message, notes: &mut Vec<String>) -> Body {
     let unsupported = |reason: &str| Body::Unsupported {
@@ -296,5 +304,17 @@ fn media(kind: MediaKind, file: Attachment, thumbnail: Option<Attachment>) -> Me
         performer: None,
         emoji: None,
         spoiler: false,
+    }
+}
+
+/// A Telegram user as the model names them.
+pub(super) fn user(u: &wire::User) -> UserRef {
+    UserRef {
+        id: u.id,
+        is_bot: u.is_bot,
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        username: u.username.clone(),
+        language_code: u.language_code.clone(),
     }
 }

@@ -23,17 +23,12 @@
 use crate::ingest::Change;
 use crate::model::{
     AccountId, Body, Chat, ChatKind, Direction, ForwardOrigin, Message, MessageContent, Reaction,
-    ReactionTally, ReplyTo, Sender, Status, UserRef,
+    ReactionTally, ReplyTo, Sender, Status,
 };
 
+use super::body::user;
+pub use super::body::{MAX_CAPTION_BYTES, MAX_ENTITIES, MAX_TEXT_BYTES};
 use super::wire::{self, MessageOrigin, Payload, Update};
-
-/// Longest message text accepted, in UTF-8 bytes (Telegram's own limit is 4096 characters).
-pub const MAX_TEXT_BYTES: usize = 65_536;
-/// Longest caption accepted, in UTF-8 bytes (Telegram: 1024 characters, 4096 for premium).
-pub const MAX_CAPTION_BYTES: usize = 16_384;
-/// Most entities accepted on a text or a caption.
-pub const MAX_ENTITIES: usize = 1_000;
 
 /// Reason given for update types that are understood but not stored as messages.
 pub const NOT_STORED: &str = "not stored as a message";
@@ -246,17 +241,6 @@ fn chat_title(c: &wire::Chat) -> Option<String> {
         (Some(f), None) => Some(f.clone()),
         (None, l) => l.clone(),
     })
-}
-
-pub(super) fn user(u: &wire::User) -> UserRef {
-    UserRef {
-        id: u.id,
-        is_bot: u.is_bot,
-        first_name: u.first_name.clone(),
-        last_name: u.last_name.clone(),
-        username: u.username.clone(),
-        language_code: u.language_code.clone(),
-    }
 }
 
 /// Telegram's stand-in author for messages an anonymous group admin sends.

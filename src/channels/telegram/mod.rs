@@ -6,13 +6,13 @@
 //!   change; a payload that does not parse becomes a placeholder or a counted rejection, with a
 //!   reason that names fields and positions but never message text;
 //! - [`client`]: the HTTPS Bot API client; [`poller`] and [`pollers`]: long polling, one task
-//!   per bot; [`accounts`]: adding and managing bot accounts. The Bot API simulator used by
+//!   per bot; [`bots`]: adding and managing bot accounts. The Bot API simulator used by
 //!   tests and `lanbox demo` lives apart, in [`crate::dev`].
 //!
 //! The usual path for a `getUpdates` body is [`split_updates`] then [`map_raw`] per element.
 
-pub mod accounts;
 mod body;
+pub mod bots;
 pub mod client;
 pub mod map;
 pub mod poller;

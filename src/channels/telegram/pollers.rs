@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::accounts::{self, AccountError, Bot, Mode};
+use super::bots::{self, AccountError, Bot, Mode};
 use super::poller::{AccountStatus, Poller, PollerConfig, StopReason};
-use super::webhook::{self, Keeper};
+use super::webhook::Keeper;
 use crate::ingest::Pipeline;
 
 #[derive(Clone)]
@@ -57,7 +57,7 @@ impl Pollers {
 
     /// Starts a poller for every bot account in the store; returns how many started.
     pub async fn start_all(&self) -> Result<usize, AccountError> {
-        let bots = accounts::load_bots(self.shared.pipeline.store()).await?;
+        let bots = bots::load_bots(self.shared.pipeline.store()).await?;
         let n = bots.len();
         for bot in bots {
             self.spawn(bot);
@@ -69,7 +69,7 @@ impl Pollers {
     /// the account does not exist, was removed or has no token.
     pub async fn start(&self, account: u64) -> Result<bool, AccountError> {
         self.stop(account);
-        match accounts::load_bot(self.shared.pipeline.store(), account).await? {
+        match bots::load_bot(self.shared.pipeline.store(), account).await? {
             Some(bot) => {
                 self.spawn(bot);
                 Ok(true)
@@ -102,7 +102,7 @@ impl Pollers {
                 Keeper {
                     account: bot.id,
                     client,
-                    url: webhook::url(&w.base, bot.id),
+                    url: super::bots::url(&w.base, bot.id),
                     status: status_tx,
                 }
                 .run(until),

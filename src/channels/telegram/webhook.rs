@@ -21,39 +21,19 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::accounts::{self, AccountError, AccountSummary, BotOptions, Mode};
+use super::bots::{self, AccountError, AccountSummary, BotOptions, Mode, WebhookOptions, url};
 use super::client::{ApiError, BotClient, SetWebhook};
 use super::map_raw;
 use super::poller::{ALLOWED_UPDATES, AccountStatus, StopReason};
 use crate::ingest::{Batch, Outcome, Pipeline};
 use crate::store::seal::SecretKey;
 use crate::store::{Store, StoreError};
-
-/// Where the box's webhook endpoints live.
-pub const PATH_PREFIX: &str = "/telegram/webhook/";
 /// The header Telegram sends the secret in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// Largest update body accepted (a Telegram update is a few kilobytes).
 pub const MAX_BODY: usize = 1 << 20;
-
-/// Webhook settings of an account, kept in its [`BotOptions`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookOptions {
-    /// Public `https://host[:port]` at which Telegram reaches this box.
-    pub base: String,
-    /// Bumped on every switch to webhook mode; part of the secret.
-    pub epoch: u32,
-    /// Whether the box's own (self-signed) certificate was uploaded to Telegram.
-    pub self_signed: bool,
-}
-
-/// The URL Telegram delivers an account's updates to.
-pub fn url(base: &str, account: u64) -> String {
-    format!("{}{PATH_PREFIX}{account}", base.trim_end_matches('/'))
-}
 
 /// The secret for one epoch: 43 characters of `A-Z a-z 0-9 _ -`, as Telegram requires.
 pub fn secret(key: &SecretKey, epoch: u32) -> String {
@@ -86,10 +66,10 @@ pub async fn receive(
             let Some(rec) = r.account(account)? else {
                 return Ok(None);
             };
-            let Ok(opts) = accounts::parse_options(&rec.options) else {
+            let Ok(opts) = bots::parse_options(&rec.options) else {
                 return Ok(None);
             };
-            let live = rec.channel == accounts::CHANNEL && opts.removed_at.is_none();
+            let live = rec.channel == bots::CHANNEL && opts.removed_at.is_none();
             match (live, opts.mode, &opts.webhook) {
                 (true, Mode::Webhook, Some(w)) => Ok(Some(secret(r.sealer(account)?.key(), w.epoch))),
                 _ => Ok(None),
@@ -125,7 +105,7 @@ pub async fn switch_to_webhook(
     certificate: Option<Vec<u8>>,
 ) -> Result<AccountSummary, AccountError> {
     let base = normalise_base(base)?;
-    let bot = accounts::load_bot(store, id)
+    let bot = bots::load_bot(store, id)
         .await?
         .ok_or(AccountError::NotFound(id))?;
     let epoch = bot
@@ -169,7 +149,7 @@ pub async fn switch_to_polling(
     http: reqwest::Client,
     id: u64,
 ) -> Result<AccountSummary, AccountError> {
-    let bot = accounts::load_bot(store, id)
+    let bot = bots::load_bot(store, id)
         .await?
         .ok_or(AccountError::NotFound(id))?;
     bot.client(http).delete_webhook(false).await?;
@@ -183,10 +163,10 @@ async fn set_options(
 ) -> Result<AccountSummary, AccountError> {
     let rec = store
         .write(1, move |ctx| {
-            let Some(mut rec) = accounts::live_account(ctx, id)? else {
+            let Some(mut rec) = bots::live_account(ctx, id)? else {
                 return Ok(None);
             };
-            let Ok(mut opts) = accounts::parse_options(&rec.options) else {
+            let Ok(mut opts) = bots::parse_options(&rec.options) else {
                 return Ok(None);
             };
             change(&mut opts);
@@ -196,7 +176,7 @@ async fn set_options(
         })
         .await?
         .ok_or(AccountError::NotFound(id))?;
-    accounts::summary(&rec)
+    bots::summary(&rec)
 }
 
 /// How often a webhook account's delivery state is checked with `getWebhookInfo`.
@@ -279,7 +259,7 @@ fn printable(s: &str) -> String {
 
 /// `https://host[:port]` with an optional path prefix, no query, no credentials.
 fn normalise_base(base: &str) -> Result<String, AccountError> {
-    accounts::plain_url(base, &["https"]).ok_or(AccountError::BadWebhookBase)
+    bots::plain_url(base, &["https"]).ok_or(AccountError::BadWebhookBase)
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use tokio::sync::watch;
 
 use crate::auth::users::{self, NewUser};
 use crate::auth::{Role, secrets};
-use crate::channels::telegram::accounts::{self as bots, AddBot};
+use crate::channels::telegram::bots::{self, AddBot};
 use crate::channels::telegram::client::{Token, http_client};
-use crate::dev::simulator::{SimConfig, Simulator};
 use crate::config::Config;
+use crate::dev::simulator::{SimConfig, Simulator};
 use crate::store::Store;
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -93,7 +93,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let script = script::Script::new(support, sales, sim.api_base(), http);
     let player = tokio::spawn(script::play(script, stop_rx));
-    let served = crate::app::serve(store, config, async move {
+    let served = crate::app::run(store, config, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     })

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::media::{self, Input, MB};
-use super::methods::{Reply, reply};
 use super::params::{Params, int, object, string, truthy};
+use super::reply::{Reply, reply, unix_now};
 use super::state::{BotState, Inner, SentRecord, Webhook};
 use super::{Activity, SentMessage, State};
 
@@ -427,8 +427,4 @@ pub(super) async fn download(
             .into_response(),
         None => reply(Reply::err(404, "Not Found")),
     }
-}
-
-pub(super) fn unix_now() -> i64 {
-    crate::store::ctx::unix_now()
 }

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::media::{UPLOAD_LIMIT, image_size};
-use super::methods::{Reply, read_body, reply};
+use super::reply::{Reply, read_body, reply};
 use super::{Fault, State};
 
 const UPDATES_REQUEST_LIMIT: usize = 16 << 20;

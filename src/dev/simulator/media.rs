@@ -8,9 +8,9 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::methods::Reply;
 use super::multipart::Upload;
 use super::params::{Params, int, string};
+use super::reply::Reply;
 use super::state::{Inner, State};
 
 pub(super) const MB: usize = 1 << 20;

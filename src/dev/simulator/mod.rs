@@ -35,6 +35,7 @@ mod media;
 mod methods;
 mod multipart;
 mod params;
+mod reply;
 mod serve;
 mod state;
 mod webhook;

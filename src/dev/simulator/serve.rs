@@ -16,12 +16,9 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use super::State;
+use super::reply::ConnKill;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Inserted into every request: notifying it closes the request's connection.
-#[derive(Clone)]
-pub(super) struct ConnKill(pub Arc<Notify>);
 
 pub(super) async fn run(
     listener: TcpListener,

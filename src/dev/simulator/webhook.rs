@@ -31,7 +31,7 @@ pub(super) fn spawn(state: &Arc<State>, token: &str) {
     };
     let Some(client) = client(certificate.as_deref()) else {
         state.with_bot(token, |b| {
-            b.last_error = Some((super::bot_methods::unix_now(), "TLS configuration failed".into()));
+            b.last_error = Some((super::reply::unix_now(), "TLS configuration failed".into()));
         });
         return;
     };
@@ -125,7 +125,7 @@ impl Target {
                             .as_ref()
                             .is_some_and(|w| w.generation == self.generation)
                         {
-                            b.last_error = Some((super::bot_methods::unix_now(), message));
+                            b.last_error = Some((super::reply::unix_now(), message));
                         }
                     });
                     tokio::select! {

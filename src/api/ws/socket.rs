@@ -1,6 +1,6 @@
 //! One WebSocket connection, after authentication: its own task, reading client messages,
 //! forwarding hub events in sequence order without duplicates, sending heartbeats, and closing
-//! with a clear code when it must (see [`super::protocol::close`]).
+//! with a clear code when it must (see [`crate::live::protocol::close`]).
 //!
 //! Resume without gaps or doubles: the session leaves the hub, replays the log after the
 //! client's `from_seq` page by page, joins the hub again, replays once more up to the log's end
@@ -14,12 +14,14 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
-use super::hub::{Ephemeral, Item, Registration};
-use super::protocol::{self, ClientMsg, Subscription, View, close};
-use super::replay::{self, Reach};
-use crate::api::dto::chat_id;
-use crate::api::{ApiError, AppState, inbox, send, visible};
+use crate::api::{ApiError, inbox, send};
 use crate::auth::{AuthError, Caller};
+use crate::live::hub::{Ephemeral, Item, Registration};
+use crate::live::protocol::{self, ClientMsg, Subscription, View, close};
+use crate::live::replay::{self, Reach};
+use crate::service::Service;
+use crate::view::dto::chat_id;
+use crate::view::visible;
 
 /// Events replayed per store read.
 const REPLAY_PAGE: usize = 256;
@@ -31,7 +33,7 @@ enum End {
 }
 
 struct Session {
-    state: AppState,
+    state: Service,
     caller: Caller,
     sink: SplitSink<WebSocket, Message>,
     reg: Option<Registration>,
@@ -41,7 +43,7 @@ struct Session {
 }
 
 /// Serves one upgraded connection until it ends.
-pub async fn run(socket: WebSocket, state: AppState, caller: Caller) {
+pub async fn run(socket: WebSocket, state: Service, caller: Caller) {
     let (sink, stream) = socket.split();
     let mut s = Session {
         state,

@@ -3,7 +3,7 @@
 //! gives `ord` and `10023`, `report_q3` gives `report` and `q3`), and the digits of a phone
 //! number written in groups (`+1 555-010-0123` also gives `15550100123` and `5550100123`).
 
-use super::tokenize::{Kind, MAX_TERM_BYTES, MAX_TOKENS, Token, fold};
+use super::{Kind, MAX_TERM_BYTES, MAX_TOKENS, Token, fold};
 
 fn truncate(term: &mut String) {
     if term.len() > MAX_TERM_BYTES {
@@ -205,7 +205,7 @@ fn phone_numbers(text: &str, tokens: &[Token]) -> Vec<(String, usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tokenize::tokenize;
+    use super::super::tokenize;
 
     fn terms(text: &str) -> Vec<String> {
         tokenize(text).into_iter().map(|t| t.term).collect()

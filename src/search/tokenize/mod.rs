@@ -16,7 +16,8 @@
 //! The same code tokenizes stored text and queries, so they always agree. [`scan`] is the
 //! allocation-free core (phrase checks run it on every candidate); [`tokenize`] collects it.
 
-use super::extras;
+pub mod extras;
+
 use super::segment::{is_plain_letter, segments};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;

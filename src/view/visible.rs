@@ -6,7 +6,7 @@
 //! event when one of its `accounts` is granted. What is not visible does not exist for the
 //! caller: routes answer 404, lists leave it out, the feed skips it.
 
-use crate::api::dto::MessageDto;
+use super::dto::MessageDto;
 use crate::auth::Grants;
 use crate::model::Message;
 use crate::store::read::ChatView;

@@ -2,7 +2,7 @@
 //! changing and removing them, and loading their tokens for the pollers.
 //!
 //! The token is stored only inside [`AccountRecord::secret`], sealed with the account's own data
-//! key ([`crate::accounts::create_in`]); what [`AccountSummary`] shows is the bot's username and
+//! key ([`crate::store::new_account::create_in`]); what [`AccountSummary`] shows is the bot's username and
 //! ID from `getMe`, never the token. What is not secret goes in [`AccountRecord::options`] as
 //! [`BotOptions`] JSON.
 //!
@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::client::{self, ApiError, BadToken, BotClient, Token};
-use crate::accounts::{NewAccount, secret_aad};
+use crate::store::new_account::{NewAccount, secret_aad};
 use crate::store::records::AccountRecord;
 use crate::store::{Store, StoreError, WriteCtx};
 
@@ -41,7 +41,7 @@ pub struct BotOptions {
     /// Where Telegram delivers updates in [`Mode::Webhook`] (kept when switching back to
     /// polling, so the secret's epoch keeps counting up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<super::webhook::WebhookOptions>,
+    pub webhook: Option<WebhookOptions>,
     /// Set when the account was removed (a tombstone; see the module documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
@@ -157,7 +157,7 @@ pub async fn add(store: &Store, http: reqwest::Client, spec: AddBot) -> Result<A
         secret: Some(spec.token.expose().as_bytes().to_vec()),
         options: serde_json::to_string(&options).expect("options serialise"),
     };
-    let rec = crate::accounts::create(store, new).await?;
+    let rec = crate::store::new_account::create(store, new).await?;
     summary(&rec)
 }
 
@@ -300,7 +300,7 @@ pub fn summary(rec: &AccountRecord) -> Result<AccountSummary, AccountError> {
         api_base: o.api_base,
         mode: o.mode,
         webhook_url: match (o.mode, &o.webhook) {
-            (Mode::Webhook, Some(w)) => Some(super::webhook::url(&w.base, rec.id)),
+            (Mode::Webhook, Some(w)) => Some(url(&w.base, rec.id)),
             _ => None,
         },
         created_at: rec.created_at,
@@ -387,4 +387,23 @@ mod tests {
             assert!(normalise_api_base(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// Where the box's webhook endpoints live.
+pub const PATH_PREFIX: &str = "/telegram/webhook/";
+
+/// Webhook settings of an account, kept in its [`BotOptions`]; the webhook itself is [`super::webhook`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookOptions {
+    /// Public `https://host[:port]` at which Telegram reaches this box.
+    pub base: String,
+    /// Bumped on every switch to webhook mode; part of the secret.
+    pub epoch: u32,
+    /// Whether the box's own (self-signed) certificate was uploaded to Telegram.
+    pub self_signed: bool,
+}
+
+/// The URL Telegram delivers an account's updates to.
+pub fn url(base: &str, account: u64) -> String {
+    format!("{}{PATH_PREFIX}{account}", base.trim_end_matches('/'))
 }

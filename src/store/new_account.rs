@@ -1,7 +1,7 @@
-//! Accounts: creating one gives it a fresh data key, wrapped by the master key.
+//! A new account: its record, and a fresh data key wrapped by the master key.
 
-use crate::store::records::AccountRecord;
-use crate::store::{Store, StoreError, WriteCtx};
+use super::records::AccountRecord;
+use super::{Store, StoreError, WriteCtx};
 
 /// What the operator supplies for a new account.
 #[derive(Debug, Clone, Default)]

@@ -9,6 +9,8 @@
 //! Whatever the credential, a request with a foreign `Origin` is refused: unlike cloud inboxes
 //! that accept any origin by default, lanbox never lets another site's page open its feed.
 
+pub mod socket;
+
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -16,10 +18,11 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::extract::{Origin, Query, origin, session_cookie};
-use super::{ApiError, AppState};
+use crate::api::ApiError;
+use crate::api::extract::{Origin, Query, origin, session_cookie};
 use crate::auth::secrets::looks_like_token;
 use crate::live::protocol::PROTOCOL;
+use crate::service::Service;
 
 /// Read buffer of a WebSocket, bytes. tungstenite's default is 128 KiB, which it zero-fills on
 /// a read (a bare tokio-tungstenite server measured 147 KiB per idle connection with it, 22 KiB
@@ -45,7 +48,7 @@ fn offered(headers: &HeaderMap) -> Vec<String> {
 }
 
 pub async fn upgrade(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     headers: HeaderMap,
     uri: Uri,
     Query(q): Query<WsQuery>,
@@ -81,5 +84,5 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| crate::live::session::run(socket, s, caller)))
+        .on_upgrade(move |socket| socket::run(socket, s, caller)))
 }

@@ -1,6 +1,6 @@
 //! The attachment routes:
 //! - `GET /api/v1/chats/{chat}/messages/{message}/attachments`: a visible message's files with
-//!   signed URLs (valid for [`super::AttachmentOptions::url_ttl`]).
+//!   signed URLs (valid for [`crate::attachments::AttachmentOptions::url_ttl`]).
 //! - `GET /api/v1/files/{id}?exp&u&sig`: the download a browser follows. The signature and
 //!   expiry are checked (403 otherwise), then the signing user's grants as they are now;
 //!   `Range` is honoured (206, one range; 416 when unsatisfiable), the type comes from the
@@ -17,14 +17,17 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::read::FileInfo;
-use super::signing::Refused;
-use super::tables::{self, AttachmentRecord, Role, State as AttState, Tables};
-use super::{AttachmentError, Attachments, now};
-use crate::api::extract::{Path, Query};
-use crate::api::{ApiError, AppState, inbox, visible};
+use super::extract::{Path, Query};
+use super::{ApiError, inbox};
+use crate::attachments::read::FileInfo;
+use crate::attachments::signing::Refused;
+use crate::attachments::tables::{self, AttachmentRecord, Role, State as AttState};
+use crate::attachments::upload::UploadError;
+use crate::attachments::{AttachmentError, Attachments, now};
 use crate::auth::Caller;
 use crate::model::MediaKind;
+use crate::service::Service;
+use crate::view::visible;
 
 impl From<AttachmentError> for ApiError {
     fn from(e: AttachmentError) -> Self {
@@ -92,7 +95,7 @@ impl Attachments {
 }
 
 pub async fn list(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Path((chat, msg)): Path<(String, i64)>,
 ) -> Result<Json<AttachmentList>, ApiError> {
@@ -119,7 +122,7 @@ pub async fn list(
 /// The records of a message's attachments and whether it is a media message, `None` when
 /// the caller may not see it.
 async fn list_records(
-    s: &AppState,
+    s: &Service,
     caller: &Caller,
     key: crate::store::MsgKey,
 ) -> Result<Option<(Vec<AttachmentRecord>, bool)>, ApiError> {
@@ -132,7 +135,7 @@ async fn list_records(
             if visible::chat(r, &g, key.chat_key())?.is_none() || !visible::stored(&g, &m) {
                 return Ok(None);
             }
-            let media = super::follow::is_media(m.body_kind);
+            let media = crate::attachments::follow::is_media(m.body_kind);
             let mut out = Vec::new();
             for (_, id) in tables::read_of_message(r.txn(), key)? {
                 if let Some(rec) = tables::read_record(r.txn(), id)? {
@@ -152,7 +155,7 @@ pub struct Signed {
 }
 
 pub async fn download(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     Path(id): Path<u64>,
     Query(q): Query<Signed>,
     headers: HeaderMap,
@@ -400,7 +403,7 @@ pub struct Uploaded {
 
 /// Stores an uploaded file encrypted under the account's key, for the outbox to send.
 pub async fn upload(
-    State(s): State<AppState>,
+    State(s): State<Service>,
     caller: Caller,
     Query(to): Query<UploadTo>,
     headers: HeaderMap,
@@ -434,81 +437,14 @@ pub async fn upload(
     if !caller.grants.allows(account) {
         return Err(ApiError::NotFound);
     }
-    let (id, sealer) = a
-        .store()
-        .write(1, move |ctx| {
-            let sealer = ctx.sealer(account)?;
-            let mut t = Tables::open(ctx.txn())?;
-            let id = t.next_id()?;
-            Ok((id, sealer))
-        })
-        .await?;
-    let (tx, rx) = mpsc::channel(8);
-    let writer = super::writer::spawn_writer(&a, id, sealer, rx, None);
-    let mut stream = body.into_data_stream();
-    let mut got = 0u64;
-    let mut failed = None;
-    while let Some(piece) = stream.next().await {
-        match piece {
-            Ok(p) => {
-                got += p.len() as u64;
-                if got > limit {
-                    failed = Some(ApiError::TooLarge);
-                    break;
-                }
-                if tx.send(Some(p)).await.is_err() {
-                    break;
-                }
-            }
-            Err(_) => {
-                failed = Some(ApiError::BadRequest("the upload was interrupted".into()));
-                break;
-            }
-        }
-    }
-    if failed.is_none() {
-        let _ = tx.send(None).await;
-    }
-    drop(tx);
-    let written = writer
+    let (id, size) = a
+        .upload(account, meta, body.into_data_stream())
         .await
-        .map_err(|_| ApiError::Internal("upload writer".into()))?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let size = written?;
-    let s3 = a.s3().is_some();
-    a.store()
-        .write(1, move |ctx| {
-            let mut t = Tables::open(ctx.txn())?;
-            t.put(&AttachmentRecord {
-                id,
-                owner: account,
-                accounts: vec![account],
-                msg: None,
-                role: Role::Upload,
-                kind: None,
-                state: AttState::Ready,
-                size: Some(size),
-                announced: None,
-                synced: false,
-                local: true,
-                attempts: 0,
-                created_at: ctx.now,
-                meta: Some(
-                    ctx.sealer(account)?
-                        .seal(&crate::store::codec::encode(&meta)?, &tables::meta_aad(id))?,
-                ),
-            })?;
-            if s3 {
-                t.sync.insert(id, 0)?;
-            }
-            Ok(())
-        })
-        .await?;
-    if s3 {
-        a.inner.wake_sync.notify_one();
-    }
+        .map_err(|e| match e {
+            UploadError::TooLarge(_) => ApiError::TooLarge,
+            UploadError::Interrupted => ApiError::BadRequest(e.to_string()),
+            UploadError::Attachment(a) => a.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(Uploaded { id, size })))
 }
 

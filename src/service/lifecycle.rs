@@ -1,0 +1,171 @@
+//! The service's background work ([`Service::start`]), and an account's running parts, which
+//! follow the account: adding one starts its poller (or webhook
+//! keeper), its outbox sender and its status feed; changing its mode restarts them; removing
+//! it stops them, and a release deletes what only it received and destroys its key.
+//!
+//! The admin API and `lanbox serve` both come through here, so an account added in the
+//! browser and one found in the store at start run the same way.
+
+use tokio::sync::watch;
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+use super::Service;
+use crate::attachments::Attachments;
+use crate::channels::telegram::bots::{self, AccountError, AccountSummary, AddBot};
+use crate::channels::telegram::poller::AccountStatus;
+use crate::channels::telegram::webhook;
+use crate::ingest::Pipeline;
+use crate::ingest::release::Released;
+use crate::outbox::OutboxError;
+use crate::store::StoreError;
+
+/// What can go wrong while an account's parts start or stop. The API maps it to HTTP in
+/// `crate::api::error`, through the errors it wraps.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How an account receives its updates.
+pub enum Receive {
+    Polling,
+    /// At `base` (public `https://host[:port]`), with this box's certificate uploaded to
+    /// Telegram when `self_signed`.
+    Webhook {
+        base: String,
+        self_signed: bool,
+    },
+}
+
+/// A status as the API and the live feed name it.
+pub fn status_parts(s: Option<&AccountStatus>) -> (&'static str, Option<String>) {
+    match s {
+        None => ("not_running", None),
+        Some(AccountStatus::Starting) => ("starting", None),
+        Some(AccountStatus::Running) => ("online", None),
+        Some(AccountStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
+        Some(AccountStatus::Stopped { reason }) => ("stopped", Some(reason.to_string())),
+    }
+}
+
+impl Service {
+    /// Starts the background work: event-log retention, media fetching and S3 sync, then the
+    /// release of any account whose release a crash interrupted (before anything polls
+    /// again), then every account's poller, sender and status feed. Returns the number of
+    /// accounts started.
+    pub async fn start(&self) -> Result<usize, AnyError> {
+        let stopped = self.stop.subscribe();
+        crate::live::retention::spawn(
+            self.store.clone(),
+            self.options.retention.clone(),
+            stopped.clone(),
+        );
+        self.attachments.start(stopped);
+        for account in crate::ingest::release::pending(&self.store)? {
+            tracing::info!(account, "finishing an interrupted release");
+            release_account(&self.pipeline, &self.attachments, account).await?;
+        }
+        let started = self.pollers.start_all().await?;
+        tracing::info!(accounts = started, "telegram pollers started");
+        let senders = self.outbox.start_all().await?;
+        tracing::info!(accounts = senders, "outbox senders started");
+        for (account, _) in self.pollers.statuses() {
+            self.forward_status(account);
+        }
+        Ok(started)
+    }
+
+    /// Adds a bot account (its token is checked with `getMe` first) and starts it.
+    pub async fn add_bot(&self, spec: AddBot) -> Result<AccountSummary, LifecycleError> {
+        let added = bots::add(&self.store, self.http.clone(), spec).await?;
+        self.start_account(added.id).await?;
+        Ok(added)
+    }
+
+    /// (Re)starts what an account runs: its poller or webhook keeper, its outbox sender, and
+    /// the status feed.
+    pub async fn start_account(&self, id: u64) -> Result<(), LifecycleError> {
+        self.pollers.start(id).await?;
+        self.outbox.start(id).await?;
+        self.forward_status(id);
+        Ok(())
+    }
+
+    /// Switches an account between polling and a webhook, then restarts it.
+    pub async fn set_receive(&self, id: u64, how: Receive) -> Result<(), LifecycleError> {
+        match how {
+            Receive::Webhook { base, self_signed } => {
+                let cert = self_signed.then(|| self.tls.cert_pem().into_bytes());
+                webhook::switch_to_webhook(&self.store, self.http.clone(), id, &base, cert).await?;
+            }
+            Receive::Polling => {
+                webhook::switch_to_polling(&self.store, self.http.clone(), id).await?;
+            }
+        }
+        self.start_account(id).await
+    }
+
+    /// Stops an account and removes it (its token is erased). With `release`, its messages,
+    /// files and key go too, in the background (it may take minutes on a large account; a
+    /// crash resumes it at the next start).
+    pub async fn remove_account(&self, id: u64, release: bool) -> Result<(), LifecycleError> {
+        self.pollers.stop(id);
+        self.outbox.stop(id);
+        bots::remove(&self.store, id).await?;
+        if release {
+            let (pipeline, attachments) = (self.pipeline.clone(), self.attachments.clone());
+            tokio::spawn(async move {
+                if let Err(e) = release_account(&pipeline, &attachments, id).await {
+                    tracing::error!(account = id, error = %e, "release failed; it resumes at the next start");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells live clients whenever an account's connection to Telegram changes, for as long
+    /// as its poller runs.
+    pub fn forward_status(&self, account: u64) {
+        let Some(rx) = self.pollers.watch(account) else {
+            return;
+        };
+        tokio::spawn(forward(account, rx, self.hub.clone()));
+    }
+}
+
+async fn forward(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
+    loop {
+        let (status, detail) = status_parts(Some(&*rx.borrow_and_update()));
+        hub.publish(crate::live::Ephemeral::AccountStatus {
+            account,
+            status: status.into(),
+            detail,
+        });
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Releases an account everywhere: its files first (they need no key, and a crash between the
+/// two steps then leaves a release flag that finishes the rest), then its messages and key
+/// ([`crate::ingest::release`]). The CLI calls it without a running service.
+pub async fn release_account(
+    pipeline: &Pipeline,
+    attachments: &Attachments,
+    account: u64,
+) -> Result<Released, LifecycleError> {
+    let files = attachments
+        .release_account(account)
+        .await
+        .map_err(|e| e.into_store())?;
+    tracing::info!(account, files, "account files released");
+    Ok(pipeline.release_account(account).await?)
+}

@@ -1,0 +1,155 @@
+//! The running service, assembled in one place: the store's subsystems (ingest pipeline,
+//! search index hook, live hub, auth, outbox, attachments, Telegram pollers, the first-run
+//! setup gate) as one cheap-to-clone handle, [`Service`], and what starts and stops their
+//! background work ([`Service::start`], [`Service::shutdown`]).
+//!
+//! Below the HTTP layer: `crate::api` receives a `Service` as its state and calls into it;
+//! nothing here knows about routes, status codes or JSON. `crate::app::serve` (what
+//! `lanbox serve` and the integration tests run) opens it, starts it, serves it and shuts it
+//! down.
+//!
+//! - [`lifecycle`]: starting the background work, and an account's running parts (poller or webhook keeper, outbox sender, status
+//!   feed) started, restarted and stopped as the account is added, changed or removed, and
+//!   account release.
+
+pub mod lifecycle;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::attachments::{AttachmentOptions, Attachments};
+use crate::auth::setup::SetupGate;
+use crate::auth::{Auth, AuthOptions};
+use crate::channels::telegram::poller::PollerConfig;
+use crate::channels::telegram::pollers::Pollers;
+use crate::ingest::Pipeline;
+use crate::live::retention::Retention;
+use crate::live::{Hub, LiveOptions};
+use crate::outbox::{Outbox, OutboxOptions};
+use crate::search::SearchIndex;
+use crate::store::{Store, StoreError};
+use crate::system::tls::CertStore;
+
+/// Tunables of the service (from `lanbox.toml` through `Config::service_options`, or a test).
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Largest HTTP request body, bytes.
+    pub body_limit: usize,
+    /// Longest an HTTP request may take, reading its body included.
+    pub request_timeout: Duration,
+    pub auth: AuthOptions,
+    pub live: LiveOptions,
+    /// How Telegram accounts poll and back off.
+    pub pollers: PollerConfig,
+    /// Sending limits, retries and timeouts (`[outbox]`).
+    pub outbox: OutboxOptions,
+    /// Media fetching, storage and S3 sync (`[attachments]`, `[s3]`).
+    pub attachments: AttachmentOptions,
+    /// How much of the event log is kept (`[events]`).
+    pub retention: Retention,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            body_limit: 64 << 10,
+            request_timeout: Duration::from_secs(30),
+            auth: AuthOptions::default(),
+            live: LiveOptions::default(),
+            pollers: PollerConfig::default(),
+            outbox: OutboxOptions::default(),
+            attachments: AttachmentOptions::default(),
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// The running service: a cheap-to-clone handle with named parts.
+#[derive(Clone)]
+pub struct Service {
+    pub store: Store,
+    pub tls: Arc<CertStore>,
+    pub started: Instant,
+    pub pipeline: Pipeline,
+    pub auth: Auth,
+    pub hub: Hub,
+    /// Sending; its per-account senders start in [`Service::start`] and as accounts change.
+    pub outbox: Outbox,
+    /// Media files: fetching, storage, S3 sync, signed downloads.
+    pub attachments: Attachments,
+    /// The admin system page's storage and queue figures, the costly ones counted at most
+    /// every few seconds.
+    pub system_stats: Arc<crate::attachments::stats::StatsCache>,
+    /// One poller (or webhook keeper) per Telegram account.
+    pub pollers: Pollers,
+    /// The shared HTTP client for Telegram (connection pool, rustls).
+    pub http: reqwest::Client,
+    /// First run: the one-time setup code while the box has no user.
+    pub setup: Arc<SetupGate>,
+    /// Stops every background task of the service ([`Service::shutdown`]).
+    stop: Arc<watch::Sender<bool>>,
+    pub options: Arc<ServiceOptions>,
+}
+
+impl Service {
+    /// Opens every subsystem over `store` (creating their tables). Starts the live hub, so it
+    /// needs a tokio runtime; nothing polls or sends until [`Service::start`].
+    pub async fn open(
+        store: Store,
+        tls: Arc<CertStore>,
+        options: ServiceOptions,
+    ) -> Result<Service, StoreError> {
+        crate::auth::users::ensure_tables(&store).await?;
+        let hub = Hub::start(store.clone(), options.live.queue).await?;
+        Outbox::ensure_tables(&store).await?;
+        // One index hook for received and sent messages alike.
+        let index = Arc::new(SearchIndex::new());
+        let outbox = Outbox::new(store.clone(), index.clone(), options.outbox.clone());
+        let attachments = Attachments::open_default_http(store.clone(), options.attachments.clone()).await?;
+        outbox.set_attachments(Arc::new(crate::attachments::outbox::ForOutbox(
+            attachments.clone(),
+        )));
+        let pipeline = Pipeline::new(store.clone(), index);
+        let http = crate::channels::telegram::client::http_client().map_err(|e| StoreError::Io {
+            path: "HTTP client".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let (stop, stop_rx) = watch::channel(false);
+        let setup = Arc::new(SetupGate::open(&store).await?);
+        let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
+        Ok(Service {
+            attachments,
+            system_stats: Arc::default(),
+            pipeline,
+            pollers,
+            http,
+            setup,
+            stop: Arc::new(stop),
+            outbox,
+            auth: Auth::new(store.clone(), options.auth.clone()),
+            hub,
+            store,
+            tls,
+            started: Instant::now(),
+            options: Arc::new(options),
+        })
+    }
+
+    /// Stops the service: closes live sockets (they were upgraded out of the HTTP server's
+    /// graceful drain) and asks every background task to stop. [`Service::join`] waits.
+    pub fn shutdown(&self) {
+        self.hub.shutdown();
+        self.stop.send_replace(true);
+    }
+
+    /// Waits for the senders and pollers to stop after [`Service::shutdown`]. A message in
+    /// flight stays "sending" and is reported at the next start (see `crate::outbox`).
+    pub async fn join(&self) {
+        self.outbox.shutdown().await;
+        for (account, reason) in self.pollers.join().await {
+            tracing::info!(account, %reason, "poller stopped");
+        }
+    }
+}
