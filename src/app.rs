@@ -137,11 +137,20 @@ pub async fn serve(
     spawn_watchdog(notifier.clone(), stop_rx.clone());
     spawn_sighup(certs.clone());
 
+    service.start().await?;
+    let urls = urls(
+        https_addr,
+        options.mdns.as_deref(),
+        &crate::system::tls::local_addresses(),
+    );
+    println!("lanbox is at:");
+    for url in &urls {
+        println!("  {url}");
+    }
     if let Some(code) = service.setup.code() {
         // Only someone at the box's console sees this: the browser's first-run page asks for it.
-        println!("lanbox has no users yet: open https://<this box>/ and enter the setup code {code}");
+        println!("lanbox has no users yet: open one of the addresses above and enter the setup code {code}");
     }
-    service.start().await?;
     let app = api::router(service.clone());
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
@@ -157,6 +166,39 @@ pub async fn serve(
     notifier.stopping();
     service.join().await;
     Ok(())
+}
+
+/// Every URL a browser can use: the mDNS name, then each address of the machine when the
+/// socket listens on all of them, each with the port.
+pub fn urls(addr: SocketAddr, mdns: Option<&str>, local: &[std::net::IpAddr]) -> Vec<String> {
+    let port = addr.port();
+    let with_port = |host: String| format!("https://{host}:{port}/");
+    let ip = |a: &std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let mut out = Vec::new();
+    if let Some(name) = mdns {
+        out.push(with_port(name.trim_end_matches('.').to_string()));
+    }
+    if addr.ip().is_unspecified() {
+        let v6 = addr.is_ipv6();
+        let mut addrs: Vec<&std::net::IpAddr> = local
+            .iter()
+            // An IPv4 socket answers IPv4 only; an IPv6 one usually answers both.
+            .filter(|a| v6 || a.is_ipv4())
+            .collect();
+        // LAN addresses first, loopback last.
+        addrs.sort_by_key(|a| (a.is_loopback(), a.is_ipv6()));
+        out.extend(addrs.into_iter().map(|a| with_port(ip(a))));
+        if !local.iter().any(|a| a.is_loopback()) {
+            out.push(with_port("127.0.0.1".into()));
+        }
+    } else {
+        out.push(with_port(ip(&addr.ip())));
+    }
+    out.dedup();
+    out
 }
 
 fn spawn_watchdog(notifier: Notifier, mut stop: watch::Receiver<bool>) {
@@ -188,4 +230,28 @@ fn spawn_sighup(certs: Arc<CertStore>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the console said `https://<this box>/`, with no port, no LAN address and
+    /// not `lanbox.local` although mDNS was on.
+    #[test]
+    fn every_url_that_works_is_printed_with_its_port() {
+        let lan: std::net::IpAddr = "192.168.1.20".parse().unwrap();
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let all = urls("0.0.0.0:8443".parse().unwrap(), Some("lanbox.local"), &[lo, lan]);
+        assert_eq!(
+            all,
+            [
+                "https://lanbox.local:8443/",
+                "https://192.168.1.20:8443/",
+                "https://127.0.0.1:8443/"
+            ]
+        );
+        let one = urls("127.0.0.1:9000".parse().unwrap(), None, &[lo, lan]);
+        assert_eq!(one, ["https://127.0.0.1:9000/"]);
+    }
 }

@@ -219,10 +219,7 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Loaded, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            detail: e.message().to_string(),
-        })?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(origin, Some(text), &e))?;
         let known = toml::Table::try_from(Config::default()).expect("defaults serialise");
         let mut warnings = Vec::new();
         for (section, value) in &table {
@@ -252,7 +249,7 @@ impl Config {
                 Some((section, key, default)) => {
                     let v = env_value(&value, &default).ok_or_else(|| ConfigError::Invalid {
                         key: name.clone(),
-                        detail: format!("expected a {}", default.type_str()),
+                        detail: format!("expected {}", with_article(default.type_str())),
                     })?;
                     table
                         .entry(section)
@@ -266,10 +263,7 @@ impl Config {
         }
         let config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: origin.to_string(),
-                detail: e.message().to_string(),
-            })?;
+            .map_err(|e: toml::de::Error| parse_error(origin, None, &e))?;
         config.validate()?;
         Ok(Loaded { config, warnings })
     }
@@ -389,6 +383,54 @@ fn is_reserved_env(name: &str) -> bool {
     )
 }
 
+/// A TOML error that says where: the line, column and token when the text is at hand (a
+/// duplicate key, a syntax error), else the key (a value of the wrong type).
+fn parse_error(origin: &str, text: Option<&str>, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim();
+    let detail = match (text, e.span()) {
+        (Some(t), Some(span)) if span.start <= t.len() && t.is_char_boundary(span.start) => {
+            let before = &t[..span.start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+            let token = t
+                .get(span.clone())
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 80);
+            match token {
+                Some(tok) => format!("line {line}, column {column}: {message} (`{tok}`)"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
+        }
+        _ => {
+            let shown = e.to_string();
+            let key = shown.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("in `")?
+                    .strip_suffix('`')
+                    .map(str::to_string)
+            });
+            match key {
+                Some(k) => format!("{k}: {message}"),
+                None => message.to_string(),
+            }
+        }
+    };
+    ConfigError::Parse {
+        path: origin.to_string(),
+        detail,
+    }
+}
+
+/// "an integer", "a string": TOML's type names with their article.
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_name}")
+}
+
 fn env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {
     Some(match like {
         toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
@@ -400,6 +442,33 @@ fn env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {
 
 #[cfg(test)]
 mod tests {
+    /// Regression: a duplicate key named neither the key nor the line, a value of the wrong
+    /// type named no key, and a bad variable said "expected a integer".
+    #[test]
+    fn errors_name_the_line_the_key_and_read_well() {
+        let dup = "[server]\nlisten = \"0.0.0.0:8443\"\nlisten = \"0.0.0.0:9443\"\n";
+        let e = Config::from_parts(dup, "lanbox.toml", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("duplicate key") && e.contains("`listen`"),
+            "{e}"
+        );
+        let wrong = "[store]\ncache_mb = \"lots\"\n";
+        let e = Config::from_parts(wrong, "lanbox.toml", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.cache_mb"), "{e}");
+        let env = vec![("LANBOX_STORE_CACHE_MB".to_string(), "lots".to_string())];
+        let e = Config::from_parts("", "lanbox.toml", env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LANBOX_STORE_CACHE_MB") && e.contains("expected an integer"),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     #[test]

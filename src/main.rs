@@ -265,6 +265,22 @@ fn update(command: UpdateCommand) -> Result<(), AnyError> {
     }
 }
 
+/// A database held by another process is almost always the running service: say so, and
+/// where the same can be done while it runs.
+fn in_use_hint(data: &Path, e: lanbox::store::StoreError) -> AnyError {
+    use lanbox::store::StoreError;
+    match e {
+        StoreError::Db(redb::Error::DatabaseAlreadyOpen) => format!(
+            "{} is in use by another lanbox process (is `lanbox serve` running, e.g. `systemctl status lanbox`?). \
+             Stop it first, or do this while it runs from the web inbox (Settings: accounts, people) \
+             or the REST API (POST /api/v1/accounts, /api/v1/users, /api/v1/tokens)",
+            data.join(lanbox::store::DB_FILE).display()
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
 /// Creates what is missing in `data` and opens the store.
 fn init(data: &Path) -> Result<(Store, Config), AnyError> {
     std::fs::create_dir_all(data).map_err(|e| format!("creating {}: {e}", data.display()))?;
@@ -279,7 +295,7 @@ fn init(data: &Path) -> Result<(Store, Config), AnyError> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let store = Store::open(data, &loaded.config.store_options())?;
+    let store = Store::open(data, &loaded.config.store_options()).map_err(|e| in_use_hint(data, e))?;
     tracing::info!(
         dir = %data.display(),
         cipher = ?store.cipher(),

@@ -13,13 +13,16 @@ use std::net::SocketAddr;
 
 use tokio::sync::watch;
 
+use crate::app::{Listeners, ServeOptions};
 use crate::auth::users::{self, NewUser};
 use crate::auth::{Role, secrets};
 use crate::channels::telegram::bots::{self, AddBot};
 use crate::channels::telegram::client::{Token, http_client};
 use crate::config::Config;
 use crate::dev::simulator::{SimConfig, Simulator};
+use crate::service::Service;
 use crate::store::Store;
+use crate::system::tls::CertStore;
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,10 +35,18 @@ fn password() -> Result<String, AnyError> {
 /// Runs the demo until `shutdown` resolves. `store` must be empty.
 pub async fn run(
     store: Store,
-    mut config: Config,
+    config: Config,
     listen: SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AnyError> {
+    // The port first: a busy one must fail before anything is printed or created.
+    let https = std::net::TcpListener::bind(listen).map_err(|e| {
+        format!(
+            "cannot listen on {listen}: {e}. Another program (a running lanbox, perhaps) uses it: \
+             choose a free address with `lanbox demo --listen 127.0.0.1:8444`"
+        )
+    })?;
+    let listen = https.local_addr()?;
     let sim = Simulator::start_with(
         tokio::net::TcpListener::bind("127.0.0.1:0").await?,
         SimConfig::default(),
@@ -77,9 +88,6 @@ pub async fn run(
         .await
         .map_err(|e| e.to_string())?;
     }
-    config.server.listen = listen.to_string();
-    config.server.redirect_listen = String::new();
-    config.server.mdns = false;
     println!(
         "lanbox demo: a simulated Telegram with two bots (Support, Sales) at {}",
         sim.api_base()
@@ -93,7 +101,10 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let script = script::Script::new(support, sales, sim.api_base(), http);
     let player = tokio::spawn(script::play(script, stop_rx));
-    let served = crate::app::run(store, config, async move {
+    let certs = CertStore::load(crate::app::cert_source(store.dir(), &config))?;
+    let service = Service::open(store, certs, config.service_options()).await?;
+    let listeners = Listeners { https, http: None };
+    let served = crate::app::serve(service, listeners, ServeOptions::default(), async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     })

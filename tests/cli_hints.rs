@@ -1,0 +1,98 @@
+//! What the console tells a new operator, through the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
+
+/// Starts `lanbox serve` on 127.0.0.1:0; returns the child and the lines it printed up to
+/// "lanbox listening on".
+fn serve(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir)
+        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LANBOX_SERVER_MDNS", "false")
+        .env("LANBOX_SERVER_REDIRECT_LISTEN", "")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve exited early: {lines:?}"
+        );
+        let done = line.contains("lanbox listening on");
+        lines.push(line.trim_end().to_string());
+        if done {
+            break;
+        }
+    }
+    // Keep reading so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in out.lines() {});
+    (child, lines)
+}
+
+fn stop(mut child: std::process::Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let _ = child.wait();
+}
+
+/// Regression: the console printed `open https://<this box>/` with no port and no address,
+/// and a CLI command while `serve` ran said only "Database already open. Cannot acquire lock."
+#[cfg(unix)]
+#[test]
+fn serve_prints_working_urls_and_a_cli_command_meanwhile_says_what_holds_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, lines) = serve(dir.path());
+    let listening = lines.last().unwrap();
+    let addr = listening.rsplit("https://").next().unwrap().trim_end_matches('/');
+    let port = addr.rsplit(':').next().unwrap();
+    let url = format!("https://127.0.0.1:{port}/");
+    assert!(
+        lines.iter().any(|l| l.trim() == url),
+        "{url} not printed: {lines:?}"
+    );
+    let setup = lines
+        .iter()
+        .find(|l| l.contains("setup code"))
+        .expect("a setup code line");
+    assert!(!setup.contains("<this box>"), "{setup}");
+
+    let out = Command::new(BIN)
+        .args(["user", "list", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    stop(child);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another lanbox process"), "{err}");
+    assert!(
+        err.contains("lanbox serve") && err.contains("/api/v1/users"),
+        "{err}"
+    );
+}
+
+/// Regression: `lanbox demo` on a busy port printed passwords and "open https://..." for the
+/// real box, then `Address already in use` without naming the address or `--listen`.
+#[test]
+fn demo_on_a_busy_port_fails_first_and_says_what_to_do() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["demo", "--listen", &addr])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains("password"), "printed before failing: {stdout}");
+    assert!(stderr.contains(&addr) && stderr.contains("--listen"), "{stderr}");
+}
