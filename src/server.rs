@@ -105,6 +105,7 @@ impl Limits {
 
 /// The soft `RLIMIT_NOFILE`, when there is one.
 #[cfg(unix)]
+#[allow(clippy::useless_conversion)] // `rlim_t` is 32 bits on 32-bit ARM with glibc.
 fn fd_limit() -> Option<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
