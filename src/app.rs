@@ -69,11 +69,13 @@ impl Listeners {
     }
 }
 
-/// What the HTTP side of the box announces (`[server]`).
+/// How the HTTP side of the box answers and announces itself (`[server]`).
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Answer mDNS for `<name>.local` and announce `_https._tcp`.
     pub mdns: Option<String>,
+    /// Connection caps and timeouts (defaults follow the file-descriptor limit).
+    pub limits: crate::server::Limits,
 }
 
 /// What `lanbox serve` runs: the service the configuration describes, on the configured (or
@@ -88,6 +90,7 @@ pub async fn run(
     let service = Service::open(store, certs, config.service_options()).await?;
     let options = ServeOptions {
         mdns: config.server.mdns.then(|| config.server.name.clone()),
+        ..ServeOptions::default()
     };
     serve(service, listeners, options, shutdown).await
 }
@@ -155,7 +158,7 @@ pub async fn serve(
     tracing::info!(addr = %https_addr, "serving HTTPS");
     println!("lanbox listening on https://{https_addr}");
     notifier.ready(&format!("serving on {https_addr}"));
-    let server = crate::server::run(https, certs, app, stopped(stop_rx));
+    let server = crate::server::run_with(https, certs, app, options.limits.clone(), stopped(stop_rx));
     let stopping = service.clone();
     tokio::spawn(async move {
         shutdown.await;

@@ -43,6 +43,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::system::tls::CertStore;
 
 /// Refusals answered at once with a `503`; past these a refused connection is just closed.
+/// The first byte of a TLS handshake record: anything else on the HTTPS port is not TLS.
+const TLS_HANDSHAKE: u8 = 0x16;
 const REFUSAL_SLOTS: usize = 16;
 /// How long answering one refusal may take (handshake, answer, close).
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -147,6 +149,8 @@ pub async fn run_with(
     // Each connection past its handshake holds a receiver: shutdown sends `true`, then waits
     // (bounded) for every receiver to be dropped.
     let stop = Arc::new(watch::channel(false).0);
+    // Plain HTTP sent to this port (`http://box:8443/`) gets a redirect, not an empty reply.
+    let plain = redirect_app(listener.local_addr()?.port());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -183,7 +187,18 @@ pub async fn run_with(
         let app = app.clone();
         let limits = limits.clone();
         let stop = stop.clone();
+        let plain = plain.clone();
         tokio::spawn(async move {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.handshake_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != TLS_HANDSHAKE && first[0].is_ascii_alphabetic() => {
+                    let io = Conn::new(tcp, limits.idle_timeout, permit);
+                    serve_connection(io, peer, plain, &limits, stop.subscribe()).await;
+                    return;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
             let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -667,7 +682,14 @@ pub async fn redirect(
     https_port: u16,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let app = Router::new().fallback(move |headers: axum::http::HeaderMap, uri: Uri| async move {
+    axum::serve(listener, redirect_app(https_port))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Redirects every request to the same host and path over HTTPS on `https_port`.
+fn redirect_app(https_port: u16) -> Router {
+    Router::new().fallback(move |headers: axum::http::HeaderMap, uri: Uri| async move {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -689,8 +711,7 @@ pub async fn redirect(
             [(header::LOCATION, format!("https://{host}{port}{path}"))],
         )
             .into_response()
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    })
 }
 
 #[cfg(test)]

@@ -44,7 +44,8 @@ fn stop(mut child: std::process::Child) {
 }
 
 /// Regression: the console printed `open https://<this box>/` with no port and no address,
-/// and a CLI command while `serve` ran said only "Database already open. Cannot acquire lock."
+/// plain `http://BOX:8443` got an empty reply, and a CLI command while `serve` ran said only
+/// "Database already open. Cannot acquire lock."
 #[cfg(unix)]
 #[test]
 fn serve_prints_working_urls_and_a_cli_command_meanwhile_says_what_holds_the_database() {
@@ -63,6 +64,23 @@ fn serve_prints_working_urls_and_a_cli_command_meanwhile_says_what_holds_the_dat
         .find(|l| l.contains("setup code"))
         .expect("a setup code line");
     assert!(!setup.contains("<this box>"), "{setup}");
+
+    // Plain HTTP on the HTTPS port gets a redirect, not an empty reply.
+    let answer = {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        write!(
+            tcp,
+            "GET /inbox?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
+    let location = format!("location: https://127.0.0.1:{port}/inbox?x=1");
+    assert!(answer.to_ascii_lowercase().contains(&location), "{answer}");
 
     let out = Command::new(BIN)
         .args(["user", "list", "--data"])

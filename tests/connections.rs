@@ -10,9 +10,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanbox::api::{AppState, router};
+use lanbox::api::router;
 use lanbox::auth::{NewUser, Role, credentials, users};
 use lanbox::server::Limits;
+use lanbox::service::Service;
 use lanbox::store::{Store, StoreOptions};
 use lanbox::system::tls::{CertSource, CertStore};
 use rustls::pki_types::ServerName;
@@ -54,9 +55,9 @@ async fn start(limits: Limits) -> Served {
     })
     .unwrap();
     let fp = certs.fingerprint();
-    let account = lanbox::accounts::create(
+    let account = lanbox::store::new_account::create(
         &store,
-        lanbox::accounts::NewAccount {
+        lanbox::store::new_account::NewAccount {
             channel: "telegram".into(),
             name: "support".into(),
             ..Default::default()
@@ -80,7 +81,9 @@ async fn start(limits: Limits) -> Served {
         .await
         .unwrap()
         .0;
-    let state = AppState::new(store, certs.clone()).await.unwrap();
+    let state = Service::open(store, certs.clone(), Default::default())
+        .await
+        .unwrap();
     let app = router(state).route("/test/big", axum::routing::get(|| async { vec![0u8; 16 << 20] }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
