@@ -286,7 +286,7 @@ const SEALED: &[(&str, &str)] = &[
 
 /// The bot token's secret part (35 characters, as BotFather issues them).
 const BOT_SECRET: &str = "AATokenSecretCanaryQ24xxxxxxxxxxxxx";
-const SG: i64 = -100_1234_567_890;
+const SG: i64 = -1_001_234_567_890;
 
 type Events = tokio::sync::broadcast::Receiver<Arc<lanbox::store::Published>>;
 

@@ -18,7 +18,7 @@ use lanbox::channels::telegram::simulator::{SimBot, Simulator};
 use serde_json::{Value, json};
 
 /// The supergroup both bots are in.
-const SG: i64 = -100_1234_567_890;
+const SG: i64 = -1_001_234_567_890;
 
 /// A request to the simulator's control API.
 async fn control(sim: &Simulator, path: &str, body: Value) -> Value {
@@ -370,7 +370,7 @@ async fn the_simulator_numbers_messages_by_the_chats_own_type() {
     let both = json!([a.token(), b.token()]);
     // A supergroup whose ID does not look like one, and a basic group whose ID does.
     let odd_sg: i64 = -4242;
-    let odd_group: i64 = -100_9999_999_999;
+    let odd_group: i64 = -1_009_999_999_999;
     control(
         &sim,
         "chats",
@@ -426,7 +426,7 @@ async fn the_simulator_numbers_messages_by_the_chats_own_type() {
     assert_eq!(got, [2, 2], "{posted}");
 
     // A channel: posts arrive as channel_post, numbered for the chat.
-    let channel: i64 = -100_5555_555_555;
+    let channel: i64 = -1_005_555_555_555;
     control(
         &sim,
         "chats",
