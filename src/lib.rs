@@ -5,15 +5,13 @@
 //! From the bottom up; a module uses only modules of layers before its own (`tests/layers.rs` checks
 //! this against every `crate::` path in `src/`).
 //!
-//! Layers, lowest first: model, system, web < server, store < auth, ingest < search < channels
-//! < outbox < attachments < view < live < service < api < config < app < dev < main
+//! Layers, lowest first: model, system, web < store < auth, ingest < search < channels
+//! < outbox < attachments < view < live < service < api, server < config < app < dev < main
 //!
 //! - [`model`]: the normalised, channel-neutral message, chat and event types.
 //! - [`system`]: the box around the inbox: TLS certificates, sockets passed by systemd, sd_notify,
 //!   mDNS, the RAUC mark-good probe.
 //! - [`web`]: the browser inbox (HTML, CSS, ES modules from `web/`), embedded and served at `/`.
-//! - [`server`]: the HTTPS accept loop (TLS handshakes with a deadline, graceful drain) and the
-//!   plain-HTTP redirect; it serves whatever router it is given.
 //! - [`store`]: the redb database: typed tables, versioned records, sealing under per-account
 //!   data keys, the single batching writer, read transactions, new accounts and their keys.
 //! - [`auth`]: users (admin, agent) with argon2id passwords, sessions, API tokens, account
@@ -39,6 +37,8 @@
 //!   switch, removal, release).
 //! - [`api`]: the HTTP face of the service: REST under `/api/v1` (axum), the WebSocket, file
 //!   downloads and uploads, auth extractors, one error shape, the OpenAPI document.
+//! - [`server`]: the HTTPS accept loop (TLS handshakes with a deadline, graceful drain) and the
+//!   plain-HTTP redirect; it serves whatever router it is given, under connection caps and timeouts.
 //! - [`config`]: `lanbox.toml` plus `LANBOX_*` variables, validated at the boundary into the
 //!   service's options.
 //! - [`app`]: `run` and `serve(service, listeners, shutdown)`: what `lanbox serve` runs, and

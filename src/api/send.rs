@@ -120,13 +120,7 @@ pub async fn send_for(
     let account = sending_account(s, caller, &chat, body.account)?;
     let reply_to = match body.reply_to {
         None => None,
-        Some(id) => {
-            let m = s.store.read(move |r| r.stored_message(key.msg(id))).await?;
-            Some(
-                m.ok_or_else(|| ApiError::BadRequest("reply_to names no message in this chat".into()))?
-                    .message_id,
-            )
-        }
+        Some(id) => Some(reply_target(s, caller, key, id).await?),
     };
     let attachment = match body.attachment {
         None => None,
@@ -144,6 +138,20 @@ pub async fn send_for(
     };
     let (rec, _new) = s.outbox.enqueue(item).await?;
     Ok(item_json(&rec))
+}
+
+/// The Telegram message ID of the message a send answers: one of the chat's messages the
+/// caller may see. A message that exists but is not visible gets the very answer of one that
+/// does not exist, so a reply cannot probe for messages of accounts the caller is not granted.
+async fn reply_target(s: &Service, caller: &Caller, key: ChatKey, id: i64) -> Result<i64, ApiError> {
+    let g = caller.grants.clone();
+    let found = s
+        .store
+        .read(move |r| Ok(r.stored_message(key.msg(id))?.filter(|m| visible::stored(&g, m))))
+        .await?;
+    found
+        .map(|m| m.message_id)
+        .ok_or_else(|| ApiError::BadRequest("reply_to names no message in this chat".into()))
 }
 
 /// The outbox's reference to an uploaded file; `404` unless it was uploaded for `account`.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use redb::ReadableTable;
 use zeroize::Zeroizing;
 
-use super::record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot, text_aad};
+use super::record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot, StoredFile, text_aad};
 use super::tables::*;
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{ChatKind, EventKind, EventRecord, Message};
@@ -55,9 +55,15 @@ pub fn get(ctx: &WriteCtx<'_>, id: u64) -> Result<Option<OutboxRecord>, StoreErr
     t.get(id)?.map(|v| decode(v.value())).transpose()
 }
 
-fn put(ctx: &WriteCtx<'_>, rec: &OutboxRecord) -> Result<(), StoreError> {
+/// Writes an item; a file read in the clear from an older record is sealed on the way.
+fn put(ctx: &mut WriteCtx<'_>, rec: &mut OutboxRecord) -> Result<(), StoreError> {
+    if let Some(StoredFile::Clear(file)) = &rec.attachment {
+        let sealer = ctx.sealer(rec.account)?;
+        let sealed = StoredFile::seal(&sealer, rec.id, file)?;
+        rec.attachment = Some(sealed);
+    }
     let mut t = ctx.txn().open_table(ITEM_RECORD)?;
-    t.insert(rec.id, encode(rec)?.as_slice())?;
+    t.insert(rec.id, encode(&*rec)?.as_slice())?;
     Ok(())
 }
 
@@ -128,7 +134,13 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         meta.insert(META_NEXT_ITEM, next + 1)?;
         next
     };
-    let sealed = ctx.sealer(account)?.seal(item.text.as_bytes(), &text_aad(id))?;
+    let sealer = ctx.sealer(account)?;
+    let sealed = sealer.seal(item.text.as_bytes(), &text_aad(id))?;
+    let attachment = item
+        .attachment
+        .as_ref()
+        .map(|a| StoredFile::seal(&sealer, id, a))
+        .transpose()?;
     let mut rec = OutboxRecord {
         id,
         account,
@@ -137,7 +149,7 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         chat_kind: item.chat_kind,
         user: item.user,
         reply_to: item.reply_to,
-        attachment: item.attachment.clone(),
+        attachment,
         text: Some(sealed),
         state: ItemState::Queued,
         attempts: 0,
@@ -147,7 +159,7 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         seq: 0,
     };
     publish_status(ctx, &mut rec, None)?;
-    put(ctx, &rec)?;
+    put(ctx, &mut rec)?;
     ctx.txn()
         .open_table(ACCOUNT_TODAY)?
         .insert(account, (u64::from(day) << 32) | (sent_today + 1))?;
@@ -160,21 +172,27 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
     Ok(Enqueued::New(rec))
 }
 
-/// Marks an item "sending" (durably, before the request) and opens its text. `None` when the
-/// item is no longer pending.
-pub fn begin_send(
-    ctx: &mut WriteCtx<'_>,
-    id: u64,
-) -> Result<Option<(OutboxRecord, Zeroizing<String>)>, StoreError> {
+/// An item marked "sending", with what its request needs opened.
+pub struct Begun {
+    pub rec: OutboxRecord,
+    pub text: Zeroizing<String>,
+    /// The file to upload, name and type opened.
+    pub file: Option<AttachmentRef>,
+}
+
+/// Marks an item "sending" (durably, before the request) and opens its text and file. `None`
+/// when the item is no longer pending.
+pub fn begin_send(ctx: &mut WriteCtx<'_>, id: u64) -> Result<Option<Begun>, StoreError> {
     let Some(mut rec) = get(ctx, id)? else {
         return Ok(None);
     };
     if !rec.state.is_pending() {
         return Ok(None);
     }
+    let sealer = ctx.sealer(rec.account)?;
     let text = match &rec.text {
         Some(sealed) => {
-            let plain = Zeroizing::new(ctx.sealer(rec.account)?.open(sealed, &text_aad(id))?);
+            let plain = Zeroizing::new(sealer.open(sealed, &text_aad(id))?);
             Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Format {
                 record: "outbox item",
                 detail: "text is not UTF-8".into(),
@@ -182,11 +200,12 @@ pub fn begin_send(
         }
         None => Zeroizing::new(String::new()),
     };
+    let file = rec.attachment.as_ref().map(|f| f.open(&sealer, id)).transpose()?;
     rec.state = ItemState::Sending;
     rec.attempts += 1;
     rec.updated_at = ctx.now;
-    put(ctx, &rec)?;
-    Ok(Some((rec, text)))
+    put(ctx, &mut rec)?;
+    Ok(Some(Begun { rec, text, file }))
 }
 
 /// Telegram accepted the item: the message goes into its chat through the ingest pipeline's
@@ -218,7 +237,7 @@ pub fn finish_sent(
     };
     rec.text = None;
     publish_status(ctx, &mut rec, Some(Arc::new(message.clone())))?;
-    put(ctx, &rec)?;
+    put(ctx, &mut rec)?;
     ctx.txn()
         .open_table(ACCOUNT_PENDING)?
         .remove(pending_key(rec.account, id))?;
@@ -245,7 +264,7 @@ pub fn retry_later(
         rec.state = ItemState::Queued;
     }
     rec.updated_at = ctx.now;
-    put(ctx, &rec)?;
+    put(ctx, &mut rec)?;
     Ok(Some(rec))
 }
 
@@ -261,7 +280,7 @@ pub fn fail(ctx: &mut WriteCtx<'_>, id: u64, reason: &str) -> Result<Option<Outb
         reason: reason.to_owned(),
     };
     publish_status(ctx, &mut rec, None)?;
-    put(ctx, &rec)?;
+    put(ctx, &mut rec)?;
     ctx.txn()
         .open_table(ACCOUNT_PENDING)?
         .remove(pending_key(rec.account, id))?;
@@ -294,7 +313,7 @@ pub fn recover(ctx: &mut WriteCtx<'_>, account: u64, resend: bool) -> Result<(u3
         }
         if resend {
             rec.state = ItemState::Queued;
-            put(ctx, &rec)?;
+            put(ctx, &mut rec)?;
             requeued += 1;
         } else {
             fail(ctx, id, INTERRUPTED)?;
@@ -302,6 +321,56 @@ pub fn recover(ctx: &mut WriteCtx<'_>, account: u64, resend: bool) -> Result<(u3
         }
     }
     Ok((failed, requeued))
+}
+
+/// The upgrade of records written before file names were sealed: items `from..` (at most
+/// `limit` of them) whose file is still in the clear are sealed. An item whose account was
+/// released (its key is gone) loses the file's reference instead: it can never be sent, and
+/// its name must not stay readable. Returns where to go on, `None` once every item was seen
+/// (a flag then skips the walk at later starts).
+pub fn seal_old_files(ctx: &mut WriteCtx<'_>, from: u64, limit: usize) -> Result<Option<u64>, StoreError> {
+    if ctx.txn().open_table(META)?.get(META_FILES_SEALED)?.is_some() {
+        return Ok(None);
+    }
+    let (clear, next) = {
+        let t = ctx.txn().open_table(ITEM_RECORD)?;
+        let mut clear = Vec::new();
+        let mut next = None;
+        for (n, row) in t.range(from..)?.enumerate() {
+            let (k, v) = row?;
+            if n == limit {
+                next = Some(k.value());
+                break;
+            }
+            // Only version 1 records can hold a file in the clear.
+            if v.value().first() == Some(&1) {
+                match decode::<OutboxRecord>(v.value()) {
+                    Ok(rec) if rec.attachment.as_ref().is_some_and(StoredFile::is_clear) => clear.push(rec),
+                    Ok(_) => {}
+                    // One damaged item must not stop the box from starting (reading it fails
+                    // the same way later, where it is used).
+                    Err(e) => {
+                        tracing::warn!(item = k.value(), error = %e, "outbox: an item could not be read")
+                    }
+                }
+            }
+        }
+        (clear, next)
+    };
+    for mut rec in clear {
+        match put(ctx, &mut rec) {
+            Ok(()) => {}
+            Err(StoreError::UnknownAccount(_)) => {
+                rec.attachment = None;
+                put(ctx, &mut rec)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if next.is_none() {
+        ctx.txn().open_table(META)?.insert(META_FILES_SEALED, 1)?;
+    }
+    Ok(next)
 }
 
 /// Drops status snapshots of events the log no longer holds (below `first_seq`).

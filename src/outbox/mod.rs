@@ -52,6 +52,9 @@ use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{Chat, ChatKind, Message};
 use crate::store::{MsgKey, Store, StoreError};
 
+/// Items looked at per write job by the start-up upgrade ([`jobs::seal_old_files`]).
+const SEAL_STEP: usize = 1_000;
+
 /// Longest an edit or delete waits for the limits before it is refused with a retry time.
 const MAX_DIRECT_WAIT: Duration = Duration::from_secs(5);
 
@@ -135,11 +138,20 @@ impl Outbox {
         }
     }
 
-    /// Creates the outbox's tables (once, at start).
+    /// Creates the outbox's tables and seals what older releases left in the clear (once, at
+    /// start).
     pub async fn ensure_tables(store: &Store) -> Result<(), StoreError> {
         store
             .write(1, |ctx| tables::create_all(ctx.txn()).map_err(StoreError::from))
-            .await
+            .await?;
+        // In steps, so a large outbox is not one huge transaction.
+        let mut from = Some(0);
+        while let Some(at) = from {
+            from = store
+                .write(1, move |ctx| jobs::seal_old_files(ctx, at, SEAL_STEP))
+                .await?;
+        }
+        Ok(())
     }
 
     pub fn options(&self) -> &OutboxOptions {

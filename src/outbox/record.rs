@@ -1,14 +1,21 @@
 //! The outbox's stored values: one [`OutboxRecord`] per send, and the [`StatusSnapshot`] each
 //! `message.status` event points to. What a message says is only ever inside
-//! [`OutboxRecord::text`], sealed with the account's data key; reasons name errors and limits,
+//! [`OutboxRecord::text`], sealed with the account's data key, and what names its file (name,
+//! type) inside [`StoredFile::Sealed`], sealed the same way; reasons name errors and limits,
 //! never the text.
+//!
+//! Format versions of [`OutboxRecord`]: 1 kept the file's name and type in the clear; 2 seals
+//! them. A version 1 record still decodes ([`from_v1`]), its file as [`StoredFile::Clear`],
+//! and the outbox seals those at start-up ([`super::jobs::seal_old_files`]) and whenever it
+//! writes the record again.
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::model::ChatKind;
-use crate::store::codec::Record;
-use crate::store::seal::Sealed;
-use crate::store::{ChatKey, MsgKey};
+use crate::store::codec::{Record, decode, encode};
+use crate::store::seal::{Sealed, Sealer};
+use crate::store::{ChatKey, MsgKey, StoreError};
 
 /// Where an item is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +48,9 @@ impl ItemState {
 }
 
 /// A file to send with an item, as the attachment store names it (see
-/// [`super::attach::AttachmentSource`]). The name and type are metadata the store keeps in the
-/// clear already; the bytes never pass through the outbox's tables.
+/// [`super::attach::AttachmentSource`]): what the API hands over and the sender uploads. It is
+/// stored as a [`StoredFile`], its name and type sealed; the bytes never pass through the
+/// outbox's tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentRef {
     /// The attachment store's opaque id.
@@ -50,6 +58,65 @@ pub struct AttachmentRef {
     pub file_name: String,
     pub mime_type: String,
     pub size: u64,
+}
+
+/// What names a file (the sealed part of a [`StoredFile`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub file_name: String,
+    pub mime_type: String,
+}
+
+impl Record for FileMeta {
+    const NAME: &'static str = "outbox file";
+    const VERSION: u8 = 1;
+}
+
+/// What an item keeps of its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredFile {
+    /// The attachment store's id and the size (an identifier and a count) in the clear; the
+    /// [`FileMeta`] sealed under the account's key (associated data: [`file_aad`]).
+    Sealed { id: String, size: u64, meta: Sealed },
+    /// Read from a version 1 record: name and type in the clear. Never written: the next write
+    /// of the record seals it (see the module docs).
+    Clear(AttachmentRef),
+}
+
+impl StoredFile {
+    /// Seals `file`'s name and type for item `item`.
+    pub fn seal(sealer: &Sealer, item: u64, file: &AttachmentRef) -> Result<StoredFile, StoreError> {
+        let meta = Zeroizing::new(encode(&FileMeta {
+            file_name: file.file_name.clone(),
+            mime_type: file.mime_type.clone(),
+        })?);
+        Ok(StoredFile::Sealed {
+            id: file.id.clone(),
+            size: file.size,
+            meta: sealer.seal(&meta, &file_aad(item))?,
+        })
+    }
+
+    /// The file as the sender needs it, name and type opened.
+    pub fn open(&self, sealer: &Sealer, item: u64) -> Result<AttachmentRef, StoreError> {
+        match self {
+            StoredFile::Sealed { id, size, meta } => {
+                let plain = Zeroizing::new(sealer.open(meta, &file_aad(item))?);
+                let meta: FileMeta = decode(&plain)?;
+                Ok(AttachmentRef {
+                    id: id.clone(),
+                    file_name: meta.file_name,
+                    mime_type: meta.mime_type,
+                    size: *size,
+                })
+            }
+            StoredFile::Clear(file) => Ok(file.clone()),
+        }
+    }
+
+    pub fn is_clear(&self) -> bool {
+        matches!(self, StoredFile::Clear(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +131,7 @@ pub struct OutboxRecord {
     pub user: u64,
     /// Telegram message ID answered, if any.
     pub reply_to: Option<i64>,
-    pub attachment: Option<AttachmentRef>,
+    pub attachment: Option<StoredFile>,
     /// The text, sealed under the account's key (associated data: [`text_aad`]). Dropped once
     /// the item is sent: the message in the chat holds it from then on.
     pub text: Option<Sealed>,
@@ -104,9 +171,70 @@ pub fn text_aad(item: u64) -> [u8; 14] {
     out
 }
 
+/// Associated data of an item's sealed [`FileMeta`].
+pub fn file_aad(item: u64) -> [u8; 19] {
+    let mut out = [0u8; 19];
+    out[..11].copy_from_slice(b"outbox-file");
+    out[11..].copy_from_slice(&item.to_be_bytes());
+    out
+}
+
 impl Record for OutboxRecord {
     const NAME: &'static str = "outbox item";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn migrate(version: u8, bytes: &[u8]) -> Result<Self, StoreError> {
+        match version {
+            1 => from_v1(bytes),
+            v => Err(StoreError::Format {
+                record: Self::NAME,
+                detail: format!("unknown format version {v}"),
+            }),
+        }
+    }
+}
+
+/// Reads a version 1 record: the same fields, the file's name and type in the clear.
+pub fn from_v1(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
+    #[derive(Deserialize)]
+    struct V1 {
+        id: u64,
+        account: u64,
+        scope: u64,
+        chat_id: i64,
+        chat_kind: ChatKind,
+        user: u64,
+        reply_to: Option<i64>,
+        attachment: Option<AttachmentRef>,
+        text: Option<Sealed>,
+        state: ItemState,
+        attempts: u32,
+        rate_limited: u32,
+        created_at: i64,
+        updated_at: i64,
+        seq: u64,
+    }
+    let v: V1 = postcard::from_bytes(bytes).map_err(|e| StoreError::Format {
+        record: OutboxRecord::NAME,
+        detail: format!("version 1: {e}"),
+    })?;
+    Ok(OutboxRecord {
+        id: v.id,
+        account: v.account,
+        scope: v.scope,
+        chat_id: v.chat_id,
+        chat_kind: v.chat_kind,
+        user: v.user,
+        reply_to: v.reply_to,
+        attachment: v.attachment.map(StoredFile::Clear),
+        text: v.text,
+        state: v.state,
+        attempts: v.attempts,
+        rate_limited: v.rate_limited,
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+        seq: v.seq,
+    })
 }
 
 /// What one `message.status` event said.

@@ -1,8 +1,8 @@
 //! The outbox's redb tables, declared once (they live in the store's file and change in the
 //! writer's transactions, like every other table).
 //!
-//! Nothing here holds plaintext: an item's text is sealed with its account's data key inside
-//! [`super::record::OutboxRecord`]; idempotency keys are stored as SHA-256 digests; the rest is
+//! Nothing here holds plaintext: an item's text and its file's name and type are sealed with
+//! its account's data key inside [`super::record::OutboxRecord`]; idempotency keys are stored as SHA-256 digests; the rest is
 //! identifiers, counters and times.
 //!
 //! Names follow `key_value`, prefixed `outbox_`.
@@ -26,6 +26,9 @@ pub const SEQ_STATUS: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
 
 pub const META_NEXT_ITEM: &str = "next_item";
+/// Set once every item written before file names were sealed has been sealed (see
+/// [`super::jobs::seal_old_files`]).
+pub const META_FILES_SEALED: &str = "files_sealed";
 
 /// Every table above, by name, for size reports.
 pub const TABLE_NAMES: [&str; 7] = [

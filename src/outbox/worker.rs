@@ -249,8 +249,8 @@ impl Worker {
                 return Next::Retry(Instant::now() + Duration::from_secs(1));
             }
         };
-        let (rec, text) = begun;
-        if let Some(file) = &rec.attachment {
+        let jobs::Begun { rec, text, file } = begun;
+        if let Some(file) = &file {
             let source = self.attachments.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let Some(source) = source else {
                 return self

@@ -88,10 +88,11 @@ pub(super) fn method_call(
             }
         }
         let (media, caption) = media::send(inner, token, state.config.file_bytes_cap, field, p, input)?;
+        let chat = inner.chats.object(chat_id);
+        let message_id = inner.next_message_id(token, chat_id);
         let b = inner.bots.get_mut(token).expect("bot registered");
         b.limits.record(chat_id, Instant::now());
-        let message_id = b.next_message_id(chat_id);
-        let mut m = message(b, chat_id, message_id, None, None);
+        let mut m = message(b, chat, message_id, None, None);
         set_reply(&mut m, object(p, "reply_parameters")?.as_ref());
         m[field] = media;
         if let Some(c) = &caption {
@@ -110,7 +111,9 @@ pub(super) fn method_call(
         b.log(a);
         return Ok(Reply::Ok(m));
     }
-    let b = inner.bots.get_mut(token).expect("bot registered");
+    // Disjoint borrows: the bot, and the chats (whose sequences number its sends).
+    let Inner { bots, chats, .. } = &mut *inner;
+    let b = bots.get_mut(token).expect("bot registered");
     Ok(match method {
         "getMe" => Reply::Ok(json!({
             "id": b.id,
@@ -133,7 +136,7 @@ pub(super) fn method_call(
             let thread = int(p, "message_thread_id")?;
             let reply_parameters = object(p, "reply_parameters")?;
             admit(b, chat_id)?;
-            let message_id = b.next_message_id(chat_id);
+            let message_id = chats.next_message_id(b, chat_id);
             b.sent.push(SentMessage {
                 chat_id,
                 message_id,
@@ -141,7 +144,7 @@ pub(super) fn method_call(
                 reply_parameters,
                 message_thread_id: thread,
             });
-            let mut m = message(b, chat_id, message_id, Some(&text), None);
+            let mut m = message(b, chats.object(chat_id), message_id, Some(&text), None);
             set_reply(&mut m, object(p, "reply_parameters")?.as_ref());
             b.messages.insert(
                 (chat_id, message_id),
@@ -387,16 +390,12 @@ fn set_reply(m: &mut Value, reply_parameters: Option<&Value>) {
     });
 }
 
-fn message(b: &BotState, chat_id: i64, message_id: i64, text: Option<&str>, edit_date: Option<i64>) -> Value {
-    let kind = match chat_id {
-        id if id > 0 => "private",
-        id if id < -1_000_000_000_000 => "supergroup",
-        _ => "group",
-    };
+/// `chat` is the Chat object as the simulator knows it (its type recorded, see `chats.rs`).
+fn message(b: &BotState, chat: Value, message_id: i64, text: Option<&str>, edit_date: Option<i64>) -> Value {
     let mut m = json!({
         "message_id": message_id,
         "from": { "id": b.id, "is_bot": true, "first_name": b.username, "username": b.username },
-        "chat": { "id": chat_id, "type": kind },
+        "chat": chat,
         "date": unix_now(),
     });
     if let Some(t) = text {

@@ -12,6 +12,11 @@
 //!   `{"enforce_limits": bool}`; faults are `{"retry_after":S}`, `{"status":N}`, `"hang"` (or
 //!   `"timeout"`), `{"slow_ms":N}`, `"drop"`.
 //! - `GET /_sim/bots`: the registered tokens.
+//! - `POST /_sim/chats`: `{"chat": Chat, "bots": [token, ...]}` records a chat (its `type`
+//!   decides how its messages are numbered: see `chats.rs`) with those bots in it.
+//! - `POST /_sim/chats/{chat_id}/messages`: a Message without `message_id` and `chat`, posted
+//!   by someone in a recorded chat and delivered to every bot in it; answers, per bot, its
+//!   `bot_id`, the `update_id` and the `message_id` it got.
 //!
 //! Errors have the Bot API's shape. Unknown well-formed tokens are registered, as on the Bot
 //! API side (not in strict mode).
@@ -36,6 +41,8 @@ pub(super) fn router() -> Router<Arc<State>> {
     Router::new()
         .route("/faults", post(faults))
         .route("/bots", get(bots))
+        .route("/chats", post(add_chat))
+        .route("/chats/{chat}/messages", post(chat_message))
         .route("/{bot}/updates", post(updates))
         .route("/{bot}/files", post(files))
         .route("/{bot}/sent", get(sent))
@@ -107,11 +114,10 @@ async fn updates(
                     ),
                 ));
             }
-            let b = inner.bots.get_mut(token).expect("bot registered");
             let mut ids = Vec::with_capacity(batch.len());
             let mut added = 0;
             for (u, id) in batch {
-                let (id, len) = b.enqueue(u, id, true);
+                let (id, len) = inner.enqueue(token, u, id, true);
                 added += len as u64;
                 ids.push(id);
             }
@@ -120,6 +126,82 @@ async fn updates(
         })
     }
     .await)
+}
+
+async fn add_chat(AxumState(state): AxumState<Arc<State>>, req: Request) -> Response {
+    done(
+        async {
+            let (_, body) = read_body(req, 64 * 1024).await?;
+            let v: Value =
+                serde_json::from_slice(&body).map_err(|_| Reply::bad_request("can't parse JSON object"))?;
+            let chat = v.get("chat").cloned().unwrap_or(Value::Null);
+            let tokens: Vec<String> = match v.get("bots") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|t| t.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| Reply::bad_request("bots must be an array of tokens"))?,
+                Some(_) => return Err(Reply::bad_request("bots must be an array of tokens")),
+            };
+            for t in &tokens {
+                bot(&state, &format!("bot{t}"))?;
+            }
+            state.with_inner(|inner| {
+                let id = inner.chats.put(&chat).ok_or_else(|| {
+                    Reply::bad_request(
+                        "chat must have an integer id and a type (private, group, supergroup or channel)",
+                    )
+                })?;
+                for t in &tokens {
+                    let b = inner.bots.get(t).expect("checked above");
+                    inner.chats.record(b, t, &chat);
+                }
+                let members = inner.chats.get(id).map_or(0, |c| c.members.len());
+                Ok(Reply::Ok(json!({"chat": chat, "bots": members})))
+            })
+        }
+        .await,
+    )
+}
+
+async fn chat_message(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(chat): Path<i64>,
+    req: Request,
+) -> Response {
+    done(
+        async {
+            let (_, body) = read_body(req, UPDATES_REQUEST_LIMIT).await?;
+            let v: Value =
+                serde_json::from_slice(&body).map_err(|_| Reply::bad_request("can't parse JSON object"))?;
+            let Value::Object(fields) = v else {
+                return Err(Reply::bad_request("a message must be a JSON object"));
+            };
+            let cap = state.config.pending_bytes_cap;
+            state.with_inner(|inner| {
+                let members = inner.chats.get(chat).map_or(0, |c| c.members.len() as u64);
+                let size = (Value::Object(fields.clone()).to_string().len() as u64 + 256) * members;
+                if inner.pending_bytes + size > cap {
+                    return Err(Reply::err(
+                        413,
+                        "Request Entity Too Large: simulator update queue full; confirm updates first",
+                    ));
+                }
+                let delivered = inner
+                    .post_to_chat(chat, &fields)
+                    .ok_or_else(|| Reply::bad_request("chat not found"))?;
+                let out: Vec<Value> = delivered
+                .into_iter()
+                .map(|(bot_id, update_id, message_id)| {
+                    json!({"bot_id": bot_id, "update_id": update_id, "message_id": message_id})
+                })
+                .collect();
+                Ok(Reply::Ok(json!(out)))
+            })
+        }
+        .await,
+    )
 }
 
 #[derive(serde::Deserialize)]

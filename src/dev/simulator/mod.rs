@@ -18,6 +18,10 @@
 //! every update is POSTed to it in order, one at a time, with the secret header, and retried
 //! with backoff until the endpoint answers 2xx (`webhook.rs`).
 //!
+//! Message IDs are numbered as Telegram numbers them: one sequence per supergroup or channel,
+//! shared by every bot in it, and one per bot in a private chat or basic group; the chat's type
+//! is the one its Chat objects gave (`chats.rs`). A send's answer carries that Chat object.
+//!
 //! Telegram's size limits hold (50 MB multipart uploads, 10 MB photos, 20 MB through getFile),
 //! and so, optionally, do its sending rates (`limits.rs`). Stored files are capped in total
 //! ([`SimConfig::file_bytes_cap`]).
@@ -29,6 +33,7 @@
 //! for tests in other languages and for people.
 
 mod bot_methods;
+mod chats;
 mod control;
 mod limits;
 mod media;
@@ -290,13 +295,16 @@ impl SimBot {
     /// returned. `update` must be a JSON object.
     pub fn inject(&self, update: Value) -> i64 {
         self.state
-            .with_bot(&self.token, |b| b.enqueue(update, None, false).0)
+            .with_inner(|inner| inner.enqueue(&self.token, update, None, false).0)
     }
 
     /// Queues many updates under one lock (IDs assigned in sequence); returns the last ID.
     pub fn inject_all(&self, updates: impl IntoIterator<Item = Value>) -> Option<i64> {
-        self.state.with_bot(&self.token, |b| {
-            updates.into_iter().map(|u| b.enqueue(u, None, false).0).last()
+        self.state.with_inner(|inner| {
+            updates
+                .into_iter()
+                .map(|u| inner.enqueue(&self.token, u, None, false).0)
+                .last()
         })
     }
 

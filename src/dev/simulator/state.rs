@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::chats::{Chats, note_update};
 use super::limits::Limits;
 use super::{Activity, Call, Fault, SentMessage, SimConfig};
 
@@ -41,6 +42,8 @@ pub(super) struct Inner {
     /// Bytes of queued updates injected over the control API (bounded by
     /// `SimConfig::pending_bytes_cap`).
     pub pending_bytes: u64,
+    /// Every chat seen, with its type, members and (supergroups, channels) message IDs.
+    pub chats: Chats,
 }
 
 /// A file the bot can `getFile` and download.
@@ -87,8 +90,10 @@ pub(super) struct BotState {
     pub sent: Vec<SentMessage>,
     pub activity: VecDeque<Activity>,
     pub next_activity: u64,
-    /// Newest message ID per chat, over injected updates and the bot's own sends: Telegram
-    /// numbers both directions of a chat in one sequence, so a send takes the next one.
+    /// Newest message ID per private chat and basic group, over injected updates and the bot's
+    /// own sends: Telegram numbers both directions of a chat in one sequence per account, so a
+    /// send takes the next one. Supergroups and channels have one sequence for everybody, in
+    /// [`Chats`] (see `chats.rs`).
     pub last_message_id: HashMap<i64, i64>,
     /// (chat_id, message_id) of every message the bot sent and has not deleted.
     pub messages: HashMap<(i64, i64), SentRecord>,
@@ -142,39 +147,15 @@ impl BotState {
         }
     }
 
-    /// The ID of the bot's next message in `chat`.
-    pub fn next_message_id(&mut self, chat: i64) -> i64 {
-        let last = self.last_message_id.entry(chat).or_default();
-        *last += 1;
-        *last
-    }
-
-    /// Queues an update. `id` `None` takes the next in sequence; a given one moves the sequence
-    /// past it. The queue stays in ID order. Returns the update ID.
-    pub fn enqueue(&mut self, update: Value, id: Option<i64>, counted: bool) -> (i64, usize) {
+    /// Queues an update (its chats already noted: see [`Inner::enqueue`]). `id` `None` takes
+    /// the next in sequence; a given one moves the sequence past it. The queue stays in ID
+    /// order. Returns the update ID.
+    fn enqueue(&mut self, update: Value, id: Option<i64>, counted: bool) -> (i64, usize) {
         let mut update = update;
         let id = id.unwrap_or(self.next_update_id);
         self.next_update_id = self.next_update_id.max(id + 1);
         if let Some(cb) = update.pointer("/callback_query/id").and_then(Value::as_str) {
             self.callbacks.insert(cb.to_owned());
-        }
-        for kind in [
-            "message",
-            "edited_message",
-            "channel_post",
-            "edited_channel_post",
-            "business_message",
-        ] {
-            let chat = update
-                .pointer(&format!("/{kind}/chat/id"))
-                .and_then(Value::as_i64);
-            let msg = update
-                .pointer(&format!("/{kind}/message_id"))
-                .and_then(Value::as_i64);
-            if let (Some(chat), Some(msg)) = (chat, msg) {
-                let last = self.last_message_id.entry(chat).or_default();
-                *last = (*last).max(msg);
-            }
         }
         if let Some(obj) = update.as_object_mut() {
             obj.insert("update_id".into(), id.into());
@@ -302,6 +283,71 @@ impl State {
 }
 
 impl Inner {
+    /// Queues an update for `token`'s bot (which must exist): its chats are recorded (type,
+    /// the bot as a member) and the message ID sequences move past the IDs it carries.
+    /// `id` `None` takes the next update ID. Returns the update ID and the update's length.
+    pub fn enqueue(&mut self, token: &str, update: Value, id: Option<i64>, counted: bool) -> (i64, usize) {
+        let b = self.bots.get_mut(token).expect("bot registered");
+        note_update(&mut self.chats, b, token, &update);
+        b.enqueue(update, id, counted)
+    }
+
+    /// The ID of `token`'s bot's next message in `chat` (see `chats.rs`).
+    pub fn next_message_id(&mut self, token: &str, chat: i64) -> i64 {
+        let b = self.bots.get_mut(token).expect("bot registered");
+        self.chats.next_message_id(b, chat)
+    }
+
+    /// A message someone (not a bot of the simulator) posts in a recorded chat: `fields` is
+    /// the Message without `message_id` and `chat`. Every member bot gets it as an update
+    /// (`channel_post` in a channel, `message` elsewhere), as if each could read everything
+    /// there (privacy mode off, or an admin); the ID comes from the chat's one sequence in a
+    /// supergroup or channel, from each bot's own elsewhere. Returns, per member bot, its ID,
+    /// the update ID and the message ID; `None` for a chat that is not recorded.
+    pub fn post_to_chat(
+        &mut self,
+        chat: i64,
+        fields: &serde_json::Map<String, Value>,
+    ) -> Option<Vec<(i64, i64, i64)>> {
+        let known = self.chats.get(chat)?;
+        let field = if known.kind == super::chats::Kind::Channel {
+            "channel_post"
+        } else {
+            "message"
+        };
+        let object = known.object.clone();
+        let members: Vec<String> = known
+            .members
+            .iter()
+            .filter(|t| self.bots.contains_key(*t))
+            .cloned()
+            .collect();
+        let mut shared = None;
+        let mut out = Vec::with_capacity(members.len());
+        for token in members {
+            let b = self.bots.get_mut(&token).expect("filtered above");
+            let bot_id = b.id;
+            let message_id = match shared {
+                Some(id) => id,
+                None => {
+                    let id = self.chats.next_message_id(b, chat);
+                    if self.chats.kind(chat).numbers_per_chat() {
+                        shared = Some(id);
+                    }
+                    id
+                }
+            };
+            let mut m = fields.clone();
+            m.insert("message_id".into(), message_id.into());
+            m.insert("chat".into(), object.clone());
+            m.entry("date").or_insert_with(|| super::reply::unix_now().into());
+            let (update_id, len) = self.enqueue(&token, serde_json::json!({ field: m }), None, true);
+            self.pending_bytes += len as u64;
+            out.push((bot_id, update_id, message_id));
+        }
+        Some(out)
+    }
+
     /// Stores a file for `token`'s bot under the next file ID, within the byte cap. `dir` is
     /// the directory Telegram would use (`photos`, `documents`, ...), `ext` the extension.
     pub fn store_file(
