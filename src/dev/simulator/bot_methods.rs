@@ -136,7 +136,7 @@ pub(super) fn method_call(
             let thread = int(p, "message_thread_id")?;
             let reply_parameters = object(p, "reply_parameters")?;
             admit(b, chat_id)?;
-            let message_id = chats.next_message_id(b, chat_id);
+            let message_id = chats.next_message_id(&mut b.last_message_id, chat_id);
             b.sent.push(SentMessage {
                 chat_id,
                 message_id,

@@ -13,8 +13,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::state::BotState;
-
 /// A chat's type, as Telegram's `Chat.type` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -76,7 +74,7 @@ pub(super) struct KnownChat {
 pub(super) struct Chats {
     known: HashMap<i64, KnownChat>,
     /// Newest message ID of each supergroup and channel (the chat's one sequence). Private
-    /// chats and basic groups are numbered by each bot, in [`BotState::last_message_id`].
+    /// chats and basic groups are numbered by each bot, in their own counters (`BotState::last_message_id`).
     last_message_id: HashMap<i64, i64>,
 }
 
@@ -102,12 +100,12 @@ impl Chats {
 
     /// Records a Chat object (`id` and a known `type` required; anything else is ignored) and
     /// `token`'s bot as a member. Returns the chat ID when recorded.
-    pub fn record(&mut self, b: &BotState, token: &str, object: &Value) -> Option<i64> {
+    pub fn record(&mut self, own: &HashMap<i64, i64>, token: &str, object: &Value) -> Option<i64> {
         let (id, kind) = id_and_kind(object)?;
         if kind.numbers_per_chat() && !self.kind(id).numbers_per_chat() {
             // Known as one sequence only now: continue past what this bot numbered on its own,
             // so no ID is given twice.
-            let own = b.last_message_id.get(&id).copied().unwrap_or(0);
+            let own = own.get(&id).copied().unwrap_or(0);
             let last = self.last_message_id.entry(id).or_default();
             *last = (*last).max(own);
         }
@@ -129,25 +127,25 @@ impl Chats {
         Some(id)
     }
 
-    /// The sequence `b`'s messages in `chat` take their IDs from.
-    fn sequence<'a>(&'a mut self, b: &'a mut BotState, chat: i64) -> &'a mut i64 {
+    /// The sequence a bot's messages in `chat` take their IDs from.
+    fn sequence<'a>(&'a mut self, own: &'a mut HashMap<i64, i64>, chat: i64) -> &'a mut i64 {
         if self.kind(chat).numbers_per_chat() {
             self.last_message_id.entry(chat).or_default()
         } else {
-            b.last_message_id.entry(chat).or_default()
+            own.entry(chat).or_default()
         }
     }
 
-    /// A message ID seen in `chat` by `b` (an injected update): its sequence moves past it.
-    pub fn seen(&mut self, b: &mut BotState, chat: i64, message_id: i64) {
-        let last = self.sequence(b, chat);
+    /// A message ID seen in `chat` by a bot (an injected update): its sequence moves past it.
+    pub fn seen(&mut self, own: &mut HashMap<i64, i64>, chat: i64, message_id: i64) {
+        let last = self.sequence(own, chat);
         *last = (*last).max(message_id);
     }
 
-    /// The ID of the next message `b` sends (or receives) in `chat`: the chat's next for a
+    /// The ID of the next message a bot sends (or receives) in `chat`: the chat's next for a
     /// supergroup or channel, the bot's own next otherwise.
-    pub fn next_message_id(&mut self, b: &mut BotState, chat: i64) -> i64 {
-        let last = self.sequence(b, chat);
+    pub fn next_message_id(&mut self, own: &mut HashMap<i64, i64>, chat: i64) -> i64 {
+        let last = self.sequence(own, chat);
         *last += 1;
         *last
     }
@@ -188,20 +186,20 @@ const OTHER_CHAT_POINTERS: [&str; 4] = [
 
 /// Records the chats of an update given to `token`'s bot and moves the message ID sequences
 /// past the IDs it carries.
-pub(super) fn note_update(chats: &mut Chats, b: &mut BotState, token: &str, update: &Value) {
+pub(super) fn note_update(chats: &mut Chats, own: &mut HashMap<i64, i64>, token: &str, update: &Value) {
     for field in MESSAGE_FIELDS {
         let Some(m) = update.get(field) else { continue };
         let Some(chat) = m.get("chat") else { continue };
         let id = chats
-            .record(b, token, chat)
+            .record(own, token, chat)
             .or_else(|| chat.get("id").and_then(Value::as_i64));
         if let (Some(id), Some(msg)) = (id, m.get("message_id").and_then(Value::as_i64)) {
-            chats.seen(b, id, msg);
+            chats.seen(own, id, msg);
         }
     }
     for pointer in OTHER_CHAT_POINTERS {
         if let Some(chat) = update.pointer(pointer) {
-            chats.record(b, token, chat);
+            chats.record(own, token, chat);
         }
     }
 }

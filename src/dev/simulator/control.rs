@@ -155,7 +155,7 @@ async fn add_chat(AxumState(state): AxumState<Arc<State>>, req: Request) -> Resp
                 })?;
                 for t in &tokens {
                     let b = inner.bots.get(t).expect("checked above");
-                    inner.chats.record(b, t, &chat);
+                    inner.chats.record(&b.last_message_id, t, &chat);
                 }
                 let members = inner.chats.get(id).map_or(0, |c| c.members.len());
                 Ok(Reply::Ok(json!({"chat": chat, "bots": members})))

@@ -288,14 +288,14 @@ impl Inner {
     /// `id` `None` takes the next update ID. Returns the update ID and the update's length.
     pub fn enqueue(&mut self, token: &str, update: Value, id: Option<i64>, counted: bool) -> (i64, usize) {
         let b = self.bots.get_mut(token).expect("bot registered");
-        note_update(&mut self.chats, b, token, &update);
+        note_update(&mut self.chats, &mut b.last_message_id, token, &update);
         b.enqueue(update, id, counted)
     }
 
     /// The ID of `token`'s bot's next message in `chat` (see `chats.rs`).
     pub fn next_message_id(&mut self, token: &str, chat: i64) -> i64 {
         let b = self.bots.get_mut(token).expect("bot registered");
-        self.chats.next_message_id(b, chat)
+        self.chats.next_message_id(&mut b.last_message_id, chat)
     }
 
     /// A message someone (not a bot of the simulator) posts in a recorded chat: `fields` is
@@ -330,7 +330,7 @@ impl Inner {
             let message_id = match shared {
                 Some(id) => id,
                 None => {
-                    let id = self.chats.next_message_id(b, chat);
+                    let id = self.chats.next_message_id(&mut b.last_message_id, chat);
                     if self.chats.kind(chat).numbers_per_chat() {
                         shared = Some(id);
                     }
