@@ -123,7 +123,7 @@ impl From<AuthError> for ApiError {
             AuthError::UnknownAccount(_) => ApiError::invalid("unknown_account", e.to_string()),
             AuthError::InvalidCredentials => ApiError::invalid("invalid_credentials", e.to_string()),
             AuthError::Unauthenticated => ApiError::Unauthorized,
-            AuthError::Throttled(d) => ApiError::Throttled(d),
+            AuthError::Throttled(d) | AuthError::Busy(d) => ApiError::Throttled(d),
             AuthError::Store(s) => s.into(),
             AuthError::Internal(d) => ApiError::Internal(d),
         }

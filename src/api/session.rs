@@ -3,8 +3,15 @@
 //! A login sets the session cookie `HttpOnly; Secure; SameSite=Strict` (named `__Host-...`,
 //! so it is bound to this host and path `/`). The cookie's value is shown to the browser only;
 //! the store keeps its SHA-256.
+//!
+//! Logins are throttled per user name and, when the connection's peer address is in the
+//! request's extensions (`ConnectInfo<SocketAddr>`, put there by the server loop), per client
+//! address; a refusal is a 429 with `Retry-After` (see [`crate::auth::throttle`]).
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -57,6 +64,7 @@ fn cookie_header(value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
 
 pub async fn login(
     State(s): State<Service>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     uri: Uri,
     Json(body): Json<LoginBody>,
@@ -71,7 +79,8 @@ pub async fn login(
             "wrong user name or password",
         ));
     }
-    let login = s.auth.login(&body.username, &body.password).await?;
+    let client = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let login = s.auth.login(&body.username, &body.password, client).await?;
     let cookie = cookie_header(&login.cookie, s.auth.options().session_ttl.as_secs())?;
     let reply = LoginReply {
         user: me_of(&s, login.caller).await?,

@@ -4,7 +4,8 @@
 //! - [`users`] and [`credentials`]: those records in the store; [`manage`]: changing and
 //!   deleting them (the admin API), never leaving the box without an active admin.
 //! - [`secrets`]: random bearer values kept only as SHA-256, argon2id password hashing.
-//! - [`throttle`]: waits after repeated failed logins.
+//! - [`hashing`]: password checks bounded in number and memory (a reused, returned pool).
+//! - [`throttle`]: growing waits after failed logins, per name and per client address.
 //! - [`tickets`]: single-use WebSocket tickets.
 //! - [`setup`]: the first run's one-time setup code.
 //! - [`prompt`]: reading a new password on the command line.
@@ -14,6 +15,7 @@
 //! filtered by. The HTTP side (extractors, cookies, Origin checks) lives in `crate::api`.
 
 pub mod credentials;
+pub mod hashing;
 pub mod manage;
 pub mod prompt;
 pub mod records;
@@ -23,15 +25,17 @@ pub mod throttle;
 pub mod tickets;
 pub mod users;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 pub use records::{Role, UserRecord};
 pub use users::NewUser;
 
 use crate::store::{Store, StoreError};
+use hashing::Hashing;
 use throttle::Throttle;
 use tickets::Tickets;
 
@@ -58,6 +62,9 @@ pub enum AuthError {
     Unauthenticated,
     #[error("too many failed logins; retry in {} s", .0.as_secs().max(1))]
     Throttled(Duration),
+    /// Every place for a password check is taken; retry after the wait.
+    #[error("too many logins at once; retry in {} s", .0.as_secs().max(1))]
+    Busy(Duration),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -146,6 +153,9 @@ pub struct AuthOptions {
     pub session_ttl: Duration,
     /// Password checks running at once (each takes 19 MiB and a core for ~0.1 s on a Pi 4).
     pub concurrent_hashes: usize,
+    /// Password checks waiting for a turn; a login beyond these is refused at once (429 with
+    /// `Retry-After`).
+    pub queued_hashes: usize,
 }
 
 impl Default for AuthOptions {
@@ -153,6 +163,7 @@ impl Default for AuthOptions {
         AuthOptions {
             session_ttl: Duration::from_secs(12 * 3600),
             concurrent_hashes: 2,
+            queued_hashes: 6,
         }
     }
 }
@@ -176,13 +187,17 @@ struct Inner {
     store: Store,
     options: AuthOptions,
     throttle: Throttle,
-    hashing: Semaphore,
+    hashing: Hashing,
     tickets: Tickets,
 }
 
 impl Auth {
     pub fn new(store: Store, options: AuthOptions) -> Auth {
-        let hashing = Semaphore::new(options.concurrent_hashes.max(1));
+        let hashing = Hashing::new(
+            options.concurrent_hashes,
+            options.queued_hashes,
+            secrets::hash_blocks(),
+        );
         Auth {
             inner: Arc::new(Inner {
                 store,
@@ -198,44 +213,67 @@ impl Auth {
         &self.inner.options
     }
 
-    /// Checks a password and starts a session.
-    pub async fn login(&self, name: &str, password: &str) -> Result<Login, AuthError> {
+    /// Password checks (argon2 computations of logins) done since the start.
+    pub fn hashes_computed(&self) -> u64 {
+        self.inner.hashing.computed()
+    }
+
+    /// Checks a password and starts a session. `client` is the peer's address when the server
+    /// knows it (it keys the per-address throttle).
+    ///
+    /// The attempt is counted before the password is checked, and refused without a check when
+    /// the name or the address must wait ([`AuthError::Throttled`]) or when every place for a
+    /// check is taken ([`AuthError::Busy`]).
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Login, AuthError> {
         // Names are stored lowercase; what people type may not be.
         let name = &name.trim().to_lowercase();
         let i = &self.inner;
-        i.throttle
-            .check(name, Instant::now())
+        let attempt = i
+            .throttle
+            .reserve(name, client, Instant::now())
             .map_err(AuthError::Throttled)?;
-        let _permit = i
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal("hashing closed".into()))?;
-        let lookup = name.to_string();
-        let user = i.store.read(move |r| users::by_name(r, &lookup)).await?;
-        let phc = match &user {
-            Some(u) if !u.disabled => Some(u.password_hash.clone()),
-            _ => None,
-        };
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => secrets::verify_password(&pw, &phc),
-            // Same work for unknown and disabled users: the answer's timing tells nothing.
-            None => {
-                let _ = secrets::verify_password(&pw, secrets::dummy_hash());
-                false
+        let admitted = match i.hashing.admit() {
+            Ok(a) => a,
+            Err(retry) => {
+                i.throttle.refund(attempt);
+                return Err(AuthError::Busy(retry));
             }
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("hashing task: {e}")))?;
+        };
+        let lookup = name.to_string();
+        let user = match i.store.read(move |r| users::by_name(r, &lookup)).await {
+            Ok(u) => u,
+            Err(e) => {
+                i.throttle.refund(attempt);
+                return Err(e.into());
+            }
+        };
+        // Same work for unknown and disabled users: the answer's timing tells nothing.
+        let phc = match &user {
+            Some(u) if !u.disabled => u.password_hash.clone(),
+            _ => secrets::dummy_hash().to_string(),
+        };
+        let pw = Zeroizing::new(password.to_string());
+        let checked = admitted
+            .run(move |memory| secrets::verify_password_in(&pw, &phc, memory))
+            .await;
+        let ok = match checked {
+            Ok(ok) => ok,
+            Err(e) => {
+                i.throttle.refund(attempt);
+                return Err(e);
+            }
+        };
         let user = match user {
             Some(u) if ok && !u.disabled => u,
-            _ => {
-                i.throttle.failed(name, Instant::now());
-                return Err(AuthError::InvalidCredentials);
-            }
+            // The attempt stays counted.
+            _ => return Err(AuthError::InvalidCredentials),
         };
-        i.throttle.succeeded(name);
+        i.throttle.succeeded(attempt);
         let ttl = i64::try_from(i.options.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
         let (cookie, rec) = credentials::create_session(&i.store, user.id, ttl).await?;
         Ok(Login {

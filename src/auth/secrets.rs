@@ -5,10 +5,12 @@
 //! A bearer value is 32 random bytes, so a plain SHA-256 is enough to store it: nothing can be
 //! guessed from the hash, and lookups stay one table get. Passwords are low-entropy and get
 //! argon2id with parameters for a Raspberry Pi 4 (19 MiB, 2 passes, 1 lane: about 0.1 s there),
-//! which is CPU work the caller must run on the blocking pool.
+//! which is CPU work the caller must run on the blocking pool. Its working memory is always
+//! given by the caller (logins use [`super::hashing`]'s pool) or mapped for the one computation
+//! and unmapped after; argon2 never takes it from the allocator, whose heap would keep it.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -25,10 +27,20 @@ pub const ARGON2_T: u32 = 2;
 /// argon2id lanes: one, because the board has four cores and several logins may run at once.
 pub const ARGON2_P: u32 = 1;
 
-fn argon2() -> Result<Argon2<'static>, AuthError> {
-    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
-        .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// Output length of new hashes.
+const OUTPUT_LEN: usize = 32;
+/// The most working memory a stored hash may ask for (in KiB) before it is refused unchecked:
+/// a hash is data, and data must not make the box map gigabytes.
+const MAX_M_KIB: u32 = 256 * 1024;
+
+fn params() -> Result<Params, AuthError> {
+    Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(OUTPUT_LEN))
+        .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))
+}
+
+/// Blocks of working memory (1 KiB each) a hash with today's parameters needs.
+pub fn hash_blocks() -> usize {
+    params().map_or(ARGON2_M_KIB as usize, |p| p.block_count())
 }
 
 /// 32 bytes from the operating system's random source.
@@ -69,28 +81,94 @@ pub fn digest(value: &str) -> [u8; 32] {
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| AuthError::Internal(format!("random source: {e}")))?;
-    let hash = argon2()?
-        .hash_password_with_salt(password.as_bytes(), &salt)
+    let params = params()?;
+    let mut memory = super::hashing::Memory::new(params.block_count())?;
+    let mut out = [0u8; OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory.blocks())
         .map_err(|e| AuthError::Internal(format!("argon2: {e}")))?;
-    Ok(hash.to_string())
+    phc_string(&params, &salt, &out)
+}
+
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> Result<String, AuthError> {
+    let bad = |e: argon2::password_hash::phc::Error| AuthError::Internal(format!("phc: {e}"));
+    Ok(PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| AuthError::Internal(format!("phc: {e}")))?,
+        salt: Some(Salt::new(salt).map_err(bad)?),
+        hash: Some(Output::new(out).map_err(bad)?),
+    }
+    .to_string())
 }
 
 /// Checks a password against a stored PHC string (its own parameters are used, so hashes made
-/// with older parameters keep working). Blocking, like [`hash_password`].
+/// with other parameters keep working), with `memory` as argon2's working memory; a hash that
+/// needs more than `memory` gets a mapping of its own for this check. The outputs are compared
+/// in constant time. Blocking, like [`hash_password`].
+pub fn verify_password_in(password: &str, phc: &str, memory: &mut [Block]) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    if params.m_cost() > MAX_M_KIB {
+        return false;
+    }
+    let need = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut buf = [0u8; Output::MAX_LENGTH];
+    let Some(out) = buf.get_mut(..expected.len()) else {
+        return false;
+    };
+    let done = match memory.get_mut(..need) {
+        Some(m) => argon2.hash_password_into_with_memory(password.as_bytes(), salt, out, m),
+        None => match super::hashing::Memory::new(need) {
+            Ok(mut own) => {
+                argon2.hash_password_into_with_memory(password.as_bytes(), salt, out, own.blocks())
+            }
+            Err(_) => return false,
+        },
+    };
+    // `Output`'s equality is constant-time.
+    done.is_ok() && Output::new(out).is_ok_and(|o| &o == expected)
+}
+
+/// [`verify_password_in`] with working memory mapped for this one check (the CLI and tests;
+/// logins use the pool).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match argon2() {
-        Ok(a) => a.verify_password(password.as_bytes(), phc).is_ok(),
+    match super::hashing::Memory::new(hash_blocks()) {
+        Ok(mut m) => verify_password_in(password, phc, m.blocks()),
         Err(_) => false,
     }
 }
 
-/// A hash of a password nobody knows, verified when a login names an unknown user so that the
-/// answer takes as long as for a known one.
+/// A PHC string with today's parameters, a random salt and a random output: no password has
+/// it. Checked when a login names an unknown or disabled user, so that the answer costs what
+/// a real check costs (the same parameters, the same work) and tells nothing.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| {
-        let pw = random_value().unwrap_or_else(|_| "lanbox-dummy".into());
-        hash_password(&pw).unwrap_or_default()
+        let (salt, out) = match (random_bytes(), random_bytes()) {
+            (Ok(s), Ok(o)) => (s, o),
+            // Without a random source no login succeeds anyway; keep the cost the same.
+            _ => ([7u8; 32], [0u8; 32]),
+        };
+        params()
+            .and_then(|p| phc_string(&p, &salt[..16], &out[..OUTPUT_LEN]))
+            .unwrap_or_default()
     })
 }
 
@@ -105,6 +183,43 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("correct horse.", &h));
         assert!(!verify_password("x", "not a phc string"));
+    }
+
+    /// Hashes stored before the pool (made by the argon2 crate's own PHC hasher) still verify,
+    /// and the crate's verifier accepts ours.
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let crate_own = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap());
+        let old = crate_own
+            .hash_password_with_salt(b"correct horse", b"somesaltsomesalt")
+            .unwrap()
+            .to_string();
+        let mut m = crate::auth::hashing::Memory::new(hash_blocks()).unwrap();
+        assert!(verify_password_in("correct horse", &old, m.blocks()));
+        assert!(!verify_password_in("correct horse!", &old, m.blocks()));
+        let ours = hash_password("battery staple").unwrap();
+        assert!(
+            crate_own
+                .verify_password(b"battery staple", ours.as_str())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn dummy_hash_has_todays_parameters_and_matches_nothing() {
+        let d = dummy_hash();
+        assert!(d.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{d}");
+        assert_eq!(d, dummy_hash(), "made once");
+        let mut m = crate::auth::hashing::Memory::new(hash_blocks()).unwrap();
+        assert!(!verify_password_in("", d, m.blocks()));
+        assert!(!verify_password_in("lanbox-dummy", d, m.blocks()));
+    }
+
+    #[test]
+    fn a_hash_asking_for_huge_memory_is_refused_unchecked() {
+        let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$JrzuZoOUsrQt0LD+O8YWbIRsR+Pgyj/+HfahsEtsNu4";
+        assert!(!verify_password("x", huge));
     }
 
     #[test]

@@ -180,7 +180,9 @@ async fn serve_connection<T>(
         window: limits.body_window,
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let req = req.map(|body| axum::body::Body::new(MinRate::new(body, floor, peer)));
+        let mut req = req.map(|body| axum::body::Body::new(MinRate::new(body, floor, peer)));
+        // The client's address, for the login throttle (`crate::api::session`).
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         tower::Service::call(&mut app.clone(), req)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

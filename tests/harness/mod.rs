@@ -86,7 +86,14 @@ impl TestServer {
                 https: listener,
                 http: None,
             },
-            ServeOptions::default(),
+            // Every test client comes from 127.0.0.1: one client may use every connection.
+            ServeOptions {
+                limits: lanbox::server::Limits {
+                    max_per_client: lanbox::server::Limits::default().max_connections,
+                    ..lanbox::server::Limits::default()
+                },
+                ..ServeOptions::default()
+            },
             async {
                 let _ = stopped.await;
             },
