@@ -3,7 +3,7 @@
 //! crash leaves either nothing or a whole file; stale `.part` files are removed at start.
 //! With S3 configured this directory is a cache: [`LocalStore::usage`] lets the syncer evict.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::AttachmentError;
@@ -54,11 +54,6 @@ impl LocalStore {
             dest: self.path(id),
             written: 0,
         })
-    }
-
-    pub fn open_file(&self, id: u64) -> Result<std::fs::File, AttachmentError> {
-        let p = self.path(id);
-        std::fs::File::open(&p).map_err(io(&p))
     }
 
     pub fn remove(&self, id: u64) -> Result<(), AttachmentError> {
@@ -115,11 +110,4 @@ impl PartFile {
     pub fn abort(self) {
         let _ = std::fs::remove_file(&self.tmp);
     }
-}
-
-/// Reads `len` bytes at `offset` of a file.
-pub fn read_at(file: &mut std::fs::File, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    buf.resize(len, 0);
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
 }

@@ -251,13 +251,6 @@ impl Simulator {
         t
     }
 
-    /// Answer 429 with `retry_after` to sends over Telegram's rate limits (see `limits.rs`).
-    pub fn set_enforce_limits(&self, on: bool) {
-        self.state
-            .enforce_limits
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// Stops serving and waits for the server to finish.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.stop.send_replace(true);
