@@ -600,3 +600,41 @@ fn button_presses_are_stored_and_announced_as_postbacks() {
         .unwrap();
     assert!(matches!(m.content.body, Body::Postback { ref payload, .. } if payload == "buy:42"));
 }
+
+/// Regression: when a second account received a supergroup message already stored, its
+/// `seen_by` grew but no event was written, so an agent granted only that account never saw
+/// the message on the live feed.
+#[test]
+fn a_second_account_seeing_a_stored_message_is_announced() {
+    let (_d, p, _) = setup();
+    let a = account(p.store(), "a", false);
+    let b = account(p.store(), "b", false);
+    let sg = chat(-100777, ChatKind::Supergroup, "Support");
+    p.submit_blocking(batch(
+        a,
+        vec![Change::New(text_message(a, &sg, 5, "hello"))],
+        None,
+    ))
+    .unwrap();
+    let mut live = p.store().subscribe();
+    let out = p
+        .submit_blocking(batch(
+            b,
+            vec![Change::New(text_message(b, &sg, 5, "hello"))],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(out.duplicates, 1);
+    let published = live.try_recv().expect("an event for the second account");
+    assert_eq!(published.event.kind, EventKind::MessageUpdated);
+    assert_eq!(published.event.accounts, vec![a, b]);
+    assert_eq!(published.event.message_key, Some(5));
+    // A replay by either account announces nothing more.
+    p.submit_blocking(batch(
+        b,
+        vec![Change::New(text_message(b, &sg, 5, "hello"))],
+        None,
+    ))
+    .unwrap();
+    assert!(live.try_recv().is_err());
+}
