@@ -610,13 +610,14 @@ fn a_second_account_seeing_a_stored_message_is_announced() {
     let a = account(p.store(), "a", false);
     let b = account(p.store(), "b", false);
     let sg = chat(-100777, ChatKind::Supergroup, "Support");
+    let mut live = p.store().subscribe();
     p.submit_blocking(batch(
         a,
         vec![Change::New(text_message(a, &sg, 5, "hello"))],
         None,
     ))
     .unwrap();
-    let mut live = p.store().subscribe();
+    assert_eq!(live.blocking_recv().unwrap().event.accounts, vec![a]);
     let out = p
         .submit_blocking(batch(
             b,
@@ -625,9 +626,14 @@ fn a_second_account_seeing_a_stored_message_is_announced() {
         ))
         .unwrap();
     assert_eq!(out.duplicates, 1);
-    let published = live.try_recv().expect("an event for the second account");
-    assert_eq!(published.event.kind, EventKind::MessageUpdated);
-    assert_eq!(published.event.accounts, vec![a, b]);
+    // Published after the commit is answered: wait for it.
+    let published = live.blocking_recv().expect("an event for the second account");
+    assert_eq!(published.event.kind, EventKind::MessageCreated);
+    assert_eq!(
+        published.event.accounts,
+        vec![b],
+        "new to the second account only"
+    );
     assert_eq!(published.event.message_key, Some(5));
     // A replay by either account announces nothing more.
     p.submit_blocking(batch(

@@ -214,13 +214,45 @@ impl From<JsonRejection> for ApiError {
         match r {
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("the body is not valid JSON".into()),
-            JsonRejection::JsonDataError(_) => ApiError::BadRequest(
-                "the JSON body does not have the fields and types this route expects".into(),
-            ),
+            JsonRejection::JsonDataError(e) => ApiError::BadRequest(json_data_error(&e.body_text())),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
             other if other.status() == StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
             _ => ApiError::BadRequest("the body could not be read".into()),
         }
+    }
+}
+
+/// What is wrong with a JSON body, naming the field (`up_to: invalid type: ..., expected
+/// i64`), with any string the client sent left out: a body may carry message text, and error
+/// strings never do.
+fn json_data_error(detail: &str) -> String {
+    let detail = detail
+        .split_once("target type: ")
+        .map_or(detail, |(_, rest)| rest);
+    let mut out = String::with_capacity(detail.len());
+    let mut chars = detail.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            // A quoted value from the body: skip it (escapes included).
+            while let Some(q) = chars.next() {
+                match q {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            out.push_str("(value)");
+        } else {
+            out.push(c);
+        }
+    }
+    let out = out.replace("string (value)", "a string");
+    if out.trim().is_empty() {
+        "the JSON body does not have the fields and types this route expects".into()
+    } else {
+        format!("the JSON body does not fit this route: {}", out.trim())
     }
 }
 

@@ -301,12 +301,15 @@ fn upsert(
         let newer_edit = is_edit && m.edited_at.unwrap_or(0) > existing.edited_at.unwrap_or(0);
         if !newer_edit {
             // Dedup: the same message again (a second account in a supergroup, a replayed batch).
-            // A new account is told, so callers granted only that account see the message.
+            // For a new account the message is new: callers granted only that account are
+            // told (callers of the others already have it).
             if !existing.seen_by.contains(&account) {
                 existing.seen_by.push(account);
                 ctx.put_message(key, &existing)?;
-                let accounts = existing.seen_by.clone();
-                ctx.append_event(event(EventKind::MessageUpdated, accounts, key), Some(Arc::new(m)))?;
+                ctx.append_event(
+                    event(EventKind::MessageCreated, vec![account], key),
+                    Some(Arc::new(m)),
+                )?;
             }
             out.duplicates += 1;
             return Ok(());
