@@ -13,7 +13,7 @@ use super::record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot, text
 use super::tables::*;
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{ChatKind, EventKind, EventRecord, Message};
-use crate::store::codec::{decode, encode};
+use crate::store::codec::Stored;
 use crate::store::{ChatKey, StoreError, WriteCtx};
 
 /// A send as the API hands it over (already checked: chat visible, account granted).
@@ -52,12 +52,12 @@ pub enum Enqueued {
 
 pub fn get(ctx: &WriteCtx<'_>, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
     let t = ctx.txn().open_table(ITEM_RECORD)?;
-    t.get(id)?.map(|v| decode(v.value())).transpose()
+    t.get(id)?.map(|v| v.value().get()).transpose()
 }
 
 fn put(ctx: &WriteCtx<'_>, rec: &OutboxRecord) -> Result<(), StoreError> {
     let mut t = ctx.txn().open_table(ITEM_RECORD)?;
-    t.insert(rec.id, encode(rec)?.as_slice())?;
+    t.insert(rec.id, Stored::new(rec)?)?;
     Ok(())
 }
 
@@ -85,7 +85,7 @@ fn publish_status(
     };
     ctx.txn()
         .open_table(SEQ_STATUS)?
-        .insert(seq, encode(&snap)?.as_slice())?;
+        .insert(seq, Stored::new(&snap)?)?;
     rec.seq = seq;
     rec.updated_at = ctx.now;
     Ok(())
@@ -325,7 +325,7 @@ pub fn pending_after(
     for row in pending.range(from..pending_range(account).end)? {
         let id = row?.0.value() as u64;
         if let Some(v) = items.get(id)? {
-            out.push(decode(v.value())?);
+            out.push(v.value().get()?);
         }
         if out.len() >= limit {
             break;
@@ -338,7 +338,7 @@ pub fn pending_after(
 pub fn read_item(txn: &redb::ReadTransaction, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
     txn.open_table(ITEM_RECORD)?
         .get(id)?
-        .map(|v| decode(v.value()))
+        .map(|v| v.value().get())
         .transpose()
 }
 
@@ -346,7 +346,7 @@ pub fn read_item(txn: &redb::ReadTransaction, id: u64) -> Result<Option<OutboxRe
 pub fn read_status(txn: &redb::ReadTransaction, seq: u64) -> Result<Option<StatusSnapshot>, StoreError> {
     txn.open_table(SEQ_STATUS)?
         .get(seq)?
-        .map(|v| decode(v.value()))
+        .map(|v| v.value().get())
         .transpose()
 }
 
