@@ -239,10 +239,10 @@ fn typed_tables_open_and_read_a_store_written_with_byte_tables() {
         .unwrap();
 
     let r = store.reader().unwrap();
-    assert_eq!(r.accounts().unwrap(), [s.account.clone()]);
+    assert_eq!(r.accounts().unwrap(), std::slice::from_ref(&s.account));
     assert_eq!(r.chat_records().unwrap(), [(s.chat_key, s.chat.clone())]);
     assert_eq!(r.stored_message(s.msg_key).unwrap(), Some(s.message.clone()));
-    assert_eq!(r.events_after(0, 10).unwrap(), [s.event.clone()]);
+    assert_eq!(r.events_after(0, 10).unwrap(), std::slice::from_ref(&s.event));
     let t = r.txn().open_table(MESSAGE_REACTIONS).unwrap();
     assert_eq!(
         t.get(s.msg_key).unwrap().unwrap().value().get().unwrap(),
