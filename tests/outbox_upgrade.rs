@@ -43,6 +43,10 @@ fn file(n: u64) -> AttachmentRef {
     }
 }
 
+/// The outbox item table as raw bytes: the typed table's bytes are these (same redb type
+/// name), so a test can write what an older release wrote.
+const RAW_ITEMS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("outbox_item_record");
+
 fn v1_bytes(rec: &V1) -> Vec<u8> {
     let mut out = vec![1u8];
     out.extend(postcard::to_allocvec(rec).unwrap());
@@ -53,7 +57,7 @@ fn v1_bytes(rec: &V1) -> Vec<u8> {
 async fn raw(store: &lanbox::store::Store, id: u64) -> Vec<u8> {
     store
         .read(move |r| {
-            let t = r.txn().open_table(tables::ITEM_RECORD)?;
+            let t = r.txn().open_table(RAW_ITEMS)?;
             Ok(t.get(id)?.map(|v| v.value().to_vec()).unwrap())
         })
         .await
@@ -78,7 +82,7 @@ async fn old_records_are_read_and_their_files_sealed_at_start() {
         .write(1, move |ctx| {
             tables::create_all(ctx.txn())?;
             let sealer = ctx.sealer(a)?;
-            let mut t = ctx.txn().open_table(tables::ITEM_RECORD)?;
+            let mut t = ctx.txn().open_table(RAW_ITEMS)?;
             for (id, owner, state, with_file) in [
                 (1, a, ItemState::Queued, true),
                 (

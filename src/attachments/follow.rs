@@ -229,7 +229,7 @@ pub async fn sweep_once(a: &Attachments) -> Result<bool, AttachmentError> {
                     next = Some(k.value());
                     break;
                 }
-                let rec: AttachmentRecord = crate::store::codec::decode(v.value())?;
+                let rec: AttachmentRecord = v.value().get()?;
                 if let Some(key) = rec.message() {
                     gone.push((key, rec.role, rec.id));
                 }
@@ -380,7 +380,7 @@ impl Attachments {
                 let mut t = Tables::open(ctx.txn())?;
                 let mut owned = Vec::new();
                 for row in t.records.iter()? {
-                    let rec: AttachmentRecord = crate::store::codec::decode(row?.1.value())?;
+                    let rec: AttachmentRecord = row?.1.value().get()?;
                     if rec.owner == account {
                         owned.push(rec);
                     }

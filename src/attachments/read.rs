@@ -182,8 +182,7 @@ impl Attachments {
                 }
                 let sealer = r.sealer(rec.owner)?;
                 if let Some(sealed) = &rec.meta {
-                    let meta: tables::UploadMeta =
-                        crate::store::codec::decode(&sealer.open(sealed, &tables::meta_aad(rec.id))?)?;
+                    let meta: tables::UploadMeta = sealer.open_record(sealed, &tables::meta_aad(rec.id))?;
                     info.file_name = meta.file_name;
                     info.mime_type = meta.mime_type;
                 }

@@ -11,8 +11,9 @@ use sha2::Sha256;
 
 use super::AttachmentError;
 use super::tables::ATTACHMENT_KEY;
-use crate::store::seal::{Sealed, SecretKey};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::store::codec::Stored;
+use crate::store::seal::SecretKey;
 
 /// Keyring slot of the URL signing key (account IDs count up from 1 and never reach it).
 const SIGNING_SLOT: u64 = u64::MAX;
@@ -42,23 +43,12 @@ impl UrlSigner {
         let key = store
             .write(1, |ctx| {
                 let mut t = ctx.txn().open_table(ATTACHMENT_KEY)?;
-                let existing = t.get(KEY_NAME)?.map(|v| v.value().to_vec());
+                let existing = t.get(KEY_NAME)?.map(|v| v.value().get()).transpose()?;
                 let sealer = match existing {
-                    Some(bytes) => {
-                        let wrapped: Sealed =
-                            postcard::from_bytes(&bytes).map_err(|e| StoreError::Format {
-                                record: "url signing key",
-                                detail: e.to_string(),
-                            })?;
-                        ctx.keyring().data_key(SIGNING_SLOT, &wrapped)?
-                    }
+                    Some(wrapped) => ctx.keyring().data_key(SIGNING_SLOT, &wrapped)?,
                     None => {
                         let (sealer, wrapped) = ctx.keyring().new_data_key(SIGNING_SLOT)?;
-                        let bytes = postcard::to_allocvec(&wrapped).map_err(|e| StoreError::Format {
-                            record: "url signing key",
-                            detail: e.to_string(),
-                        })?;
-                        t.insert(KEY_NAME, bytes.as_slice())?;
+                        t.insert(KEY_NAME, Stored::new(&wrapped)?)?;
                         sealer
                     }
                 };

@@ -21,7 +21,6 @@ use super::tables::{
 };
 use super::{AttachmentError, Attachments};
 use crate::store::StoreError;
-use crate::store::codec::decode;
 
 /// How long the counted figures are reused by default.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(30);
@@ -200,7 +199,7 @@ fn count_failed(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
     let mut n = 0;
     for row in t.iter()? {
         let (_, v) = row?;
-        let rec: AttachmentRecord = decode(v.value())?;
+        let rec: AttachmentRecord = v.value().get()?;
         n += u64::from(matches!(rec.state, State::Failed(_)));
     }
     Ok(n)

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use super::s3::S3;
 use super::tables::{self, ATTACHMENT_RECORD, ATTACHMENT_SYNC, ATTACHMENT_UNSYNC, Tables};
 use super::{AttachmentError, Attachments, now};
-use crate::store::codec::decode;
 
 /// Queue entries taken per round.
 const ROUND: usize = 32;
@@ -196,7 +195,7 @@ pub async fn evict(a: &Attachments) -> Result<(), AttachmentError> {
             let t = r.txn().open_table(ATTACHMENT_RECORD)?;
             let mut out = Vec::new();
             for row in t.iter()? {
-                let rec: tables::AttachmentRecord = decode(row?.1.value())?;
+                let rec: tables::AttachmentRecord = row?.1.value().get()?;
                 if rec.synced && rec.local {
                     out.push((rec.id, super::crypt::ciphertext_len(rec.size.unwrap_or(0))));
                 }

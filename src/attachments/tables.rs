@@ -1,5 +1,5 @@
-//! The attachment subsystem's own redb tables and records, declared once (like
-//! `search::tables`). Records hold identifiers, sizes and states only: file names, MIME types
+//! The attachment subsystem's own redb tables and records, declared once, with value types that
+//! own their encoding (like `search::tables`). Records hold identifiers, sizes and states only: file names, MIME types
 //! and Telegram file IDs stay in the sealed message content and are read from there.
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::MediaKind;
 use crate::store::StoreError;
-use crate::store::codec::{Record, decode, encode};
+use crate::store::codec::{Bare, Rec, Record, Stored};
+use crate::store::seal::Sealed;
 use crate::store::tables::MsgKey;
 
 /// `attachment id -> AttachmentRecord`.
-pub const ATTACHMENT_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("attachment_record");
+pub const ATTACHMENT_RECORD: TableDefinition<u64, Rec<AttachmentRecord>> =
+    TableDefinition::new("attachment_record");
 /// `(message, role) -> attachment id`: a message's attachments.
 pub const MSG_ATTACHMENT: TableDefinition<(MsgKey, u8), u64> = TableDefinition::new("msg_attachment");
 /// `attachment id -> not before (unix seconds)`: the durable fetch queue.
@@ -22,8 +24,9 @@ pub const ATTACHMENT_SYNC: TableDefinition<u64, u64> = TableDefinition::new("att
 pub const ATTACHMENT_UNSYNC: TableDefinition<u64, u64> = TableDefinition::new("attachment_unsync");
 /// `name -> u64`: the fetcher's event-log cursor, the next attachment ID.
 pub const ATTACHMENT_META: TableDefinition<&str, u64> = TableDefinition::new("attachment_meta");
-/// `name -> sealed key material` (the URL signing key, wrapped by the master key).
-pub const ATTACHMENT_KEY: TableDefinition<&str, &[u8]> = TableDefinition::new("attachment_key");
+/// `name -> sealed key material` (the URL signing key, wrapped by the master key; stored as
+/// bare postcard, see [`Bare`]).
+pub const ATTACHMENT_KEY: TableDefinition<&str, Rec<Sealed, Bare>> = TableDefinition::new("attachment_key");
 /// `attachment id -> fingerprint of Telegram's file_unique_id` (see [`fingerprint`]): tells an
 /// edit that only changed the caption from one that brought a different file.
 pub const ATTACHMENT_FILE: TableDefinition<u64, u64> = TableDefinition::new("attachment_file");
@@ -101,7 +104,7 @@ pub struct AttachmentRecord {
     pub created_at: i64,
     /// Uploads only: [`UploadMeta`] (file name, type), sealed with the owner's data key under
     /// [`meta_aad`]. Files of messages take theirs from the sealed message.
-    pub meta: Option<crate::store::seal::Sealed>,
+    pub meta: Option<Sealed>,
 }
 
 /// What the uploader said about a file, kept sealed in [`AttachmentRecord::meta`].
@@ -141,7 +144,7 @@ impl Record for AttachmentRecord {
 
 /// The tables of one write transaction.
 pub struct Tables<'t> {
-    pub records: Table<'t, u64, &'static [u8]>,
+    pub records: Table<'t, u64, Rec<AttachmentRecord>>,
     pub by_msg: Table<'t, (MsgKey, u8), u64>,
     pub fetch: Table<'t, u64, u64>,
     pub sync: Table<'t, u64, u64>,
@@ -164,11 +167,11 @@ impl<'t> Tables<'t> {
     }
 
     pub fn get(&self, id: u64) -> Result<Option<AttachmentRecord>, StoreError> {
-        self.records.get(id)?.map(|v| decode(v.value())).transpose()
+        self.records.get(id)?.map(|v| v.value().get()).transpose()
     }
 
     pub fn put(&mut self, rec: &AttachmentRecord) -> Result<(), StoreError> {
-        self.records.insert(rec.id, encode(rec)?.as_slice())?;
+        self.records.insert(rec.id, Stored::new(rec)?)?;
         Ok(())
     }
 
@@ -209,7 +212,7 @@ pub fn ensure(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// Read side: one record.
 pub fn read_record(txn: &redb::ReadTransaction, id: u64) -> Result<Option<AttachmentRecord>, StoreError> {
     let t = txn.open_table(ATTACHMENT_RECORD)?;
-    t.get(id)?.map(|v| decode(v.value())).transpose()
+    t.get(id)?.map(|v| v.value().get()).transpose()
 }
 
 /// Read side: a message's attachment IDs by role.

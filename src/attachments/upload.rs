@@ -96,10 +96,7 @@ impl Attachments {
                     local: true,
                     attempts: 0,
                     created_at: ctx.now,
-                    meta: Some(
-                        ctx.sealer(account)?
-                            .seal(&crate::store::codec::encode(&meta)?, &tables::meta_aad(id))?,
-                    ),
+                    meta: Some(ctx.sealer(account)?.seal_record(&meta, &tables::meta_aad(id))?),
                 })?;
                 if s3 {
                     t.sync.insert(id, 0)?;

@@ -7,9 +7,9 @@ use redb::ReadableTable;
 use super::AuthError;
 use super::records::{SessionRecord, TokenRecord, UserRecord};
 use super::secrets;
+use super::tables::{SESSIONHASH_SESSION, TOKENHASH_TOKEN, USER_RECORD, USERNAME_USER};
 use super::users::open_or_none;
-use crate::store::codec::{decode, encode};
-use crate::store::tables::{SESSIONHASH_SESSION, TOKENHASH_TOKEN, USER_RECORD, USERNAME_USER};
+use crate::store::codec::Stored;
 use crate::store::{Reader, Store, StoreError};
 
 /// Creates an API token for the user named `user`. Returns the token (shown once) and its record.
@@ -46,7 +46,7 @@ pub async fn create_token(
                 expires_at,
             };
             txn.open_table(TOKENHASH_TOKEN)?
-                .insert(&hash, encode(&rec)?.as_slice())?;
+                .insert(&hash, Stored::new(&rec)?)?;
             Ok(Ok(rec))
         })
         .await??;
@@ -55,7 +55,7 @@ pub async fn create_token(
 
 pub fn token(reader: &Reader, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
     let t = open_or_none!(reader, TOKENHASH_TOKEN);
-    t.get(hash)?.map(|v| decode(v.value())).transpose()
+    t.get(hash)?.map(|v| v.value().get()).transpose()
 }
 
 /// Every token of one user (records only: the tokens themselves are not stored).
@@ -63,7 +63,7 @@ pub fn tokens_of(reader: &Reader, user: u64) -> Result<Vec<TokenRecord>, StoreEr
     let t = open_or_none!(reader, TOKENHASH_TOKEN);
     let mut out = Vec::new();
     for row in t.iter()? {
-        let rec: TokenRecord = decode(row?.1.value())?;
+        let rec: TokenRecord = row?.1.value().get()?;
         if rec.user == user {
             out.push(rec);
         }
@@ -87,7 +87,7 @@ pub async fn create_session(
             let mut expired = Vec::new();
             for row in t.iter()? {
                 let (k, v) = row?;
-                let s: SessionRecord = decode(v.value())?;
+                let s: SessionRecord = v.value().get()?;
                 if s.expires_at <= now {
                     expired.push(*k.value());
                 }
@@ -100,7 +100,7 @@ pub async fn create_session(
                 created_at: now,
                 expires_at: now + ttl_s,
             };
-            t.insert(&hash, encode(&rec)?.as_slice())?;
+            t.insert(&hash, Stored::new(&rec)?)?;
             Ok(rec)
         })
         .await?;
@@ -109,7 +109,7 @@ pub async fn create_session(
 
 pub fn session(reader: &Reader, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
     let t = open_or_none!(reader, SESSIONHASH_SESSION);
-    t.get(hash)?.map(|v| decode(v.value())).transpose()
+    t.get(hash)?.map(|v| v.value().get()).transpose()
 }
 
 pub async fn end_session(store: &Store, hash: [u8; 32]) -> Result<(), StoreError> {
@@ -124,6 +124,6 @@ pub async fn end_session(store: &Store, hash: [u8; 32]) -> Result<(), StoreError
 /// The user a credential belongs to, if it is still active.
 pub fn active_user(reader: &Reader, id: u64) -> Result<Option<UserRecord>, StoreError> {
     let t = open_or_none!(reader, USER_RECORD);
-    let user: Option<UserRecord> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+    let user: Option<UserRecord> = t.get(id)?.map(|v| v.value().get()).transpose()?;
     Ok(user.filter(|u| !u.disabled))
 }

@@ -15,9 +15,9 @@ use redb::{ReadableTable, WriteTransaction};
 use super::AuthError;
 use super::records::{Role, SessionRecord, TokenRecord, UserRecord};
 use super::secrets;
+use super::tables::{SESSIONHASH_SESSION, TOKENHASH_TOKEN, USER_RECORD, USERNAME_USER};
 use super::users::{open_or_none, validate_password};
-use crate::store::codec::{decode, encode};
-use crate::store::tables::{SESSIONHASH_SESSION, TOKENHASH_TOKEN, USER_RECORD, USERNAME_USER};
+use crate::store::codec::Stored;
 use crate::store::{Reader, Store, StoreError};
 
 /// What an admin may change on a user in one request; `None` leaves a field as it is.
@@ -35,13 +35,12 @@ pub fn token_id(hash: &[u8; 32]) -> String {
 fn load(txn: &WriteTransaction, id: u64) -> Result<Option<UserRecord>, StoreError> {
     txn.open_table(USER_RECORD)?
         .get(id)?
-        .map(|v| decode(v.value()))
+        .map(|v| v.value().get())
         .transpose()
 }
 
 fn save(txn: &WriteTransaction, rec: &UserRecord) -> Result<(), StoreError> {
-    txn.open_table(USER_RECORD)?
-        .insert(rec.id, encode(rec)?.as_slice())?;
+    txn.open_table(USER_RECORD)?.insert(rec.id, Stored::new(rec)?)?;
     Ok(())
 }
 
@@ -50,7 +49,7 @@ fn other_active_admins(txn: &WriteTransaction, except: u64) -> Result<usize, Sto
     let t = txn.open_table(USER_RECORD)?;
     let mut n = 0;
     for row in t.iter()? {
-        let u: UserRecord = decode(row?.1.value())?;
+        let u: UserRecord = row?.1.value().get()?;
         if u.id != except && u.role == Role::Admin && !u.disabled {
             n += 1;
         }
@@ -68,7 +67,7 @@ fn end_sessions(txn: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let mut gone = Vec::new();
     for row in t.iter()? {
         let (k, v) = row?;
-        let s: SessionRecord = decode(v.value())?;
+        let s: SessionRecord = v.value().get()?;
         if s.user == user {
             gone.push(*k.value());
         }
@@ -84,7 +83,7 @@ fn end_tokens(txn: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let mut gone = Vec::new();
     for row in t.iter()? {
         let (k, v) = row?;
-        let rec: TokenRecord = decode(v.value())?;
+        let rec: TokenRecord = v.value().get()?;
         if rec.user == user {
             gone.push(*k.value());
         }
@@ -190,7 +189,7 @@ pub fn tokens(reader: &Reader, user: u64) -> Result<Vec<(String, TokenRecord)>, 
     let mut out = Vec::new();
     for row in t.iter()? {
         let (k, v) = row?;
-        let rec: TokenRecord = decode(v.value())?;
+        let rec: TokenRecord = v.value().get()?;
         if rec.user == user {
             out.push((token_id(k.value()), rec));
         }
@@ -208,7 +207,7 @@ pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<(), Au
             let mut found = None;
             for row in t.iter()? {
                 let (k, v) = row?;
-                if token_id(k.value()) == id && decode::<TokenRecord>(v.value())?.user == user {
+                if token_id(k.value()) == id && v.value().get()?.user == user {
                     found = Some(*k.value());
                     break;
                 }

@@ -1,6 +1,7 @@
 //! Who is calling, and what they may see.
 //!
-//! - [`records`]: users (role, argon2id hash, account grants), API tokens, sessions.
+//! - [`records`]: users (role, argon2id hash, account grants), API tokens, sessions;
+//!   [`tables`]: the tables holding them.
 //! - [`users`] and [`credentials`]: those records in the store; [`manage`]: changing and
 //!   deleting them (the admin API), never leaving the box without an active admin.
 //! - [`secrets`]: random bearer values kept only as SHA-256, argon2id password hashing.
@@ -21,6 +22,7 @@ pub mod prompt;
 pub mod records;
 pub mod secrets;
 pub mod setup;
+pub mod tables;
 pub mod throttle;
 pub mod tickets;
 pub mod users;

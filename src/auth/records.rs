@@ -1,4 +1,4 @@
-//! The stored values of the auth tables (declared in [`crate::store::tables`]): users, API
+//! The stored values of the auth tables (declared in [`super::tables`]): users, API
 //! tokens and browser sessions. Secrets never appear here: a user has an argon2id hash of the
 //! password, tokens and sessions are keyed by the SHA-256 of the secret the client holds.
 

@@ -9,8 +9,8 @@ use redb::ReadableTable;
 use super::AuthError;
 use super::records::{Role, UserRecord};
 use super::secrets;
-use crate::store::codec::{decode, encode};
-use crate::store::tables::{USER_RECORD, USERNAME_USER};
+use super::tables::{USER_RECORD, USERNAME_USER};
+use crate::store::codec::Stored;
 use crate::store::{Reader, Store, StoreError};
 
 /// Shortest password accepted.
@@ -67,8 +67,8 @@ pub async fn ensure_tables(store: &Store) -> Result<(), StoreError> {
             let txn = ctx.txn();
             txn.open_table(USER_RECORD)?;
             txn.open_table(USERNAME_USER)?;
-            txn.open_table(crate::store::tables::TOKENHASH_TOKEN)?;
-            txn.open_table(crate::store::tables::SESSIONHASH_SESSION)?;
+            txn.open_table(super::tables::TOKENHASH_TOKEN)?;
+            txn.open_table(super::tables::SESSIONHASH_SESSION)?;
             Ok(())
         })
         .await
@@ -114,7 +114,7 @@ pub async fn add(store: &Store, spec: NewUser) -> Result<UserRecord, AuthError> 
                 disabled: false,
                 created_at: ctx.now,
             };
-            users.insert(id, encode(&rec)?.as_slice())?;
+            users.insert(id, Stored::new(&rec)?)?;
             names.insert(name.as_str(), id)?;
             Ok(Ok(rec))
         })
@@ -142,15 +142,11 @@ pub async fn set_grants(store: &Store, name: &str, grants: Vec<u64>) -> Result<U
                 return Ok(Err(AuthError::UnknownUser));
             };
             let mut users = txn.open_table(USER_RECORD)?;
-            let Some(mut rec) = users
-                .get(id)?
-                .map(|v| decode::<UserRecord>(v.value()))
-                .transpose()?
-            else {
+            let Some(mut rec) = users.get(id)?.map(|v| v.value().get()).transpose()? else {
                 return Ok(Err(AuthError::UnknownUser));
             };
             rec.grants = grants.clone();
-            users.insert(id, encode(&rec)?.as_slice())?;
+            users.insert(id, Stored::new(&rec)?)?;
             Ok(Ok(rec))
         })
         .await?
@@ -170,7 +166,7 @@ pub(crate) use open_or_none;
 
 pub fn by_id(reader: &Reader, id: u64) -> Result<Option<UserRecord>, StoreError> {
     let t = open_or_none!(reader, USER_RECORD);
-    t.get(id)?.map(|v| decode(v.value())).transpose()
+    t.get(id)?.map(|v| v.value().get()).transpose()
 }
 
 pub fn by_name(reader: &Reader, name: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -188,7 +184,7 @@ pub fn list(reader: &Reader) -> Result<Vec<UserRecord>, StoreError> {
     let t = open_or_none!(reader, USER_RECORD);
     let mut out = Vec::new();
     for row in t.iter()? {
-        out.push(decode(row?.1.value())?);
+        out.push(row?.1.value().get()?);
     }
     Ok(out)
 }

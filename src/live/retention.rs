@@ -14,8 +14,6 @@ use std::time::Duration;
 use redb::ReadableTable;
 use tokio::sync::watch;
 
-use crate::model::EventRecord;
-use crate::store::codec::decode;
 use crate::store::ctx::unix_now;
 use crate::store::{Store, StoreError};
 
@@ -70,7 +68,7 @@ async fn trim_batch(store: &Store, r: &Retention, now: i64) -> Result<usize, Sto
                 let seq = k.value();
                 let too_many = seq <= by_count;
                 let too_old = match cutoff {
-                    Some(c) => decode::<EventRecord>(v.value())?.at < c,
+                    Some(c) => v.value().get()?.at < c,
                     None => false,
                 };
                 if !(too_many || too_old) {

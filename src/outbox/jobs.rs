@@ -13,7 +13,7 @@ use super::record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot, Stor
 use super::tables::*;
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{ChatKind, EventKind, EventRecord, Message};
-use crate::store::codec::{decode, encode};
+use crate::store::codec::Stored;
 use crate::store::{ChatKey, StoreError, WriteCtx};
 
 /// A send as the API hands it over (already checked: chat visible, account granted).
@@ -52,7 +52,7 @@ pub enum Enqueued {
 
 pub fn get(ctx: &WriteCtx<'_>, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
     let t = ctx.txn().open_table(ITEM_RECORD)?;
-    t.get(id)?.map(|v| decode(v.value())).transpose()
+    t.get(id)?.map(|v| v.value().get()).transpose()
 }
 
 /// Writes an item; a file read in the clear from an older record is sealed on the way.
@@ -63,7 +63,7 @@ fn put(ctx: &mut WriteCtx<'_>, rec: &mut OutboxRecord) -> Result<(), StoreError>
         rec.attachment = Some(sealed);
     }
     let mut t = ctx.txn().open_table(ITEM_RECORD)?;
-    t.insert(rec.id, encode(&*rec)?.as_slice())?;
+    t.insert(rec.id, Stored::new(&*rec)?)?;
     Ok(())
 }
 
@@ -91,7 +91,7 @@ fn publish_status(
     };
     ctx.txn()
         .open_table(SEQ_STATUS)?
-        .insert(seq, encode(&snap)?.as_slice())?;
+        .insert(seq, Stored::new(&snap)?)?;
     rec.seq = seq;
     rec.updated_at = ctx.now;
     Ok(())
@@ -343,8 +343,9 @@ pub fn seal_old_files(ctx: &mut WriteCtx<'_>, from: u64, limit: usize) -> Result
                 break;
             }
             // Only version 1 records can hold a file in the clear.
-            if v.value().first() == Some(&1) {
-                match decode::<OutboxRecord>(v.value()) {
+            let stored = v.value();
+            if stored.version() == Some(1) {
+                match stored.get() {
                     Ok(rec) if rec.attachment.as_ref().is_some_and(StoredFile::is_clear) => clear.push(rec),
                     Ok(_) => {}
                     // One damaged item must not stop the box from starting (reading it fails
@@ -394,7 +395,7 @@ pub fn pending_after(
     for row in pending.range(from..pending_range(account).end)? {
         let id = row?.0.value() as u64;
         if let Some(v) = items.get(id)? {
-            out.push(decode(v.value())?);
+            out.push(v.value().get()?);
         }
         if out.len() >= limit {
             break;
@@ -407,7 +408,7 @@ pub fn pending_after(
 pub fn read_item(txn: &redb::ReadTransaction, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
     txn.open_table(ITEM_RECORD)?
         .get(id)?
-        .map(|v| decode(v.value()))
+        .map(|v| v.value().get())
         .transpose()
 }
 
@@ -415,7 +416,7 @@ pub fn read_item(txn: &redb::ReadTransaction, id: u64) -> Result<Option<OutboxRe
 pub fn read_status(txn: &redb::ReadTransaction, seq: u64) -> Result<Option<StatusSnapshot>, StoreError> {
     txn.open_table(SEQ_STATUS)?
         .get(seq)?
-        .map(|v| decode(v.value()))
+        .map(|v| v.value().get())
         .transpose()
 }
 

@@ -1,4 +1,4 @@
-//! The outbox's redb tables, declared once (they live in the store's file and change in the
+//! The outbox's redb tables, declared once, with value types that own their encoding (they live in the store's file and change in the
 //! writer's transactions, like every other table).
 //!
 //! Nothing here holds plaintext: an item's text and its file's name and type are sealed with
@@ -9,8 +9,11 @@
 
 use redb::TableDefinition;
 
+use super::record::{OutboxRecord, StatusSnapshot};
+use crate::store::codec::Rec;
+
 /// `item -> OutboxRecord`.
-pub const ITEM_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_item_record");
+pub const ITEM_RECORD: TableDefinition<u64, Rec<OutboxRecord>> = TableDefinition::new("outbox_item_record");
 /// `account (8 bytes BE) ++ SHA-256(idempotency key) -> item`: a retried send finds its item.
 pub const ACCOUNTKEY_ITEM: TableDefinition<&[u8; 40], u64> = TableDefinition::new("outbox_accountkey_item");
 /// `account << 64 | item -> ()`: items still to send (queued or sending), in order per account.
@@ -21,7 +24,7 @@ pub const ACCOUNT_TODAY: TableDefinition<u64, u64> = TableDefinition::new("outbo
 pub const ACCOUNT_FAILED: TableDefinition<u64, u64> = TableDefinition::new("outbox_account_failed");
 /// `seq -> StatusSnapshot`: what a `message.status` event of the log said (the event record
 /// itself only names the chat and message).
-pub const SEQ_STATUS: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_seq_status");
+pub const SEQ_STATUS: TableDefinition<u64, Rec<StatusSnapshot>> = TableDefinition::new("outbox_seq_status");
 /// `name -> u64`: the next item number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
 

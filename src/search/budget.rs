@@ -13,7 +13,7 @@ use super::docrow::DocMeta;
 use super::query::Cursor;
 use super::tables::*;
 use crate::store::MsgKey;
-use crate::store::codec::decode;
+use crate::store::codec::Rec;
 use crate::store::records::StoredMessage;
 use crate::store::tables::CHAT_MESSAGE;
 
@@ -70,7 +70,7 @@ pub(super) struct Tables {
     pub docs: ReadOnlyTable<AccountDoc, &'static [u8]>,
     pub dates: ReadOnlyTable<AccountBlock, BlockDates>,
     /// The store's messages, opened once per query (candidates to check, hits to cut).
-    pub messages: ReadOnlyTable<MsgKey, &'static [u8]>,
+    pub messages: ReadOnlyTable<MsgKey, Rec<StoredMessage>>,
 }
 
 impl Tables {
@@ -97,7 +97,7 @@ pub(super) type Postings = ReadOnlyTable<TermBlock, &'static [u8]>;
 
 impl Tables {
     pub fn stored(&self, key: MsgKey) -> Result<Option<StoredMessage>, SearchError> {
-        Ok(self.messages.get(key)?.map(|v| decode(v.value())).transpose()?)
+        Ok(self.messages.get(key)?.map(|v| v.value().get()).transpose()?)
     }
 }
 

@@ -6,6 +6,12 @@
 //! key (see [`super::terms`]); documents are small per-account numbers; the rest is identifiers
 //! and dates the store already keeps in the clear.
 //!
+//! The two byte-string values, posting blocks and document rows, are not records: each is a
+//! compact format owned by one module ([`super::postings`], [`super::docrow`]) that is read
+//! relative to its key (a block's documents are deltas from the key's first document, a row's
+//! entries need the key's account) and appended to in place without decoding. So they stay
+//! `&[u8]`, and only those two modules make sense of their bytes.
+//!
 //! Names follow `key_value`, prefixed `search_`.
 
 use std::cmp::Ordering;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::codec::{decode, encode};
+use super::codec::{Rec, Stored};
 use super::keyring::Keyring;
 use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
 use super::seal::Sealer;
@@ -32,11 +32,11 @@ pub struct ChatState {
 pub struct WriteCtx<'t> {
     txn: &'t WriteTransaction,
     keyring: &'t Keyring,
-    messages: Table<'t, MsgKey, &'static [u8]>,
-    chats: Table<'t, ChatKey, &'static [u8]>,
-    events: Table<'t, u64, &'static [u8]>,
+    messages: Table<'t, MsgKey, Rec<StoredMessage>>,
+    chats: Table<'t, ChatKey, Rec<ChatRecord>>,
+    events: Table<'t, u64, Rec<EventRecord>>,
     meta: Table<'t, &'static str, u64>,
-    accounts: Table<'t, u64, &'static [u8]>,
+    accounts: Table<'t, u64, Rec<AccountRecord>>,
     account_unread: Table<'t, u64, u64>,
     positions: Table<'t, u64, u64>,
     rejected: Table<'t, u64, u64>,
@@ -94,7 +94,7 @@ impl<'t> WriteCtx<'t> {
             let rec = self
                 .accounts
                 .get(id)?
-                .map(|v| decode::<AccountRecord>(v.value()))
+                .map(|v| v.value().get())
                 .transpose()?
                 .ok_or(StoreError::UnknownAccount(id))?;
             self.account_cache.insert(id, rec);
@@ -103,7 +103,7 @@ impl<'t> WriteCtx<'t> {
     }
 
     pub fn put_account(&mut self, rec: AccountRecord) -> Result<(), StoreError> {
-        self.accounts.insert(rec.id, encode(&rec)?.as_slice())?;
+        self.accounts.insert(rec.id, Stored::new(&rec)?)?;
         self.account_cache.insert(rec.id, rec);
         Ok(())
     }
@@ -155,17 +155,17 @@ impl<'t> WriteCtx<'t> {
     // ---- messages ----
 
     pub fn get_message(&self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
-        self.messages.get(key)?.map(|v| decode(v.value())).transpose()
+        self.messages.get(key)?.map(|v| v.value().get()).transpose()
     }
 
     pub fn put_message(&mut self, key: MsgKey, msg: &StoredMessage) -> Result<(), StoreError> {
-        self.messages.insert(key, encode(msg)?.as_slice())?;
+        self.messages.insert(key, Stored::new(msg)?)?;
         Ok(())
     }
 
     pub fn remove_message(&mut self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
         let old = self.messages.remove(key)?;
-        old.map(|v| decode(v.value())).transpose()
+        old.map(|v| v.value().get()).transpose()
     }
 
     /// Keys and records of a chat's messages with keys in `from..=to`, oldest first.
@@ -178,7 +178,7 @@ impl<'t> WriteCtx<'t> {
         let mut out = Vec::new();
         for row in self.messages.range(chat.msg(from)..=chat.msg(to))? {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            out.push((k.value(), v.value().get()?));
         }
         Ok(out)
     }
@@ -197,7 +197,7 @@ impl<'t> WriteCtx<'t> {
             .take(limit)
         {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            out.push((k.value(), v.value().get()?));
         }
         Ok(out)
     }
@@ -218,7 +218,7 @@ impl<'t> WriteCtx<'t> {
         {
             Some(row) => {
                 let (k, v) = row?;
-                Ok(Some((k.value(), decode(v.value())?)))
+                Ok(Some((k.value(), v.value().get()?)))
             }
             None => Ok(None),
         }
@@ -231,23 +231,22 @@ impl<'t> WriteCtx<'t> {
         content: &MessageContent,
     ) -> Result<super::seal::Sealed, StoreError> {
         let sealer = self.sealer(owner)?;
-        Ok(sealer.seal(&encode(content)?, &key.aad())?)
+        sealer.seal_record(content, &key.aad())
     }
 
     pub fn open_content(&mut self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
         let sealer = self.sealer(msg.owner)?;
-        decode(&sealer.open(&msg.content, &key.aad())?)
+        sealer.open_record(&msg.content, &key.aad())
     }
 
     /// A message's reactions (empty when it has none). `owner` sealed them.
     pub fn reactions(&mut self, key: MsgKey, owner: u64) -> Result<Reactions, StoreError> {
         let table = self.txn.open_table(MESSAGE_REACTIONS)?;
-        let Some(raw) = table.get(key)?.map(|v| v.value().to_vec()) else {
+        let Some(sealed) = table.get(key)?.map(|v| v.value().get()).transpose()? else {
             return Ok(Reactions::default());
         };
-        let sealed: super::seal::Sealed = decode(&raw)?;
         let sealer = self.sealer(owner)?;
-        decode(&sealer.open(&sealed, &key.reactions_aad())?)
+        sealer.open_record(&sealed, &key.reactions_aad())
     }
 
     /// Stores a message's reactions sealed under `owner`'s key; empty reactions remove the row.
@@ -258,8 +257,8 @@ impl<'t> WriteCtx<'t> {
             return Ok(());
         }
         let sealer = self.sealer(owner)?;
-        let sealed = sealer.seal(&encode(r)?, &key.reactions_aad())?;
-        table.insert(key, encode(&sealed)?.as_slice())?;
+        let sealed = sealer.seal_record(r, &key.reactions_aad())?;
+        table.insert(key, Stored::new(&sealed)?)?;
         Ok(())
     }
 
@@ -281,13 +280,12 @@ impl<'t> WriteCtx<'t> {
         if self.chat_cache.contains_key(&key) {
             return Ok(());
         }
-        let raw = self.chats.get(key)?.map(|v| v.value().to_vec());
-        let state = match raw {
+        let record = self.chats.get(key)?.map(|v| v.value().get()).transpose()?;
+        let state = match record {
             None => None,
-            Some(v) => {
-                let record: ChatRecord = decode(&v)?;
+            Some(record) => {
                 let sealer = self.sealer(record.owner)?;
-                let meta = decode(&sealer.open(&record.meta, &key.aad())?)?;
+                let meta = sealer.open_record(&record.meta, &key.aad())?;
                 Some(ChatState {
                     record,
                     meta,
@@ -372,13 +370,13 @@ impl<'t> WriteCtx<'t> {
         self.seq_dirty = true;
         event.seq = self.last_seq;
         event.at = self.now;
-        self.events.insert(event.seq, encode(&event)?.as_slice())?;
+        self.events.insert(event.seq, Stored::new(&event)?)?;
         self.published.push(Published { event, message });
         Ok(self.last_seq)
     }
 
     /// The event log table itself, for trimming its oldest end (`crate::live::retention`).
-    pub fn events_table(&mut self) -> &mut Table<'t, u64, &'static [u8]> {
+    pub fn events_table(&mut self) -> &mut Table<'t, u64, Rec<EventRecord>> {
         &mut self.events
     }
 
@@ -392,9 +390,9 @@ impl<'t> WriteCtx<'t> {
                 Some(mut s) => {
                     if s.meta_changed {
                         let sealer = self.sealer(s.record.owner)?;
-                        s.record.meta = sealer.seal(&encode(&s.meta)?, &key.aad())?;
+                        s.record.meta = sealer.seal_record(&s.meta, &key.aad())?;
                     }
-                    self.chats.insert(key, encode(&s.record)?.as_slice())?;
+                    self.chats.insert(key, Stored::new(&s.record)?)?;
                 }
             }
         }

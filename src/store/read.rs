@@ -7,10 +7,9 @@ use std::sync::Arc;
 use redb::{ReadTransaction, ReadableTable};
 
 use super::StoreError;
-use super::codec::decode;
 use super::keyring::Keyring;
 use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
-use super::seal::{Sealed, Sealer};
+use super::seal::Sealer;
 use super::tables::*;
 use crate::model::{Chat, EventRecord, Message, MessageContent, Reactions};
 
@@ -46,14 +45,14 @@ impl Reader {
 
     pub fn account(&self, id: u64) -> Result<Option<AccountRecord>, StoreError> {
         let t = self.txn.open_table(ACCOUNT_RECORD)?;
-        t.get(id)?.map(|v| decode(v.value())).transpose()
+        t.get(id)?.map(|v| v.value().get()).transpose()
     }
 
     pub fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
         let t = self.txn.open_table(ACCOUNT_RECORD)?;
         let mut out = Vec::new();
         for row in t.iter()? {
-            out.push(decode(row?.1.value())?);
+            out.push(row?.1.value().get()?);
         }
         Ok(out)
     }
@@ -97,8 +96,8 @@ impl Reader {
     pub fn chat(&self, key: ChatKey) -> Result<Option<ChatView>, StoreError> {
         let t = self.txn.open_table(CHAT_RECORD)?;
         let Some(v) = t.get(key)? else { return Ok(None) };
-        let record: ChatRecord = decode(v.value())?;
-        let meta = decode(&self.sealer(record.owner)?.open(&record.meta, &key.aad())?)?;
+        let record = v.value().get()?;
+        let meta = self.sealer(record.owner)?.open_record(&record.meta, &key.aad())?;
         Ok(Some(ChatView { key, record, meta }))
     }
 
@@ -108,28 +107,27 @@ impl Reader {
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            out.push((k.value(), v.value().get()?));
         }
         Ok(out)
     }
 
     pub fn stored_message(&self, key: MsgKey) -> Result<Option<StoredMessage>, StoreError> {
         let t = self.txn.open_table(CHAT_MESSAGE)?;
-        t.get(key)?.map(|v| decode(v.value())).transpose()
+        t.get(key)?.map(|v| v.value().get()).transpose()
     }
 
     pub fn open_content(&self, key: MsgKey, msg: &StoredMessage) -> Result<MessageContent, StoreError> {
-        decode(&self.sealer(msg.owner)?.open(&msg.content, &key.aad())?)
+        self.sealer(msg.owner)?.open_record(&msg.content, &key.aad())
     }
 
     /// A message's reactions (empty when none). `owner` is the message's owner, who sealed them.
     pub fn reactions(&self, key: MsgKey, owner: u64) -> Result<Reactions, StoreError> {
         let t = self.txn.open_table(MESSAGE_REACTIONS)?;
-        let Some(raw) = t.get(key)?.map(|v| v.value().to_vec()) else {
+        let Some(sealed) = t.get(key)?.map(|v| v.value().get()).transpose()? else {
             return Ok(Reactions::default());
         };
-        let sealed: Sealed = decode(&raw)?;
-        decode(&self.sealer(owner)?.open(&sealed, &key.reactions_aad())?)
+        self.sealer(owner)?.open_record(&sealed, &key.reactions_aad())
     }
 
     /// Rebuilds the normalised message, as seen by its owner account.
@@ -187,7 +185,7 @@ impl Reader {
         let mut out = Vec::new();
         for row in t.range(chat.msg(from)..=chat.msg(to))?.take(limit) {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            out.push((k.value(), v.value().get()?));
         }
         Ok(out)
     }
@@ -204,7 +202,7 @@ impl Reader {
         let mut out = Vec::new();
         for row in t.range(chat.msg(from)..=chat.msg(to))?.rev().take(limit) {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            out.push((k.value(), v.value().get()?));
         }
         Ok(out)
     }
@@ -224,7 +222,7 @@ impl Reader {
         let t = self.txn.open_table(SEQ_EVENT)?;
         let mut out = Vec::new();
         for row in t.range(after.saturating_add(1)..)?.take(limit) {
-            out.push(decode(row?.1.value())?);
+            out.push(row?.1.value().get()?);
         }
         Ok(out)
     }

@@ -13,6 +13,9 @@ use chacha20poly1305::ChaCha20Poly1305;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::StoreError;
+use super::codec::{Record, decode, encode};
+
 /// Which AEAD sealed a value. Stored per record as one byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cipher {
@@ -151,6 +154,16 @@ impl Sealer {
             }
         }
         .map_err(|_| SealError::Open)
+    }
+
+    /// Seals a record (versioned postcard, see [`super::codec`]) under `aad`.
+    pub fn seal_record<T: Record>(&self, value: &T, aad: &[u8]) -> Result<Sealed, StoreError> {
+        Ok(self.seal(&encode(value)?, aad)?)
+    }
+
+    /// Opens a record sealed with [`Sealer::seal_record`].
+    pub fn open_record<T: Record>(&self, sealed: &Sealed, aad: &[u8]) -> Result<T, StoreError> {
+        decode(&self.open(sealed, aad)?)
     }
 }
 

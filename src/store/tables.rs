@@ -1,10 +1,14 @@
-//! Every redb table lanbox has, declared once, with the key types that own their byte encoding.
+//! The store's redb tables, declared once, with the key and value types that own their byte
+//! encoding. (The layers above declare their own the same way: `auth::tables`,
+//! `search::tables`, `outbox::tables`, `attachments::tables`.)
 //!
 //! Keys are fixed-width big-endian, so byte order is numeric order and range scans walk a chat's
 //! messages oldest to newest. Signed integers are stored with the sign bit flipped for the same
-//! reason. Values are `&[u8]` holding a versioned postcard record (see [`super::codec`]): decoding
-//! can fail on a damaged or future record, and that must be an error, not a panic inside redb's
-//! `Value::from_bytes`.
+//! reason. Record values are [`Rec<T>`](super::codec::Rec): a versioned postcard record that
+//! reads as a [`Stored`](super::codec::Stored) and decodes with `.get()`, because decoding can
+//! fail on a damaged or future record, and that must be an error, not a panic inside redb's
+//! `Value::from_bytes`. Their bytes and redb type name are those of the `&[u8]` the tables were
+//! first declared with, so existing databases open unchanged.
 //!
 //! Names follow `key_value`.
 
@@ -12,10 +16,15 @@ use std::cmp::Ordering;
 
 use redb::{Key, TableDefinition, TypeName, Value};
 
+use super::codec::Rec;
+use super::records::{AccountRecord, ChatRecord, StoredMessage};
+use super::seal::Sealed;
+use crate::model::EventRecord;
+
 /// `name -> u64`: schema version, workspace sequence number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// `account -> AccountRecord`.
-pub const ACCOUNT_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("account_record");
+pub const ACCOUNT_RECORD: TableDefinition<u64, Rec<AccountRecord>> = TableDefinition::new("account_record");
 /// `account -> unread incoming messages over all its chats`.
 pub const ACCOUNT_UNREAD: TableDefinition<u64, u64> = TableDefinition::new("account_unread");
 /// `account -> upstream position` (Telegram: next getUpdates offset), committed with the batch.
@@ -23,23 +32,14 @@ pub const ACCOUNT_POSITION: TableDefinition<u64, u64> = TableDefinition::new("ac
 /// `account -> updates that could not be stored at all` (visible count, no content).
 pub const ACCOUNT_REJECTED: TableDefinition<u64, u64> = TableDefinition::new("account_rejected");
 /// `(scope, chat) -> ChatRecord`.
-pub const CHAT_RECORD: TableDefinition<ChatKey, &[u8]> = TableDefinition::new("chat_record");
+pub const CHAT_RECORD: TableDefinition<ChatKey, Rec<ChatRecord>> = TableDefinition::new("chat_record");
 /// `(scope, chat, message) -> StoredMessage`.
-pub const CHAT_MESSAGE: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("chat_message");
-/// `(scope, chat, message) -> sealed Reactions`: reactions on a message, sealed like its content.
-pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, &[u8]> = TableDefinition::new("message_reactions");
+pub const CHAT_MESSAGE: TableDefinition<MsgKey, Rec<StoredMessage>> = TableDefinition::new("chat_message");
+/// `(scope, chat, message) -> sealed Reactions`: reactions on a message, sealed like its content
+/// (open with `Sealer::open_record` under [`MsgKey::reactions_aad`]).
+pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, Rec<Sealed>> = TableDefinition::new("message_reactions");
 /// `seq -> EventRecord`: the workspace event log.
-pub const SEQ_EVENT: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_event");
-
-/// `user -> UserRecord` (`crate::auth::records`): name, role, password hash, account grants.
-pub const USER_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("user_record");
-/// `user name -> user`: the unique login name.
-pub const USERNAME_USER: TableDefinition<&str, u64> = TableDefinition::new("username_user");
-/// `SHA-256 of an API token -> TokenRecord`. The token itself is never stored.
-pub const TOKENHASH_TOKEN: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokenhash_token");
-/// `SHA-256 of a session cookie -> SessionRecord`. The cookie value is never stored.
-pub const SESSIONHASH_SESSION: TableDefinition<&[u8; 32], &[u8]> =
-    TableDefinition::new("sessionhash_session");
+pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
 
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_LAST_SEQ: &str = "last_seq";
