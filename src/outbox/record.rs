@@ -10,10 +10,9 @@
 //! writes the record again.
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::model::ChatKind;
-use crate::store::codec::{Record, decode, encode};
+use crate::store::codec::Record;
 use crate::store::seal::{Sealed, Sealer};
 use crate::store::{ChatKey, MsgKey, StoreError};
 
@@ -86,14 +85,14 @@ pub enum StoredFile {
 impl StoredFile {
     /// Seals `file`'s name and type for item `item`.
     pub fn seal(sealer: &Sealer, item: u64, file: &AttachmentRef) -> Result<StoredFile, StoreError> {
-        let meta = Zeroizing::new(encode(&FileMeta {
+        let meta = FileMeta {
             file_name: file.file_name.clone(),
             mime_type: file.mime_type.clone(),
-        })?);
+        };
         Ok(StoredFile::Sealed {
             id: file.id.clone(),
             size: file.size,
-            meta: sealer.seal(&meta, &file_aad(item))?,
+            meta: sealer.seal_record(&meta, &file_aad(item))?,
         })
     }
 
@@ -101,8 +100,7 @@ impl StoredFile {
     pub fn open(&self, sealer: &Sealer, item: u64) -> Result<AttachmentRef, StoreError> {
         match self {
             StoredFile::Sealed { id, size, meta } => {
-                let plain = Zeroizing::new(sealer.open(meta, &file_aad(item))?);
-                let meta: FileMeta = decode(&plain)?;
+                let meta: FileMeta = sealer.open_record(meta, &file_aad(item))?;
                 Ok(AttachmentRef {
                     id: id.clone(),
                     file_name: meta.file_name,

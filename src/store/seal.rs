@@ -158,12 +158,15 @@ impl Sealer {
 
     /// Seals a record (versioned postcard, see [`super::codec`]) under `aad`.
     pub fn seal_record<T: Record>(&self, value: &T, aad: &[u8]) -> Result<Sealed, StoreError> {
-        Ok(self.seal(&encode(value)?, aad)?)
+        // The encoded plaintext is wiped once sealed.
+        let plain = zeroize::Zeroizing::new(encode(value)?);
+        Ok(self.seal(&plain, aad)?)
     }
 
     /// Opens a record sealed with [`Sealer::seal_record`].
     pub fn open_record<T: Record>(&self, sealed: &Sealed, aad: &[u8]) -> Result<T, StoreError> {
-        decode(&self.open(sealed, aad)?)
+        let plain = zeroize::Zeroizing::new(self.open(sealed, aad)?);
+        decode(&plain)
     }
 }
 
