@@ -5,7 +5,8 @@
 //! before a body is even read. Tokens are per caller: everybody lists, creates and revokes
 //! their own, and a new token's value is in the creation reply only (the store keeps its hash).
 //! Store-side rules (names, password strength, at least one active admin) live in
-//! [`crate::auth`]; this module maps HTTP onto them.
+//! [`crate::auth`]; this module maps HTTP onto them. Changes that end or narrow a credential go
+//! through [`crate::auth::Auth`], which ends the WebSockets they concern at once.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -130,7 +131,7 @@ pub async fn update_user(
         role: body.role.as_deref().map(role).transpose()?,
         disabled: body.disabled,
     };
-    Ok(Json(manage::update(&s.store, id, change).await?.into()))
+    Ok(Json(s.auth.update_user(id, change).await?.into()))
 }
 
 pub async fn delete_user(
@@ -138,7 +139,7 @@ pub async fn delete_user(
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
-    manage::remove(&s.store, id).await?;
+    s.auth.remove_user(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,7 +155,7 @@ pub async fn reset_password(
     Path(id): Path<u64>,
     Json(body): Json<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
-    manage::set_password(&s.store, id, body.password).await?;
+    s.auth.set_password(id, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -180,7 +181,7 @@ pub async fn set_grants(
     Path(id): Path<u64>,
     Json(body): Json<GrantsDto>,
 ) -> Result<Json<GrantsDto>, ApiError> {
-    let rec = manage::set_grants(&s.store, id, body.accounts).await?;
+    let rec = s.auth.set_grants(id, body.accounts).await?;
     Ok(Json(GrantsDto { accounts: rec.grants }))
 }
 
@@ -268,6 +269,6 @@ pub async fn revoke_token(
     if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::NotFound);
     }
-    manage::revoke_token(&s.store, caller.user, id.to_ascii_lowercase()).await?;
+    s.auth.revoke_token(caller.user, id.to_ascii_lowercase()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,8 @@
 //! - `GET /api/v1/chats/{chat}/messages/{message}/attachments`: a visible message's files with
 //!   signed URLs (valid for [`crate::attachments::AttachmentOptions::url_ttl`]).
 //! - `GET /api/v1/files/{id}?exp&u&sig`: the download a browser follows. The signature and
-//!   expiry are checked (403 otherwise), then the signing user's grants as they are now;
+//!   expiry are checked (403 otherwise), then the signing user as it is now: a disabled or
+//!   deleted user's URLs are refused (user IDs are never reused), and its grants apply;
 //!   `Range` is honoured (206, one range; 416 when unsatisfiable), the type comes from the
 //!   message, and anything a browser could execute is sent as a download in a sandbox.
 //! - `POST /api/v1/attachments?account=ID`: a streaming upload for sending, refused with 413
@@ -165,15 +166,16 @@ pub async fn download(
     a.signer()
         .verify(id, q.exp, q.u, &q.sig, now())
         .map_err(|_: Refused| ApiError::Forbidden)?;
-    // Grants as they are now: a URL outlives neither the user nor their grant.
+    // The user and grants as they are now: a URL outlives neither the user, nor their being
+    // enabled, nor their grant.
     let user = q.u;
     let allowed = s
         .store
         .read(move |r| {
-            let Some(u) = crate::auth::users::by_id(r, user)? else {
+            let Some(u) = crate::auth::credentials::active_user(r, user)? else {
                 return Ok(false);
             };
-            let grants = Caller::from_user(&u, crate::auth::Via::Ticket).grants;
+            let grants = crate::auth::Grants::of(&u);
             let Some(rec) = tables::read_record(r.txn(), id)? else {
                 return Ok(false);
             };

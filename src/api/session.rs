@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use super::extract::{Json, Origin, SESSION_COOKIE, origin};
-use crate::auth::{Caller, Via};
+use crate::auth::Caller;
 use crate::service::Service;
 use crate::view::visible;
 
@@ -92,9 +92,8 @@ pub async fn login(
 }
 
 pub async fn logout(State(s): State<Service>, caller: Caller) -> Result<Response, ApiError> {
-    if let Via::Session(hash) = caller.via {
-        crate::auth::credentials::end_session(&s.store, hash).await?;
-    }
+    // Ends the session's WebSockets too, ticket-opened ones included.
+    s.auth.logout(&caller).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, cookie_header("", 0)?);

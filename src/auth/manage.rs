@@ -1,6 +1,7 @@
 //! Managing users and API tokens after they exist: changing a role, disabling, resetting a
-//! password, deleting; listing and revoking tokens. The admin API (`crate::api::admin`) is
-//! its caller.
+//! password, deleting; listing and revoking tokens. The admin API (`crate::api::admin`)
+//! reaches them through [`super::Auth`] ([`super::revoke`]), which also tells the live
+//! WebSockets.
 //!
 //! One rule holds across all of it: the box always keeps at least one active admin. A change
 //! that would leave none (demoting, disabling or deleting the last one) is refused with
@@ -198,9 +199,9 @@ pub fn tokens(reader: &Reader, user: u64) -> Result<Vec<(String, TokenRecord)>, 
     Ok(out)
 }
 
-/// Revokes the token of `user` named `id`; [`AuthError::UnknownToken`] when `user` has none
-/// by that id (another user's token is not revealed to exist).
-pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<(), AuthError> {
+/// Revokes the token of `user` named `id` and returns its hash; [`AuthError::UnknownToken`]
+/// when `user` has none by that id (another user's token is not revealed to exist).
+pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<[u8; 32], AuthError> {
     store
         .write(1, move |ctx| {
             let mut t = ctx.txn().open_table(TOKENHASH_TOKEN)?;
@@ -215,7 +216,7 @@ pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<(), Au
             match found {
                 Some(k) => {
                     t.remove(&k)?;
-                    Ok(Ok(()))
+                    Ok(Ok(k))
                 }
                 None => Ok(Err(AuthError::UnknownToken)),
             }

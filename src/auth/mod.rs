@@ -8,6 +8,8 @@
 //! - [`hashing`]: password checks bounded in number and memory (a reused, returned pool).
 //! - [`throttle`]: growing waits after failed logins, per name and per client address.
 //! - [`tickets`]: single-use WebSocket tickets.
+//! - [`revoke`]: revoking and changing credentials and users, told at once to the live
+//!   WebSockets they concern.
 //! - [`setup`]: the first run's one-time setup code.
 //! - [`prompt`]: reading a new password on the command line.
 //!
@@ -20,6 +22,7 @@ pub mod hashing;
 pub mod manage;
 pub mod prompt;
 pub mod records;
+pub mod revoke;
 pub mod secrets;
 pub mod setup;
 pub mod tables;
@@ -31,6 +34,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
 pub use records::{Role, UserRecord};
@@ -38,6 +42,7 @@ pub use users::NewUser;
 
 use crate::store::{Store, StoreError};
 use hashing::Hashing;
+use revoke::Revoked;
 use throttle::Throttle;
 use tickets::Tickets;
 
@@ -83,6 +88,14 @@ pub enum Grants {
 }
 
 impl Grants {
+    /// What `u` may see, as its record says now.
+    pub fn of(u: &UserRecord) -> Grants {
+        match u.role {
+            Role::Admin => Grants::All,
+            Role::Agent => Grants::Only(u.grants.clone()),
+        }
+    }
+
     pub fn allows(&self, account: u64) -> bool {
         match self {
             Grants::All => true,
@@ -104,12 +117,12 @@ impl Grants {
 
 /// How a caller proved who they are, with the digest of the credential so it can be checked
 /// again later (a WebSocket outlives the request that opened it: a logout or an expired
-/// session must still end it).
+/// session must still end it). A WebSocket opened with a ticket carries the credential that
+/// minted the ticket, so it ends with that credential.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Token([u8; 32]),
     Session([u8; 32]),
-    Ticket,
 }
 
 impl std::fmt::Debug for Via {
@@ -117,7 +130,6 @@ impl std::fmt::Debug for Via {
         f.write_str(match self {
             Via::Token(_) => "Token",
             Via::Session(_) => "Session",
-            Via::Ticket => "Ticket",
         })
     }
 }
@@ -139,10 +151,7 @@ impl Caller {
             user: u.id,
             name: u.name.clone(),
             role: u.role,
-            grants: match u.role {
-                Role::Admin => Grants::All,
-                Role::Agent => Grants::Only(u.grants.clone()),
-            },
+            grants: Grants::of(u),
             via,
         }
     }
@@ -191,6 +200,8 @@ struct Inner {
     throttle: Throttle,
     hashing: Hashing,
     tickets: Tickets,
+    /// Revocations for the live WebSockets (see [`revoke`]).
+    revoked: broadcast::Sender<Revoked>,
 }
 
 impl Auth {
@@ -207,6 +218,7 @@ impl Auth {
                 throttle: Throttle::default(),
                 hashing,
                 tickets: Tickets::default(),
+                revoked: broadcast::channel(revoke::CAPACITY).0,
             }),
         }
     }
@@ -337,38 +349,36 @@ impl Auth {
             .ok_or(AuthError::Unauthenticated)
     }
 
-    /// A single-use WebSocket ticket for this caller.
+    /// A single-use WebSocket ticket for this caller, remembering the credential it came with.
     pub fn issue_ticket(&self, caller: &Caller) -> Result<String, AuthError> {
-        self.inner.tickets.issue(caller.user, Instant::now())
+        self.inner.tickets.issue(caller.user, caller.via, Instant::now())
     }
 
-    /// Uses up a ticket; the user's current grants apply.
+    /// Uses up a ticket. The credential that minted it must still work (a ticket never outlives
+    /// it), and the caller carries that credential, so the WebSocket ends with it.
     pub async fn redeem_ticket(&self, ticket: &str) -> Result<Caller, AuthError> {
-        let id = self
+        let (user, via) = self
             .inner
             .tickets
             .redeem(ticket, Instant::now())
             .ok_or(AuthError::Unauthenticated)?;
-        self.reload(id, Via::Ticket).await
+        let caller = self.by_via(via).await?;
+        if caller.user != user {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(caller)
     }
 
     /// The caller as it stands now: its credential checked again (revoked, expired, logged
     /// out) and its grants re-read (they change while a WebSocket stays open).
     pub async fn recheck(&self, caller: &Caller) -> Result<Caller, AuthError> {
-        match caller.via {
-            Via::Token(h) => self.by_token_digest(h).await,
-            Via::Session(h) => self.by_session_digest(h).await,
-            Via::Ticket => self.reload(caller.user, Via::Ticket).await,
-        }
+        self.by_via(caller.via).await
     }
 
-    async fn reload(&self, user: u64, via: Via) -> Result<Caller, AuthError> {
-        let u = self
-            .inner
-            .store
-            .read(move |r| credentials::active_user(r, user))
-            .await?;
-        u.map(|u| Caller::from_user(&u, via))
-            .ok_or(AuthError::Unauthenticated)
+    async fn by_via(&self, via: Via) -> Result<Caller, AuthError> {
+        match via {
+            Via::Token(h) => self.by_token_digest(h).await,
+            Via::Session(h) => self.by_session_digest(h).await,
+        }
     }
 }

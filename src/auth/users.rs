@@ -11,6 +11,7 @@ use super::records::{Role, UserRecord};
 use super::secrets;
 use super::tables::{USER_RECORD, USERNAME_USER};
 use crate::store::codec::Stored;
+use crate::store::tables::META_NEXT_USER;
 use crate::store::{Reader, Store, StoreError};
 
 /// Shortest password accepted.
@@ -104,7 +105,12 @@ pub async fn add(store: &Store, spec: NewUser) -> Result<UserRecord, AuthError> 
                 return Ok(Err(AuthError::NameTaken));
             }
             let mut users = txn.open_table(USER_RECORD)?;
-            let id = users.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            // IDs are never reused: a deleted user's signed URLs (and anything else naming the
+            // ID) must not pass to the next user. The counter remembers the highest ever
+            // given; on a box from before it, the highest existing ID stands in.
+            let after_last = users.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            let id = after_last.max(ctx.meta_flag(META_NEXT_USER)?.unwrap_or(1));
+            ctx.set_meta_flag(META_NEXT_USER, Some(id + 1))?;
             let rec = UserRecord {
                 id,
                 name: name.clone(),
@@ -208,4 +214,54 @@ pub fn table(users: &[UserRecord]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    fn agent(name: &str) -> NewUser {
+        NewUser {
+            name: name.into(),
+            role: Role::Agent,
+            password: "correct horse battery".into(),
+            grants: vec![],
+        }
+    }
+
+    // Bug guarded: a new user got the highest existing ID plus one, so deleting the newest user
+    // handed its ID (and with it its signed download URLs) to the next user created.
+    #[tokio::test]
+    async fn ids_are_never_reused_and_a_box_without_the_counter_starts_above_its_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            credentials_dir: None,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), &opts).unwrap();
+        assert_eq!(add(&store, agent("a")).await.unwrap().id, 1);
+        let b = add(&store, agent("b")).await.unwrap().id;
+        // Deleting the user, as the admin API does, from these two tables.
+        store
+            .write(1, move |ctx| {
+                ctx.txn().open_table(USER_RECORD)?.remove(b)?;
+                ctx.txn().open_table(USERNAME_USER)?.remove("b")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            add(&store, agent("c")).await.unwrap().id,
+            b + 1,
+            "b's ID is not reused"
+        );
+
+        // A box from before the counter: the highest existing ID stands in for it.
+        store
+            .write(1, |ctx| ctx.set_meta_flag(META_NEXT_USER, None))
+            .await
+            .unwrap();
+        assert_eq!(add(&store, agent("d")).await.unwrap().id, b + 2);
+    }
 }

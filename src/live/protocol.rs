@@ -36,12 +36,19 @@ pub const PROTOCOL: &str = "lanbox.v1";
 pub mod close {
     /// The client could not keep up; resume from the last `seq` received.
     pub const TOO_SLOW: u16 = 4008;
-    /// The credential stopped working (user disabled or removed).
+    /// The credential stopped working: the token was revoked or expired, the session logged
+    /// out or expired (a password reset ends every session), or the user was disabled or
+    /// deleted. A socket opened with a ticket goes with the token or session that minted it.
+    /// Sent at once on a revocation (expiry shows at the next heartbeat or client message);
+    /// log in again or use another credential.
     pub const UNAUTHORIZED: u16 = 4001;
     /// Nothing heard from the client for two heartbeats.
     pub const HEARTBEAT_TIMEOUT: u16 = 4009;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The server could not check the credential after a revocation that may concern it;
+    /// reconnect.
+    pub const INTERNAL_ERROR: u16 = 1011;
 }
 
 /// A message from the client.

@@ -8,6 +8,10 @@
 //!
 //! Whatever the credential, a request with a foreign `Origin` is refused: unlike cloud inboxes
 //! that accept any origin by default, lanbox never lets another site's page open its feed.
+//!
+//! The connection then lives as long as its credential (a ticket's being the token or session
+//! that minted it): revoking it, logging out, disabling or deleting the user closes the socket
+//! at once with 4001 `unauthorized` ([`socket`]).
 
 pub mod socket;
 
@@ -58,6 +62,9 @@ pub async fn upgrade(
     if from == Origin::Foreign {
         return Err(ApiError::Forbidden);
     }
+    // Listening before the credential is checked: a revocation committed after the check is
+    // then announced to this connection (one committed before fails the check).
+    let revoked = s.auth.revocations();
     let protocols = offered(&headers);
     let wants_v1 = protocols.iter().any(|p| p == PROTOCOL);
     let caller = if let Some(token) = protocols.iter().find(|p| looks_like_token(p)) {
@@ -84,5 +91,5 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| socket::run(socket, s, caller)))
+        .on_upgrade(move |socket| socket::run(socket, s, caller, revoked)))
 }

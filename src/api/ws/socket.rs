@@ -6,6 +6,12 @@
 //! client's `from_seq` page by page, joins the hub again, replays once more up to the log's end
 //! (events committed meanwhile are then both in the log and in the queue), and from then on
 //! drops queued events whose `seq` it has already sent.
+//!
+//! The credential is as good as it is now, not as it was at the upgrade: the session listens to
+//! the auth service's revocations ([`crate::auth::revoke`]) and, before anything else that is
+//! ready, ends with 4001 `unauthorized` when its token or session is revoked or its user
+//! disabled or deleted (or takes the user's new grants); every client message is authorised
+//! against the store first; and each heartbeat checks again, which catches expiry.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +19,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::api::{ApiError, inbox, send};
+use crate::auth::revoke::{Revoked, Verdict};
 use crate::auth::{AuthError, Caller};
 use crate::live::hub::{Ephemeral, Item, Registration};
 use crate::live::protocol::{self, ClientMsg, Subscription, View, close};
@@ -32,6 +40,12 @@ enum End {
     Close(u16, &'static str),
 }
 
+impl End {
+    fn unauthorized() -> End {
+        End::Close(close::UNAUTHORIZED, "unauthorized")
+    }
+}
+
 struct Session {
     state: Service,
     caller: Caller,
@@ -42,8 +56,9 @@ struct Session {
     last_sent: u64,
 }
 
-/// Serves one upgraded connection until it ends.
-pub async fn run(socket: WebSocket, state: Service, caller: Caller) {
+/// Serves one upgraded connection until it ends. `revoked` was subscribed before `caller` was
+/// authenticated.
+pub async fn run(socket: WebSocket, state: Service, caller: Caller, revoked: broadcast::Receiver<Revoked>) {
     let (sink, stream) = socket.split();
     let mut s = Session {
         state,
@@ -53,7 +68,7 @@ pub async fn run(socket: WebSocket, state: Service, caller: Caller) {
         sub: Subscription::default(),
         last_sent: 0,
     };
-    let end = s.serve(stream).await;
+    let end = s.serve(stream, revoked).await;
     if let End::Close(code, reason) = end {
         let frame = CloseFrame {
             code,
@@ -65,6 +80,7 @@ pub async fn run(socket: WebSocket, state: Service, caller: Caller) {
 }
 
 enum Input {
+    Revoked(Result<Revoked, RecvError>),
     Frame(Option<Result<Message, axum::Error>>),
     Item(Option<Item>),
     Tick,
@@ -74,6 +90,27 @@ async fn next_item(reg: &mut Option<Registration>) -> Option<Item> {
     match reg {
         Some(r) => r.rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The next revocation; none once the auth service is gone (the server is stopping).
+async fn next_revocation(rx: &mut Option<broadcast::Receiver<Revoked>>) -> Result<Revoked, RecvError> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A client frame, a hub item or a heartbeat tick, whichever comes first (fairly).
+async fn next_input(
+    stream: &mut SplitStream<WebSocket>,
+    reg: &mut Option<Registration>,
+    tick: &mut tokio::time::Interval,
+) -> Input {
+    tokio::select! {
+        f = stream.next() => Input::Frame(f),
+        i = next_item(reg) => Input::Item(i),
+        _ = tick.tick() => Input::Tick,
     }
 }
 
@@ -94,7 +131,11 @@ impl Session {
         }
     }
 
-    async fn serve(&mut self, mut stream: SplitStream<WebSocket>) -> End {
+    async fn serve(
+        &mut self,
+        mut stream: SplitStream<WebSocket>,
+        revoked: broadcast::Receiver<Revoked>,
+    ) -> End {
         let opts = self.state.options.live.clone();
         let last_seq = self.state.store.read(|r| r.last_seq()).await.unwrap_or(0);
         let hello = json!({
@@ -111,14 +152,28 @@ impl Session {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heard = Instant::now();
         let mut closing = self.state.hub.closing();
+        let mut revoked = Some(revoked);
         loop {
+            // Biased: a pending revocation goes before any frame, event or tick that is also
+            // ready, so nothing is acted on or sent after it.
             let input = tokio::select! {
+                biased;
                 _ = closing.wait_for(|c| *c) => return End::Close(close::GOING_AWAY, "going_away"),
-                f = stream.next() => Input::Frame(f),
-                i = next_item(&mut self.reg) => Input::Item(i),
-                _ = tick.tick() => Input::Tick,
+                r = next_revocation(&mut revoked) => Input::Revoked(r),
+                i = next_input(&mut stream, &mut self.reg, &mut tick) => i,
             };
             let step = match input {
+                Input::Revoked(Ok(r)) => match r.verdict(&self.caller) {
+                    Verdict::Unaffected => Ok(()),
+                    Verdict::Ended => Err(End::unauthorized()),
+                    Verdict::Recheck => self.refresh().await,
+                },
+                // More revocations went by than are kept: any of them may have been ours.
+                Input::Revoked(Err(RecvError::Lagged(_))) => self.refresh().await,
+                Input::Revoked(Err(RecvError::Closed)) => {
+                    revoked = None;
+                    Ok(())
+                }
                 Input::Frame(None | Some(Err(_))) | Input::Frame(Some(Ok(Message::Close(_)))) => {
                     return End::Closed;
                 }
@@ -163,25 +218,55 @@ impl Session {
         if heard.elapsed() > every * 2 {
             return Err(End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat_timeout"));
         }
-        // Since the connection opened, grants may have changed, the user been disabled, the
-        // session logged out or expired, the token revoked.
+        // Revocations are announced; what is not (a token or session expiring) shows here.
         match self.state.auth.recheck(&self.caller).await {
-            Ok(c) => {
-                if c.grants != self.caller.grants {
-                    self.caller = c;
-                    let view = self.view();
-                    if let Some(r) = &self.reg {
-                        r.set_view(view);
-                    }
-                }
-            }
-            Err(AuthError::Unauthenticated) => return Err(End::Close(close::UNAUTHORIZED, "unauthorized")),
+            Ok(c) => self.adopt(c),
+            Err(AuthError::Unauthenticated) => return Err(End::unauthorized()),
             Err(e) => tracing::warn!(error = %e, "live session could not reload its user"),
         }
         let t = self.state.options.live.write_timeout;
         match tokio::time::timeout(t, self.sink.send(Message::Ping(Default::default()))).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(End::Closed),
+        }
+    }
+
+    /// Takes the caller as it stands now, with its grants (which narrow the feed at once).
+    fn adopt(&mut self, c: Caller) {
+        let changed = c.grants != self.caller.grants;
+        self.caller = c;
+        if changed && let Some(r) = &self.reg {
+            r.set_view(self.view());
+        }
+    }
+
+    /// After a revocation that may concern this session: checks its credential again. It ends
+    /// when the credential no longer works, and when it cannot be checked (failing closed: the
+    /// client reconnects and is checked afresh).
+    async fn refresh(&mut self) -> Result<(), End> {
+        match self.state.auth.recheck(&self.caller).await {
+            Ok(c) => {
+                self.adopt(c);
+                Ok(())
+            }
+            Err(AuthError::Unauthenticated) => Err(End::unauthorized()),
+            Err(e) => {
+                tracing::warn!(error = %e, "live session could not check its credential");
+                Err(End::Close(close::INTERNAL_ERROR, "internal_error"))
+            }
+        }
+    }
+
+    /// Authorises a client message against the credential as it is now (the store is the
+    /// truth; a revocation's announcement may still be on its way).
+    async fn authorise(&mut self) -> Result<(), Reply> {
+        match self.state.auth.recheck(&self.caller).await {
+            Ok(c) => {
+                self.adopt(c);
+                Ok(())
+            }
+            Err(AuthError::Unauthenticated) => Err(Reply::End(End::unauthorized())),
+            Err(e) => Err(Reply::Api(e.into())),
         }
     }
 
@@ -267,6 +352,7 @@ impl Session {
     }
 
     async fn dispatch(&mut self, msg: ClientMsg) -> Result<Option<Value>, Reply> {
+        self.authorise().await?;
         match msg {
             ClientMsg::Subscribe { id, filter } => {
                 self.sub = Subscription::parse(filter).map_err(ApiError::BadRequest)?;
