@@ -101,12 +101,11 @@ async fn enqueue<F: Future + Unpin>(write: &mut F) {
 /// Waits (on the store's own notifications) until its health satisfies `ok`.
 async fn health_until(store: &Store, ok: impl FnMut(&StoreHealth) -> bool) -> StoreHealth {
     let mut rx = store.watch_health();
-    let h = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(ok))
+    tokio::time::timeout(Duration::from_secs(60), rx.wait_for(ok))
         .await
         .expect("store health did not change in time")
         .unwrap()
-        .clone();
-    h
+        .clone()
 }
 
 /// Regression: a write job could fail only with `StoreError`, so a domain error came back as
