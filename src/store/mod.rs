@@ -98,7 +98,8 @@ pub struct StoreHealth {
     pub database_open: bool,
     /// Storage failures since the last write that committed (0: writes work).
     pub write_failures: u32,
-    /// The kind of the first of those failures (the cause, where later ones only echo it).
+    /// What caused those failures: the latest one's kind, except that an I/O error or a closed
+    /// database after a known cause counts as its echo (redb's "previous I/O error").
     pub last_failure: Option<WriteFailure>,
 }
 
