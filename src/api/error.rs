@@ -3,6 +3,7 @@
 //! detail goes to the log, which never holds message text either). Errors of the layers below
 //! (store, auth, search) and axum's own rejections are mapped here and nowhere else.
 
+use crate::attachments::AttachmentError;
 use crate::service::lifecycle::LifecycleError;
 use std::time::Duration;
 
@@ -181,6 +182,18 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound(_) => ApiError::NotFound,
             AccountError::BadOptions(..) => ApiError::Internal(e.to_string()),
             AccountError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AttachmentError> for ApiError {
+    fn from(e: AttachmentError) -> Self {
+        match e {
+            AttachmentError::NotFound(_) => ApiError::NotFound,
+            AttachmentError::NotReady(_) => ApiError::Conflict("the file is not stored yet".into()),
+            // An upload for an account the box does not have, say.
+            AttachmentError::Store(s) => s.into(),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }

@@ -30,16 +30,6 @@ use crate::model::MediaKind;
 use crate::service::Service;
 use crate::view::visible;
 
-impl From<AttachmentError> for ApiError {
-    fn from(e: AttachmentError) -> Self {
-        match e {
-            AttachmentError::NotFound(_) => ApiError::NotFound,
-            AttachmentError::NotReady(_) => ApiError::Conflict("the file is not stored yet".into()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
 #[derive(Serialize)]
 pub struct AttachmentDto {
     pub id: u64,

@@ -35,7 +35,7 @@ pub mod webhook;
 pub mod ws;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
@@ -49,21 +49,86 @@ use crate::service::Service;
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    /// Why the box is degraded (empty when `ok`).
+    reasons: Vec<Reason>,
     version: &'static str,
     uptime_s: u64,
     certificate_sha256: String,
-    last_seq: u64,
+    /// `None` when the store cannot be read.
+    last_seq: Option<u64>,
 }
 
-async fn health(State(s): State<Service>) -> Result<Json<Health>, ApiError> {
-    let last_seq = s.store.read(|r| r.last_seq()).await?;
-    Ok(Json(Health {
-        status: "ok",
+/// One reason for `degraded`, with a stable code.
+#[derive(Serialize)]
+struct Reason {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<u64>,
+}
+
+impl Reason {
+    fn new(code: &'static str) -> Reason {
+        Reason { code, account: None }
+    }
+}
+
+/// A connector that failed this many polls in a row counts as down (with the default backoff,
+/// after half a minute or more of failures).
+const CONNECTOR_DOWN_AFTER: u32 = 5;
+
+/// `200` with `ok`, or `503` with `degraded` and the reasons: the store's writes fail
+/// (`store_write_failing`, with `disk_full` when the disk refused them), its writer thread ended
+/// (`writer_stopped`), it cannot be read (`store_read_failing`), or an account's connector is
+/// stopped or keeps failing (`connector_down`, with the account). No credentials needed; no
+/// detail beyond the codes. `lanbox update mark-good` takes only `ok`.
+async fn health(State(s): State<Service>) -> Response {
+    use crate::channels::telegram::poller::{AccountStatus, StopReason};
+    let mut reasons = Vec::new();
+    let store = s.store.health();
+    if !store.writer_running {
+        reasons.push(Reason::new("writer_stopped"));
+    }
+    if store.write_failures > 0 || !store.database_open {
+        reasons.push(Reason::new("store_write_failing"));
+        if store.last_failure == Some(crate::store::WriteFailure::DiskFull) {
+            reasons.push(Reason::new("disk_full"));
+        }
+    }
+    let last_seq = match s.store.read(|r| r.last_seq()).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "health: the store cannot be read");
+            reasons.push(Reason::new("store_read_failing"));
+            None
+        }
+    };
+    for (account, status) in s.pollers.statuses() {
+        let down = match status {
+            AccountStatus::Stopped { reason } => reason != StopReason::Shutdown,
+            AccountStatus::BackingOff { failures, .. } => failures >= CONNECTOR_DOWN_AFTER,
+            AccountStatus::Starting | AccountStatus::Running => false,
+        };
+        if down {
+            reasons.push(Reason {
+                code: "connector_down",
+                account: Some(account),
+            });
+        }
+    }
+    let (status, code) = if reasons.is_empty() {
+        ("ok", StatusCode::OK)
+    } else {
+        ("degraded", StatusCode::SERVICE_UNAVAILABLE)
+    };
+    let body = Health {
+        status,
+        reasons,
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: s.started.elapsed().as_secs(),
         certificate_sha256: s.tls.fingerprint(),
         last_seq,
-    }))
+    };
+    (code, Json(body)).into_response()
 }
 
 /// The OpenAPI 3.1 document of this API.

@@ -107,17 +107,13 @@ pub async fn search(
     let (text, limit) = (q.q, q.limit.unwrap_or(0));
     let reply = s
         .store
-        .read(move |r| {
+        .try_read(move |r| {
             let g = &caller.grants;
             let mut query = search::Query::new(text, &visible::account_ids(r, g)?);
             query.filter = filter;
             query.limit = limit;
             query.cursor = cursor;
-            let page = match search::search(r, &query) {
-                Ok(p) => p,
-                Err(search::SearchError::Store(e)) => return Err(e),
-                Err(e) => return Ok(Err(ApiError::from(e))),
-            };
+            let page = search::search(r, &query)?;
             let mut hits = Vec::new();
             for h in page.hits {
                 if chat.is_some_and(|c| c != h.key.chat_key()) {
@@ -146,11 +142,11 @@ pub async fn search(
                     },
                 });
             }
-            Ok(Ok(SearchReply {
+            Ok::<_, ApiError>(SearchReply {
                 hits,
                 next: page.next.map(|c| c.to_string()),
-            }))
+            })
         })
-        .await??;
+        .await?;
     Ok(Json(reply))
 }

@@ -80,6 +80,14 @@ pub(crate) fn is_media(kind: BodyKind) -> bool {
     )
 }
 
+/// What the follower read after its cursor.
+enum Followed {
+    /// The last event seen (`None`: nothing to do now), what the events mean, how many.
+    Events(Option<u64>, Vec<Step>, usize),
+    /// The log was trimmed past events the follower never saw; it resumes after this one.
+    Behind(u64),
+}
+
 /// Reads the next events after the cursor and records what they mean for attachments.
 /// Returns the number of events consumed (0 also while the fetch queue is full).
 pub async fn follow_once(a: &Attachments) -> Result<usize, AttachmentError> {
@@ -94,10 +102,10 @@ pub async fn follow_once(a: &Attachments) -> Result<usize, AttachmentError> {
             if let Some(first) = r.first_seq()?
                 && first > cursor + 1
             {
-                return Ok(Err(first - 1));
+                return Ok(Followed::Behind(first - 1));
             }
             if txn.open_table(tables::ATTACHMENT_FETCH)?.len()? >= FETCH_QUEUE_CAP {
-                return Ok(Ok((None, Vec::new(), 0)));
+                return Ok(Followed::Events(None, Vec::new(), 0));
             }
             let events = r.events_after(cursor, FOLLOW_STEP)?;
             let mut steps = Vec::new();
@@ -141,12 +149,16 @@ pub async fn follow_once(a: &Attachments) -> Result<usize, AttachmentError> {
                     _ => {}
                 }
             }
-            Ok(Ok((events.last().map(|e| e.seq), steps, events.len())))
+            Ok(Followed::Events(
+                events.last().map(|e| e.seq),
+                steps,
+                events.len(),
+            ))
         })
         .await?;
     let (last, steps, n) = match read {
-        Ok(r) => r,
-        Err(jump_to) => {
+        Followed::Events(last, steps, n) => (last, steps, n),
+        Followed::Behind(jump_to) => {
             // The log was trimmed past events this follower never saw: jump to the first
             // kept one; skipped media are recorded lazily, skipped deletions by the sweep.
             tracing::warn!(

@@ -29,14 +29,14 @@ pub async fn create_token(
         ));
     }
     let rec = store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             let txn = ctx.txn();
             let Some(id) = txn
                 .open_table(USERNAME_USER)?
                 .get(user.as_str())?
                 .map(|v| v.value())
             else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             let rec = TokenRecord {
                 user: id,
@@ -47,9 +47,9 @@ pub async fn create_token(
             };
             txn.open_table(TOKENHASH_TOKEN)?
                 .insert(&hash, Stored::new(&rec)?)?;
-            Ok(Ok(rec))
+            Ok(rec)
         })
-        .await??;
+        .await?;
     Ok((token, rec))
 }
 

@@ -98,10 +98,10 @@ fn end_tokens(txn: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 /// Changes a user's role and/or disabled flag.
 pub async fn update(store: &Store, id: u64, change: UserChange) -> Result<UserRecord, AuthError> {
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             let txn = ctx.txn();
             let Some(mut rec) = load(txn, id)? else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             let was_admin = is_active_admin(&rec);
             if let Some(r) = change.role {
@@ -111,12 +111,12 @@ pub async fn update(store: &Store, id: u64, change: UserChange) -> Result<UserRe
                 rec.disabled = d;
             }
             if was_admin && !is_active_admin(&rec) && other_active_admins(txn, id)? == 0 {
-                return Ok(Err(AuthError::LastAdmin));
+                return Err(AuthError::LastAdmin);
             }
             save(txn, &rec)?;
-            Ok(Ok(rec))
+            Ok(rec)
         })
-        .await?
+        .await
 }
 
 /// Replaces a user's grants (the accounts must exist).
@@ -124,23 +124,23 @@ pub async fn set_grants(store: &Store, id: u64, mut grants: Vec<u64>) -> Result<
     grants.sort_unstable();
     grants.dedup();
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             for &a in &grants {
                 match ctx.account(a) {
                     Ok(_) => {}
-                    Err(StoreError::UnknownAccount(a)) => return Ok(Err(AuthError::UnknownAccount(a))),
-                    Err(e) => return Err(e),
+                    Err(StoreError::UnknownAccount(a)) => return Err(AuthError::UnknownAccount(a)),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let txn = ctx.txn();
             let Some(mut rec) = load(txn, id)? else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             rec.grants = grants.clone();
             save(txn, &rec)?;
-            Ok(Ok(rec))
+            Ok(rec)
         })
-        .await?
+        .await
 }
 
 /// Sets a new password (hashed on the blocking pool) and ends the user's browser sessions;
@@ -151,37 +151,37 @@ pub async fn set_password(store: &Store, id: u64, password: String) -> Result<()
         .await
         .map_err(|e| AuthError::Internal(format!("hashing task: {e}")))??;
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             let txn = ctx.txn();
             let Some(mut rec) = load(txn, id)? else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             rec.password_hash = hash.clone();
             save(txn, &rec)?;
             end_sessions(txn, id)?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await?
+        .await
 }
 
 /// Deletes a user with its name, tokens and sessions.
 pub async fn remove(store: &Store, id: u64) -> Result<(), AuthError> {
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             let txn = ctx.txn();
             let Some(rec) = load(txn, id)? else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             if is_active_admin(&rec) && other_active_admins(txn, id)? == 0 {
-                return Ok(Err(AuthError::LastAdmin));
+                return Err(AuthError::LastAdmin);
             }
             txn.open_table(USER_RECORD)?.remove(id)?;
             txn.open_table(USERNAME_USER)?.remove(rec.name.as_str())?;
             end_tokens(txn, id)?;
             end_sessions(txn, id)?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await?
+        .await
 }
 
 /// The tokens of `user` with their ids, oldest first.
@@ -203,7 +203,7 @@ pub fn tokens(reader: &Reader, user: u64) -> Result<Vec<(String, TokenRecord)>, 
 /// when `user` has none by that id (another user's token is not revealed to exist).
 pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<[u8; 32], AuthError> {
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             let mut t = ctx.txn().open_table(TOKENHASH_TOKEN)?;
             let mut found = None;
             for row in t.iter()? {
@@ -216,10 +216,10 @@ pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<[u8; 3
             match found {
                 Some(k) => {
                     t.remove(&k)?;
-                    Ok(Ok(k))
+                    Ok(k)
                 }
-                None => Ok(Err(AuthError::UnknownToken)),
+                None => Err(AuthError::UnknownToken),
             }
         })
-        .await?
+        .await
 }

@@ -78,6 +78,20 @@ pub enum AuthError {
     Internal(String),
 }
 
+/// Auth keeps its own tables and works on them inside the store's write jobs
+/// ([`Store::try_write`]), so redb's errors there are the store's.
+macro_rules! store_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for AuthError {
+            fn from(e: $t) -> Self {
+                AuthError::Store(e.into())
+            }
+        }
+    )*};
+}
+
+store_errors!(redb::TableError, redb::StorageError);
+
 /// The accounts a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grants {

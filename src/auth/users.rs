@@ -91,18 +91,18 @@ pub async fn add(store: &Store, spec: NewUser) -> Result<UserRecord, AuthError> 
         .map_err(|e| AuthError::Internal(format!("hashing task: {e}")))??;
     let (name, role, grants) = (spec.name, spec.role, normalise_grants(spec.grants));
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             for &a in &grants {
                 match ctx.account(a) {
                     Ok(_) => {}
-                    Err(StoreError::UnknownAccount(a)) => return Ok(Err(AuthError::UnknownAccount(a))),
-                    Err(e) => return Err(e),
+                    Err(StoreError::UnknownAccount(a)) => return Err(AuthError::UnknownAccount(a)),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let txn = ctx.txn();
             let mut names = txn.open_table(USERNAME_USER)?;
             if names.get(name.as_str())?.is_some() {
-                return Ok(Err(AuthError::NameTaken));
+                return Err(AuthError::NameTaken);
             }
             let mut users = txn.open_table(USER_RECORD)?;
             // IDs are never reused: a deleted user's signed URLs (and anything else naming the
@@ -122,21 +122,21 @@ pub async fn add(store: &Store, spec: NewUser) -> Result<UserRecord, AuthError> 
             };
             users.insert(id, Stored::new(&rec)?)?;
             names.insert(name.as_str(), id)?;
-            Ok(Ok(rec))
+            Ok(rec)
         })
-        .await?
+        .await
 }
 
 /// Replaces a user's grants (the accounts must exist).
 pub async fn set_grants(store: &Store, name: &str, grants: Vec<u64>) -> Result<UserRecord, AuthError> {
     let (name, grants) = (name.to_string(), normalise_grants(grants));
     store
-        .write(1, move |ctx| {
+        .try_write(1, move |ctx| {
             for &a in &grants {
                 match ctx.account(a) {
                     Ok(_) => {}
-                    Err(StoreError::UnknownAccount(a)) => return Ok(Err(AuthError::UnknownAccount(a))),
-                    Err(e) => return Err(e),
+                    Err(StoreError::UnknownAccount(a)) => return Err(AuthError::UnknownAccount(a)),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let txn = ctx.txn();
@@ -145,17 +145,17 @@ pub async fn set_grants(store: &Store, name: &str, grants: Vec<u64>) -> Result<U
                 .get(name.as_str())?
                 .map(|v| v.value())
             else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             let mut users = txn.open_table(USER_RECORD)?;
             let Some(mut rec) = users.get(id)?.map(|v| v.value().get()).transpose()? else {
-                return Ok(Err(AuthError::UnknownUser));
+                return Err(AuthError::UnknownUser);
             };
             rec.grants = grants.clone();
             users.insert(id, Stored::new(&rec)?)?;
-            Ok(Ok(rec))
+            Ok(rec)
         })
-        .await?
+        .await
 }
 
 /// `Ok(None)` for a table that does not exist yet.

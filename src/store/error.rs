@@ -27,6 +27,10 @@ pub enum StoreError {
     BatchAborted,
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store's writer panicked during this write; nothing of it was stored")]
+    WriterPanicked,
+    #[error("the database is closed after a storage failure and not reopened yet")]
+    Unavailable,
 }
 
 macro_rules! from_redb {

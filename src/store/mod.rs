@@ -6,13 +6,20 @@
 //! - [`seal`] and [`keyring`]: per-account data keys under a master key.
 //! - [`writer`] and [`ctx`]: the single writer thread and what a job sees of its transaction.
 //! - [`read`]: read transactions, opened on the blocking pool by async callers.
+//! - [`faults`]: a disk that fills on demand, for tests of the writer's failure handling.
 //!
 //! [`Store`] is a cheap-to-clone handle. Dropping the last clone closes the queue; the writer
 //! finishes what is queued and the database closes.
+//!
+//! Writes: [`Store::write`] for a job that fails only with [`StoreError`], [`Store::try_write`]
+//! for one with its own error type: either way an error rolls back everything the job wrote.
+//! [`Store::health`] says whether writes work (for `/api/v1/health`); after a storage failure
+//! the writer reopens the database and recovers on its own once the disk takes writes again.
 
 pub mod codec;
 pub mod ctx;
 mod error;
+pub mod faults;
 pub mod keyring;
 pub mod new_account;
 pub mod read;
@@ -25,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use ctx::{ChatState, WriteCtx};
 pub use error::StoreError;
@@ -36,7 +43,7 @@ pub use tables::{ChatKey, MsgKey};
 use crate::model::{EventRecord, Message};
 use keyring::Keyring;
 use seal::Cipher;
-use writer::{Job, Writer};
+use writer::{DbSlot, Job, JobError, Writer};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "lanbox.redb";
@@ -63,6 +70,8 @@ pub struct StoreOptions {
     pub max_batch_weight: usize,
     /// Capacity of the live broadcast; a subscriber further behind is told it lagged.
     pub publish_capacity: usize,
+    /// Tests only: writes to the database file fail with `ENOSPC` while this switch is on.
+    pub disk_faults: Option<faults::DiskFaults>,
 }
 
 impl Default for StoreOptions {
@@ -75,8 +84,48 @@ impl Default for StoreOptions {
             queue_jobs: 64,
             max_batch_weight: 4096,
             publish_capacity: 4096,
+            disk_faults: None,
         }
     }
+}
+
+/// Whether the store's writes work, as its writer last saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// The writer thread runs (false only once it ended: when the store closes, or if it died).
+    pub writer_running: bool,
+    /// The database is open (false while reopening it after a failure has not yet worked).
+    pub database_open: bool,
+    /// Storage failures since the last write that committed (0: writes work).
+    pub write_failures: u32,
+    /// What caused those failures: the latest one's kind, except that an I/O error or a closed
+    /// database after a known cause counts as its echo (redb's "previous I/O error").
+    pub last_failure: Option<WriteFailure>,
+}
+
+impl Default for StoreHealth {
+    fn default() -> Self {
+        StoreHealth {
+            writer_running: true,
+            database_open: true,
+            write_failures: 0,
+            last_failure: None,
+        }
+    }
+}
+
+/// What kind of storage failure stopped writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteFailure {
+    /// The filesystem refused to grow the file (full, or over a quota).
+    DiskFull,
+    /// Another I/O error (or redb's state after one).
+    Io,
+    /// The database is closed after a failure and could not be opened yet.
+    Closed,
+    /// The writer panicked.
+    Panic,
 }
 
 #[derive(Clone)]
@@ -85,10 +134,11 @@ pub struct Store {
 }
 
 struct Shared {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     keyring: Arc<Keyring>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     publish: broadcast::Sender<Arc<Published>>,
+    health: Arc<watch::Sender<StoreHealth>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     master_source: MasterKeySource,
     dir: PathBuf,
@@ -122,20 +172,25 @@ impl Store {
         })?;
         let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
         let (keyring, master_source) = Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?;
-        let db = Database::builder()
-            .set_cache_size(opts.cache_bytes)
-            .create(dir.join(DB_FILE))?;
+        let open_db = {
+            let (path, cache_bytes, faults) = (dir.join(DB_FILE), opts.cache_bytes, opts.disk_faults.clone());
+            move || open_db(&path, cache_bytes, faults.as_ref())
+        };
+        let db = open_db()?;
         init_schema(&db)?;
-        let db = Arc::new(db);
+        let db = Arc::new(DbSlot::new(db, Box::new(open_db)));
         let keyring = Arc::new(keyring);
         let (tx, rx) = mpsc::channel(opts.queue_jobs.max(1));
         let (publish, _) = broadcast::channel(opts.publish_capacity.max(16));
+        let health = Arc::new(watch::Sender::new(StoreHealth::default()));
         let writer = Writer {
-            db: db.clone(),
+            slot: db.clone(),
             keyring: keyring.clone(),
             jobs: rx,
             publish: publish.clone(),
+            health: health.clone(),
             max_weight: opts.max_batch_weight.max(1),
+            reopen_after: None,
         };
         let handle = std::thread::Builder::new()
             .name("lanbox-writer".into())
@@ -150,6 +205,7 @@ impl Store {
                 keyring,
                 jobs: Mutex::new(Some(tx)),
                 publish,
+                health,
                 writer: Mutex::new(Some(handle)),
                 master_source,
                 dir: dir.to_path_buf(),
@@ -169,6 +225,16 @@ impl Store {
         self.shared.keyring.cipher()
     }
 
+    /// Whether writes work, as the writer last saw.
+    pub fn health(&self) -> StoreHealth {
+        self.shared.health.borrow().clone()
+    }
+
+    /// Every change of [`Store::health`].
+    pub fn watch_health(&self) -> watch::Receiver<StoreHealth> {
+        self.shared.health.subscribe()
+    }
+
     /// Live events, published after each commit.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.shared.publish.subscribe()
@@ -185,15 +251,30 @@ impl Store {
 
     /// Runs `f` inside the writer's next transaction. `f` may run more than once (when a
     /// neighbouring job fails and the round is retried), so it must not have side effects
-    /// outside the transaction.
-    pub async fn write<T, F>(&self, weight: usize, mut f: F) -> Result<T, StoreError>
+    /// outside the transaction. An error rolls back everything `f` wrote.
+    pub async fn write<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.try_write(weight, f).await
+    }
+
+    /// [`Store::write`] for a job with its own error type: when `f` returns `Err`, whatever it
+    /// wrote is rolled back (its neighbours in the round still commit) and the caller gets
+    /// that error back. The store's own failures reach the caller through `E::from`.
+    pub async fn try_write<T, E, F>(&self, weight: usize, mut f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            run: Box::new(move |ctx| f(ctx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)),
+            run: Box::new(move |ctx| match f(ctx) {
+                Ok(v) => Ok(Box::new(v) as Box<dyn std::any::Any + Send>),
+                Err(e) => Err(JobError::from_job(e)),
+            }),
             weight,
             reply,
         };
@@ -201,8 +282,12 @@ impl Store {
             .send(job)
             .await
             .map_err(|_| StoreError::WriterGone)?;
-        let out = rx.await.map_err(|_| StoreError::WriterGone)??;
-        Ok(*out.downcast::<T>().expect("writer returns what the job produced"))
+        // A reply dropped unanswered: a panic unwound through the writer's round.
+        match rx.await.map_err(|_| StoreError::WriterPanicked)? {
+            Ok(out) => Ok(*out.downcast::<T>().expect("writer returns what the job produced")),
+            Err(JobError::Store(e)) => Err(E::from(e)),
+            Err(JobError::Domain(e)) => Err(*e.downcast::<E>().expect("a job fails with its own error type")),
+        }
     }
 
     /// Blocking form of [`Store::write`], for threads outside the runtime (tools, benchmarks).
@@ -216,10 +301,8 @@ impl Store {
 
     /// A read transaction. Blocking: async code calls [`Store::read`].
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        Ok(Reader::new(
-            self.shared.db.begin_read()?,
-            self.shared.keyring.clone(),
-        ))
+        let txn = self.shared.db.with(|db| Ok(db.begin_read()?))?;
+        Ok(Reader::new(txn, self.shared.keyring.clone()))
     }
 
     /// Runs a read on the blocking pool, so async workers never wait on the disk.
@@ -227,6 +310,17 @@ impl Store {
     where
         T: Send + 'static,
         F: FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.try_read(f).await
+    }
+
+    /// [`Store::read`] for a read with its own error type (the store's reach it through
+    /// `E::from`).
+    pub async fn try_read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Reader) -> Result<T, E> + Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || f(&store.reader()?))
@@ -254,6 +348,34 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
             Poll::Pending => std::thread::park(),
         }
     }
+}
+
+/// Opens (or creates) the database file, through the fault switch when a test gave one.
+fn open_db(
+    path: &Path,
+    cache_bytes: usize,
+    faults: Option<&faults::DiskFaults>,
+) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
+    let Some(faults) = faults else {
+        return Ok(builder.create(path)?);
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let backend = faults::FaultyFile {
+        file: redb::backends::FileBackend::new(file)?,
+        faults: faults.clone(),
+    };
+    Ok(builder.create_with_backend(backend)?)
 }
 
 fn init_schema(db: &Database) -> Result<(), StoreError> {

@@ -4,40 +4,169 @@
 //! one per message. It is an OS thread, not an async task, because redb's `begin_write` and
 //! `commit` block (redb issue #30); async callers await a oneshot reply.
 //!
-//! A job that fails rolls back the whole transaction, is answered with its error, and the other
-//! jobs of that round run again in a fresh transaction: one bad batch never takes its neighbours
-//! down with it. Jobs are `FnMut` for that reason.
+//! A job that fails (with the store's error or its own, see [`JobError`]) or panics rolls back
+//! the whole transaction, is answered with its error, and the other jobs of that round run
+//! again in a fresh transaction: one bad batch never takes its neighbours down with it, and
+//! nothing a failed job wrote is ever committed. Jobs are `FnMut` for that reason.
+//!
+//! # Storage failures and panics
+//!
+//! After an I/O failure redb refuses every further transaction ("previous I/O error") until the
+//! database is closed and opened again, and after a panic its state is not to be trusted. So
+//! the writer then takes the database out of its [`DbSlot`] (the last handle drops and redb
+//! closes the file), opens it again, and goes on; while the disk still refuses, it retries with
+//! a growing pause, probing with a real page write, and every job is answered with an error in
+//! the meantime. What it sees is kept in [`StoreHealth`] for `/api/v1/health`.
+//!
+//! A panic is caught around each job and around each round, so the thread itself never dies of
+//! one: the job (or, for a panic outside any job, the round) is answered with
+//! [`StoreError::WriterPanicked`] and the writer goes on with a reopened database. (A build with
+//! `panic = "abort"`, such as the `small` profile for boards, ends the process on a panic
+//! instead, and systemd's `Restart=on-failure` starts it again.) Should the thread end anyway
+//! while the store is open, the health says `writer_running: false`.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use redb::Database;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use redb::{Database, ReadableTable};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::ctx::WriteCtx;
 use super::keyring::Keyring;
-use super::{Published, StoreError};
+use super::tables::{META, META_LAST_SEQ};
+use super::{Published, StoreError, StoreHealth, WriteFailure};
 
-pub(super) type JobFn = Box<dyn FnMut(&mut WriteCtx<'_>) -> Result<Box<dyn Any + Send>, StoreError> + Send>;
+/// Why a job did not commit.
+pub(super) enum JobError {
+    /// The store's own error.
+    Store(StoreError),
+    /// The job's own (domain) error, a boxed `E` of [`super::Store::try_write`].
+    Domain(Box<dyn Any + Send>),
+}
+
+impl JobError {
+    /// Boxes a job's error; a [`StoreError`] stays one, so the writer sees storage failures.
+    pub fn from_job<E: Send + 'static>(e: E) -> JobError {
+        let boxed: Box<dyn Any + Send> = Box::new(e);
+        match boxed.downcast::<StoreError>() {
+            Ok(store) => JobError::Store(*store),
+            Err(other) => JobError::Domain(other),
+        }
+    }
+}
+
+pub(super) type JobOutput = Result<Box<dyn Any + Send>, JobError>;
+pub(super) type JobFn = Box<dyn FnMut(&mut WriteCtx<'_>) -> JobOutput + Send>;
 
 pub(super) struct Job {
     pub run: JobFn,
     /// How much work the job is (changes in a batch), to bound one transaction's size.
     pub weight: usize,
-    pub reply: oneshot::Sender<Result<Box<dyn Any + Send>, StoreError>>,
+    pub reply: oneshot::Sender<JobOutput>,
 }
 
+/// Opens the database file (the first time and after a failure).
+pub(super) type OpenDb = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+
+/// The open database, or none while it is being (or could not be) reopened.
+pub(super) struct DbSlot {
+    /// A std RwLock, not a tokio one: nothing awaits while it is held. Readers hold it only
+    /// while they begin a transaction, so when the writer takes the database out, its handle
+    /// is the last one and redb closes the file.
+    current: RwLock<Option<Arc<Database>>>,
+    open: OpenDb,
+}
+
+impl DbSlot {
+    pub fn new(db: Database, open: OpenDb) -> DbSlot {
+        DbSlot {
+            current: RwLock::new(Some(Arc::new(db))),
+            open,
+        }
+    }
+
+    /// Runs `f` on the open database with the slot held, so the database cannot close
+    /// meanwhile. Only for quick calls (beginning a read transaction).
+    pub fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        f(guard.as_ref().ok_or(StoreError::Unavailable)?)
+    }
+
+    fn get(&self) -> Option<Arc<Database>> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn take(&self) -> Option<Arc<Database>> {
+        self.current.write().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn put(&self, db: Database) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
+    }
+}
+
+/// First pause before retrying a failed database (doubled per failure, up to [`RETRY_MAX`]).
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
 pub(super) struct Writer {
-    pub db: Arc<Database>,
+    pub slot: Arc<DbSlot>,
     pub keyring: Arc<Keyring>,
     pub jobs: mpsc::Receiver<Job>,
     pub publish: broadcast::Sender<Arc<Published>>,
+    pub health: Arc<watch::Sender<StoreHealth>>,
     pub max_weight: usize,
+    /// After a failed reopen, none is tried again before this (opening repairs the file, which
+    /// can take a while; jobs meanwhile are answered at once).
+    pub reopen_after: Option<Instant>,
+}
+
+/// How one round went wrong.
+enum RoundFailure {
+    /// The transaction could not begin: nothing of the round ran.
+    Begin(StoreError),
+    /// Job `i` failed; its writes and its neighbours' are rolled back.
+    Job(usize, JobError),
+    /// Job `i` panicked; likewise rolled back.
+    Panicked(usize),
+    /// The transaction or its commit failed: nothing of the round is stored.
+    Whole(StoreError),
+}
+
+/// What the writer waits for next.
+enum Next {
+    Job(Job),
+    /// The queue closed: the store is being dropped.
+    Closed,
+    /// Time to retry a failed database (no job came meanwhile).
+    Retry,
+}
+
+/// Marks the writer stopped when its thread ends, however it ends.
+struct Running(Arc<watch::Sender<StoreHealth>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|h| h.writer_running = false);
+    }
 }
 
 impl Writer {
     pub fn run(mut self) {
-        while let Some(first) = self.jobs.blocking_recv() {
+        let _running = Running(self.health.clone());
+        loop {
+            let first = match self.next_job() {
+                Next::Job(job) => job,
+                Next::Closed => break,
+                Next::Retry => {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.probe())) {
+                        self.after_panic(panic);
+                    }
+                    continue;
+                }
+            };
             let mut round = vec![first];
             let mut weight = round[0].weight;
             while weight < self.max_weight {
@@ -49,14 +178,54 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_round(round);
+            // A panic outside the per-job guards (inside redb's commit, say) drops the round's
+            // replies, whose callers then get `WriterPanicked`; the writer itself goes on.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.commit_round(round))) {
+                self.after_panic(panic);
+            }
         }
     }
 
-    fn commit_round(&self, mut round: Vec<Job>) {
+    /// The pause before retrying after `failures` failures in a row.
+    fn pause(failures: u32) -> Duration {
+        RETRY_FIRST
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(RETRY_MAX)
+    }
+
+    fn next_job(&mut self) -> Next {
+        let failures = self.health.borrow().write_failures;
+        if failures == 0 {
+            return self.jobs.blocking_recv().map_or(Next::Closed, Next::Job);
+        }
+        match recv_timeout(&mut self.jobs, Writer::pause(failures)) {
+            Some(Some(job)) => Next::Job(job),
+            Some(None) => Next::Closed,
+            None => Next::Retry,
+        }
+    }
+
+    fn after_panic(&mut self, _panic: Box<dyn Any + Send>) {
+        // The panic's own message went to stderr through the panic hook; it may quote data.
+        tracing::error!("the store writer panicked; reopening the database");
+        self.failed(WriteFailure::Panic);
+        self.reopen();
+    }
+
+    fn commit_round(&mut self, mut round: Vec<Job>) {
+        let mut reopened = false;
         while !round.is_empty() {
-            match self.try_round(&mut round) {
+            let Some(db) = self.database() else {
+                for job in round.drain(..) {
+                    let _ = job.reply.send(Err(JobError::Store(StoreError::Unavailable)));
+                }
+                return;
+            };
+            let outcome = self.try_round(&db, &mut round);
+            drop(db);
+            match outcome {
                 Ok((results, published)) => {
+                    self.succeeded();
                     for (job, result) in round.drain(..).zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }
@@ -65,47 +234,213 @@ impl Writer {
                         let _ = self.publish.send(Arc::new(p));
                     }
                 }
-                Err((failed, err)) => match failed {
-                    Some(i) => {
-                        let job = round.remove(i);
-                        let _ = job.reply.send(Err(err));
-                        // The rest run again without it.
+                Err(RoundFailure::Begin(e)) if !reopened && failure_of(&e).is_some() => {
+                    // Latched by an earlier failure (redb refuses every transaction until the
+                    // database is reopened): reopen, and run this round once more.
+                    self.storage_failed(&e);
+                    reopened = true;
+                }
+                Err(RoundFailure::Begin(err) | RoundFailure::Whole(err)) => {
+                    self.storage_failed(&err);
+                    // Nothing of this round is stored.
+                    let mut first = Some(err);
+                    for job in round.drain(..) {
+                        let e = first.take().unwrap_or(StoreError::BatchAborted);
+                        let _ = job.reply.send(Err(JobError::Store(e)));
                     }
-                    None => {
-                        // The commit itself failed: nothing of this round is stored.
-                        let mut first = Some(err);
-                        for job in round.drain(..) {
-                            let e = first.take().unwrap_or(StoreError::BatchAborted);
-                            let _ = job.reply.send(Err(e));
-                        }
+                }
+                Err(RoundFailure::Job(i, err)) => {
+                    if let JobError::Store(e) = &err {
+                        self.storage_failed(e);
                     }
-                },
+                    let job = round.remove(i);
+                    let _ = job.reply.send(Err(err));
+                    // The rest run again without it.
+                }
+                Err(RoundFailure::Panicked(i)) => {
+                    tracing::error!("a store write job panicked; it was rolled back");
+                    let job = round.remove(i);
+                    let _ = job.reply.send(Err(JobError::Store(StoreError::WriterPanicked)));
+                    self.failed(WriteFailure::Panic);
+                    self.reopen();
+                }
             }
         }
     }
 
-    /// Runs every job of the round in one transaction. On failure says which job failed
-    /// (`None`: the transaction or commit itself).
+    /// Runs every job of the round in one transaction; on failure says what failed.
     #[allow(clippy::type_complexity)]
     fn try_round(
         &self,
+        db: &Database,
         round: &mut [Job],
-    ) -> Result<(Vec<Box<dyn Any + Send>>, Vec<Published>), (Option<usize>, StoreError)> {
-        let txn = self.db.begin_write().map_err(|e| (None, e.into()))?;
+    ) -> Result<(Vec<Box<dyn Any + Send>>, Vec<Published>), RoundFailure> {
+        let txn = db.begin_write().map_err(|e| RoundFailure::Begin(e.into()))?;
         let mut results = Vec::with_capacity(round.len());
         let mut published = Vec::new();
         for (i, job) in round.iter_mut().enumerate() {
-            let mut ctx = WriteCtx::open(&txn, &self.keyring).map_err(|e| (None, e))?;
-            let out = (job.run)(&mut ctx).and_then(|r| ctx.finish().map(|p| (r, p)));
+            let mut ctx = WriteCtx::open(&txn, &self.keyring).map_err(RoundFailure::Whole)?;
+            let out = catch_unwind(AssertUnwindSafe(|| {
+                let r = (job.run)(&mut ctx)?;
+                let p = ctx.finish().map_err(JobError::Store)?;
+                Ok::<_, JobError>((r, p))
+            }));
             match out {
-                Ok((r, p)) => {
+                Ok(Ok((r, p))) => {
                     results.push(r);
                     published.extend(p);
                 }
-                Err(e) => return Err((Some(i), e)),
+                // Returning drops `ctx` and then `txn` uncommitted: redb rolls it back.
+                Ok(Err(e)) => return Err(RoundFailure::Job(i, e)),
+                Err(_) => return Err(RoundFailure::Panicked(i)),
             }
         }
-        txn.commit().map_err(|e| (None, e.into()))?;
+        txn.commit().map_err(|e| RoundFailure::Whole(e.into()))?;
         Ok((results, published))
+    }
+
+    /// The open database, reopening it first when a failure closed it.
+    fn database(&mut self) -> Option<Arc<Database>> {
+        if let Some(db) = self.slot.get() {
+            return Some(db);
+        }
+        if self.reopen_after.is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        self.reopen();
+        self.slot.get()
+    }
+
+    /// Closes the database and opens it again (redb's way out of a latched I/O failure).
+    fn reopen(&mut self) {
+        // The writer holds no handle here, and readers hold the slot only while they begin a
+        // transaction, so this drop closes the file and releases redb's locks on it. Read
+        // transactions still running get "database closed".
+        drop(self.slot.take());
+        match (self.slot.open)() {
+            Ok(db) => {
+                self.slot.put(db);
+                self.reopen_after = None;
+                self.health.send_modify(|h| h.database_open = true);
+                tracing::info!("database reopened");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reopening the database failed; retrying");
+                let kind = failure_of(&e).unwrap_or(WriteFailure::Io);
+                self.health.send_modify(|h| h.database_open = false);
+                self.failed(kind);
+                let failures = self.health.borrow().write_failures;
+                self.reopen_after = Some(Instant::now() + Writer::pause(failures));
+            }
+        }
+    }
+
+    /// When no job comes while the database is failing: a real page write (the last sequence
+    /// number rewritten with its own value) shows whether the disk takes writes again.
+    fn probe(&mut self) {
+        let Some(db) = self.database() else { return };
+        let result = (|| -> Result<(), StoreError> {
+            let txn = db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
+                let seq = meta.get(META_LAST_SEQ)?.map(|v| v.value());
+                meta.insert(META_LAST_SEQ, seq.unwrap_or(0))?;
+            }
+            txn.commit()?;
+            Ok(())
+        })();
+        drop(db);
+        match result {
+            Ok(()) => self.succeeded(),
+            Err(e) => self.storage_failed(&e),
+        }
+    }
+
+    fn succeeded(&self) {
+        self.health.send_if_modified(|h| {
+            if h.write_failures == 0 {
+                return false;
+            }
+            tracing::info!(failures = h.write_failures, "store writes work again");
+            h.write_failures = 0;
+            h.last_failure = None;
+            true
+        });
+    }
+
+    /// Records a failure if `e` is one of storage (not of one job's data), then reopens.
+    fn storage_failed(&mut self, e: &StoreError) {
+        let Some(kind) = failure_of(e) else { return };
+        tracing::error!(error = %e, "store write failed");
+        self.failed(kind);
+        self.reopen();
+    }
+
+    fn failed(&self, kind: WriteFailure) {
+        self.health.send_modify(|h| {
+            h.write_failures = h.write_failures.saturating_add(1);
+            // "Previous I/O error" and "closed" only echo the failure that caused them.
+            let echo = matches!(kind, WriteFailure::Io | WriteFailure::Closed) && h.last_failure.is_some();
+            if !echo {
+                h.last_failure = Some(kind);
+            }
+        });
+    }
+}
+
+/// What kind of storage failure `e` is; `None` for an error of the data or the job.
+pub(super) fn failure_of(e: &StoreError) -> Option<WriteFailure> {
+    match e {
+        StoreError::Db(redb::Error::Io(io)) => Some(if is_full(io) {
+            WriteFailure::DiskFull
+        } else {
+            WriteFailure::Io
+        }),
+        StoreError::Db(
+            redb::Error::PreviousIo
+            | redb::Error::DatabaseClosed
+            | redb::Error::LockPoisoned(_)
+            | redb::Error::TransactionPoisoned
+            | redb::Error::DatabaseAlreadyOpen
+            | redb::Error::Corrupted(_),
+        ) => Some(WriteFailure::Io),
+        StoreError::Io { source, .. } if is_full(source) => Some(WriteFailure::DiskFull),
+        StoreError::Io { .. } => Some(WriteFailure::Io),
+        StoreError::Unavailable => Some(WriteFailure::Closed),
+        StoreError::WriterPanicked => Some(WriteFailure::Panic),
+        _ => None,
+    }
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    )
+}
+
+/// [`mpsc::Receiver::blocking_recv`] with a deadline: `None` when it passed first. The writer
+/// is a plain thread, so it parks, and the channel's waker unparks it.
+fn recv_timeout(rx: &mut mpsc::Receiver<Job>, wait: Duration) -> Option<Option<Job>> {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let deadline = Instant::now() + wait;
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(job) = rx.poll_recv(&mut cx) {
+            return Some(job);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::park_timeout(deadline - now);
     }
 }

@@ -23,7 +23,8 @@ pub enum OtaError {
     Rauc(String),
 }
 
-/// GETs `/api/v1/health` from the local server and requires a 200 with `"status":"ok"`.
+/// GETs `/api/v1/health` from the local server and requires a 200 with `"status":"ok"`: a
+/// degraded box (503: writes failing, a connector down, ...) does not pass.
 pub async fn check_health(addr: std::net::SocketAddr) -> Result<(), OtaError> {
     if !addr.ip().is_loopback() {
         return Err(OtaError::NotLoopback(addr.to_string()));
