@@ -15,6 +15,9 @@ command -v python3 >/dev/null || need+=(python3 python3-pip)
 # tests/browser: Debian's Chromium driven by playwright-core (from npm).
 command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
+# tests/browser: real glyphs for CJK names and emoji (without them Chromium draws empty boxes).
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

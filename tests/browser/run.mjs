@@ -114,6 +114,7 @@ const people = {
   ann: { id: 5001, is_bot: false, first_name: 'Ann', last_name: 'Lee' },
   bob: { id: 5002, is_bot: false, first_name: 'Bob' },
   eve: { id: 5003, is_bot: false, first_name: 'Eve', last_name: 'Secret' },
+  wang: { id: 5004, is_bot: false, first_name: '王小明', last_name: '🌸' },
 };
 
 function privateUpdate(who, fields) {
@@ -308,6 +309,50 @@ async function main() {
     await item.locator('.badge').waitFor();
     await page.locator(`.acct[data-account="${acct1}"] .badge`).waitFor();
     await shot(page, '03-inbox');
+  });
+
+  // Regression: without Debian's CJK and emoji fonts Chromium drew CJK names and emoji as
+  // empty boxes, and no check noticed.
+  await check('CJK names and emoji render as real glyphs, not missing-glyph boxes', async () => {
+    await inject(T1, privateUpdate('wang', { text: '你好，我想预约 🙂 こんにちは 안녕하세요' }));
+    const item = page.locator('.chat', { hasText: '王小明' });
+    await item.waitFor();
+    const missing = await item.evaluate((el) => {
+      // Each character drawn in the element's own font, compared with a character no font has:
+      // identical pixels mean the missing-glyph box (or nothing) was drawn.
+      const font = getComputedStyle(el).font;
+      const c = document.createElement('canvas');
+      c.width = 96; c.height = 96;
+      const g = c.getContext('2d', { willReadFrequently: true });
+      const draw = (ch) => {
+        g.clearRect(0, 0, 96, 96);
+        g.font = font.replace(/\d+(\.\d+)?px/, '48px');
+        g.fillStyle = '#000';
+        g.textBaseline = 'top';
+        g.fillText(ch, 8, 8);
+        return g.getImageData(0, 0, 96, 96).data.join(',');
+      };
+      const box = draw('\u{10FFFD}');
+      const text = el.textContent;
+      return ['王', '小', '明', '🌸', '你', '预', '🙂', 'こ', '안']
+        .filter((ch) => text.includes(ch) && draw(ch) === box);
+    });
+    if (missing.length) throw new Error('drawn as missing glyphs: ' + missing.join(' '));
+    // The avatar's initials are whole characters (the emoji was once cut in half: "王\uFFFD").
+    const avatar = await item.locator('.avatar').textContent();
+    if (avatar !== '王🌸') throw new Error('avatar initials: ' + JSON.stringify(avatar));
+    await shot(page, '03b-cjk-emoji');
+    // Read, so the account's unread badge is Ann's alone again for the checks that follow.
+    const marked = await page.evaluate(async () => {
+      const list = await fetch('/api/v1/chats').then((r) => r.json());
+      const c = list.chats.find((x) => x.title && x.title.includes('王小明'));
+      const res = await fetch(`/api/v1/chats/${c.id}/read`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ up_to: c.last_message.id }),
+      });
+      return res.status;
+    });
+    if (marked !== 200) throw new Error('marking the chat read answered ' + marked);
+    await until(async () => (await item.locator('.badge').count()) === 0, 'the CJK chat badge to clear');
   });
 
   await check('conversation renders kinds; marking read updates the counts everywhere', async () => {

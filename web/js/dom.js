@@ -73,9 +73,19 @@ export function size(bytes) {
   return `${i ? v.toFixed(v < 10 ? 1 : 0) : v} ${units[i]}`;
 }
 
+/** The first letter of the first two words, as whole characters (an emoji or a character
+ *  outside the BMP is never cut in half). */
 export function initials(name) {
   const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
-  return ((parts[0] || '?')[0] + (parts[1] ? parts[1][0] : '')).toUpperCase();
+  const first = (w) => (w ? firstGrapheme(w) : '');
+  return (first(parts[0] || '?') + first(parts[1])).toUpperCase();
+}
+
+const graphemes = typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+function firstGrapheme(s) {
+  if (graphemes) for (const { segment } of graphemes.segment(s)) return segment;
+  return [...s][0] || '';
 }
 
 /** A stable hue for a name, so avatars are told apart at a glance. */
