@@ -24,7 +24,7 @@
 //! the plain upload's and a peak RSS under 64 MB. Without `--bench` (as under
 //! `cargo test --benches`) it runs a 16 MiB smoke test. Results: `docs/benchmarks.md`.
 
-#[path = "../tests/s3/mod.rs"]
+#[path = "../tests/support/s3.rs"]
 mod s3;
 
 use std::io::{BufRead, Write};

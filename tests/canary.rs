@@ -3,30 +3,18 @@
 //! version, a deleted message) never appears in any byte of the data directory, nor in the log
 //! output at the most verbose level.
 
-mod common;
+mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use common::*;
 use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
 use lanbox::model::*;
+use support::canary::scan;
+use support::logs;
+use support::messages::*;
 
 const CANARY: &str = "CanaryZebra7Q";
 const CANARY_CYRILLIC: &str = "КанарейкаЖёлтая";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn media(kind: MediaKind, name: &str) -> Body {
     Body::Media(Media {
@@ -88,31 +76,9 @@ fn bodies(c: &str) -> Vec<Body> {
     ]
 }
 
-fn scan(dir: &std::path::Path, needles: &[&str], hits: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            scan(&path, needles, hits);
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        for n in needles {
-            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
-                hits.push(format!("{} contains {n}", path.display()));
-            }
-        }
-    }
-}
-
 #[test]
 fn canary_never_reaches_disk_or_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = logs::capture("trace");
 
     let dir = tempfile::tempdir().unwrap();
     {

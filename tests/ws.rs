@@ -2,19 +2,18 @@
 //! events with their sequence numbers, acknowledged client messages, resume without gaps,
 //! slow clients closed without slowing the others, heartbeats and shutdown.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::ingest::Change;
 use lanbox::live::{Ephemeral, LiveOptions};
 use lanbox::model::{ChatKind, Message};
 use lanbox::service::ServiceOptions;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::messages::{chat, text_message};
+use support::server::*;
 
 async fn server(live: LiveOptions) -> (TestServer, u64, String) {
     let s = TestServer::start_with(ServiceOptions {
@@ -35,16 +34,6 @@ fn dm() -> lanbox::model::Chat {
 fn msgs(a: u64, ids: std::ops::RangeInclusive<i64>, text: &str) -> Vec<Message> {
     ids.map(|i| text_message(a, &dm(), i, &format!("{text} {i}")))
         .collect()
-}
-
-/// Waits for the next message of `kind`, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let m = recv(ws).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
 }
 
 #[tokio::test]
