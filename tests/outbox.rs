@@ -2,6 +2,10 @@
 //! simulator over real sockets. Sends reach the simulator once, statuses arrive as events,
 //! limits hold under a 429 storm (checked against the times the simulator recorded), queued
 //! items survive a restart, and the text never reaches the disk or the log unsealed.
+//!
+//! Real time, not paused tokio time: the limits and the simulator's call times are
+//! `std::time::Instant`, and commits run on the store's writer thread (paused time would jump
+//! ahead while one runs). The tests wait on events and states; one short window remains (typing).
 
 mod support;
 

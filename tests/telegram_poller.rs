@@ -2,6 +2,11 @@
 //! store through the real pipeline: every update ingested once, the offset committed with the
 //! updates, restarts that neither lose nor repeat, 429/5xx/hangs survived, 401 and 409 stopping
 //! the account visibly.
+//!
+//! Real time throughout, not paused tokio time: the gaps are measured where Telegram would see
+//! them, at the simulator, which stamps calls with `std::time::Instant`; and while a commit runs
+//! on the store's writer thread the runtime is idle, so paused time would jump to the next
+//! timer (a request or test timeout) mid-commit.
 
 mod support;
 

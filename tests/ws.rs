@@ -375,7 +375,9 @@ async fn heartbeats_close_a_silent_client_and_shutdown_says_going_away() {
     let mut silent = ws_token(&s, &token).await;
     let mut alive = ws_token(&s, &token).await;
     call(&mut alive, json!({"type": "subscribe"})).await;
-    // `alive` keeps reading (which answers pings); `silent` reads nothing for a while.
+    // `alive` keeps reading (which answers pings); `silent` reads nothing for a while. Real
+    // time, not paused: the session measures silence with `std::time::Instant`, which paused
+    // tokio time does not move, and the pings cross a real socket.
     let t0 = std::time::Instant::now();
     while t0.elapsed() < Duration::from_millis(2500) {
         assert!(
