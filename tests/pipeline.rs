@@ -549,7 +549,7 @@ fn reactions_are_sealed_on_the_message_evented_and_follow_deletes() {
     assert_eq!((out.reactions, out.rejected), (0, 1));
     drop(r);
     // Sealed: the reaction text is nowhere on disk in the clear.
-    assert!(!canary::found(d.path(), &canary));
+    assert!(!canary::found(d.path(), canary));
     assert!(canary::found(d.path(), b"redb"), "the scan reads the store file");
     // Deleting the message deletes its reactions.
     p.submit_blocking(batch(
