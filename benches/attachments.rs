@@ -24,7 +24,9 @@
 //! the plain upload's and a peak RSS under 64 MB. Without `--bench` (as under
 //! `cargo test --benches`) it runs a 16 MiB smoke test. Results: `docs/benchmarks.md`.
 
-#[path = "../tests/s3/mod.rs"]
+#[path = "common/mod.rs"]
+mod common;
+#[path = "../tests/support/s3.rs"]
 mod s3;
 
 use std::io::{BufRead, Write};
@@ -33,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::measure::{cpu_seconds, peak_rss_kb, reset_peak_rss};
 use lanbox::attachments::{AttachmentOptions, Attachments, S3Config};
 use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{Token, http_client};
@@ -82,21 +85,6 @@ fn for_each_piece(len: u64, mut f: impl FnMut(&[u8])) {
         f(&buf[..n]);
         left -= n as u64;
     }
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn main() -> Res<()> {
@@ -372,14 +360,4 @@ async fn lanbox_side(args: &Args, size: u64) -> Res<()> {
     drop(child.stdin.take());
     let _ = child.wait();
     Ok(())
-}
-
-/// User + system CPU time of this process so far, seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }

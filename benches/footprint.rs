@@ -29,18 +29,14 @@
 mod api;
 #[path = "footprint/child.rs"]
 mod child;
-#[allow(dead_code)]
-#[path = "search/corpus.rs"]
-mod corpus;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "footprint/report.rs"]
 mod report;
 #[path = "footprint/sizes.rs"]
 mod sizes;
 #[path = "footprint/stores.rs"]
 mod stores;
-#[allow(dead_code)]
-#[path = "search/words.rs"]
-mod words;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -226,7 +222,7 @@ fn main() -> Res<()> {
         }
     }
     report::report(&rows, full);
-    println!("\nload average after: {}", report::load_average());
+    println!("\nload average after: {}", common::measure::load_average());
     Ok(())
 }
 

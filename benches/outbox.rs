@@ -16,11 +16,15 @@
 //! `--runs` times; the median is reported. Without `--bench` (as under `cargo test --benches`)
 //! a small smoke run. Results: `docs/benchmarks.md`, "Outbox".
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::measure::median;
 use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, SendMessage, Token, http_client};
 use lanbox::dev::simulator::Simulator;
@@ -166,11 +170,6 @@ async fn direct_run(n: usize, chats: i64) -> Res<f64> {
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(bot.sent().len(), n);
     Ok(n as f64 / secs)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() -> Res<()> {

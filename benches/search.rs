@@ -20,14 +20,12 @@
 //! files. Without `--bench` (as under `cargo test --benches`) it runs a small smoke workload.
 //! Results and analysis: `docs/benchmarks.md`, section "Search".
 
-#[path = "search/corpus.rs"]
-mod corpus;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "search/fts5.rs"]
 mod fts5;
 #[path = "search/queries.rs"]
 mod queries;
-#[path = "search/words.rs"]
-mod words;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -40,9 +38,9 @@ use lanbox::search::{Query, SearchIndex, index_size, search};
 use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{DB_FILE, Store, StoreOptions};
 
+use common::words::Gen;
 use fts5::Fts;
 use queries::{BenchQuery, CLASSES};
-use words::Gen;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 

@@ -22,11 +22,15 @@
 //! Each run uses a fresh simulator and store. Without `--bench` (as under `cargo test
 //! --benches`) it runs a small smoke workload once. Results: `docs/benchmarks.md`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::measure::median;
 use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, GetUpdates, Token, http_client};
 use lanbox::channels::telegram::poller::{AccountStatus, Backoff, Poller, PollerConfig};
@@ -186,11 +190,6 @@ async fn drain_run(updates: &[Value]) -> Res<f64> {
         return Err("drain left updates behind".into());
     }
     Ok(secs)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() -> Res<()> {

@@ -32,12 +32,16 @@ mod rest;
 #[path = "ws/servers.rs"]
 mod servers;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use client::{Board, Fleet, MARKER, Res, Target};
+use common::measure::median;
 use futures_util::SinkExt;
 use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::json;
@@ -135,11 +139,6 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i] as f64 / 1e6
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn parent(args: Args) -> Res<()> {

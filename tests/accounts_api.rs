@@ -3,43 +3,23 @@
 //! back while the box runs; removes and releases it. Agents may only list what they are granted.
 //! The token never comes back in any reply.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::{TestServer, get, post};
 use lanbox::auth::Role;
 use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::{Value, json};
-
-async fn send(
-    s: &TestServer,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.client().request(method, s.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
+use support::server::{TestServer, get, post, request};
+use support::{poll, updates};
 
 fn update(message_id: i64, text: &str) -> Value {
-    json!({"message": {"message_id": message_id, "date": 1_700_000_000,
-        "chat": {"id": 777, "type": "private", "first_name": "Ivy"},
-        "from": {"id": 777, "is_bot": false, "first_name": "Ivy"}, "text": text}})
+    updates::private_text(777, "Ivy", message_id, updates::DATE, text)
 }
 
 /// Waits until the chat list of `token`'s caller shows `n` messages in chat 777.
 async fn wait_messages(s: &TestServer, token: &str, n: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    poll::until_ok(Duration::from_secs(20), || async {
         let (_, chats) = get(s, token, "/api/v1/chats").await;
         let count = chats["chats"]
             .as_array()
@@ -48,14 +28,12 @@ async fn wait_messages(s: &TestServer, token: &str, n: u64) {
             .find(|c| c["telegram_id"] == 777)
             .map_or(0, |c| c["messages"].as_u64().unwrap());
         if count == n {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{count} messages, want {n}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{count} messages, want {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 fn no_token(v: &Value, bot: &SimBot) {
@@ -134,23 +112,23 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
     // Agents see nothing ungranted and change nothing.
     assert_eq!(get(&s, &nobody, "/api/v1/accounts").await.1, json!([]));
     let path = format!("/api/v1/accounts/{id}");
-    let (st, _) = send(
+    let (st, _) = request(
         &s,
-        &nobody,
         reqwest::Method::PATCH,
+        &nobody,
         &path,
         Some(json!({"name": "x"})),
     )
     .await;
     assert_eq!(st, 403);
-    let (st, _) = send(&s, &nobody, reqwest::Method::DELETE, &path, None).await;
+    let (st, _) = request(&s, reqwest::Method::DELETE, &nobody, &path, None).await;
     assert_eq!(st, 403);
 
     // Renamed, limit removed.
-    let (st, v) = send(
+    let (st, v) = request(
         &s,
-        &root,
         reqwest::Method::PATCH,
+        &root,
         &path,
         Some(json!({"name": "Desk", "daily_limit": null})),
     )
@@ -160,10 +138,10 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
         (v["name"].as_str(), &v["daily_limit"]),
         (Some("Desk"), &Value::Null)
     );
-    let (st, v) = send(
+    let (st, v) = request(
         &s,
-        &root,
         reqwest::Method::PATCH,
+        &root,
         &path,
         Some(json!({"mode": "webhook"})),
     )
@@ -172,10 +150,10 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
 
     // Webhook mode while running: Telegram (the simulator) now delivers to the box over TLS.
     let base = format!("https://127.0.0.1:{}", s.addr.port());
-    let (st, v) = send(
+    let (st, v) = request(
         &s,
-        &root,
         reqwest::Method::PATCH,
+        &root,
         &path,
         Some(json!({"mode": "webhook", "webhook_base": base, "webhook_self_signed": true})),
     )
@@ -186,10 +164,10 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
     bot.inject(update(2, "second, by webhook"));
     wait_messages(&s, &root, 2).await;
     // And back to polling.
-    let (st, v) = send(
+    let (st, v) = request(
         &s,
-        &root,
         reqwest::Method::PATCH,
+        &root,
         &path,
         Some(json!({"mode": "polling"})),
     )
@@ -200,10 +178,10 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
     wait_messages(&s, &root, 3).await;
 
     // Removed and released: gone from the list, and its messages with it.
-    let (st, v) = send(
+    let (st, v) = request(
         &s,
-        &root,
         reqwest::Method::DELETE,
+        &root,
         &format!("{path}?release=true"),
         None,
     )
@@ -211,6 +189,6 @@ async fn admins_manage_accounts_live_and_agents_cannot() {
     assert_eq!((st, v["release_started"].as_bool()), (202, Some(true)), "{v}");
     wait_messages(&s, &root, 0).await;
     assert_eq!(get(&s, &root, "/api/v1/accounts").await.1, json!([]));
-    let (st, _) = send(&s, &root, reqwest::Method::DELETE, &path, None).await;
+    let (st, _) = request(&s, reqwest::Method::DELETE, &root, &path, None).await;
     assert_eq!(st, 404);
 }

@@ -2,26 +2,10 @@
 //! own API tokens, agents get `403` on every user and grant route, and the box never loses its
 //! last active admin.
 
-mod common;
-mod harness;
+mod support;
 
-use harness::*;
 use serde_json::{Value, json};
-
-/// Any method with a bearer token and an optional JSON body: status and JSON body.
-async fn req(s: &TestServer, method: &str, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = s
-        .client()
-        .request(method.parse().unwrap(), s.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use support::server::*;
 
 async fn login_status(s: &TestServer, name: &str, password: &str) -> u16 {
     s.client()
@@ -47,13 +31,13 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
     let (s, a, b) = workspace().await;
     let root = s.token("root").await;
 
-    let (st, list) = req(&s, "GET", &root, "/api/v1/users", None).await;
+    let (st, list) = request(&s, "GET", &root, "/api/v1/users", None).await;
     assert_eq!(st, 200);
     assert_eq!(names(&list), ["root", "alice", "nobody"]);
     assert!(!list.to_string().contains("argon2"), "no password hashes: {list}");
 
     // Create an agent with one grant; it logs in and sees only that account.
-    let (st, bob) = req(
+    let (st, bob) = request(
         &s,
         "POST",
         &root,
@@ -99,7 +83,7 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
         ),
         (json!({"name": "carol", "role": "agent"}), 400, "bad_request"),
     ] {
-        let (st, v) = req(&s, "POST", &root, "/api/v1/users", Some(body.clone())).await;
+        let (st, v) = request(&s, "POST", &root, "/api/v1/users", Some(body.clone())).await;
         assert_eq!(
             (st, v["error"]["code"].as_str().unwrap()),
             (status, code),
@@ -110,37 +94,37 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
     // Grants: read, replace (unknown accounts refused, the old grants kept), and they apply.
     let path = format!("/api/v1/users/{id}/grants");
     assert_eq!(
-        req(&s, "GET", &root, &path, None).await,
+        request(&s, "GET", &root, &path, None).await,
         (200, json!({"accounts": [a]}))
     );
-    let (st, v) = req(&s, "PUT", &root, &path, Some(json!({"accounts": [b, a, b]}))).await;
+    let (st, v) = request(&s, "PUT", &root, &path, Some(json!({"accounts": [b, a, b]}))).await;
     assert_eq!((st, v), (200, json!({"accounts": [a, b]})));
-    let (st, v) = req(&s, "PUT", &root, &path, Some(json!({"accounts": [a, 999]}))).await;
+    let (st, v) = request(&s, "PUT", &root, &path, Some(json!({"accounts": [a, 999]}))).await;
     assert_eq!((st, &v["error"]["code"]), (400, &json!("unknown_account")));
     let (_, me) = get(&s, &bob_token, "/api/v1/me").await;
     assert_eq!(me["accounts"], json!([a, b]));
 
     // Role change: an admin sees every account.
     let user = format!("/api/v1/users/{id}");
-    let (st, v) = req(&s, "PATCH", &root, &user, Some(json!({"role": "admin"}))).await;
+    let (st, v) = request(&s, "PATCH", &root, &user, Some(json!({"role": "admin"}))).await;
     assert_eq!((st, &v["role"]), (200, &json!("admin")));
     let (_, me) = get(&s, &bob_token, "/api/v1/me").await;
     assert_eq!(me["role"], "admin");
-    let (st, _) = req(&s, "PATCH", &root, &user, Some(json!({"rank": 1}))).await;
+    let (st, _) = request(&s, "PATCH", &root, &user, Some(json!({"rank": 1}))).await;
     assert_eq!(st, 400);
 
     // Disabled: its credentials stop working; enabled again, they work.
-    let (st, v) = req(&s, "PATCH", &root, &user, Some(json!({"disabled": true}))).await;
+    let (st, v) = request(&s, "PATCH", &root, &user, Some(json!({"disabled": true}))).await;
     assert_eq!((st, &v["disabled"]), (200, &json!(true)));
     assert_eq!(get(&s, &bob_token, "/api/v1/me").await.0, 401);
     assert_eq!(login_status(&s, "bob", PASSWORD).await, 400);
-    req(&s, "PATCH", &root, &user, Some(json!({"disabled": false}))).await;
+    request(&s, "PATCH", &root, &user, Some(json!({"disabled": false}))).await;
     assert_eq!(get(&s, &bob_token, "/api/v1/me").await.0, 200);
 
     // Password reset: the old one stops, the new one works, sessions end, tokens go on.
     let cookie = s.login("bob").await;
     let new_pw = "a new and long password";
-    let (st, _) = req(
+    let (st, _) = request(
         &s,
         "POST",
         &root,
@@ -160,7 +144,7 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
         .unwrap();
     assert_eq!(old_session.status(), 401);
     assert_eq!(get(&s, &bob_token, "/api/v1/me").await.0, 200);
-    let (st, _) = req(
+    let (st, _) = request(
         &s,
         "POST",
         &root,
@@ -171,13 +155,13 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
     assert_eq!(st, 400);
 
     // Delete: gone with its tokens; the name is free again.
-    assert_eq!(req(&s, "DELETE", &root, &user, None).await.0, 204);
-    assert_eq!(req(&s, "GET", &root, &user, None).await.0, 404);
-    assert_eq!(req(&s, "DELETE", &root, &user, None).await.0, 404);
+    assert_eq!(request(&s, "DELETE", &root, &user, None).await.0, 204);
+    assert_eq!(request(&s, "GET", &root, &user, None).await.0, 404);
+    assert_eq!(request(&s, "DELETE", &root, &user, None).await.0, 404);
     assert_eq!(get(&s, &bob_token, "/api/v1/me").await.0, 401);
-    let (_, list) = req(&s, "GET", &root, "/api/v1/users", None).await;
+    let (_, list) = request(&s, "GET", &root, "/api/v1/users", None).await;
     assert_eq!(names(&list), ["root", "alice", "nobody"]);
-    let (st, _) = req(
+    let (st, _) = request(
         &s,
         "POST",
         &root,
@@ -187,7 +171,7 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
     .await;
     assert_eq!(st, 201);
     for path in ["/api/v1/users/999", "/api/v1/users/x", "/api/v1/users/999/grants"] {
-        assert_eq!(req(&s, "GET", &root, path, None).await.0, 404, "{path}");
+        assert_eq!(request(&s, "GET", &root, path, None).await.0, 404, "{path}");
     }
 }
 
@@ -195,18 +179,18 @@ async fn an_admin_creates_changes_and_deletes_users_and_their_grants() {
 async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     let (s, _, _) = workspace().await;
     let root = s.token("root").await;
-    let (_, list) = req(&s, "GET", &root, "/api/v1/users", None).await;
+    let (_, list) = request(&s, "GET", &root, "/api/v1/users", None).await;
     let root_id = list[0]["id"].as_u64().unwrap();
     let me = format!("/api/v1/users/{root_id}");
     for body in [json!({"role": "agent"}), json!({"disabled": true})] {
-        let (st, v) = req(&s, "PATCH", &root, &me, Some(body)).await;
+        let (st, v) = request(&s, "PATCH", &root, &me, Some(body)).await;
         assert_eq!((st, &v["error"]["code"]), (409, &json!("conflict")));
     }
-    assert_eq!(req(&s, "DELETE", &root, &me, None).await.0, 409);
+    assert_eq!(request(&s, "DELETE", &root, &me, None).await.0, 409);
     assert_eq!(get(&s, &root, "/api/v1/me").await.0, 200);
 
     // With a second admin, the first may step down.
-    let (st, second) = req(
+    let (st, second) = request(
         &s,
         "POST",
         &root,
@@ -215,13 +199,13 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
     )
     .await;
     assert_eq!(st, 201);
-    let (st, v) = req(&s, "PATCH", &root, &me, Some(json!({"role": "agent"}))).await;
+    let (st, v) = request(&s, "PATCH", &root, &me, Some(json!({"role": "agent"}))).await;
     assert_eq!((st, &v["role"]), (200, &json!("agent")));
     // Now root is an agent: the admin routes are closed to it.
-    assert_eq!(req(&s, "GET", &root, "/api/v1/users", None).await.0, 403);
+    assert_eq!(request(&s, "GET", &root, "/api/v1/users", None).await.0, 403);
     let second_token = s.token("second").await;
     let path = format!("/api/v1/users/{}", second["id"]);
-    assert_eq!(req(&s, "DELETE", &second_token, &path, None).await.0, 409);
+    assert_eq!(request(&s, "DELETE", &second_token, &path, None).await.0, 409);
 }
 
 /// Every user and grant route answers an agent `403` (and an anonymous caller `401`), whatever
@@ -231,7 +215,7 @@ async fn an_agent_gets_403_on_every_user_and_grant_route() {
     let (s, a, _) = workspace().await;
     let alice = s.token("alice").await;
     let root = s.token("root").await;
-    let (_, before) = req(&s, "GET", &root, "/api/v1/users", None).await;
+    let (_, before) = request(&s, "GET", &root, "/api/v1/users", None).await;
     let alice_id = before[1]["id"].as_u64().unwrap();
     let root_id = before[0]["id"].as_u64().unwrap();
     let body = json!({"name": "mallory", "role": "admin", "password": PASSWORD});
@@ -265,7 +249,7 @@ async fn an_agent_gets_403_on_every_user_and_grant_route() {
         ("GET", "/api/v1/users/999".into(), None),
     ];
     for (method, path, body) in &routes {
-        let (st, v) = req(&s, method, &alice, path, body.clone()).await;
+        let (st, v) = request(&s, method, &alice, path, body.clone()).await;
         assert_eq!(
             (st, &v["error"]["code"]),
             (403, &json!("forbidden")),
@@ -289,7 +273,7 @@ async fn an_agent_gets_403_on_every_user_and_grant_route() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    let (_, after) = req(&s, "GET", &root, "/api/v1/users", None).await;
+    let (_, after) = request(&s, "GET", &root, "/api/v1/users", None).await;
     assert_eq!(before, after, "nothing changed");
     assert_eq!(login_status(&s, "root", PASSWORD).await, 200);
 }
@@ -300,7 +284,7 @@ async fn everybody_manages_their_own_tokens_only() {
     let alice = s.token("alice").await;
     let root = s.token("root").await;
 
-    let (st, created) = req(
+    let (st, created) = request(
         &s,
         "POST",
         &alice,
@@ -320,23 +304,23 @@ async fn everybody_manages_their_own_tokens_only() {
     // The new token acts as alice; listings never show a token's value.
     let (_, me) = get(&s, &token, "/api/v1/me").await;
     assert_eq!(me["name"], "alice");
-    let (st, list) = req(&s, "GET", &alice, "/api/v1/tokens", None).await;
+    let (st, list) = request(&s, "GET", &alice, "/api/v1/tokens", None).await;
     assert_eq!(st, 200);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     assert!(list.as_array().unwrap().iter().any(|t| t["id"] == json!(id)));
     assert!(!list.to_string().contains(&token) && !list.to_string().contains(&alice));
-    let (_, roots) = req(&s, "GET", &root, "/api/v1/tokens", None).await;
+    let (_, roots) = request(&s, "GET", &root, "/api/v1/tokens", None).await;
     assert!(!roots.to_string().contains(&id), "{roots}");
 
     // Nobody revokes someone else's token, admins included.
     let path = format!("/api/v1/tokens/{id}");
-    assert_eq!(req(&s, "DELETE", &root, &path, None).await.0, 404);
+    assert_eq!(request(&s, "DELETE", &root, &path, None).await.0, 404);
     assert_eq!(get(&s, &token, "/api/v1/me").await.0, 200);
-    assert_eq!(req(&s, "DELETE", &alice, &path, None).await.0, 204);
+    assert_eq!(request(&s, "DELETE", &alice, &path, None).await.0, 204);
     assert_eq!(get(&s, &token, "/api/v1/me").await.0, 401);
-    assert_eq!(req(&s, "DELETE", &alice, &path, None).await.0, 404);
+    assert_eq!(request(&s, "DELETE", &alice, &path, None).await.0, 404);
     assert_eq!(
-        req(&s, "DELETE", &alice, "/api/v1/tokens/not-an-id", None)
+        request(&s, "DELETE", &alice, "/api/v1/tokens/not-an-id", None)
             .await
             .0,
         404
@@ -348,9 +332,9 @@ async fn everybody_manages_their_own_tokens_only() {
         json!({"label": "x".repeat(101)}),
         json!({"owner": "root"}),
     ] {
-        let (st, _) = req(&s, "POST", &alice, "/api/v1/tokens", Some(body.clone())).await;
+        let (st, _) = request(&s, "POST", &alice, "/api/v1/tokens", Some(body.clone())).await;
         assert_eq!(st, 400, "{body}");
     }
-    let (st, v) = req(&s, "POST", &alice, "/api/v1/tokens", Some(json!({}))).await;
+    let (st, v) = request(&s, "POST", &alice, "/api/v1/tokens", Some(json!({}))).await;
     assert_eq!((st, &v["expires_at"]), (201, &Value::Null));
 }

@@ -1,13 +1,12 @@
 //! Errors name what is wrong, and nothing the client sent.
 
-mod common;
-mod harness;
+mod support;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::model::ChatKind;
 use serde_json::{Value, json};
+use support::messages::{chat, text_message};
+use support::server::*;
 
 /// Regression: a bad `/read` body answered "the JSON body does not have the fields and types
 /// this route expects", naming no field; the fix names the field and must still never echo a

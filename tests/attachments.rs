@@ -1,23 +1,21 @@
 //! Attachments end to end: files of incoming media messages are fetched from the Bot API
 //! simulator in the background, stored encrypted, synced to a real S3-compatible server
-//! (SeaweedFS, see `tests/s3`), and downloaded through signed URLs with Range support.
+//! (SeaweedFS, see `tests/support/s3.rs`), and downloaded through signed URLs with Range support.
 
-mod common;
-mod harness;
-mod s3;
+mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use harness::{TestServer, get};
 use lanbox::attachments::{AttachmentOptions, Attachments, S3Config, State};
 use lanbox::auth::Role;
-use lanbox::channels::telegram::bots::{self as accounts, AddBot};
-use lanbox::channels::telegram::client::{Token, http_client};
+use lanbox::channels::telegram::client::http_client;
 use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::ingest::Change;
 use lanbox::model::{Attachment, Body, ChatKind, EventKind, Media, MediaKind, Message};
 use lanbox::service::ServiceOptions;
 use lanbox::store::MsgKey;
+use support::server::{TestServer, get};
+use support::{bots, canary, messages, poll, s3};
 use tokio::sync::watch;
 
 const CANARY: &[u8] = b"CANARY-7f3a-attachment-plaintext";
@@ -71,20 +69,7 @@ async fn setup_with(opts: AttachmentOptions, start: bool, local_api: bool) -> Se
         ..ServiceOptions::default()
     })
     .await;
-    let account = accounts::add(
-        &s.store,
-        http_client().unwrap(),
-        AddBot {
-            token: Token::new(bot.token()).unwrap(),
-            name: Some("files".into()),
-            rented: false,
-            daily_limit: None,
-            api_base: Some(sim.api_base()),
-        },
-    )
-    .await
-    .unwrap()
-    .id;
+    let account = bots::add(&s.store, &sim, &bot, Some("files")).await;
     s.user("alice", Role::Agent, &[account]).await;
     s.user("nobody", Role::Agent, &[]).await;
     Setup {
@@ -102,8 +87,8 @@ fn media_message(
     file: Attachment,
     thumb: Option<Attachment>,
 ) -> Message {
-    let chat = common::chat(5001, ChatKind::Private, "Files");
-    let mut m = common::text_message(account, &chat, id, "");
+    let chat = messages::chat(5001, ChatKind::Private, "Files");
+    let mut m = messages::text_message(account, &chat, id, "");
     m.content.body = Body::Media(Media {
         kind,
         file,
@@ -161,18 +146,8 @@ async fn ready_all(rx: &mut Published, msgs: &[i64]) {
     }
 }
 
-/// Polls a condition on the store (the background workers have no event for it).
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long a background worker gets for what has no event to wait on (polled on the store).
+const EVENTUALLY: Duration = Duration::from_secs(90);
 
 async fn list(s: &TestServer, token: &str, account: u64, msg: i64) -> (u16, serde_json::Value) {
     get(
@@ -189,28 +164,6 @@ async fn fetch_url(s: &TestServer, url: &str, range: Option<&str>) -> reqwest::R
         req = req.header("range", r);
     }
     req.send().await.unwrap()
-}
-
-/// Every file under `dir`, read raw: none may contain the canary.
-fn assert_no_canary(dir: &std::path::Path) {
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = 0;
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                files += 1;
-                assert!(
-                    !bytes.windows(CANARY.len()).any(|w| w == CANARY),
-                    "plaintext found in {}",
-                    p.display()
-                );
-            }
-        }
-    }
-    assert!(files > 0, "nothing scanned in {}", dir.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +278,7 @@ async fn fetched_in_background_encrypted_and_served_by_signed_url_with_ranges() 
     assert_eq!(fetch_url(s, &theirs, None).await.status(), 403);
 
     // Nothing readable on disk.
-    assert_no_canary(s.dir.path());
+    canary::assert_absent(s.dir.path(), &[CANARY]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,7 +400,7 @@ async fn s3_round_trip_ciphertext_only_served_from_bucket_and_deleted_with_the_m
     let atts = &s.state.attachments;
     let big_att = ids_of(s, key(a, 1)).await[0];
     let small_att = ids_of(s, key(a, 2)).await[0];
-    eventually("both synced and evicted", || async {
+    poll::until("both synced and evicted", EVENTUALLY, || async {
         synced(atts, big_att).await
             && synced(atts, small_att).await
             && !atts.local().exists(big_att)
@@ -467,7 +420,7 @@ async fn s3_round_trip_ciphertext_only_served_from_bucket_and_deleted_with_the_m
             "plaintext in the bucket"
         );
     }
-    assert_no_canary(weed.data_dir());
+    canary::assert_absent(weed.data_dir(), &[CANARY]);
 
     // Served from the bucket (no local copy left), ranges included.
     let alice = s.token("alice").await;
@@ -485,13 +438,13 @@ async fn s3_round_trip_ciphertext_only_served_from_bucket_and_deleted_with_the_m
         a,
         vec![Change::Delete {
             account: a,
-            chat: common::chat(5001, ChatKind::Private, "Files"),
+            chat: messages::chat(5001, ChatKind::Private, "Files"),
             message_ids: vec![1],
         }],
     )
     .await;
     let key1 = lanbox::attachments::s3::S3::object_key(big_att);
-    eventually("object deleted", || async {
+    poll::until("object deleted", EVENTUALLY, || async {
         s3c.head(&key1).await.unwrap().is_none()
     })
     .await;
@@ -508,7 +461,7 @@ async fn s3_round_trip_ciphertext_only_served_from_bucket_and_deleted_with_the_m
     // Releasing the account deletes the rest.
     assert_eq!(atts.release_account(a).await.unwrap(), 1);
     let key2 = lanbox::attachments::s3::S3::object_key(small_att);
-    eventually("object of the released account deleted", || async {
+    poll::until("object of the released account deleted", EVENTUALLY, || async {
         s3c.head(&key2).await.unwrap().is_none()
     })
     .await;
@@ -563,7 +516,7 @@ async fn s3_outage_loses_nothing_and_syncs_on_return_even_across_a_restart() {
     weed.restart();
     for id in ids.clone() {
         let again = again.clone();
-        eventually("synced after the outage", move || {
+        poll::until("synced after the outage", EVENTUALLY, move || {
             let again = again.clone();
             async move { synced(&again, id).await }
         })
@@ -645,7 +598,7 @@ async fn upload_is_stored_encrypted_and_oversize_is_refused_before_the_body() {
     let raw = received.await.unwrap();
     let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(&raw[at..], &body[..]);
-    assert_no_canary(s.dir.path());
+    canary::assert_absent(s.dir.path(), &[CANARY]);
 
     // Declared 10 GB and never sent: the answer comes from the header alone.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -704,7 +657,7 @@ async fn a_trimmed_event_log_skips_ahead_and_older_media_are_fetched_on_demand()
         a,
         vec![Change::Delete {
             account: a,
-            chat: common::chat(5001, ChatKind::Private, "Files"),
+            chat: messages::chat(5001, ChatKind::Private, "Files"),
             message_ids: vec![2],
         }],
     )
@@ -722,9 +675,9 @@ async fn a_trimmed_event_log_skips_ahead_and_older_media_are_fetched_on_demand()
     .await;
     s.ingest(
         a,
-        vec![common::text_message(
+        vec![messages::text_message(
             a,
-            &common::chat(5001, ChatKind::Private, "Files"),
+            &messages::chat(5001, ChatKind::Private, "Files"),
             4,
             "later",
         )],
@@ -874,7 +827,7 @@ async fn an_edit_with_a_different_file_replaces_it_locally_and_in_the_bucket() {
     let atts = &s.state.attachments;
     let old = ids_of(s, key(a, 9)).await;
     assert_eq!(old.len(), 2);
-    eventually("both synced", || async {
+    poll::until("both synced", EVENTUALLY, || async {
         synced(atts, old[0]).await && synced(atts, old[1]).await
     })
     .await;
@@ -922,7 +875,7 @@ async fn an_edit_with_a_different_file_replaces_it_locally_and_in_the_bucket() {
         assert!(!atts.local().exists(*id), "old file {id} gone from disk");
     }
     let s3c = atts.s3().unwrap();
-    eventually("old objects deleted, new one synced", || async {
+    poll::until("old objects deleted, new one synced", EVENTUALLY, || async {
         let mut gone = true;
         for id in &old {
             let k = lanbox::attachments::s3::S3::object_key(*id);
@@ -950,12 +903,12 @@ async fn telegram_refuses_big_files_and_a_self_hosted_server_serves_them_in_full
     s.ingest(a, vec![media_message(a, 1, MediaKind::File, unannounced, None)])
         .await;
     let atts = s.state.attachments.clone();
-    eventually("the file is recorded", || async {
+    poll::until("the file is recorded", EVENTUALLY, || async {
         !ids_of(s, key(a, 1)).await.is_empty()
     })
     .await;
     let id = ids_of(s, key(a, 1)).await[0];
-    eventually("marked too big", || {
+    poll::until("marked too big", EVENTUALLY, || {
         let atts = atts.clone();
         async move { atts.record(id).await.unwrap().unwrap().state == State::TooBig }
     })

@@ -9,32 +9,19 @@
 //! (sent, failed, with files), edits. A field stored in the clear on purpose is listed there
 //! with its reason, and checked to be found (so the list stays true).
 
-mod common;
-mod harness;
+mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
 use lanbox::model::*;
+use support::canary::scan;
+use support::logs;
+use support::messages::*;
 
 const CANARY: &str = "CanaryZebra7Q";
 const CANARY_CYRILLIC: &str = "КанарейкаЖёлтая";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn media(kind: MediaKind, name: &str) -> Body {
     Body::Media(Media {
@@ -96,38 +83,10 @@ fn bodies(c: &str) -> Vec<Body> {
     ]
 }
 
-fn scan(dir: &std::path::Path, needles: &[&str], hits: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            scan(&path, needles, hits);
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        for n in needles {
-            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
-                hits.push(format!("{} contains {n}", path.display()));
-            }
-        }
-    }
-}
-
 /// Every test's log, at the most verbose level (the simulator, standing in for Telegram, is
-/// left out: it is not lanbox).
-fn logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let c = Captured::default();
-        let w = c.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "trace,lanbox::dev::simulator=off",
-            ))
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .try_init();
-        c
-    })
+/// left out: it is not lanbox). One capture per test binary, so both tests use this.
+fn logs() -> &'static logs::Captured {
+    logs::capture("trace,lanbox::dev::simulator=off")
 }
 
 #[test]
@@ -221,7 +180,7 @@ fn canary_never_reaches_disk_or_logs() {
         .collect();
     assert!(files.iter().any(|f| f == "lanbox.redb"), "{files:?}");
 
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(log.contains("ingested"), "the log capture works");
     for n in needles {
         assert!(!log.contains(n), "log output contains {n}");
@@ -302,7 +261,7 @@ async fn next_event(rx: &mut Events) -> Arc<lanbox::store::Published> {
 }
 
 /// Waits until outbox item `id` is sent or failed; returns its status.
-async fn settled(s: &harness::TestServer, rx: &mut Events, id: u64) -> String {
+async fn settled(s: &support::server::TestServer, rx: &mut Events, id: u64) -> String {
     loop {
         let rec = s.state.outbox.item(id).await.unwrap().expect("item");
         if !rec.state.is_pending() {
@@ -313,7 +272,7 @@ async fn settled(s: &harness::TestServer, rx: &mut Events, id: u64) -> String {
 }
 
 async fn upload(
-    s: &harness::TestServer,
+    s: &support::server::TestServer,
     token: &str,
     account: u64,
     name: &str,
@@ -364,10 +323,10 @@ fn find_all(dir: &std::path::Path, needles: &[String]) -> (Vec<(String, String)>
 // that holds what someone wrote must be sealed, or listed in CLEAR_BY_DESIGN with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_kind_keeps_what_people_wrote_sealed() {
-    use harness::{TestServer, get, post};
     use lanbox::auth::Role;
     use lanbox::dev::simulator::{Fault, Simulator};
     use serde_json::json;
+    use support::server::{TestServer, get, post};
 
     let logs = logs();
     let sealed = |field: &str| SEALED.iter().find(|(f, _)| *f == field).unwrap().1;
@@ -610,7 +569,7 @@ async fn every_record_kind_keeps_what_people_wrote_sealed() {
         );
     }
 
-    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let log = logs.text();
     assert!(log.contains("outbox"), "the log capture works");
     for n in &needles {
         assert!(!log.contains(n.as_str()), "the log holds {n}");

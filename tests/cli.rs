@@ -1,20 +1,17 @@
 //! The `lanbox` binary: `init` creates the data directory, `serve` starts on it and stops
 //! cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
+use std::process::Stdio;
+
+use support::binary::{self, Serving};
 
 #[test]
 fn init_creates_key_config_and_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(BIN)
-        .args(["init", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = binary::command(&["init"], &data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for f in ["lanbox.redb", "master.key", "lanbox.toml"] {
         assert!(data.join(f).exists(), "{f} missing");
@@ -30,11 +27,7 @@ fn init_creates_key_config_and_database() {
     }
     let key = std::fs::read(data.join("master.key")).unwrap();
     // A second init keeps the existing key.
-    let out = Command::new(BIN)
-        .args(["init", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = binary::command(&["init"], &data).output().unwrap();
     assert!(out.status.success());
     assert_eq!(std::fs::read(data.join("master.key")).unwrap(), key);
 }
@@ -47,17 +40,11 @@ fn unknown_config_keys_warn_and_bad_values_fail_clearly() {
         "[store]\ncache_mb = 16\ncolour = \"blue\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = binary::command(&["init"], dir.path()).output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("store.colour"));
 
-    let out = Command::new(BIN)
-        .args(["init", "--data"])
-        .arg(dir.path())
+    let out = binary::command(&["init"], dir.path())
         .env("LANBOX_STORE_CACHE_MB", "huge")
         .output()
         .unwrap();
@@ -69,29 +56,8 @@ fn unknown_config_keys_warn_and_bad_values_fail_clearly() {
 #[test]
 fn serve_starts_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(dir.path())
-        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("lanbox listening on") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
-    }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
+    let serving = Serving::start(binary::command(&["serve"], dir.path()).stderr(Stdio::null()));
+    let status = serving.stop();
     assert!(status.success(), "{status:?}");
 }
 
@@ -113,9 +79,7 @@ fn lanbox_config_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let etc = dir.path().join("etc.toml");
     std::fs::write(&etc, "[store]\ncache_mb = 16\nfrom_etc = 1\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--data"])
-        .arg(dir.path().join("data"))
+    let out = binary::command(&["init"], &dir.path().join("data"))
         .env("LANBOX_CONFIG", &etc)
         .output()
         .unwrap();

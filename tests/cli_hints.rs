@@ -1,47 +1,10 @@
 //! What the console tells a new operator, through the real binary.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
-
-/// Starts `lanbox serve` on 127.0.0.1:0; returns the child and the lines it printed up to
-/// "lanbox listening on".
-fn serve(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(dir)
-        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
-        .env("LANBOX_SERVER_MDNS", "false")
-        .env("LANBOX_SERVER_REDIRECT_LISTEN", "")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve exited early: {lines:?}"
-        );
-        let done = line.contains("lanbox listening on");
-        lines.push(line.trim_end().to_string());
-        if done {
-            break;
-        }
-    }
-    // Keep reading so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in out.lines() {});
-    (child, lines)
-}
-
-fn stop(mut child: std::process::Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let _ = child.wait();
-}
+use support::binary::{self, BIN, Serving};
 
 /// Regression: the console printed `open https://<this box>/` with no port and no address,
 /// plain `http://BOX:8443` got an empty reply, and a CLI command while `serve` ran said only
@@ -50,10 +13,15 @@ fn stop(mut child: std::process::Child) {
 #[test]
 fn serve_prints_working_urls_and_a_cli_command_meanwhile_says_what_holds_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, lines) = serve(dir.path());
-    let listening = lines.last().unwrap();
-    let addr = listening.rsplit("https://").next().unwrap().trim_end_matches('/');
-    let port = addr.rsplit(':').next().unwrap();
+    let mut serve = binary::command(&["serve"], dir.path());
+    serve
+        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LANBOX_SERVER_MDNS", "false")
+        .env("LANBOX_SERVER_REDIRECT_LISTEN", "")
+        .stderr(Stdio::null());
+    let serving = Serving::start(&mut serve);
+    let lines = &serving.printed;
+    let port = serving.addr.port();
     let url = format!("https://127.0.0.1:{port}/");
     assert!(
         lines.iter().any(|l| l.trim() == url),
@@ -87,7 +55,7 @@ fn serve_prints_working_urls_and_a_cli_command_meanwhile_says_what_holds_the_dat
         .arg(dir.path())
         .output()
         .unwrap();
-    stop(child);
+    serving.stop();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another lanbox process"), "{err}");

@@ -10,17 +10,17 @@
 //! every message of a committed batch present once with its latest text, nothing beyond the
 //! position, unread counters equal to the messages, the event log replaying to the same set.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
 use lanbox::model::*;
 use lanbox::store::{ChatKey, MsgKey};
+use support::messages::*;
 
 const CHILD_ENV: &str = "LANBOX_CRASH_CHILD_DIR";
 const STREAM_LEN: u64 = 1_000_000;

@@ -4,12 +4,10 @@
 //! connector shows as `connector_down` with its account. The update probe
 //! (`lanbox update mark-good`) refuses a degraded box.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::{PASSWORD, TestServer, get, post};
 use lanbox::auth::Role;
 use lanbox::channels::telegram::poller::{AccountStatus, StopReason};
 use lanbox::dev::simulator::Simulator;
@@ -17,6 +15,7 @@ use lanbox::service::ServiceOptions;
 use lanbox::store::StoreOptions;
 use lanbox::store::faults::DiskFaults;
 use serde_json::{Value, json};
+use support::server::{PASSWORD, TestServer, get, post};
 
 /// The reason codes in a health reply.
 fn codes(v: &Value) -> Vec<&str> {

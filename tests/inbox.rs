@@ -2,15 +2,14 @@
 //! filters, messages in pages both ways, one message, mark read, search, stats, and send (not
 //! implemented yet, and saying so).
 
-mod common;
-mod harness;
+mod support;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::ingest::Change;
 use lanbox::model::ChatKind;
 use serde_json::{Value, json};
+use support::messages::{chat, text_message};
+use support::server::*;
 
 #[tokio::test]
 async fn chats_come_with_last_message_unread_and_filters() {

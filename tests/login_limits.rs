@@ -4,16 +4,15 @@
 //! tested in `src/auth/throttle.rs`; the pool's memory in `src/auth/hashing.rs`; the memory of
 //! the real binary under a flood is a benchmark (`benches/login.rs`).
 
-mod common;
-mod harness;
+mod support;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use harness::*;
 use lanbox::auth::throttle::{ADDR_FREE_FAILURES, FREE_FAILURES, NAME_MAX_WAIT};
 use lanbox::auth::{AuthError, Role};
 use serde_json::Value;
+use support::server::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Answer {

@@ -1,13 +1,12 @@
 //! The OpenAPI 3.1 document matches the code: it names exactly the router's routes, its
 //! references resolve, and what the routes and the WebSocket send fits its schemas.
 
-mod common;
-mod harness;
+mod support;
 
-use common::text_message;
-use harness::*;
 use lanbox::model::ChatKind;
 use serde_json::{Value, json};
+use support::messages::{self, text_message};
+use support::server::*;
 
 /// Every route in the router is in the OpenAPI document and the other way round, and the
 /// document is well-formed 3.1 with every `$ref` resolving.
@@ -112,7 +111,7 @@ async fn responses_match_the_openapi_schemas() {
         emoji: None,
         spoiler: false,
     });
-    let mut m = text_message(a, &common::chat(1001, ChatKind::Private, "Anna"), 50, "x");
+    let mut m = text_message(a, &messages::chat(1001, ChatKind::Private, "Anna"), 50, "x");
     m.content.body = media;
     s.ingest(a, vec![m]).await;
     let (_, v) = get(&s, &root, &format!("/api/v1/chats/{chat}/messages/50")).await;
@@ -149,7 +148,7 @@ async fn responses_match_the_openapi_schemas() {
         a,
         vec![text_message(
             a,
-            &common::chat(1001, ChatKind::Private, "Anna"),
+            &messages::chat(1001, ChatKind::Private, "Anna"),
             60,
             "y",
         )],

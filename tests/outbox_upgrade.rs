@@ -2,14 +2,14 @@
 //! MIME type in the clear) are still read, sent with their file as it was named, and sealed at
 //! the next start; one of an account since released loses the file's reference instead.
 
-mod common;
+mod support;
 
-use common::{account, open};
 use lanbox::model::ChatKind;
 use lanbox::outbox::record::{AttachmentRef, ItemState, StoredFile, text_aad};
 use lanbox::outbox::{Outbox, jobs, tables};
 use lanbox::store::seal::Sealed;
 use serde::Serialize;
+use support::messages::{account, open};
 
 const CANARY: &str = "OldFileNameCanaryQ40";
 const MIME: &str = "application/x-oldmimecanaryq41";

@@ -2,16 +2,17 @@
 //! deletes, login-code redaction, unread counters, migration, event log, publishing and the
 //! upstream position.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use lanbox::ingest::{Batch, Change, IndexHook, Pipeline};
 use lanbox::model::*;
 use lanbox::store::records::StoredMessage;
 use lanbox::store::{ChatKey, MsgKey, StoreError, WriteCtx};
+use support::canary;
+use support::messages::*;
 
 /// An index hook that remembers what it was given, to check the stage runs with the right
 /// (redacted, current) content and is told about every removal.
@@ -548,8 +549,8 @@ fn reactions_are_sealed_on_the_message_evented_and_follow_deletes() {
     assert_eq!((out.reactions, out.rejected), (0, 1));
     drop(r);
     // Sealed: the reaction text is nowhere on disk in the clear.
-    assert!(!dir_contains(d.path(), canary.as_bytes()));
-    assert!(dir_contains(d.path(), b"redb"), "the scan reads the store file");
+    assert!(!canary::found(d.path(), canary));
+    assert!(canary::found(d.path(), b"redb"), "the scan reads the store file");
     // Deleting the message deletes its reactions.
     p.submit_blocking(batch(
         a,
@@ -563,19 +564,6 @@ fn reactions_are_sealed_on_the_message_evented_and_follow_deletes() {
     .unwrap();
     let r = p.store().reader().unwrap();
     assert!(r.reactions(key, a).unwrap().is_empty());
-}
-
-/// Whether any file under `dir` contains `needle`.
-fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|e| {
-        let path = e.unwrap().path();
-        if path.is_dir() {
-            dir_contains(&path, needle)
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            bytes.windows(needle.len()).any(|w| w == needle)
-        }
-    })
 }
 
 #[test]

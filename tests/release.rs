@@ -3,15 +3,15 @@
 //! stays readable, re-sealed under the other account's key; a release interrupted halfway
 //! finishes when run again.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
-use common::*;
 use lanbox::ingest::{Batch, Change, Pipeline};
 use lanbox::model::*;
 use lanbox::search::{Query, SearchIndex, search};
 use lanbox::store::ChatKey;
+use support::messages::*;
 
 fn submit(p: &Pipeline, account: u64, changes: Vec<Change>) {
     p.submit_blocking(Batch {

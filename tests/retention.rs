@@ -2,16 +2,15 @@
 //! client resuming from before the oldest kept event is told to resync (WebSocket and REST),
 //! while one resuming from inside the kept range gets every event after it.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::live::retention::{self, Retention};
 use lanbox::model::ChatKind;
 use serde_json::json;
+use support::messages::{chat, text_message};
+use support::server::*;
 
 async fn seqs(s: &TestServer) -> (Option<u64>, u64) {
     s.store

@@ -4,16 +4,15 @@
 //! message after; sockets the revocation does not concern stay open. Signed download URLs
 //! follow their user: refused once the user is disabled, never revived for a later user.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::live::LiveOptions;
 use lanbox::service::ServiceOptions;
 use serde_json::{Value, json};
+use support::server::*;
 
 /// Far longer than any wait below: a close seen here came from the revocation, not from the
 /// periodic check at a heartbeat.

@@ -2,17 +2,17 @@
 //! hashtags, numbers), query syntax, filters, order and cursors, grants, edits and deletes
 //! reflected at commit, account removal, bad input, and no plaintext term at rest.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
-use common::*;
 use lanbox::ingest::{Batch, Change, Pipeline};
 use lanbox::model::*;
 use lanbox::search::docrow::DocRow;
 use lanbox::search::tables::*;
 use lanbox::search::{Filter, Query, SearchError, SearchIndex, SearchPage, search};
 use redb::{ReadableTable, TableDefinition};
+use support::messages::*;
 
 fn setup() -> (tempfile::TempDir, Pipeline) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,55 +4,27 @@
 //! simulator then serves back for the sent message's `file_id`. An upload for another account
 //! cannot be sent.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::auth::Role;
-use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, Token, http_client};
 use lanbox::dev::simulator::Simulator;
 use lanbox::model::ChatKind;
-use serde_json::{Value, json};
-
-async fn upload(s: &TestServer, token: &str, account: u64, name: &str, mime: &str, body: Vec<u8>) -> u64 {
-    let res = s
-        .client()
-        .post(s.url(&format!("/api/v1/attachments?account={account}&name={name}")))
-        .bearer_auth(token)
-        .header("content-type", mime)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json::<Value>().await.unwrap()["id"].as_u64().unwrap()
-}
+use serde_json::json;
+use support::messages::{chat, text_message};
+use support::server::*;
+use support::{bots, poll};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_file_is_sent_with_its_caption_and_the_same_bytes() {
     let sim = Simulator::start().await.unwrap();
     let bot = sim.add_bot("files_bot");
     let s = TestServer::start().await;
-    let add = |name: &str, token: String| AddBot {
-        token: Token::new(token).unwrap(),
-        name: Some(name.into()),
-        rented: false,
-        daily_limit: None,
-        api_base: Some(sim.api_base()),
-    };
-    let a = accounts::add(&s.store, http_client().unwrap(), add("a", bot.token().into()))
-        .await
-        .unwrap()
-        .id;
+    let a = bots::add(&s.store, &sim, &bot, Some("a")).await;
     let other = sim.add_bot("other_bot");
-    let b = accounts::add(&s.store, http_client().unwrap(), add("b", other.token().into()))
-        .await
-        .unwrap()
-        .id;
+    let b = bots::add(&s.store, &sim, &other, Some("b")).await;
     s.state.outbox.start(a).await.unwrap();
     s.user("root", Role::Admin, &[]).await;
     let root = s.token("root").await;
@@ -115,15 +87,15 @@ async fn an_uploaded_file_is_sent_with_its_caption_and_the_same_bytes() {
 
     // The item ends "sent", and the conversation shows our document.
     let item_id = item["id"].as_u64().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    poll::until_ok(Duration::from_secs(10), || async {
         let (_, it) = get(&s, &root, &format!("/api/v1/outbox/{item_id}")).await;
         if it["status"] == "sent" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("item: {it}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "item: {it}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let (_, page) = get(&s, &root, &format!("/api/v1/chats/{chat_id}/messages")).await;
     let ours = page["messages"]
         .as_array()

@@ -2,33 +2,20 @@
 //! is what the client sees, HSTS, the JSON error shape, plain HTTP redirecting, graceful
 //! shutdown; and the `lanbox serve` binary end to end.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+mod support;
+
+use std::process::Stdio;
 
 use lanbox::api::router;
 use lanbox::service::Service;
 use lanbox::system::tls::{CertSource, CertStore};
 use rustls::pki_types::ServerName;
+use support::binary::{self, Serving};
+use support::tls::{HOST, connector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn client(fp: &str, versions: &[&'static rustls::SupportedProtocolVersion]) -> tokio_rustls::TlsConnector {
-    let cfg = lanbox::system::tls::client_config(Some(fp), versions);
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-}
-
 async fn get(addr: std::net::SocketAddr, fp: &str, path: &str) -> std::io::Result<String> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let mut tls = client(fp, &[&rustls::version::TLS13])
-        .connect(ServerName::try_from("lanbox.local").unwrap(), tcp)
-        .await?;
-    tls.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: lanbox.local\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut out = String::new();
-    tls.read_to_string(&mut out).await?;
-    Ok(out)
+    support::tls::get(addr, fp, None, path).await
 }
 
 #[tokio::test]
@@ -37,7 +24,7 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
     let store = lanbox::store::Store::open(dir.path(), &Default::default()).unwrap();
     let certs = CertStore::load(CertSource::SelfSigned {
         dir: dir.path().join("tls"),
-        names: lanbox::system::tls::default_names("lanbox.local"),
+        names: lanbox::system::tls::default_names(HOST),
     })
     .unwrap();
     let fp = certs.fingerprint();
@@ -78,8 +65,8 @@ async fn tls13_only_fingerprint_hsts_and_error_shape() {
 
     // A TLS 1.2-only client is refused.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls12 = client(&fp, &[&rustls::version::TLS12])
-        .connect(ServerName::try_from("lanbox.local").unwrap(), tcp)
+    let tls12 = connector(&fp, &[&rustls::version::TLS12])
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
         .await;
     assert!(tls12.is_err(), "TLS 1.2 must be refused");
 
@@ -130,38 +117,10 @@ async fn plain_http_only_redirects() {
 #[tokio::test]
 async fn serve_binary_prints_fingerprint_answers_and_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lanbox"))
-        .args(["serve", "--data"])
-        .arg(dir.path())
-        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let serving = Serving::start(binary::command(&["serve"], dir.path()).stderr(Stdio::null()));
+    let health = get(serving.addr, &serving.fingerprint, "/api/v1/health")
+        .await
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut fp, mut addr) = (String::new(), None);
-    let mut line = String::new();
-    while addr.is_none() {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve exited early");
-        if let Some(f) = line
-            .trim()
-            .strip_prefix("lanbox certificate SHA-256 fingerprint: ")
-        {
-            fp = f.to_string();
-        }
-        if let Some(a) = line.trim().strip_prefix("lanbox listening on https://") {
-            addr = Some(a.parse::<std::net::SocketAddr>().unwrap());
-        }
-    }
-    let health = get(addr.unwrap(), &fp, "/api/v1/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.wait().unwrap().success());
+    assert!(serving.stop().success());
 }

@@ -2,6 +2,8 @@
 //! semantics, long polling, faults, webhooks, sending and files, and tokens never appearing in
 //! errors. The control API, media sends and webhook delivery are in the modules below.
 
+mod support;
+
 #[path = "simulator/control.rs"]
 mod control;
 #[path = "simulator/media.rs"]
@@ -18,6 +20,7 @@ use lanbox::channels::telegram::client::{
 use lanbox::channels::telegram::split_updates;
 use lanbox::dev::simulator::{Fault, SimBot, Simulator};
 use serde_json::{Value, json};
+use support::updates;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -32,11 +35,9 @@ async fn setup() -> (Simulator, SimBot, BotClient) {
     (sim, bot, client)
 }
 
+/// Ann's text message `id` in her private chat `chat`.
 fn text_update(chat: i64, id: i64, text: &str) -> Value {
-    json!({"update_id": 0, "message": {
-        "message_id": id, "date": 1_700_000_000, "text": text,
-        "from": {"id": chat, "is_bot": false, "first_name": "Ann"},
-        "chat": {"id": chat, "type": "private", "first_name": "Ann"}}})
+    updates::private_text(chat, "Ann", id, updates::DATE, text)
 }
 
 /// One Bot API call over plain HTTP with a JSON body: the status and the decoded answer.

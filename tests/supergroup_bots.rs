@@ -6,16 +6,15 @@
 //! The simulator's numbering itself (by the chat's recorded type, not its ID) is checked on its
 //! own at the end.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::channels::telegram::client::{BotClient, SendMessage, Token, http_client};
 use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::{Value, json};
+use support::server::*;
 
 /// The supergroup both bots are in.
 const SG: i64 = -1_001_234_567_890;

@@ -3,30 +3,14 @@
 //! agents never see it. The counted figures (files, failed fetches) are reused for the cache's
 //! period and recounted after it.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::*;
 use lanbox::attachments::State;
 use lanbox::attachments::stats::StatsCache;
 use lanbox::attachments::tables::{AttachmentRecord, Tables};
-
-async fn upload(s: &TestServer, token: &str, account: u64, body: Vec<u8>) -> u64 {
-    let res = s
-        .client()
-        .post(s.url(&format!("/api/v1/attachments?account={account}&name=a.bin")))
-        .bearer_auth(token)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let v: serde_json::Value = res.json().await.unwrap();
-    v["id"].as_u64().unwrap()
-}
+use support::server::*;
 
 /// Records a fetch that was given up on and one still queued, as the fetcher would (copies of
 /// the uploaded file's record, so this keeps up with new record fields).
@@ -60,7 +44,15 @@ async fn admins_get_system_figures_and_agents_do_not() {
     let (s, a, _) = workspace().await;
     let root = s.token("root").await;
     let alice = s.token("alice").await;
-    let file = upload(&s, &root, a, vec![7u8; 300_000]).await;
+    let file = upload(
+        &s,
+        &root,
+        a,
+        "a.bin",
+        "application/octet-stream",
+        vec![7u8; 300_000],
+    )
+    .await;
 
     let (status, stats) = get(&s, &root, "/api/v1/stats").await;
     assert_eq!(status, 200);

@@ -2,56 +2,24 @@
 //! sealed (never printed, never in the data directory's bytes); a bad token fails clearly and
 //! stores nothing; update and remove change what `list` shows.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use lanbox::dev::simulator::Simulator;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
+use support::binary::{self, describe};
+use support::canary;
 
 /// Runs the binary off the runtime's worker threads, so the simulator keeps serving.
 async fn lanbox(data: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("LANBOX_BOT_TOKEN");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Every file under `dir`, as bytes.
-fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(all_bytes(&path));
-        } else {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    binary::output(binary::command(args, data)).await
 }
 
 async fn list(data: &Path) -> Vec<Value> {
     let out = lanbox(data, &["account", "list", "--json"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -80,18 +48,18 @@ async fn add_checks_the_token_and_never_shows_or_stores_it_in_clear() {
         "--rented",
     ];
     let out = lanbox(&data, &add).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("@frontdesk_bot"), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(describe(&out).contains("@frontdesk_bot"), "{}", describe(&out));
     assert!(bot.calls().iter().any(|c| c.method == "getMe"));
 
     // Adding the same bot twice is refused.
     let out = lanbox(&data, &add).await;
     assert!(!out.status.success());
-    assert!(text(&out).contains("already account 1"), "{}", text(&out));
+    assert!(describe(&out).contains("already account 1"), "{}", describe(&out));
 
     let out = lanbox(&data, &["account", "list"]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("@frontdesk_bot"), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(describe(&out).contains("@frontdesk_bot"), "{}", describe(&out));
     let accounts = list(&data).await;
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0]["bot_username"], "frontdesk_bot");
@@ -111,7 +79,7 @@ async fn add_checks_the_token_and_never_shows_or_stores_it_in_clear() {
         "500",
     ];
     let out = lanbox(&data, &update).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let accounts = list(&data).await;
     assert_eq!(
         (
@@ -122,26 +90,28 @@ async fn add_checks_the_token_and_never_shows_or_stores_it_in_clear() {
         (&Value::from("Front desk"), &Value::from(false), &Value::from(500))
     );
     let out = lanbox(&data, &["account", "update", "1", "--no-daily-limit"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(list(&data).await[0]["daily_limit"], Value::Null);
 
     // The token is sealed: no file in the data directory holds it, nor its secret half.
-    for (path, bytes) in all_bytes(&data) {
-        assert!(!contains(&bytes, secret.as_bytes()), "token found in {path}");
-    }
+    canary::assert_absent(&data, &[&secret]);
 
     let out = lanbox(&data, &["account", "remove", "1"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     assert!(list(&data).await.is_empty());
     let out = lanbox(&data, &["account", "remove", "1"]).await;
     assert!(!out.status.success());
-    assert!(text(&out).contains("no Telegram account 1"), "{}", text(&out));
+    assert!(
+        describe(&out).contains("no Telegram account 1"),
+        "{}",
+        describe(&out)
+    );
     // A removed account can still be released: its key goes, and then nothing is left to do.
     let out = lanbox(&data, &["account", "remove", "1", "--release"]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("released"), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(describe(&out).contains("released"), "{}", describe(&out));
     let out = lanbox(&data, &["account", "remove", "1", "--release"]).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", describe(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +128,7 @@ async fn a_bad_token_fails_clearly_and_stores_nothing() {
     )
     .await;
     assert!(!out.status.success());
-    let shown = text(&out);
+    let shown = describe(&out);
     assert!(shown.contains("rejected the bot token (401"), "{shown}");
     assert!(!shown.contains("AAwrongwrongwrong"), "{shown}");
     assert!(list(&data).await.is_empty());
@@ -177,8 +147,8 @@ async fn a_bad_token_fails_clearly_and_stores_nothing() {
     )
     .await;
     assert!(!out.status.success());
-    assert!(text(&out).contains("not a bot token"), "{}", text(&out));
-    assert!(!text(&out).contains("not a token"), "{}", text(&out));
+    assert!(describe(&out).contains("not a bot token"), "{}", describe(&out));
+    assert!(!describe(&out).contains("not a token"), "{}", describe(&out));
     assert!(list(&data).await.is_empty());
 
     // Nothing listens here: a network error, which must not quote the URL (and so the token).
@@ -196,6 +166,10 @@ async fn a_bad_token_fails_clearly_and_stores_nothing() {
     )
     .await;
     assert!(!out.status.success());
-    assert!(text(&out).contains("network error"), "{}", text(&out));
-    assert!(!text(&out).contains("AAwrongwrongwrong"), "{}", text(&out));
+    assert!(describe(&out).contains("network error"), "{}", describe(&out));
+    assert!(
+        !describe(&out).contains("AAwrongwrongwrong"),
+        "{}",
+        describe(&out)
+    );
 }

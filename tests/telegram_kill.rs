@@ -6,38 +6,27 @@
 //! makes "Telegram" (the simulator) deliver them again, and the dedup key makes the redelivery
 //! harmless. Seeded (printed; `LANBOX_KILL_SEED` replays a run).
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::store::{ChatKey, Store, StoreOptions};
-use serde_json::json;
+use support::binary::{self, Serving};
+use support::rng::Rng;
+use support::updates;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
 const CHATS: i64 = 5;
 const UPDATES: i64 = 1_500;
 const KILLS: usize = 6;
 
+/// `lanbox ARGS --data DATA` without mDNS.
 fn command(args: &[&str], data: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .arg("--data")
-        .arg(data)
-        .env("LANBOX_SERVER_LISTEN", "127.0.0.1:0")
-        .env("LANBOX_SERVER_MDNS", "false")
-        .env_remove("LANBOX_BOT_TOKEN")
-        .stdin(Stdio::null());
+    let mut c = binary::command(args, data);
+    c.env("LANBOX_SERVER_MDNS", "false");
     c
-}
-
-fn run(args: &[&str], data: &Path) {
-    let out = command(args, data).output().unwrap();
-    assert!(
-        out.status.success(),
-        "lanbox {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn serve(data: &Path) -> Child {
@@ -55,22 +44,13 @@ fn text(n: i64) -> String {
 fn inject(bot: &SimBot, from: i64, to: i64) {
     for n in from..to {
         let chat = 1000 + n % CHATS;
-        bot.inject(
-            json!({"message": {"message_id": n / CHATS + 1, "date": 1_700_000_000 + n,
-            "chat": {"id": chat, "type": "private", "first_name": "K"},
-            "from": {"id": chat, "is_bot": false, "first_name": "K"}, "text": text(n)}}),
-        );
-    }
-}
-
-/// xorshift64*, enough for kill times.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
+        bot.inject(updates::private_text(
+            chat,
+            "K",
+            n / CHATS + 1,
+            updates::DATE + n,
+            &text(n),
+        ));
     }
 }
 
@@ -95,8 +75,8 @@ async fn kills_during_polling_lose_nothing_and_double_nothing() {
     {
         let (data, token, api) = (data.clone(), bot.token().to_owned(), sim.api_base());
         tokio::task::spawn_blocking(move || {
-            run(&["init"], &data);
-            run(
+            binary::run(&mut command(&["init"], &data));
+            binary::run(&mut command(
                 &[
                     "account",
                     "add",
@@ -107,7 +87,7 @@ async fn kills_during_polling_lose_nothing_and_double_nothing() {
                     &api,
                 ],
                 &data,
-            );
+            ));
         })
         .await
         .unwrap();
@@ -118,31 +98,23 @@ async fn kills_during_polling_lose_nothing_and_double_nothing() {
         inject(&bot, round * per_round, (round + 1) * per_round);
         let mut child = serve(&data);
         // Let it start and poll for a while, then kill it mid-stream.
-        tokio::time::sleep(Duration::from_millis(150 + rng.next(900))).await;
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(900) as u64)).await;
         child.kill().unwrap();
         child.wait().unwrap();
     }
     inject(&bot, KILLS as i64 * per_round, UPDATES);
     // A last, clean run drains what is left; SIGTERM (once it is up) stops it.
-    let mut child = command(&["serve"], &data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let ready = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("lanbox listening on"))
-    });
-    assert!(ready.await.unwrap(), "serve did not start");
+    let serving = {
+        let mut c = command(&["serve"], &data);
+        c.stderr(Stdio::null());
+        tokio::task::spawn_blocking(move || Serving::start(&mut c))
+            .await
+            .unwrap()
+    };
     let drained = bot
         .wait_until(Duration::from_secs(60), |b| b.pending() == 0)
         .await;
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    let status = tokio::task::spawn_blocking(move || serving.stop()).await.unwrap();
     assert!(drained, "the simulator still holds {} updates", bot.pending());
     assert!(status.success(), "serve did not stop cleanly: {status:?}");
 

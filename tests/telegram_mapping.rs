@@ -4,6 +4,8 @@
 //! Hostile payloads carry [`CANARY`] where message text would be; no error, reason or note may
 //! ever repeat it.
 
+mod support;
+
 use lanbox::channels::telegram::map::{MAX_TEXT_BYTES, NOT_STORED, POSTBACK_ID_BASE};
 use lanbox::channels::telegram::{Mapped, map_raw, parse_update, split_updates};
 use lanbox::ingest::Change;
@@ -11,30 +13,11 @@ use lanbox::model::{
     Body, ChatKind, Direction, ForwardOrigin, Media, MediaKind, Message, Reaction, ReactionTally, Sender,
     ServiceEvent, Status,
 };
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telegram");
+use support::updates::{fixture, fixtures};
 
 /// Stands in for message text in hostile payloads. Upper case and a dash, so it can never pass
 /// for a Telegram field name (those are reported by name).
 const CANARY: &str = "CANARY-7f3a";
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn all_fixtures() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(FIXTURES)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 fn map(name: &str) -> Mapped {
     map_raw(1, &fixture(name))
@@ -97,7 +80,7 @@ fn unsupported_reason(mapped: &Mapped) -> String {
 
 #[test]
 fn every_fixture_parses_and_maps() {
-    let fixtures = all_fixtures();
+    let fixtures = fixtures();
     assert!(fixtures.len() >= 52, "fixture files missing: {}", fixtures.len());
     for (name, raw) in fixtures {
         if let Err(e) = parse_update(&raw) {

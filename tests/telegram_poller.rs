@@ -2,11 +2,17 @@
 //! store through the real pipeline: every update ingested once, the offset committed with the
 //! updates, restarts that neither lose nor repeat, 429/5xx/hangs survived, 401 and 409 stopping
 //! the account visibly.
+//!
+//! Real time throughout, not paused tokio time: the gaps are measured where Telegram would see
+//! them, at the simulator, which stamps calls with `std::time::Instant`; and while a commit runs
+//! on the store's writer thread the runtime is idle, so paused time would jump to the next
+//! timer (a request or test timeout) mid-commit.
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanbox::channels::telegram::bots::{self as accounts, AddBot};
 use lanbox::channels::telegram::client::{BotClient, SetWebhook, Token, http_client};
 use lanbox::channels::telegram::map_raw;
 use lanbox::channels::telegram::poller::{
@@ -15,21 +21,14 @@ use lanbox::channels::telegram::poller::{
 use lanbox::channels::telegram::pollers::Pollers;
 use lanbox::dev::simulator::{Call, Fault, SimBot, Simulator};
 use lanbox::ingest::{Batch, NoIndex, Pipeline};
-use lanbox::store::{Store, StoreOptions};
+use lanbox::store::Store;
 use serde_json::{Value, json};
+use support::messages::open;
+use support::{bots, updates};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telegram");
 const WAIT: Duration = Duration::from_secs(20);
-
-fn open(dir: &std::path::Path) -> Store {
-    let opts = StoreOptions {
-        credentials_dir: None,
-        ..StoreOptions::default()
-    };
-    Store::open(dir, &opts).unwrap()
-}
 
 /// Short polls and short backoffs, so failures resolve in a test's time.
 fn fast() -> PollerConfig {
@@ -58,17 +57,7 @@ async fn rig() -> Rig {
     let store = open(dir.path());
     let sim = Simulator::start().await.unwrap();
     let bot = sim.add_bot("inbox_bot");
-    let spec = AddBot {
-        token: Token::new(bot.token()).unwrap(),
-        name: None,
-        rented: false,
-        daily_limit: None,
-        api_base: Some(sim.api_base()),
-    };
-    let account = accounts::add(&store, http_client().unwrap(), spec)
-        .await
-        .unwrap()
-        .id;
+    let account = bots::add(&store, &sim, &bot, None).await;
     let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
     Rig {
         _dir: dir,
@@ -120,25 +109,16 @@ async fn position(store: &Store, account: u64) -> Option<u64> {
 }
 
 fn fixtures() -> Vec<(String, Value)> {
-    let mut out: Vec<_> = std::fs::read_dir(FIXTURES)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
-        })
+    let out: Vec<_> = updates::fixtures()
+        .into_iter()
+        .map(|(name, raw)| (name, serde_json::from_slice(&raw).unwrap()))
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(out.len() > 20, "fixtures missing");
     out
 }
 
 fn text_update(chat: i64, id: i64) -> Value {
-    json!({"update_id": 0, "message": {
-        "message_id": id, "date": 1_700_000_000 + id, "text": format!("message {id}"),
-        "from": {"id": chat, "is_bot": false, "first_name": "Ann"},
-        "chat": {"id": chat, "type": "private", "first_name": "Ann"}}})
+    updates::private_text(chat, "Ann", id, updates::DATE + id, &format!("message {id}"))
 }
 
 fn get_updates(calls: &[Call]) -> Vec<&Call> {
@@ -240,20 +220,7 @@ async fn every_update_is_ingested_once_across_restarts() {
     // The store holds exactly what ingesting each update once, directly, gives.
     let ref_dir = tempfile::tempdir().unwrap();
     let reference = open(ref_dir.path());
-    let ref_account = accounts::add(
-        &reference,
-        http_client().unwrap(),
-        AddBot {
-            token: Token::new(rig.bot.token()).unwrap(),
-            name: None,
-            rented: false,
-            daily_limit: None,
-            api_base: Some(rig.sim.api_base()),
-        },
-    )
-    .await
-    .unwrap()
-    .id;
+    let ref_account = bots::add(&reference, &rig.sim, &rig.bot, None).await;
     assert_eq!(ref_account, rig.account);
     let ref_pipeline = Pipeline::new(reference.clone(), Arc::new(NoIndex));
     let mut texts: Vec<Vec<u8>> = fixtures[..half]

@@ -4,43 +4,33 @@
 //! redelivers); the simulator's own deliveries arrive over TLS; switching back calls
 //! `deleteWebhook` and polling resumes.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::TestServer;
-use lanbox::channels::telegram::bots::{self as accounts, AddBot, Mode};
-use lanbox::channels::telegram::client::{Token, http_client};
+use lanbox::channels::telegram::bots::{self as accounts, Mode};
+use lanbox::channels::telegram::client::http_client;
 use lanbox::channels::telegram::webhook::{self, SECRET_HEADER};
 use lanbox::dev::simulator::{SimBot, Simulator};
 use lanbox::store::ChatKey;
-use serde_json::{Value, json};
+use serde_json::Value;
+use support::server::TestServer;
+use support::{bots, poll, updates};
 
 async fn setup() -> (TestServer, Simulator, SimBot, u64) {
     let server = TestServer::start().await;
     let sim = Simulator::start().await.unwrap();
     let bot = sim.add_bot("hookbot");
-    let added = accounts::add(
-        &server.store,
-        http_client().unwrap(),
-        AddBot {
-            token: Token::new(bot.token().to_owned()).unwrap(),
-            name: None,
-            rented: false,
-            daily_limit: None,
-            api_base: Some(sim.api_base()),
-        },
-    )
-    .await
-    .unwrap();
-    (server, sim, bot, added.id)
+    let id = bots::add(&server.store, &sim, &bot, None).await;
+    (server, sim, bot, id)
 }
 
+/// Ada's text message `message_id`, as update `update_id` (0: the simulator numbers it).
 fn private_update(update_id: i64, message_id: i64, text: &str) -> Value {
-    json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_000,
-        "chat": {"id": 4242, "type": "private", "first_name": "Ada"},
-        "from": {"id": 4242, "is_bot": false, "first_name": "Ada"}, "text": text}})
+    updates::numbered(
+        updates::private_text(4242, "Ada", message_id, updates::DATE, text),
+        update_id,
+    )
 }
 
 /// The webhook base URL that reaches the test server (its certificate names 127.0.0.1).
@@ -164,15 +154,16 @@ async fn the_simulator_delivers_over_tls_and_switching_back_polls_again() {
 
     bot.inject(private_update(0, 7, "first, by webhook"));
     bot.inject(private_update(0, 8, "second, by webhook"));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while messages_in(&server, id, 4242).await < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the simulator's webhook deliveries did not arrive: {}",
-            bot.webhook_info()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll::until_ok(Duration::from_secs(20), || async {
+        match messages_in(&server, id, 4242).await {
+            2.. => Ok(()),
+            n => Err(format!(
+                "{n} of the simulator's 2 webhook deliveries arrived: {}",
+                bot.webhook_info()
+            )),
+        }
+    })
+    .await;
 
     webhook::switch_to_polling(&server.store, http_client().unwrap(), id)
         .await
@@ -195,11 +186,10 @@ async fn the_simulator_delivers_over_tls_and_switching_back_polls_again() {
     );
     assert_eq!(pollers.start_all().await.unwrap(), 1);
     bot.inject(private_update(0, 9, "third, by polling"));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while messages_in(&server, id, 4242).await < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "polling did not resume");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll::until("polling to resume", Duration::from_secs(20), || async {
+        messages_in(&server, id, 4242).await >= 3
+    })
+    .await;
     stop_tx.send_replace(true);
     pollers.join().await;
     drop(sim);

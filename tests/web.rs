@@ -2,11 +2,10 @@
 //! caching, the Content-Security-Policy), and the first-run set-up that creates the first admin
 //! only with the setup code from the console, once.
 
-mod common;
-mod harness;
+mod support;
 
-use harness::*;
 use serde_json::{Value, json};
+use support::server::*;
 
 fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
     res.headers()

@@ -2,19 +2,18 @@
 //! events with their sequence numbers, acknowledged client messages, resume without gaps,
 //! slow clients closed without slowing the others, heartbeats and shutdown.
 
-mod common;
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use common::{chat, text_message};
-use harness::*;
 use lanbox::auth::Role;
 use lanbox::ingest::Change;
 use lanbox::live::{Ephemeral, LiveOptions};
 use lanbox::model::{ChatKind, Message};
 use lanbox::service::ServiceOptions;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::messages::{chat, text_message};
+use support::server::*;
 
 async fn server(live: LiveOptions) -> (TestServer, u64, String) {
     let s = TestServer::start_with(ServiceOptions {
@@ -35,16 +34,6 @@ fn dm() -> lanbox::model::Chat {
 fn msgs(a: u64, ids: std::ops::RangeInclusive<i64>, text: &str) -> Vec<Message> {
     ids.map(|i| text_message(a, &dm(), i, &format!("{text} {i}")))
         .collect()
-}
-
-/// Waits for the next message of `kind`, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let m = recv(ws).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
 }
 
 #[tokio::test]
@@ -386,7 +375,9 @@ async fn heartbeats_close_a_silent_client_and_shutdown_says_going_away() {
     let mut silent = ws_token(&s, &token).await;
     let mut alive = ws_token(&s, &token).await;
     call(&mut alive, json!({"type": "subscribe"})).await;
-    // `alive` keeps reading (which answers pings); `silent` reads nothing for a while.
+    // `alive` keeps reading (which answers pings); `silent` reads nothing for a while. Real
+    // time, not paused: the session measures silence with `std::time::Instant`, which paused
+    // tokio time does not move, and the pings cross a real socket.
     let t0 = std::time::Instant::now();
     while t0.elapsed() < Duration::from_millis(2500) {
         assert!(

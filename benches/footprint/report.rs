@@ -110,14 +110,8 @@ pub fn machine() {
     println!(
         "machine: {cpu}, {cores} cores, Linux {}, load average {}\n",
         kernel.trim(),
-        load_average()
+        super::common::measure::load_average()
     );
-}
-
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 pub fn utc(secs: u64) -> String {

@@ -22,7 +22,7 @@ use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{DB_FILE, Store, StoreOptions};
 
 use super::Res;
-use super::words::Gen;
+use super::common::words::Gen;
 
 const MARKER: &str = "footprint.done";
 const ADMIN: &str = "bench";

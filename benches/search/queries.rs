@@ -13,7 +13,7 @@
 use lanbox::model::{BodyKind, ChatKind, Direction};
 use lanbox::search::Filter;
 
-use super::words::*;
+use super::common::words::*;
 
 pub struct BenchQuery {
     pub class: &'static str,

@@ -480,7 +480,7 @@ async fn well_formed_unknown_tokens_are_registered_unless_strict() {
 #[tokio::test]
 async fn dev_telegram_sim_command_serves_until_sigterm() {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanbox"))
+    let mut child = tokio::process::Command::new(crate::support::binary::BIN)
         .args(["dev", "telegram-sim", "--listen", "127.0.0.1:0", "--token", FRESH])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

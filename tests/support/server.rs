@@ -1,8 +1,7 @@
-//! A real lanbox HTTPS server on `127.0.0.1:0` for the API and WebSocket tests, with clients
-//! that pin its self-signed certificate by fingerprint (as in `tests/server.rs`), and helpers
-//! to create accounts, users, tokens and messages. Test crates using it also declare
-//! `mod common;` (the message builders).
-#![allow(dead_code)]
+//! A real lanbox HTTPS server on `127.0.0.1:0` for the API and WebSocket tests, started
+//! through `lanbox::app::serve` (what `lanbox serve` runs, so tests run its wiring), with
+//! clients that pin its self-signed certificate by fingerprint, helpers to create accounts,
+//! users, tokens and messages, and JSON and WebSocket calls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,12 +15,10 @@ use lanbox::store::Store;
 use lanbox::system::tls::{CertSource, CertStore};
 use rustls::pki_types::ServerName;
 
-pub const HOST: &str = "lanbox.local";
-pub const PASSWORD: &str = "correct horse battery";
+pub use super::tls::HOST;
 
-pub fn tls_config(fp: &str) -> rustls::ClientConfig {
-    lanbox::system::tls::client_config(Some(fp), &[&rustls::version::TLS13])
-}
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -125,7 +122,7 @@ impl TestServer {
     /// An HTTPS client that trusts only this server's certificate.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(&self.fp))
+            .tls_backend_preconfigured(super::tls::config(&self.fp))
             .resolve(HOST, self.addr)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -133,7 +130,7 @@ impl TestServer {
     }
 
     pub fn tls(&self) -> tokio_rustls::TlsConnector {
-        tokio_rustls::TlsConnector::from(Arc::new(tls_config(&self.fp)))
+        tokio_rustls::TlsConnector::from(Arc::new(super::tls::config(&self.fp)))
     }
 
     /// A raw TLS stream to the server (for slow or malformed clients).
@@ -235,7 +232,7 @@ impl TestServer {
 /// Accounts alpha (1) and bravo (2), users root (admin), alice (agent of alpha), nobody (agent
 /// without grants). Bravo's content all says "bravo", so a leak is visible in any body.
 pub async fn workspace() -> (TestServer, u64, u64) {
-    use crate::common::{chat, text_message};
+    use super::messages::{chat, text_message};
     use lanbox::model::ChatKind;
     let s = TestServer::start().await;
     let a = s.account("alpha").await;
@@ -277,21 +274,32 @@ pub async fn workspace() -> (TestServer, u64, u64) {
     (s, a, b)
 }
 
-/// A GET with a bearer token: status and JSON body.
-pub async fn get(s: &TestServer, token: &str, path: &str) -> (u16, serde_json::Value) {
-    let res = s
-        .client()
-        .get(s.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+/// Any method with a bearer token and an optional JSON body: the status and the JSON body (a
+/// body that is not JSON comes back as a JSON string).
+pub async fn request(
+    s: &TestServer,
+    method: impl AsRef<str>,
+    token: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let method = reqwest::Method::from_bytes(method.as_ref().as_bytes()).unwrap();
+    let mut req = s.client().request(method, s.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     (
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+/// A GET with a bearer token: status and JSON body.
+pub async fn get(s: &TestServer, token: &str, path: &str) -> (u16, serde_json::Value) {
+    request(s, "GET", token, path, None).await
 }
 
 /// A POST with a bearer token and a JSON body: status and JSON body.
@@ -301,20 +309,25 @@ pub async fn post(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    request(s, "POST", token, path, Some(body)).await
+}
+
+/// Uploads `body` as file `name` (URL-encoded) of type `mime` for `account`
+/// (`POST /api/v1/attachments`), asserting `201 Created`; the attachment's id.
+pub async fn upload(s: &TestServer, token: &str, account: u64, name: &str, mime: &str, body: Vec<u8>) -> u64 {
     let res = s
         .client()
-        .post(s.url(path))
+        .post(s.url(&format!("/api/v1/attachments?account={account}&name={name}")))
         .bearer_auth(token)
-        .json(&body)
+        .header("content-type", mime)
+        .body(body)
         .send()
         .await
         .unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    assert_eq!(res.status(), 201);
+    res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
 }
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
@@ -400,6 +413,16 @@ pub async fn send(ws: &mut Ws, v: serde_json::Value) {
     ws.send(tungstenite::Message::Text(v.to_string().into()))
         .await
         .unwrap();
+}
+
+/// The next message of type `kind` (an event type such as `message.status`), skipping others.
+pub async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    loop {
+        let m = recv(ws).await;
+        if m["type"] == kind {
+            return m;
+        }
+    }
 }
 
 /// Sends a client message and returns the reply with the same `id`, skipping events.

@@ -1,5 +1,5 @@
-//! Builders shared by the integration tests.
-#![allow(dead_code)]
+//! Model builders: chats, users and text messages, and a store opened the way the tests open
+//! one (no credentials directory).
 
 use lanbox::model::*;
 use lanbox::store::new_account::{self as accounts, NewAccount};
