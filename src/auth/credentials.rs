@@ -58,19 +58,6 @@ pub fn token(reader: &Reader, hash: &[u8; 32]) -> Result<Option<TokenRecord>, St
     t.get(hash)?.map(|v| v.value().get()).transpose()
 }
 
-/// Every token of one user (records only: the tokens themselves are not stored).
-pub fn tokens_of(reader: &Reader, user: u64) -> Result<Vec<TokenRecord>, StoreError> {
-    let t = open_or_none!(reader, TOKENHASH_TOKEN);
-    let mut out = Vec::new();
-    for row in t.iter()? {
-        let rec: TokenRecord = row?.1.value().get()?;
-        if rec.user == user {
-            out.push(rec);
-        }
-    }
-    Ok(out)
-}
-
 /// Starts a session for `user`, valid until `expires_at`; returns the cookie value. Expired
 /// sessions of anyone are purged in the same transaction.
 pub async fn create_session(
