@@ -609,7 +609,6 @@ async fn restart(e: Env) -> Env {
         },
     )
     .await;
-    s.state.outbox.start(account).await.unwrap();
     Env {
         s,
         sim,

@@ -100,14 +100,23 @@ impl TestServer {
                 panic!("lanbox::app::serve failed: {e}");
             }
         });
-        TestServer {
+        let server = TestServer {
             dir,
             store,
             state,
             addr,
             fp,
             stop: Some(stop),
-        }
+        };
+        // Ready: the box answers only once its service has started (the senders and pollers of
+        // accounts already in the store included), so no test races the start-up.
+        server
+            .client()
+            .get(server.url("/api/v1/health"))
+            .send()
+            .await
+            .expect("the server answers once started");
+        server
     }
 
     pub fn url(&self, path: &str) -> String {
