@@ -472,6 +472,17 @@ async function main() {
     await page.getByLabel('Message', { exact: true }).fill('Here is the file');
     await page.keyboard.press('Enter');
     await until(async () => (await sim(`/_sim/bot${T1}/sent?since=0`)).some((a) => a.method === 'sendDocument'), 'sendDocument at the simulator');
+    // Regression: the browser sent every file as `file-N`, `application/octet-stream` (a PNG
+    // went as a document named `file-7`) and the inbox showed "file-3".
+    const doc = (await sim(`/_sim/bot${T1}/sent?since=0`)).filter((a) => a.method === 'sendDocument').pop();
+    const d = doc.message && doc.message.document;
+    if (!d || d.file_name !== 'notes.txt' || d.mime_type !== 'text/plain') throw new Error('sent as ' + JSON.stringify(d));
+    await page.locator('.msg', { hasText: 'notes.txt' }).first().waitFor();
+    await input.setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: png(64, 48, [200, 40, 40]) });
+    await until(async () => (await bar.count()) > 0, 'the attach bar');
+    await page.getByLabel('Message', { exact: true }).fill('The receipt');
+    await page.keyboard.press('Enter');
+    await until(async () => (await sim(`/_sim/bot${T1}/sent?since=0`)).some((a) => a.method === 'sendPhoto'), 'the PNG sent as a photo');
   });
 
   await check('a clear error when the daily limit is reached', async () => {

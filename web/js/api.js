@@ -60,8 +60,11 @@ export const chatPath = (chat) => `/api/v1/chats/${encodeURIComponent(chat)}`;
 export function upload(account, file, onProgress) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    x.open('POST', `/api/v1/attachments?account=${encodeURIComponent(account)}`);
-    x.setRequestHeader('content-type', 'application/octet-stream');
+    // The file's own name and type go with it: Telegram shows the name, and picks a photo
+    // over a document by the type.
+    const name = file.name ? `&name=${encodeURIComponent(file.name)}` : '';
+    x.open('POST', `/api/v1/attachments?account=${encodeURIComponent(account)}${name}`);
+    x.setRequestHeader('content-type', file.type || 'application/octet-stream');
     x.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded, e.total);
     x.onload = () => {
       let body = null;
