@@ -587,6 +587,27 @@ async function main() {
     await shot(page, '11-reconnected');
   });
 
+  // Regression: an 800-character unbroken token quoted in a reply made the page 7,392 px wide
+  // on a 1,366 px window, with Send and Sign out off-screen.
+  await check('long unbroken tokens wrap at desktop and phone widths', async () => {
+    const token = 'x'.repeat(400) + 'LONGTOKEN' + 'y'.repeat(391);
+    const first = privateUpdate('ann', { text: token });
+    await inject(T1, first);
+    const quoting = privateUpdate('ann', { text: token, reply_to_message: first.message });
+    await inject(T1, quoting);
+    for (const viewport of [{ width: 1366, height: 800 }, { width: 390, height: 780 }]) {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport, storageState: await admin.storageState() });
+      const p = await ctx.newPage();
+      await p.goto(BASE + '/#/');
+      await p.locator('.chat', { hasText: 'Ann Lee' }).click();
+      await p.locator('.msg .quote').last().waitFor();
+      const wide = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      await shot(p, `12b-long-token-${viewport.width}`);
+      await ctx.close();
+      if (wide[0] > wide[1]) throw new Error(`the page is ${wide[0]} px wide in a ${wide[1]} px window`);
+    }
+  });
+
   await check('phone width and dark mode', async () => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 780 }, colorScheme: 'dark', storageState: await admin.storageState() });
     const p = await ctx.newPage();
