@@ -37,6 +37,12 @@ pub async fn events(
     caller: Caller,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
+    // Checked before anything else, so an out-of-range limit is a 400 whatever `after` says.
+    let limit = match q.limit {
+        None => 100,
+        Some(l @ 1..=1000) => l as usize,
+        Some(_) => return Err(ApiError::BadRequest("limit is 1 to 1000".into())),
+    };
     let split = |v: Option<String>| v.map(|v| v.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>());
     let accounts = split(q.account)
         .map(|a| a.iter().map(|p| p.parse()).collect::<Result<Vec<u64>, _>>())
@@ -51,7 +57,6 @@ pub async fn events(
         grants: caller.grants,
         sub,
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let after = q.after;
     let page = s
         .store
