@@ -19,7 +19,7 @@
 //! - [`upload`]: files the team sends, streamed into the spool encrypted.
 //! - [`stats`]: storage use and queue backlogs for the admin system page (read-only).
 //!
-//! The HTTP routes (downloads, listings, uploads) are `crate::api::files`.
+//! The HTTP routes (downloads, listings, uploads) are `api::files`.
 //!
 //! Nothing here logs file bytes, names or message text; errors carry IDs and sizes only.
 

@@ -1,5 +1,5 @@
 //! Managing users and API tokens after they exist: changing a role, disabling, resetting a
-//! password, deleting; listing and revoking tokens. The admin API (`crate::api::admin`)
+//! password, deleting; listing and revoking tokens. The admin API (`api::admin`)
 //! reaches them through [`super::Auth`] ([`super::revoke`]), which also tells the live
 //! WebSockets.
 //!

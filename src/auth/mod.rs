@@ -15,7 +15,7 @@
 //!
 //! [`Auth`] is the cheap-to-clone handle the API holds; it turns a credential (token, session
 //! cookie, ticket) into a [`Caller`], whose [`Grants`] every route and every live event is
-//! filtered by. The HTTP side (extractors, cookies, Origin checks) lives in `crate::api`.
+//! filtered by. The HTTP side (extractors, cookies, Origin checks) lives in `api`.
 
 pub mod credentials;
 pub mod hashing;

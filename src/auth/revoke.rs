@@ -3,7 +3,7 @@
 //! credential (revoking a token, logging out, resetting a password, disabling, deleting or
 //! re-granting a user) goes through [`Auth`] here, which commits it and then announces a
 //! [`Revoked`] on a bounded broadcast. Each WebSocket task listens and, when an announcement
-//! concerns it, ends at once or checks its credential again (`crate::api::ws::socket`).
+//! concerns it, ends at once or checks its credential again (`api::ws::socket`).
 //!
 //! Nothing is lost to the bound: a socket that falls more than [`CAPACITY`] announcements
 //! behind checks its credential in the store instead. Nor to a race with the upgrade: the

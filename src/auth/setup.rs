@@ -2,7 +2,7 @@
 //! browser while the box has no user. The code is printed only on the box's console, so a
 //! stranger on the LAN who reaches the page first cannot take the box over. It is taken under a
 //! lock before the user is written, so two racing requests cannot both succeed; a failed
-//! attempt puts it back. The HTTP side is `crate::api::setup`.
+//! attempt puts it back. The HTTP side is `api::setup`.
 
 use std::sync::Mutex;
 

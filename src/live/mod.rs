@@ -8,7 +8,7 @@
 //! - [`retention`]: trimming the log's oldest end by count and age.
 //!
 //! The WebSocket itself (authentication, the upgrade, one task per connection) is
-//! `crate::api::ws`: this module knows nothing of HTTP.
+//! `api::ws`: this module knows nothing of HTTP.
 
 pub mod hub;
 pub mod protocol;

@@ -18,7 +18,7 @@ use crate::model::ChatKind;
 /// nominal span.
 pub const JITTER_MARGIN: Duration = Duration::from_millis(100);
 
-/// The `[outbox]` settings (see `crate::config::OutboxSection`).
+/// The `[outbox]` settings (see `config::OutboxSection`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxOptions {
     /// Requests per second per bot (`sendMessage`, edits, deletes, typing); 0: no limit.

@@ -181,7 +181,7 @@ async fn serve_connection<T>(
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let mut req = req.map(|body| axum::body::Body::new(MinRate::new(body, floor, peer)));
-        // The client's address, for the login throttle (`crate::api::session`).
+        // The client's address, for the login throttle (`api::session`).
         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         tower::Service::call(&mut app.clone(), req)
     });

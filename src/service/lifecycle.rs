@@ -21,7 +21,7 @@ use crate::outbox::OutboxError;
 use crate::store::StoreError;
 
 /// What can go wrong while an account's parts start or stop. The API maps it to HTTP in
-/// `crate::api::error`, through the errors it wraps.
+/// `api::error`, through the errors it wraps.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LifecycleError {

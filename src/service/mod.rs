@@ -3,8 +3,8 @@
 //! setup gate) as one cheap-to-clone handle, [`Service`], and what starts and stops their
 //! background work ([`Service::start`], [`Service::shutdown`]).
 //!
-//! Below the HTTP layer: `crate::api` receives a `Service` as its state and calls into it;
-//! nothing here knows about routes, status codes or JSON. `crate::app::serve` (what
+//! Below the HTTP layer: `api` receives a `Service` as its state and calls into it;
+//! nothing here knows about routes, status codes or JSON. `app::serve` (what
 //! `lanbox serve` and the integration tests run) opens it, starts it, serves it and shuts it
 //! down.
 //!

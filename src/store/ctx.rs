@@ -375,7 +375,7 @@ impl<'t> WriteCtx<'t> {
         Ok(self.last_seq)
     }
 
-    /// The event log table itself, for trimming its oldest end (`crate::live::retention`).
+    /// The event log table itself, for trimming its oldest end (`live::retention`).
     pub fn events_table(&mut self) -> &mut Table<'t, u64, Rec<EventRecord>> {
         &mut self.events
     }

@@ -44,7 +44,7 @@ pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::n
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_NEXT_ACCOUNT: &str = "next_account";
-/// The next user ID; user IDs are never reused (`crate::auth::users::add`).
+/// The next user ID; user IDs are never reused (`auth::users::add`).
 pub const META_NEXT_USER: &str = "next_user";
 
 /// Current layout of the tables above. A release that changes it adds a migration step.

@@ -7,7 +7,7 @@
 //!   reason that names fields and positions but never message text;
 //! - [`client`]: the HTTPS Bot API client; [`poller`] and [`pollers`]: long polling, one task
 //!   per bot; [`bots`]: adding and managing bot accounts. The Bot API simulator used by
-//!   tests and `lanbox demo` lives apart, in [`crate::dev`].
+//!   tests and `lanbox demo` lives apart, in `dev` (the top-level module).
 //!
 //! The usual path for a `getUpdates` body is [`split_updates`] then [`map_raw`] per element.
 

@@ -11,7 +11,7 @@
 //!   overlapping character bigrams, `会议记录` is `会议 议记 记录`; a lone character stays a
 //!   unigram.
 //! - Emoji are words of their own, without variation selectors or skin tones (`👍🏽` is `👍`).
-//! - [`super::extras`] adds hashtags, mentions, URLs, compound-word parts and phone numbers.
+//! - [`extras`] adds hashtags, mentions, URLs, compound-word parts and phone numbers.
 //!
 //! The same code tokenizes stored text and queries, so they always agree. [`scan`] is the
 //! allocation-free core (phrase checks run it on every candidate); [`tokenize`] collects it.
