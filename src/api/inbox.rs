@@ -85,6 +85,9 @@ pub struct ChatPage {
     chats: Vec<ChatDto>,
     /// Pass as `cursor` for the next page; `null` at the end.
     next: Option<String>,
+    /// The event log's end in the same snapshot: resuming the live feed from it misses nothing
+    /// that happened after this page was read.
+    last_seq: u64,
 }
 
 fn parse_kind(s: &str) -> Result<ChatKind, ApiError> {
@@ -156,7 +159,11 @@ pub async fn chats(
                     chats.push(chat_dto(r, &caller, &v)?);
                 }
             }
-            Ok(ChatPage { chats, next })
+            Ok(ChatPage {
+                chats,
+                next,
+                last_seq: r.last_seq()?,
+            })
         })
         .await?;
     Ok(Json(page))

@@ -37,8 +37,11 @@ export class Inbox {
   }
 
   async start() {
-    await Promise.all([this.loadAccounts(), this.loadChats()]);
-    this.live.start();
+    // The chat list says where the event log stood when it was read; the live feed resumes
+    // from there, so nothing that happens between the page load and the WebSocket's
+    // subscription is lost (a reply's "sent" status, a message arriving meanwhile).
+    const [, seq] = await Promise.all([this.loadAccounts(), this.loadChats()]);
+    this.live.start(seq);
     this.route();
   }
 
@@ -159,12 +162,14 @@ export class Inbox {
       if (!more) this.chats.clear();
       for (const c of page.chats) this.chats.set(c.id, c);
       this.next = page.next;
+      return page.last_seq;
     } catch (e) {
       toast('Chats: ' + explain(e));
     } finally {
       this.loadingMore = false;
+      this.renderChats();
     }
-    this.renderChats();
+    return null;
   }
 
   matches(c) {

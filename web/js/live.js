@@ -1,6 +1,6 @@
 // The live feed: one WebSocket (subprotocol lanbox.v1, authenticated by the session cookie),
-// `subscribe` on the first connection, `resume` from the last sequence number seen after any
-// drop, reconnecting with growing pauses. Emits DOM events on itself:
+// `resume` from where the first REST snapshot was read (or `subscribe` without one), `resume`
+// from the last sequence number seen after any drop, reconnecting with growing pauses. Emits DOM events on itself:
 //   'event'        {detail: server event}      every message.* / chat.* / typing / ... event
 //   'state'        {detail: {online, attempt}}
 //   'reconnected'  {detail: {replayed}}        after a resume filled the gap
@@ -20,7 +20,13 @@ export class Live extends EventTarget {
     this.heartbeat = null;
   }
 
-  start() { this.stopped = false; this.connect(); }
+  /** Connects; `fromSeq` (where a REST snapshot was read) makes the first connection resume
+   *  from there instead of subscribing from "now". */
+  start(fromSeq) {
+    this.stopped = false;
+    if (typeof fromSeq === 'number' && this.lastSeq === null) this.lastSeq = fromSeq;
+    this.connect();
+  }
 
   stop() {
     this.stopped = true;

@@ -263,7 +263,12 @@ impl Script {
     }
 
     fn edit(&mut self, i: usize, text: &str) {
-        let Some(mut m) = self.last[i].clone() else { return };
+        let Some(m) = self.last[i].clone() else { return };
+        self.edit_message(i, m, text);
+    }
+
+    /// Persona `i` edits their message `m` to `text`.
+    fn edit_message(&mut self, i: usize, mut m: Value, text: &str) {
         m["text"] = json!(text);
         m["edit_date"] = json!(now());
         self.bot(&PEOPLE[i]).inject(json!({"edited_message": m}));
@@ -379,16 +384,21 @@ impl Script {
     }
 
     /// One step of the live trickle: usually the next line of someone, sometimes a photo or a
-    /// correction.
-    pub async fn tick(&mut self) {
+    /// typo. A typo returns its correction, which [`play`] sends a few seconds later without
+    /// holding up anything else (answers to the agents least of all).
+    pub async fn tick(&mut self) -> Option<Correction> {
         let i = self.rng.below(PEOPLE.len() as u64) as usize;
         let p = &PEOPLE[i];
         match self.rng.below(10) {
             0 => self.photo(i, now(), p.photo_caption).await,
             1 => {
-                self.say(i, now(), Self::text(p.typo.0));
-                tokio::time::sleep(Duration::from_secs(4)).await;
-                self.edit(i, p.typo.1);
+                let message = self.say(i, now(), Self::text(p.typo.0));
+                return Some(Correction {
+                    at: tokio::time::Instant::now() + Duration::from_secs(4),
+                    person: i,
+                    message,
+                    text: p.typo.1,
+                });
             }
             _ => {
                 let line = p.lines[self.cursor[i] % p.lines.len()];
@@ -396,6 +406,7 @@ impl Script {
                 self.say(i, now(), Self::text(line));
             }
         }
+        None
     }
 
     /// Answers the agents: each message a bot sent gets the customer's thanks, as a reply.
@@ -425,24 +436,52 @@ impl Script {
     }
 }
 
-/// Plays the script until `stop`: the backlog, then a message every few seconds.
+/// A customer's correction of a typo (their `message`), due at `at`.
+pub struct Correction {
+    at: tokio::time::Instant,
+    person: usize,
+    message: Value,
+    text: &'static str,
+}
+
+impl Script {
+    fn correct(&mut self, c: Correction) {
+        self.edit_message(c.person, c.message, c.text);
+    }
+}
+
+/// Plays the script until `stop`: the backlog, then a message every few seconds. Nothing in
+/// the loop sleeps: a due correction is one more branch, so answers to the agents' sends go
+/// out on the next check, however busy the machine.
 pub async fn play(mut s: Script, mut stop: watch::Receiver<bool>) {
     s.backlog().await;
     let mut seen = [0usize; 2];
     let mut next = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut check = tokio::time::interval(Duration::from_millis(1500));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut correction: Option<Correction> = None;
     loop {
+        let due = correction.as_ref().map(|c| c.at);
         tokio::select! {
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return;
                 }
             }
+            _ = check.tick() => s.answer(&mut seen),
+            _ = async { tokio::time::sleep_until(due.unwrap_or(next)).await }, if due.is_some() => {
+                if let Some(c) = correction.take() {
+                    s.correct(c);
+                }
+            }
             _ = tokio::time::sleep_until(next) => {
-                s.tick().await;
+                if let Some(c) = s.tick().await {
+                    if let Some(old) = correction.replace(c) {
+                        s.correct(old);
+                    }
+                }
                 next = tokio::time::Instant::now() + Duration::from_secs(6 + s.rng.below(10));
             }
-            _ = check.tick() => s.answer(&mut seen),
         }
     }
 }
