@@ -627,20 +627,55 @@ async function main() {
   // on a 1,366 px window, with Send and Sign out off-screen.
   await check('long unbroken tokens wrap at desktop and phone widths', async () => {
     const token = 'x'.repeat(400) + 'LONGTOKEN' + 'y'.repeat(391);
-    const first = privateUpdate('ann', { text: token });
+    const first = privateUpdate('ann', { text: 'quokkalong ' + token });
     await inject(T1, first);
     const quoting = privateUpdate('ann', { text: token, reply_to_message: first.message });
     await inject(T1, quoting);
+    // The same kind of token as a caption, a file name, a chat title and a search result.
+    const bytes = png(16, 16, [20, 90, 200]);
+    const photo = await sim(`/_sim/bot${T1}/files?kind=photo&file_name=p.png`, bytes, true);
+    const longName = 'report-' + 'q'.repeat(300) + '.pdf';
+    const doc = await sim(`/_sim/bot${T1}/files?kind=document&file_name=${longName}`, Buffer.from('%PDF-1.4 long name'), true);
+    const longTitle = 'Group' + 'w'.repeat(300);
+    await inject(T1, [
+      privateUpdate('ann', { photo: [{ file_id: photo.file_id, file_unique_id: photo.file_unique_id, width: 16, height: 16, file_size: bytes.length }], caption: 'quokkalong CAPTION' + 'c'.repeat(500) }),
+      privateUpdate('ann', { document: { file_id: doc.file_id, file_unique_id: doc.file_unique_id, file_name: longName, mime_type: 'application/pdf', file_size: 18 } }),
+      { message: { message_id: nextMsg++, date: now(), chat: { id: -1001234567, type: 'supergroup', title: longTitle }, from: people.bob, text: 'in the long-titled group' } },
+    ]);
+    const inView = async (p, locator, what) => {
+      const b = await locator.boundingBox();
+      const w = await p.evaluate(() => window.innerWidth);
+      if (!b || b.x < 0 || b.x + b.width > w + 1) throw new Error(`${what} is off-screen at ${w} px: ${JSON.stringify(b)}`);
+    };
+    const fits = async (p, where) => {
+      const wide = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      if (wide[0] > wide[1]) throw new Error(`${where}: the page is ${wide[0]} px wide in a ${wide[1]} px window`);
+    };
     for (const viewport of [{ width: 1366, height: 800 }, { width: 390, height: 780 }]) {
       const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport, storageState: await admin.storageState() });
       const p = await ctx.newPage();
+      p.setDefaultTimeout(TIMEOUT);
+      await p.goto(BASE + '/#/');
+      await p.locator('.chat', { hasText: 'wwwwwwww' }).waitFor();
+      await fits(p, 'chat list with a long title');
+      await p.locator('.chat', { hasText: 'wwwwwwww' }).click();
+      await p.locator('.msg', { hasText: 'in the long-titled group' }).waitFor();
+      await fits(p, 'a chat with a long title');
+      await inView(p, p.getByRole('button', { name: 'Send' }), 'Send');
       await p.goto(BASE + '/#/');
       await p.locator('.chat', { hasText: 'Ann Lee' }).click();
       await p.locator('.msg .quote').last().waitFor();
-      const wide = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      await p.locator('.msg', { hasText: 'CAPTION' }).waitFor();
+      await p.locator('.msg', { hasText: 'report-qqqq' }).waitFor();
+      await fits(p, 'messages, a quote, a caption and a file name');
+      await inView(p, p.getByRole('button', { name: 'Send' }), 'Send');
       await shot(p, `12b-long-token-${viewport.width}`);
+      await p.goto(BASE + '/#/search/quokkalong');
+      await p.locator('.hit').nth(1).waitFor();
+      await fits(p, 'search results');
+      await inView(p, p.getByRole('button', { name: 'Sign out' }), 'Sign out');
+      await shot(p, `12c-long-token-search-${viewport.width}`);
       await ctx.close();
-      if (wide[0] > wide[1]) throw new Error(`the page is ${wide[0]} px wide in a ${wide[1]} px window`);
     }
   });
 
@@ -672,6 +707,100 @@ async function main() {
     await page.keyboard.press('c');
     const focused = await page.evaluate(() => document.activeElement.getAttribute('aria-label'));
     if (focused !== 'Message') throw new Error('composer not focused: ' + focused);
+  });
+
+  // Regression: the README says admins switch webhook/polling and release accounts in the
+  // browser, but Settings had neither; a password reset showed the password in
+  // window.prompt; a chat the user may not see still showed a composer.
+  await check('settings: webhook and polling, a password dialog, no composer for an unshared chat, release with a confirmation', async () => {
+    const native = [];
+    const onDialog = (d) => { native.push(d.type()); d.dismiss().catch(() => {}); };
+    page.on('dialog', onDialog);
+    try {
+      const row = () => page.locator(`tr[data-account="${acct2}"]`);
+      await page.goto(BASE + '/#/settings/accounts');
+      // Polling -> webhook at this page's own address (the simulator delivers to loopback).
+      await row().getByRole('button', { name: 'Switch to webhook…' }).click();
+      const dlg = page.getByRole('dialog', { name: 'Receive Sales bot by webhook' });
+      await dlg.getByRole('button', { name: 'Switch to webhook' }).click();
+      await row().locator('[data-mode=webhook]').waitFor();
+      await inject(T2, privateUpdate('eve', { text: 'delivered by webhook zebracorn' }));
+      await stored(page, 'delivered by webhook zebracorn');
+      await row().getByRole('button', { name: 'Switch to polling…' }).click();
+      await page.getByRole('dialog', { name: 'Receive Sales bot by polling' }).getByRole('button', { name: 'Switch to polling' }).click();
+      await row().locator('[data-mode=polling]').waitFor();
+
+      // A new password for agent1, typed twice in password fields.
+      await page.goto(BASE + '/#/settings/users');
+      await page.locator('tr[data-user="agent1"]').getByRole('button', { name: 'Password…' }).click();
+      const pd = page.getByRole('dialog', { name: 'New password for agent1' });
+      const NEW_PW = 'a new agent password 2';
+      await pd.getByLabel('New password').fill(NEW_PW);
+      await pd.getByLabel('The same again').fill(NEW_PW + 'x');
+      await pd.getByRole('button', { name: 'Set password' }).click();
+      await pd.getByText('The two passwords differ.').waitFor();
+      for (const input of await pd.locator('input').all()) if (await input.getAttribute('type') !== 'password') throw new Error('a password field shows its text');
+      await pd.getByLabel('The same again').fill(NEW_PW);
+      await pd.getByRole('button', { name: 'Set password' }).click();
+      await page.getByText('Password of agent1 changed').waitFor();
+
+      // The agent (new password) opens a chat of the account not granted: no composer.
+      const eve = (await page.evaluate(() => fetch('/api/v1/chats?limit=200').then((r) => r.json()))).chats.find((c) => (c.title || '').includes('Eve'));
+      if (!eve) throw new Error("no chat of Eve's");
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      const a = await ctx.newPage();
+      a.setDefaultTimeout(TIMEOUT);
+      await a.goto(BASE + '/');
+      await a.getByLabel('User name').fill('agent1');
+      await a.getByLabel('Password').fill(NEW_PW);
+      await a.getByRole('button', { name: 'Sign in' }).click();
+      await a.locator('.chat', { hasText: 'Ann Lee' }).waitFor();
+      await a.goto(`${BASE}/#/chat/${eve.id}`);
+      await a.getByText('not shared with you').waitFor();
+      if (await a.getByLabel('Message', { exact: true }).count()) throw new Error('a composer for a chat the agent may not see');
+      await ctx.close();
+
+      // Release: the dialog says what goes, and wants the account's name typed.
+      await page.goto(BASE + '/#/settings/accounts');
+      await row().getByRole('button', { name: 'Release…' }).click();
+      const rd = page.getByRole('dialog', { name: 'Release Sales bot?' });
+      for (const said of ['cannot be undone', 'every conversation, message and attachment only this account received', 'encryption key']) await rd.getByText(said).waitFor();
+      await rd.getByLabel('Type Sales bot to confirm').fill('Sales');
+      await rd.getByRole('button', { name: 'Release and delete' }).click();
+      await rd.getByText('Type the name exactly').waitFor();
+      await shot(page, '16-release-confirmation');
+      await rd.getByLabel('Type Sales bot to confirm').fill('Sales bot');
+      await rd.getByRole('button', { name: 'Release and delete' }).click();
+      await row().waitFor({ state: 'detached' });
+      await until(async () => !(await page.evaluate(() => fetch('/api/v1/chats?limit=200').then((r) => r.json()))).chats.some((c) => (c.title || '').includes('Eve')), "Eve's chat released");
+      if (native.length) throw new Error('native dialogs shown: ' + native.join(', '));
+    } finally {
+      page.off('dialog', onDialog);
+    }
+  });
+
+  // Regression: errors vanished after 3 s like confirmations, and toasts covered the composer.
+  await check('an error stays until dismissed and nothing covers the composer', async () => {
+    await page.goto(BASE + '/#/');
+    await page.locator('.chat', { hasText: 'Ann Lee' }).click();
+    await page.locator('.msg').first().waitFor();
+    // The page's own module (same URL, same instance) shows them.
+    await page.evaluate(() => import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'dom.js'))
+      .then((d) => { d.toastError('A test error'); d.toast('A test confirmation'); }));
+    const err = page.locator('.toast.error', { hasText: 'A test error' });
+    await err.waitFor();
+    const ok = page.locator('.toast:not(.error)', { hasText: 'A test confirmation' });
+    const [bgErr, bgOk] = [await err.evaluate((e) => getComputedStyle(e).backgroundColor), await ok.evaluate((e) => getComputedStyle(e).backgroundColor)];
+    if (bgErr === bgOk) throw new Error('an error looks like a confirmation');
+    const composer = await page.getByLabel('Message', { exact: true }).boundingBox();
+    for (const t of await page.locator('.toast').all()) {
+      const b = await t.boundingBox();
+      if (b.y + b.height > composer.y && b.y < composer.y + composer.height) throw new Error('a notice covers the composer');
+    }
+    await ok.waitFor({ state: 'detached' });
+    if (!(await err.count())) throw new Error('the error went by itself');
+    await err.getByRole('button', { name: 'Dismiss this error' }).click();
+    await err.waitFor({ state: 'detached' });
   });
 
   await check('no script errors and a strict CSP', async () => {

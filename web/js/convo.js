@@ -2,7 +2,7 @@
 // changes, typing notices, mark-read, jumping to a message, the photo viewer; the composer
 // below it is compose.js.
 
-import { h, replace, dayLabel, toast } from './dom.js';
+import { h, replace, dayLabel, toastError } from './dom.js';
 import { get, post, qs, chatPath, explain } from './api.js';
 import { Composer } from './compose.js';
 import { renderMessage, senderName, preview } from './render.js';
@@ -62,7 +62,7 @@ export class Conversation {
     }
     const c = this.inbox.chats.get(chat) || await this.inbox.fetchChat(chat);
     if (chat !== this.chat) return;
-    if (!c) { replace(this.list, h('div', { class: 'empty' }, 'This conversation does not exist or is not shared with you.')); return; }
+    if (!c) { this.unavailable('This conversation does not exist or is not shared with you.'); return; }
     this.title.textContent = this.inbox.chatTitle(c);
     this.sub.textContent = [c.kind, c.username ? '@' + c.username : null, c.accounts.map((a) => 'via ' + this.inbox.accountName(a)).join(', ')].filter(Boolean).join(' · ');
     // Pages are fetched first and applied only if this chat is still the open one (another
@@ -79,7 +79,9 @@ export class Conversation {
         loaded = await get(chatPath(chat) + '/messages' + qs({ limit: PAGE }));
       }
     } catch (e) {
-      if (chat === this.chat) replace(this.list, h('div', { class: 'empty error' }, explain(e)));
+      if (chat !== this.chat) return;
+      if (e.status === 403 || e.status === 404) this.unavailable('This conversation does not exist or is not shared with you.');
+      else replace(this.list, h('div', { class: 'empty error' }, explain(e)));
       return;
     }
     if (chat !== this.chat) return;
@@ -95,6 +97,14 @@ export class Conversation {
     this.render();
     if (focus) { this.anchor = focus; this.flash(focus); } else { this.anchor = null; this.pinned = true; this.list.scrollTop = this.list.scrollHeight; }
     this.maybeMarkRead();
+  }
+
+  /** A chat the user may not read: a notice and no composer (nothing to send into). */
+  unavailable(text) {
+    this.title.textContent = 'Not available';
+    this.sub.textContent = '';
+    replace(this.el, this.head, this.list);
+    replace(this.list, h('div', { class: 'empty', role: 'status' }, text));
   }
 
   add(messages) {
@@ -138,7 +148,13 @@ export class Conversation {
         continue;
       }
       if (!this.els.has(m.id)) this.els.set(m.id, renderMessage(m, this.ctx()));
-      nodes.push(this.els.get(m.id));
+      const el = this.els.get(m.id);
+      // A run of messages from one sender within a few minutes shows the name once.
+      const prev = nodes[nodes.length - 1];
+      const p = i > 0 ? list[i - 1] : null;
+      el.classList.toggle('cont', !!(p && prev && prev.classList.contains('msg') && m.kind !== 'service' && p.kind !== 'service'
+        && p.direction === m.direction && senderName(p) === senderName(m) && m.date - p.date < 300));
+      nodes.push(el);
     }
     for (const p of this.composer.pending.values()) nodes.push(p.el);
     if (this.newer) nodes.push(h('div', { class: 'notice' }, 'Loading newer messages…'));
@@ -238,14 +254,14 @@ export class Conversation {
       try {
         const page = await get(chatPath(chat) + '/messages' + qs({ before: this.older, limit: PAGE }));
         if (chat === this.chat) { this.add(page.messages); this.older = page.older; this.render('top'); }
-      } catch (e) { toast(explain(e)); } finally { this.loading = false; }
+      } catch (e) { toastError(explain(e)); } finally { this.loading = false; }
     } else if (this.newer && l.scrollHeight - l.scrollTop - l.clientHeight < 300) {
       this.loading = true;
       const chat = this.chat;
       try {
         const page = await get(chatPath(chat) + '/messages' + qs({ after: this.newer, limit: PAGE }));
         if (chat === this.chat) { this.add(page.messages); this.newer = page.newer; this.render('none'); }
-      } catch (e) { toast(explain(e)); } finally { this.loading = false; }
+      } catch (e) { toastError(explain(e)); } finally { this.loading = false; }
     }
     this.maybeMarkRead();
   }
@@ -259,9 +275,16 @@ export class Conversation {
     const upTo = Math.max(...this.msgs.keys());
     this.marking = true;
     try {
-      const r = await post(chatPath(this.chat) + '/read', { up_to: upTo });
+      const chat = this.chat;
+      const r = await post(chatPath(chat) + '/read', { up_to: upTo });
       this.inbox.setUnread(r.chat, r.unread);
-    } catch (e) { toast('Mark read: ' + explain(e)); } finally { this.marking = false; }
+      // The "New messages" divider has done its job once the chat is read: it goes after a
+      // moment (long enough to see where the new part began).
+      if (this.readMark !== null && !r.unread) {
+        clearTimeout(this.markTimer);
+        this.markTimer = setTimeout(() => { if (this.chat === chat && this.readMark !== null) { this.readMark = null; this.renderSoon(); } }, 4000);
+      }
+    } catch (e) { toastError('Mark read: ' + explain(e)); } finally { this.marking = false; }
   }
 
   onEvent(e) {

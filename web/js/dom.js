@@ -37,14 +37,26 @@ export function replace(el, ...children) {
 
 const pad = (n) => String(n).padStart(2, '0');
 
-/** A time for lists: the clock today, the weekday this week, else the date. */
+/** The name of a day, the same in the chat list and the conversation: "Yesterday", a weekday
+ *  within the last week, else the date (`long` adds the year and the month's name). */
+function dayName(d, long) {
+  const today = new Date();
+  const y = new Date(today);
+  y.setDate(today.getDate() - 1);
+  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  const week = new Date(today);
+  week.setHours(0, 0, 0, 0);
+  week.setDate(week.getDate() - 6);
+  if (d >= week && d <= today) return d.toLocaleDateString(undefined, { weekday: long ? 'long' : 'short' });
+  return long ? d.toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' }) : d.toLocaleDateString();
+}
+
+/** A time for lists: the clock today, else the day's name (see `dayName`). */
 export function shortTime(unix) {
   if (!unix) return '';
   const d = new Date(unix * 1000);
-  const now = new Date();
-  if (d.toDateString() === now.toDateString()) return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  if (now - d < 6 * 864e5) return d.toLocaleDateString(undefined, { weekday: 'short' });
-  return d.toLocaleDateString();
+  if (d.toDateString() === new Date().toDateString()) return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return dayName(d, false);
 }
 
 export function clock(unix) {
@@ -52,13 +64,11 @@ export function clock(unix) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** The day separator in a conversation: "Today", else the day's name (see `dayName`). */
 export function dayLabel(unix) {
   const d = new Date(unix * 1000);
-  const today = new Date();
-  if (d.toDateString() === today.toDateString()) return 'Today';
-  const y = new Date(today - 864e5);
-  if (d.toDateString() === y.toDateString()) return 'Yesterday';
-  return d.toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  if (d.toDateString() === new Date().toDateString()) return 'Today';
+  return dayName(d, true);
 }
 
 export function fullTime(unix) {
@@ -95,11 +105,59 @@ export function hue(s) {
   return x % 360;
 }
 
+/** A certificate fingerprint that wraps only between bytes (after a colon), never inside one. */
+export function fingerprint(fp, tag = 'span') {
+  const parts = String(fp || '').split(':');
+  return h(tag, { class: 'mono fingerprint', 'data-fingerprint': '' },
+    parts.map((b, i) => (i < parts.length - 1 ? [b + ':', h('wbr')] : b)));
+}
+
+/** A confirmation: shown for a few seconds, then gone. */
 export function toast(text, ms = 3000) {
   const box = document.getElementById('toasts');
   const t = h('div', { class: 'toast' }, text);
   box.append(t);
   setTimeout(() => t.remove(), ms);
+}
+
+/** An error: looks like one and stays until the user closes it (or the same error shows
+ *  again, which does not stack a second copy). */
+export function toastError(text) {
+  const box = document.getElementById('toasts');
+  for (const old of box.querySelectorAll('.toast.error')) if (old.dataset.text === text) old.remove();
+  const t = h('div', { class: 'toast error', role: 'alert', dataset: { text } },
+    h('span', null, text),
+    h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Dismiss this error', onclick: () => t.remove() }, '×'));
+  box.append(t);
+}
+
+/** A modal question in the page (never `window.prompt`/`confirm`): a title, explanatory
+ *  paragraphs, optional `fields` (inputs, read back by the caller) and a confirm button.
+ *  `check(values)` may return an error text to keep the dialog open. Resolves true once
+ *  confirmed, false when cancelled. */
+export function ask({ title, body = [], fields = [], confirm = 'OK', danger = false, check = null }) {
+  return new Promise((resolve) => {
+    const err = h('p', { class: 'error', role: 'alert' });
+    const ok = h('button', { class: 'btn ' + (danger ? 'danger' : 'primary'), type: 'submit' }, confirm);
+    const cancel = h('button', { class: 'btn', type: 'button', onclick: () => { d.close(); } }, 'Cancel');
+    const form = h('form', { method: 'dialog', onsubmit: async (e) => {
+      e.preventDefault();
+      const problem = check ? await check() : null;
+      if (problem) { err.textContent = problem; return; }
+      done = true;
+      d.close();
+    } }, h('h2', null, title), body.map((p) => (p instanceof Node ? p : h('p', null, p))), fields, err,
+      h('div', { class: 'dlg-bar' }, cancel, ok));
+    const d = h('dialog', { class: 'ask', 'aria-label': title }, form);
+    let done = false;
+    // Leaving the page (another route) cancels the question.
+    const away = () => d.close();
+    window.addEventListener('hashchange', away);
+    d.addEventListener('close', () => { window.removeEventListener('hashchange', away); d.remove(); resolve(done); });
+    document.body.append(d);
+    d.showModal();
+    (form.querySelector('input') || ok).focus();
+  });
 }
 
 /** Runs f at most once per `ms`, the last call winning. */

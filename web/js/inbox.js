@@ -2,7 +2,7 @@
 // filters, and the routes (#/chat/ID[/m/MSG], #/search/Q, #/settings/TAB). Live events are
 // dispatched from here to the list and the open conversation.
 
-import { h, replace, shortTime, initials, hue, toast, debounce } from './dom.js';
+import { h, replace, shortTime, initials, hue, toast, toastError, debounce } from './dom.js';
 import { get, post, qs, chatPath, explain } from './api.js';
 import { preview } from './render.js';
 import { Conversation } from './convo.js';
@@ -55,7 +55,7 @@ export class Inbox {
   build() {
     const isAdmin = this.me.role === 'admin';
     this.conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' }, 'Connecting…');
-    this.searchInput = h('input', { type: 'search', name: 'q', placeholder: 'Search messages  (/)', 'aria-label': 'Search messages', autocomplete: 'off' });
+    this.searchInput = h('input', { type: 'search', name: 'q', placeholder: 'Search', title: 'Search messages (press / to get here)', 'aria-label': 'Search messages', autocomplete: 'off' });
     const searchForm = h('form', { role: 'search', onsubmit: (e) => {
       e.preventDefault();
       const q = this.searchInput.value.trim();
@@ -119,7 +119,7 @@ export class Inbox {
     try {
       this.accounts = await get('/api/v1/accounts');
     } catch (e) {
-      toast('Accounts: ' + explain(e));
+      toastError('Accounts: ' + explain(e));
       return;
     }
     this.renderAccounts();
@@ -164,7 +164,7 @@ export class Inbox {
       this.next = page.next;
       return page.last_seq;
     } catch (e) {
-      toast('Chats: ' + explain(e));
+      toastError('Chats: ' + explain(e));
     } finally {
       this.loadingMore = false;
       this.renderChats();

@@ -1,8 +1,10 @@
-// Settings for admins: Telegram accounts (add, rename, rented, daily limit, status and last
-// error, remove), users and their account grants, and the system (version, certificate,
-// uptime, counts, outbox backlog, storage use, attachment and S3 sync backlogs).
+// Settings for admins: Telegram accounts (add, rename, rented, daily limit, webhook or
+// polling, status and last error, remove or release), users (grants, passwords, disabling)
+// and the system (version, certificate, uptime, counts, outbox backlog, storage use,
+// attachment and S3 sync backlogs). Questions are asked in the page (`ask`), never with
+// `window.prompt`, so a password is never shown.
 
-import { h, replace, fullTime, toast, size } from './dom.js';
+import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
 
 const TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System']];
@@ -36,16 +38,35 @@ async function accounts(body, inbox) {
         await patch(`/api/v1/accounts/${a.id}`, { name: name.value.trim(), rented: rented.checked, daily_limit: limit.value === '' ? null : Number(limit.value) });
         toast(`Saved ${name.value.trim()}`);
         inbox.loadAccounts();
-      } catch (e) { toast(explain(e)); }
+      } catch (e) { toastError(explain(e)); }
     } }, 'Save');
-    const remove = h('button', { class: 'btn danger', type: 'button', onclick: async () => {
-      if (!confirm(`Remove ${a.name}? Its token is erased and it stops receiving; its messages stay.`)) return;
-      try { await del(`/api/v1/accounts/${a.id}`); inbox.loadAccounts(); renderSettings(body.parentElement, 'accounts', inbox); } catch (e) { toast(explain(e)); }
-    } }, 'Remove');
+    const again = () => renderSettings(body.parentElement, 'accounts', inbox);
+    const receive = h('button', { class: 'btn', type: 'button', onclick: () => switchReceive(a).then((changed) => changed && again()) },
+      a.mode === 'webhook' ? 'Switch to polling…' : 'Switch to webhook…');
+    const remove = h('button', { class: 'btn', type: 'button', onclick: async () => {
+      const yes = await ask({ title: `Remove ${a.name}?`, confirm: 'Remove', body: [
+        'Its token is erased and it stops receiving and sending. Its conversations and messages stay in the inbox, readable as before.'] });
+      if (!yes) return;
+      try { await del(`/api/v1/accounts/${a.id}`); toast(`Removed ${a.name}`); inbox.loadAccounts(); again(); } catch (e) { toastError(explain(e)); }
+    } }, 'Remove…');
+    const release = h('button', { class: 'btn danger', type: 'button', onclick: async () => {
+      const typed = h('input', { type: 'text', autocomplete: 'off' });
+      const yes = await ask({ title: `Release ${a.name}?`, confirm: 'Release and delete', danger: true, body: [
+        'Releasing gives the account back (a rented number, a bot handed over). It deletes, and cannot be undone:',
+        h('ul', null, h('li', null, 'every conversation, message and attachment only this account received (chats another account shares keep their messages);'),
+          h('li', null, 'its token and its encryption key, so copies of its sealed data can no longer be read;'),
+          h('li', null, 'its unsent outbox items.')),
+        'It runs in the background and may take minutes on a large account.'],
+      fields: [h('label', null, `Type ${a.name} to confirm`, typed)],
+      check: () => (typed.value.trim() === a.name ? null : `Type the name exactly: ${a.name}`) });
+      if (!yes) return;
+      try { await del(`/api/v1/accounts/${a.id}?release=true`); toast(`Releasing ${a.name}…`); inbox.loadAccounts(); again(); } catch (e) { toastError(explain(e)); }
+    } }, 'Release…');
     return h('tr', { 'data-account': a.id },
-      h('td', null, name, h('div', { class: 'muted' }, a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · ${a.mode}`)),
-      h('td', null, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null),
-      h('td', null, rented), h('td', null, limit), h('td', null, String(a.unread)), h('td', null, save, ' ', remove));
+      h('td', { 'data-label': 'Account' }, name, h('div', { class: 'muted' }, a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · `, h('span', { 'data-mode': a.mode }, a.mode))),
+      h('td', { 'data-label': 'Status' }, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null),
+      h('td', { 'data-label': 'Rented' }, rented), h('td', { 'data-label': 'Daily limit' }, limit), h('td', { 'data-label': 'Unread' }, String(a.unread)),
+      h('td', { class: 'actions' }, save, ' ', receive, ' ', remove, ' ', release));
   });
   const token = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, placeholder: '123456:ABC…' });
   const name = h('input', { type: 'text', name: 'name', placeholder: 'default: bot username' });
@@ -85,25 +106,24 @@ async function users(body, inbox) {
       try {
         await put(`/api/v1/users/${u.id}/grants`, { accounts: boxes.filter((b) => b.checked).map((b) => Number(b.dataset.account)) });
         toast(`Grants of ${u.name} saved`);
-      } catch (x) { toast(explain(x)); e.target.checked = !e.target.checked; }
+      } catch (x) { toastError(explain(x)); e.target.checked = !e.target.checked; }
     },
   }), a.name));
+  const again = () => renderSettings(body.parentElement, 'users', inbox);
   const rows = list.map((u) => h('tr', { 'data-user': u.name },
-    h('td', null, h('strong', null, u.name), h('div', { class: 'muted' }, u.role, u.disabled ? ' · disabled' : '', ' · since ', fullTime(u.created_at))),
-    h('td', null, u.role === 'admin' ? h('span', { class: 'muted' }, 'all accounts') : grantBoxes(u)),
-    h('td', null,
+    h('td', { 'data-label': 'User' }, h('strong', null, u.name), h('div', { class: 'muted' }, u.role, u.disabled ? ' · disabled' : '', ' · since ', fullTime(u.created_at))),
+    h('td', { 'data-label': 'Accounts it may see' }, u.role === 'admin' ? h('span', { class: 'muted' }, 'all accounts') : grantBoxes(u)),
+    h('td', { class: 'actions' },
       h('button', { class: 'btn', type: 'button', onclick: async () => {
-        try { await patch(`/api/v1/users/${u.id}`, { disabled: !u.disabled }); renderSettings(body.parentElement, 'users', inbox); } catch (x) { toast(explain(x)); }
+        try { await patch(`/api/v1/users/${u.id}`, { disabled: !u.disabled }); again(); } catch (x) { toastError(explain(x)); }
       } }, u.disabled ? 'Enable' : 'Disable'), ' ',
-      h('button', { class: 'btn', type: 'button', onclick: async () => {
-        const pw = prompt(`New password for ${u.name} (at least 10 characters)`);
-        if (!pw) return;
-        try { await post(`/api/v1/users/${u.id}/password`, { password: pw }); toast('Password changed'); } catch (x) { toast(explain(x)); }
-      } }, 'Password'), ' ',
+      h('button', { class: 'btn', type: 'button', onclick: () => resetPassword(u) }, 'Password…'), ' ',
       u.id === inbox.me.id ? null : h('button', { class: 'btn danger', type: 'button', onclick: async () => {
-        if (!confirm(`Delete ${u.name}?`)) return;
-        try { await del(`/api/v1/users/${u.id}`); renderSettings(body.parentElement, 'users', inbox); } catch (x) { toast(explain(x)); }
-      } }, 'Delete'))));
+        const yes = await ask({ title: `Delete ${u.name}?`, confirm: 'Delete', danger: true,
+          body: ['They are signed out everywhere and their API tokens stop working. Messages they sent stay.'] });
+        if (!yes) return;
+        try { await del(`/api/v1/users/${u.id}`); toast(`Deleted ${u.name}`); again(); } catch (x) { toastError(explain(x)); }
+      } }, 'Delete…'))));
   const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off' });
   const role = h('select', { name: 'role' }, h('option', { value: 'agent' }, 'Agent'), h('option', { value: 'admin' }, 'Admin'));
   const pw = h('input', { type: 'password', name: 'password', required: true, minlength: 10, autocomplete: 'new-password' });
@@ -126,6 +146,47 @@ async function users(body, inbox) {
     h('tbody', null, rows)), form);
 }
 
+/** Sets a user's password in a dialog: typed twice in password fields, never shown. */
+async function resetPassword(u) {
+  const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, required: true });
+  const again = h('input', { type: 'password', autocomplete: 'new-password', required: true });
+  const yes = await ask({ title: `New password for ${u.name}`, confirm: 'Set password',
+    body: ['At least 10 characters. They are signed out of their other sessions.'],
+    fields: [h('label', null, 'New password', pw), h('label', null, 'The same again', again)],
+    check: async () => {
+      if (pw.value.length < 10) return 'At least 10 characters.';
+      if (pw.value !== again.value) return 'The two passwords differ.';
+      try { await post(`/api/v1/users/${u.id}/password`, { password: pw.value }); return null; } catch (x) { return explain(x); }
+    } });
+  if (yes) toast(`Password of ${u.name} changed`);
+}
+
+/** Switches an account between polling and a webhook; resolves true when it changed. */
+async function switchReceive(a) {
+  const toWebhook = a.mode !== 'webhook';
+  const base = h('input', { type: 'url', placeholder: 'https://inbox.example.org:8443', value: toWebhook ? `https://${location.host}` : '' });
+  const selfSigned = h('input', { type: 'checkbox', checked: true });
+  const fields = toWebhook ? [h('label', null, 'Public address Telegram reaches this box at (HTTPS, port 443, 80, 88 or 8443)', base),
+    h('label', { class: 'check' }, selfSigned, 'Send this box\'s self-signed certificate to Telegram')] : [];
+  return ask({
+    title: toWebhook ? `Receive ${a.name} by webhook` : `Receive ${a.name} by polling`,
+    confirm: toWebhook ? 'Switch to webhook' : 'Switch to polling',
+    body: [toWebhook
+      ? 'Telegram will push updates to this box, which must be reachable from the internet at the address below. Updates waiting at Telegram are kept.'
+      : 'This box will fetch updates from Telegram itself (nothing needs to reach it from outside). The webhook is removed at Telegram.'],
+    fields,
+    check: async () => {
+      try {
+        await patch(`/api/v1/accounts/${a.id}`, toWebhook
+          ? { mode: 'webhook', webhook_base: base.value.trim(), webhook_self_signed: selfSigned.checked }
+          : { mode: 'polling' });
+        toast(toWebhook ? `${a.name} now receives by webhook` : `${a.name} now polls Telegram`);
+        return null;
+      } catch (x) { return explain(x); }
+    },
+  });
+}
+
 async function system(body) {
   const [health, stats] = await Promise.all([get('/api/v1/health'), get('/api/v1/stats')]);
   const up = health.uptime_s;
@@ -133,7 +194,7 @@ async function system(body) {
   replace(body,
     kv([
       ['Version', health.version],
-      ['Certificate SHA-256', h('span', { class: 'mono', 'data-fingerprint': '' }, health.certificate_sha256)],
+      ['Certificate SHA-256', fingerprint(health.certificate_sha256)],
       ['Running for', `${Math.floor(up / 86400)} d ${Math.floor(up % 86400 / 3600)} h ${Math.floor(up % 3600 / 60)} min`],
       ['Event log position', String(health.last_seq)],
       ['Chats', String(stats.totals.chats)],
@@ -144,7 +205,8 @@ async function system(body) {
     ]),
     h('h2', null, 'By account'),
     h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
-      h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', null, a.name), h('td', null, String(a.chats)), h('td', null, String(a.messages)), h('td', null, String(a.unread)))))));
+      h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', { 'data-label': 'Account' }, a.name), h('td', { 'data-label': 'Chats' }, String(a.chats)),
+        h('td', { 'data-label': 'Messages' }, String(a.messages)), h('td', { 'data-label': 'Unread' }, String(a.unread)))))));
 }
 
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;

@@ -2,7 +2,7 @@
 // console), a Telegram bot token checked with Telegram, and the certificate fingerprint to
 // compare with the console.
 
-import { h, replace } from './dom.js';
+import { h, replace, fingerprint as fingerprintEl } from './dom.js';
 import { get, post, explain } from './api.js';
 
 function field(label, input) {
@@ -29,7 +29,7 @@ export function loginView(root, fingerprint, done) {
     }
   } }, h('h1', null, 'Sign in to lanbox'), field('User name', user), field('Password', pass), err,
   h('div', { class: 'row' }, btn),
-  fingerprint ? h('p', { class: 'muted' }, 'Certificate SHA-256 (compare with the box’s console): ', h('span', { class: 'mono fingerprint', 'data-fingerprint': '' }, fingerprint)) : null);
+  fingerprint ? h('p', { class: 'muted' }, 'Certificate SHA-256 (compare with the box’s console): ', fingerprintEl(fingerprint)) : null);
   replace(root, form);
   user.focus();
 }
@@ -59,7 +59,7 @@ export function setupView(root, fingerprint, done) {
     }
   } }, steps(0), h('h1', null, 'Welcome to lanbox'),
   h('p', null, 'First, check that this page really comes from your box: the fingerprint below must match the one the box printed on its console.'),
-  h('p', { class: 'mono fingerprint', 'data-fingerprint': '' }, fingerprint),
+  fingerprintEl(fingerprint, 'p'),
   field('Setup code (printed on the box’s console)', code), field('Admin user name', user),
   field('Password (at least 10 characters)', pass), field('Password again', pass2), err, h('div', { class: 'row' }, btn)));
   code.focus();
@@ -100,7 +100,7 @@ function finish(root, fingerprint, me, done, account) {
   replace(root, h('div', { class: 'card' }, steps(2), h('h1', null, 'lanbox is ready'),
     account ? h('p', { class: 'ok' }, `Connected to Telegram as @${account.bot_username || account.name}.`) : h('p', null, 'You can add bots later under Settings.'),
     h('p', null, 'Certificate SHA-256 fingerprint of this box (browsers will warn about its self-signed certificate; this is how you know it is yours):'),
-    h('p', { class: 'mono fingerprint', 'data-fingerprint': '' }, fingerprint),
+    fingerprintEl(fingerprint, 'p'),
     h('div', { class: 'row' }, go)));
   go.focus();
 }
