@@ -803,6 +803,70 @@ async function main() {
     await err.waitFor({ state: 'detached' });
   });
 
+  // Regression (a new user's list): one sender's run repeated the name on every bubble; the
+  // hover reply button covered text; "New messages" stayed after the chat was read; the list
+  // said "Thu" where the conversation said "Yesterday"; settings tables lost their labels at
+  // phone width; the search placeholder was cut; the fingerprint broke inside a byte.
+  await check('polish: grouped senders, reply button, divider, day names, phone tables, placeholder, fingerprint', async () => {
+    await page.goto(BASE + '/#/');
+    // Bob's 130-line history: one name for the run.
+    await page.locator('.chat', { hasText: 'Bob' }).click();
+    await page.locator('.msg', { hasText: "Bob's line 130" }).waitFor();
+    const [bubbles, names] = await page.locator('.messages').evaluate((l) => [
+      l.querySelectorAll('.msg').length, [...l.querySelectorAll('.msg .who')].filter((w) => w.offsetParent !== null).length]);
+    if (!(bubbles >= 10 && names <= 2)) throw new Error(`${names} sender names over ${bubbles} bubbles`);
+    // The reply button, shown on hover, overlaps no text of its message.
+    const msg = page.locator('.msg', { hasText: "Bob's line 130" });
+    await msg.hover();
+    const [btn, text] = [await msg.locator('.actions').boundingBox(), await msg.locator('.text').boundingBox()];
+    if (!btn || btn.x < text.x + text.width && btn.x + btn.width > text.x && btn.y < text.y + text.height && btn.y + btn.height > text.y) throw new Error('the reply button covers the text');
+    // A message from yesterday: "Yesterday" in the list and in the conversation.
+    await inject(T1, { message: { message_id: nextMsg++, date: now() - 86400, chat: { id: 5009, type: 'private', first_name: 'Yara' }, from: { id: 5009, is_bot: false, first_name: 'Yara' }, text: 'sent yesterday' } });
+    const yara = page.locator('.chat', { hasText: 'Yara' });
+    await yara.waitFor();
+    if (!/Yesterday/.test(await yara.locator('.time').textContent())) throw new Error('the list does not say Yesterday: ' + await yara.locator('.time').textContent());
+    await yara.click();
+    await page.locator('.day', { hasText: 'Yesterday' }).waitFor();
+    // The divider shows where the new part began, then goes once the chat is read.
+    await page.locator('.unread-mark').waitFor();
+    await page.locator('.unread-mark').waitFor({ state: 'detached' });
+    // Phone width: each settings cell says what it is; the placeholder fits; the fingerprint
+    // wraps between bytes only.
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 780 }, storageState: await admin.storageState() });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(TIMEOUT);
+    await p.goto(BASE + '/#/settings/accounts');
+    const label = await p.locator('tr[data-account] td').nth(1).evaluate((td) => getComputedStyle(td, '::before').content);
+    if (label !== '"Status"') throw new Error('no label on a settings cell at phone width: ' + label);
+    const search = p.getByRole('searchbox', { name: 'Search messages' });
+    const room = await search.evaluate((i) => {
+      const c = document.createElement('canvas').getContext('2d');
+      const st = getComputedStyle(i);
+      c.font = st.font;
+      return i.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - c.measureText(i.placeholder).width;
+    });
+    if (room < 0) throw new Error(`the search placeholder is cut by ${-room} px`);
+    await p.goto(BASE + '/#/settings/system');
+    const fp = p.locator('[data-fingerprint]');
+    await fp.waitFor();
+    const lines = await fp.evaluate((el) => {
+      const seen = new Set();
+      for (const n of el.childNodes) {
+        if (n.nodeType !== Node.TEXT_NODE) continue;
+        const r = document.createRange();
+        r.selectNodeContents(n);
+        const rects = [...r.getClientRects()].filter((x) => x.width > 0);
+        if (new Set(rects.map((x) => Math.round(x.top))).size > 1) return -1; // a byte broken across lines
+        rects.forEach((x) => seen.add(Math.round(x.top)));
+      }
+      return seen.size;
+    });
+    if (lines < 0) throw new Error('the fingerprint breaks inside a byte');
+    if (lines < 2) throw new Error('the fingerprint did not wrap at 390 px (test premise)');
+    await shot(p, '17-phone-settings-system');
+    await ctx.close();
+  });
+
   await check('no script errors and a strict CSP', async () => {
     const res = await page.request.get(BASE + '/');
     const csp = res.headers()['content-security-policy'] || '';
