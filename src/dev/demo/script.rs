@@ -475,10 +475,10 @@ pub async fn play(mut s: Script, mut stop: watch::Receiver<bool>) {
                 }
             }
             _ = tokio::time::sleep_until(next) => {
-                if let Some(c) = s.tick().await {
-                    if let Some(old) = correction.replace(c) {
-                        s.correct(old);
-                    }
+                if let Some(c) = s.tick().await
+                    && let Some(old) = correction.replace(c)
+                {
+                    s.correct(old);
                 }
                 next = tokio::time::Instant::now() + Duration::from_secs(6 + s.rng.below(10));
             }
