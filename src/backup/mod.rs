@@ -232,6 +232,10 @@ impl Backups {
         let now = crate::store::ctx::unix_now();
         let name = format!("{PREFIX}{}{SUFFIX}", stamp(now));
         let path = dir.join(&name);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            // Two backups in one second: the second would replace the first.
+            return Err(BackupError::Busy);
+        }
         let sources = self.sources();
         let store = self.store.clone();
         let target = path.clone();
@@ -270,26 +274,9 @@ impl Backups {
         })
     }
 
-    fn sources(&self) -> Sources {
-        let master_key = match self.store.master_key_source() {
-            crate::store::MasterKeySource::Created(p)
-            | crate::store::MasterKeySource::File(p)
-            | crate::store::MasterKeySource::Credential(p) => p.clone(),
-        };
-        Sources {
-            data_dir: self.store.dir().to_path_buf(),
-            master_key,
-            config: self
-                .opts
-                .config_file
-                .clone()
-                .unwrap_or_else(|| self.store.dir().join(snapshot::CONFIG)),
-            s3: self
-                .opts
-                .s3
-                .as_ref()
-                .map(|c| (c.endpoint.clone(), c.bucket.clone())),
-        }
+    /// The files of this box a backup copies.
+    pub fn sources(&self) -> Sources {
+        Sources::of(&self.store, &self.opts)
     }
 
     /// Backups kept, newest first (local ones; with S3, those the bucket holds).
@@ -396,6 +383,26 @@ impl Backups {
                 }
             }
         }))
+    }
+}
+
+impl Sources {
+    /// The files of the box `store` belongs to, as `opts` describe them.
+    pub fn of(store: &Store, opts: &BackupOptions) -> Sources {
+        let master_key = match store.master_key_source() {
+            crate::store::MasterKeySource::Created(p)
+            | crate::store::MasterKeySource::File(p)
+            | crate::store::MasterKeySource::Credential(p) => p.clone(),
+        };
+        Sources {
+            data_dir: store.dir().to_path_buf(),
+            master_key,
+            config: opts
+                .config_file
+                .clone()
+                .unwrap_or_else(|| store.dir().join(snapshot::CONFIG)),
+            s3: opts.s3.as_ref().map(|c| (c.endpoint.clone(), c.bucket.clone())),
+        }
     }
 }
 
