@@ -356,16 +356,16 @@ trait Visit {
 /// handing its items to `v`; every chunk is authenticated, counts are checked against the
 /// manifest, and the file must end right after its final chunk.
 fn walk<R: Read>(
-    mut input: R,
+    input: R,
     key: KeySource<'_>,
     v: &mut dyn Visit,
 ) -> Result<(Manifest, Trailer, u64), BackupError> {
-    let header = Header::read(&mut input)?;
+    let mut counted = Counted { inner: input, n: 0 };
+    let header = Header::read(&mut counted)?;
     let key = match key {
         KeySource::Key(k) => k.clone(),
         KeySource::Passphrase(p) => header.kdf.derive(p)?,
     };
-    let mut counted = Counted { inner: input, n: 0 };
     let mut items = Items {
         input: Decryptor::new(&mut counted, &header, &key)?,
     };
@@ -376,7 +376,6 @@ fn walk<R: Read>(
         return Err(BackupError::TooNew(manifest.lanbox_version.clone()));
     }
     v.manifest(&manifest)?;
-    let mut records = 0;
     let mut tables_seen = 0;
     let trailer = loop {
         match items.next()? {
@@ -401,7 +400,6 @@ fn walk<R: Read>(
                         "table {name} was not read to its end"
                     )));
                 }
-                records += n;
                 tables_seen += 1;
             }
             Item::File { name, len } => {
@@ -419,7 +417,6 @@ fn walk<R: Read>(
     }
     items.at_end()?;
     drop(items);
-    let _ = records;
     Ok((manifest, trailer, counted.n))
 }
 
