@@ -18,8 +18,11 @@ use support::server::*;
 
 const PASSPHRASE: &str = "a long backup passphrase";
 
+/// A table's name and its records as (key, value) bytes.
+type Rows = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every record of every table, raw, through the same copier a backup uses.
-fn dump(store: &Store) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn dump(store: &Store) -> Vec<Rows> {
     let r = store.reader().unwrap();
     ALL.iter()
         .map(|t| {

@@ -423,6 +423,6 @@ mod tests {
         let mut zeroed = file.clone();
         zeroed[HEADER_LEN..].fill(0);
         assert!(open(&zeroed, &key).is_err());
-        assert!(matches!(open(&vec![0; 200], &key), Err(BackupError::NotABackup)));
+        assert!(matches!(open(&[0; 200], &key), Err(BackupError::NotABackup)));
     }
 }

@@ -36,23 +36,20 @@ impl Record for BackupKeyRecord {
     const VERSION: u8 = 1;
 }
 
+/// Receives one record's key and value bytes.
+pub type EachRecord<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), BackupError> + 'a;
+/// Hands out the next record to insert, `None` when there is none (left in this batch).
+pub type NextRecord<'a> = dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError> + 'a;
+
 /// One table as the backup sees it: a name, its records as raw bytes out, and back in.
 pub trait CopyTable: Sync {
     fn name(&self) -> &str;
     /// Records in the snapshot (redb keeps the count: no scan).
     fn len(&self, txn: &ReadTransaction) -> Result<u64, BackupError>;
     /// Hands every record to `each`, in key order.
-    fn dump(
-        &self,
-        txn: &ReadTransaction,
-        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BackupError>,
-    ) -> Result<(), BackupError>;
+    fn dump(&self, txn: &ReadTransaction, each: &mut EachRecord<'_>) -> Result<(), BackupError>;
     /// Inserts records pulled from `next` until it returns `None`.
-    fn load(
-        &self,
-        txn: &WriteTransaction,
-        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
-    ) -> Result<(), BackupError>;
+    fn load(&self, txn: &WriteTransaction, next: &mut NextRecord<'_>) -> Result<(), BackupError>;
 }
 
 impl<K: redb::Key + Sync + 'static, V: redb::Value + Sync + 'static> CopyTable
@@ -70,11 +67,7 @@ impl<K: redb::Key + Sync + 'static, V: redb::Value + Sync + 'static> CopyTable
         }
     }
 
-    fn dump(
-        &self,
-        txn: &ReadTransaction,
-        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BackupError>,
-    ) -> Result<(), BackupError> {
+    fn dump(&self, txn: &ReadTransaction, each: &mut EachRecord<'_>) -> Result<(), BackupError> {
         let t = match txn.open_table(*self) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
@@ -88,11 +81,7 @@ impl<K: redb::Key + Sync + 'static, V: redb::Value + Sync + 'static> CopyTable
         Ok(())
     }
 
-    fn load(
-        &self,
-        txn: &WriteTransaction,
-        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
-    ) -> Result<(), BackupError> {
+    fn load(&self, txn: &WriteTransaction, next: &mut NextRecord<'_>) -> Result<(), BackupError> {
         let mut t = txn.open_table(*self).map_err(db)?;
         while let Some((k, v)) = next()? {
             check_width::<K>(&k, self.name())?;
