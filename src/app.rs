@@ -87,7 +87,11 @@ pub async fn run(
 ) -> Result<(), AnyError> {
     let certs = CertStore::load(cert_source(store.dir(), &config))?;
     let listeners = Listeners::from_config(&config)?;
-    let service = Service::open(store, certs, config.service_options()).await?;
+    let mut service_options = config.service_options();
+    // Backups copy the configuration file this box was started with.
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    service_options.backup.config_file = Some(Config::path(store.dir(), &env));
+    let service = Service::open(store, certs, service_options).await?;
     let options = ServeOptions {
         mdns: config.server.mdns.then(|| config.server.name.clone()),
         ..ServeOptions::default()

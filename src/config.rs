@@ -21,6 +21,32 @@ pub struct Config {
     pub outbox: OutboxSection,
     pub attachments: crate::attachments::config::AttachmentsSection,
     pub s3: crate::attachments::config::S3Section,
+    pub backup: BackupSection,
+}
+
+/// `[backup]`: where the running box puts backups and how often (see docs/backups.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupSection {
+    /// `auto` (the S3 bucket when `[s3]` is configured, else `DIR/backups`), `local` or `s3`.
+    pub target: String,
+    /// Local backup directory; empty for `DIR/backups`.
+    pub dir: String,
+    /// Generations kept; older ones are deleted once a new one is verified.
+    pub keep: u32,
+    /// `auto` (daily when `[s3]` is configured, else off), `off`, `daily` or `hourly`.
+    pub schedule: String,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        BackupSection {
+            target: "auto".into(),
+            dir: String::new(),
+            keep: 7,
+            schedule: "auto".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,6 +344,31 @@ impl Config {
         }
         crate::attachments::config::validate(&self.attachments, &self.s3)
             .map_err(|(key, detail)| ConfigError::Invalid { key, detail })?;
+        let b = &self.backup;
+        if !matches!(b.target.as_str(), "auto" | "local" | "s3") {
+            return Err(ConfigError::Invalid {
+                key: "backup.target".into(),
+                detail: "must be auto, local or s3".into(),
+            });
+        }
+        if b.target == "s3" && self.s3.endpoint.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "backup.target".into(),
+                detail: "s3 needs an [s3] endpoint".into(),
+            });
+        }
+        if !matches!(b.schedule.as_str(), "auto" | "off" | "daily" | "hourly") {
+            return Err(ConfigError::Invalid {
+                key: "backup.schedule".into(),
+                detail: "must be auto, off, daily or hourly".into(),
+            });
+        }
+        if !(1..=1000).contains(&b.keep) {
+            return Err(ConfigError::Invalid {
+                key: "backup.keep".into(),
+                detail: "must be 1..=1000".into(),
+            });
+        }
         if self.store.batch_max == 0 || self.store.queue == 0 {
             return Err(ConfigError::Invalid {
                 key: "store".into(),
@@ -359,7 +410,33 @@ impl Config {
             outbox: self.outbox_options(),
             attachments: self.attachment_options(),
             retention: self.events.retention(),
+            backup: self.backup_options(None),
             ..crate::service::ServiceOptions::default()
+        }
+    }
+
+    /// Backups of the running box (`[backup]`); `config_file` is the file this was read from.
+    pub fn backup_options(&self, config_file: Option<std::path::PathBuf>) -> crate::backup::BackupOptions {
+        let b = &self.backup;
+        let has_s3 = !self.s3.endpoint.is_empty();
+        let to_s3 = match b.target.as_str() {
+            "s3" => true,
+            "auto" => has_s3,
+            _ => false,
+        };
+        let day = std::time::Duration::from_secs(86_400);
+        let every = match b.schedule.as_str() {
+            "daily" => Some(day),
+            "hourly" => Some(std::time::Duration::from_secs(3600)),
+            "auto" if has_s3 => Some(day),
+            _ => None,
+        };
+        crate::backup::BackupOptions {
+            dir: (!b.dir.is_empty()).then(|| b.dir.clone().into()),
+            config_file,
+            s3: if to_s3 { self.attachment_options().s3 } else { None },
+            keep: b.keep,
+            every,
         }
     }
 

@@ -6,7 +6,7 @@
 //! this against every `crate::` path in `src/`).
 //!
 //! Layers, lowest first: model, system, web < store < auth, ingest < search < channels
-//! < outbox < attachments < view < live < service < api, server < config < app < dev < main
+//! < outbox < attachments < backup < view < live < service < api, server < config < app < dev < main
 //!
 //! - [`model`]: the normalised, channel-neutral message, chat and event types.
 //! - [`system`]: the box around the inbox: TLS certificates, sockets passed by systemd, sd_notify,
@@ -28,6 +28,9 @@
 //!   daily limits, retries, `message.status` events), plus edits, deletes and typing.
 //! - [`attachments`]: media files fetched in the background, encrypted in chunks while they
 //!   stream, kept locally and synced to S3, signed URLs; uploads for sending.
+//! - [`backup`]: encrypted backups of the whole box taken while it runs (one read
+//!   transaction's records, keys, configuration), verified after writing, kept locally or in
+//!   the S3 bucket, and their restore into a new data directory.
 //! - [`view`]: the read model: grants filtering in one place and the JSON shapes of chats and
 //!   messages, shared by REST, WebSocket and downloads.
 //! - [`live`]: the event fan-out: a hub with bounded per-client queues, the `lanbox.v1`
@@ -70,6 +73,7 @@ pub mod api;
 pub mod app;
 pub mod attachments;
 pub mod auth;
+pub mod backup;
 pub mod channels;
 pub mod config;
 pub mod dev;

@@ -59,6 +59,34 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
     },
+    /// Make an encrypted backup (database, keys, configuration). On a stopped box it opens the
+    /// data directory itself; while `lanbox serve` runs it asks the service over HTTPS (an admin
+    /// API token in LANBOX_TOKEN). Without --out it goes where `[backup]` says (the S3 bucket
+    /// when configured, else DIR/backups). See docs/backups.md.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        /// Write the backup to this file (verified, then renamed into place).
+        #[arg(long, conflicts_with = "s3")]
+        out: Option<PathBuf>,
+        /// Send it to the configured S3 bucket (under backups/).
+        #[arg(long)]
+        s3: bool,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// Restore a backup into a new data directory (the passphrase from the terminal, one line
+    /// of standard input, or LANBOX_BACKUP_PASSPHRASE). Nothing is written unless the whole
+    /// backup decrypts and checks.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data directory (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Development tools.
     Dev {
         #[command(subcommand)]
@@ -84,6 +112,22 @@ enum DevCommand {
         /// Answer 429 to sends over Telegram's rate limits.
         #[arg(long)]
         enforce_limits: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Set the backup passphrase (from the terminal, one line of standard input, or
+    /// LANBOX_BACKUP_PASSPHRASE). The box keeps only the key derived from it, wrapped by its
+    /// master key; a restore needs the passphrase itself, so keep it somewhere safe off the box.
+    SetPassphrase {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// Decrypt and check a backup file without restoring it (needs the passphrase).
+    Verify {
+        #[arg(long)]
+        from: PathBuf,
     },
 }
 
@@ -238,6 +282,13 @@ fn main() -> ExitCode {
         Command::User { command } => user(command),
         Command::Token { command } => token(command),
         Command::Update { command } => update(command),
+        Command::Backup {
+            command,
+            out,
+            s3,
+            data,
+        } => backup(command, out, s3, &data),
+        Command::Restore { from, data_dir } => restore(&from, &data_dir),
         Command::Dev { command } => dev(command),
         Command::Demo { listen } => demo(listen),
     };
@@ -507,6 +558,228 @@ fn token(command: TokenCommand) -> Result<(), AnyError> {
         println!("{token}");
         Ok::<(), AnyError>(())
     })
+}
+
+const PASSPHRASE_ENV: &str = "LANBOX_BACKUP_PASSPHRASE";
+
+fn backup(
+    command: Option<BackupCommand>,
+    out: Option<PathBuf>,
+    s3: bool,
+    data: &Path,
+) -> Result<(), AnyError> {
+    use lanbox::backup::{self, BackupError};
+    match command {
+        Some(BackupCommand::Verify { from }) => {
+            let pass = lanbox::auth::prompt::secret(PASSPHRASE_ENV, "Backup passphrase: ", false)?;
+            let file = std::fs::File::open(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+            let sum = backup::snapshot::verify_with_passphrase(std::io::BufReader::new(file), &pass)?;
+            println!(
+                "{}: intact ({} bytes; {} records, {} files, {} attachment files copied, {} referenced in S3; made {} by lanbox {})",
+                from.display(),
+                sum.bytes,
+                sum.records,
+                sum.files,
+                sum.attachment_files,
+                sum.manifest.attachments_in_s3,
+                sum.manifest.created_at,
+                sum.manifest.lanbox_version
+            );
+            return Ok(());
+        }
+        Some(BackupCommand::SetPassphrase { data }) => {
+            let Some((store, _)) = open_for_backup(&data)? else {
+                return Err(format!(
+                    "{} is in use by the running service: set the passphrase in Settings -> System -> Backup \
+                     (PUT /api/v1/backups/passphrase), or stop the service first",
+                    data.join(lanbox::store::DB_FILE).display()
+                )
+                .into());
+            };
+            let pass = lanbox::auth::prompt::secret(PASSPHRASE_ENV, "New backup passphrase: ", true)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(backup::key::set_passphrase(&store, pass))?;
+            println!(
+                "backup passphrase set (only the key derived from it is stored, wrapped by the master key)"
+            );
+            return Ok(());
+        }
+        None => {}
+    }
+    let Some((store, config)) = open_for_backup(data)? else {
+        return backup_online(data, out, s3);
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut opts = config.backup_options(Some(Config::path(data, &env)));
+    if s3 {
+        opts.s3 = config.attachment_options().s3;
+        if opts.s3.is_none() {
+            return Err("--s3: no [s3] endpoint is configured in lanbox.toml".into());
+        }
+    }
+    let started = std::time::Instant::now();
+    if let Some(out) = out {
+        let sources = backup::Sources::of(&store, &opts);
+        let sum = backup::write_verified(&store, &sources, &out)?;
+        println!(
+            "backup written and verified: {} ({} bytes, {} records, {} attachment files copied, {} referenced in S3) in {:.1} s",
+            out.display(),
+            sum.bytes,
+            sum.records,
+            sum.attachment_files,
+            sum.manifest.attachments_in_s3,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let backups = backup::Backups::new(store, opts)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let made = rt.block_on(backups.create()).map_err(|e| -> AnyError {
+        match e {
+            BackupError::NoPassphrase => {
+                "no backup passphrase is set: run `lanbox backup set-passphrase` first".into()
+            }
+            other => other.into(),
+        }
+    })?;
+    let place = match made.info.location {
+        "s3" => format!("s3 backups/{}", made.info.name),
+        _ => backups.dir().join(&made.info.name).display().to_string(),
+    };
+    println!(
+        "backup written and verified: {place} ({} bytes, {} records) in {:.1} s",
+        made.info.bytes,
+        made.records,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Opens the store for a backup command; `None` when the running service holds it.
+fn open_for_backup(data: &Path) -> Result<Option<(Store, Config)>, AnyError> {
+    if !data.join(lanbox::store::DB_FILE).exists() {
+        return Err(format!("{} has no database: nothing to back up", data.display()).into());
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let loaded = Config::load(data, env)?;
+    init_logging(&loaded.config.log.level);
+    match Store::open(data, &loaded.config.store_options()) {
+        Ok(store) => Ok(Some((store, loaded.config))),
+        Err(lanbox::store::StoreError::Db(redb::Error::DatabaseAlreadyOpen)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `lanbox backup` while the service runs: asks it over HTTPS on loopback (pinning the box's
+/// own certificate) with the admin API token in LANBOX_TOKEN, and downloads the result for
+/// --out.
+fn backup_online(data: &Path, out: Option<PathBuf>, s3: bool) -> Result<(), AnyError> {
+    let token = std::env::var("LANBOX_TOKEN").map_err(|_| {
+        format!(
+            "{} is in use by the running service: set LANBOX_TOKEN to an admin's API token (Settings -> API tokens) \
+             so `lanbox backup` can ask it, or use Settings -> System -> Backup (POST /api/v1/backups)",
+            data.join(lanbox::store::DB_FILE).display()
+        )
+    })?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = Config::load(data, env)?.config;
+    let fp = lanbox::system::tls::CertStore::load(lanbox::app::cert_source(data, &config))?.fingerprint();
+    let port = config.server.listen.parse::<std::net::SocketAddr>()?.port();
+    let base = format!("https://127.0.0.1:{port}/api/v1/backups");
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(lanbox::system::tls::client_config(
+            Some(&fp),
+            &[&rustls::version::TLS13],
+        ))
+        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let res = client.post(&base).bearer_auth(&token).send().await?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await?;
+        if status != reqwest::StatusCode::CREATED {
+            let msg = body["error"]["message"].as_str().unwrap_or("no detail").to_string();
+            return Err(format!("the running service refused the backup ({status}): {msg}").into());
+        }
+        let name = body["name"].as_str().ok_or("the service's answer has no backup name")?.to_string();
+        let bytes = body["bytes"].as_u64().unwrap_or(0);
+        let location = body["location"].as_str().unwrap_or("local").to_string();
+        if s3 && location != "s3" {
+            return Err(format!(
+                "the running box keeps backups locally ({name} is in its backup directory); set [backup] target = \"s3\" with [s3] configured"
+            )
+            .into());
+        }
+        let Some(out) = out else {
+            println!("backup written and verified by the running service: {location} {name} ({bytes} bytes) in {:.1} s", started.elapsed().as_secs_f64());
+            return Ok::<(), AnyError>(());
+        };
+        let mut res = client.get(format!("{base}/{name}")).bearer_auth(&token).send().await?;
+        if !res.status().is_success() {
+            return Err(format!("downloading {name}: {}", res.status()).into());
+        }
+        let part = out.with_extension("part");
+        let mut file = std::fs::File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+        let mut got = 0u64;
+        while let Some(chunk) = res.chunk().await? {
+            std::io::Write::write_all(&mut file, &chunk)?;
+            got += chunk.len() as u64;
+        }
+        file.sync_all()?;
+        if got != bytes {
+            let _ = std::fs::remove_file(&part);
+            return Err(format!("downloaded {got} of {bytes} bytes of {name}").into());
+        }
+        std::fs::rename(&part, &out)?;
+        println!(
+            "backup written and verified by the running service, downloaded to {} ({bytes} bytes) in {:.1} s",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}
+
+fn restore(from: &Path, data_dir: &Path) -> Result<(), AnyError> {
+    init_logging("warn");
+    let file = std::fs::File::open(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let pass = lanbox::auth::prompt::secret(PASSPHRASE_ENV, "Backup passphrase: ", false)?;
+    let started = std::time::Instant::now();
+    let sum = lanbox::backup::snapshot::restore(
+        std::io::BufReader::with_capacity(256 << 10, file),
+        &pass,
+        data_dir,
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {e}; nothing was written to {}",
+            from.display(),
+            data_dir.display()
+        )
+    })?;
+    println!(
+        "restored into {} in {:.1} s: {} records, {} files, {} attachment files; {} attachments are referenced in S3{}",
+        data_dir.display(),
+        started.elapsed().as_secs_f64(),
+        sum.records,
+        sum.files,
+        sum.attachment_files,
+        sum.manifest.attachments_in_s3,
+        sum.manifest
+            .s3_bucket
+            .as_deref()
+            .map(|b| format!(" (bucket {b}: give this box access to it in [s3])"))
+            .unwrap_or_default()
+    );
+    println!("start it with: lanbox serve --data {}", data_dir.display());
+    Ok(())
 }
 
 fn dev(command: DevCommand) -> Result<(), AnyError> {

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::backup::BackupError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
 use crate::outbox::OutboxError;
@@ -204,6 +205,25 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Account(a) => a.into(),
             LifecycleError::Outbox(o) => o.into(),
             LifecycleError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        let coded = |status, code, e: &BackupError| ApiError::Coded {
+            status,
+            code,
+            message: e.to_string(),
+        };
+        match e {
+            BackupError::NoPassphrase => coded(StatusCode::CONFLICT, "backup_passphrase_unset", &e),
+            BackupError::Busy => coded(StatusCode::CONFLICT, "backup_running", &e),
+            BackupError::WeakPassphrase => ApiError::invalid("weak_passphrase", e.to_string()),
+            BackupError::NotFound(_) => ApiError::NotFound,
+            BackupError::S3(_) => coded(StatusCode::BAD_GATEWAY, "s3_unavailable", &e),
+            BackupError::Store(s) => s.into(),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }

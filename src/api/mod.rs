@@ -10,6 +10,7 @@
 //! - [`ws`]: the WebSocket: authentication, the upgrade, one task per connection.
 //! - [`files`]: attachment listings, signed downloads with `Range`, uploads for sending.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
+//! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
@@ -21,6 +22,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod backups;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -148,8 +150,9 @@ async fn method_not_allowed() -> ApiError {
 
 /// Answers `408` for a request still running after the deadline (a slow body, a stuck read).
 async fn deadline(State(s): State<Service>, req: Request, next: Next) -> Response {
-    // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it.
-    if req.uri().path() == "/api/v1/attachments" {
+    // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it. A
+    // backup of a large store, or its download, takes longer too (admins only).
+    if req.uri().path() == "/api/v1/attachments" || req.uri().path().starts_with("/api/v1/backups") {
         return next.run(req).await;
     }
     match tokio::time::timeout(s.options.request_timeout, next.run(req)).await {
@@ -233,6 +236,10 @@ routes! {
     get "/api/v1/tokens" => admin::list_tokens,
     post "/api/v1/tokens" => admin::create_token,
     delete "/api/v1/tokens/{token}" => admin::revoke_token,
+    get "/api/v1/backups" => backups::state,
+    post "/api/v1/backups" => backups::create,
+    put "/api/v1/backups/passphrase" => backups::set_passphrase,
+    get "/api/v1/backups/{name}" => backups::download,
 }
 
 pub fn router(state: Service) -> Router {

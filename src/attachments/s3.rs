@@ -408,6 +408,30 @@ impl S3 {
             .and_then(|v| v.parse().ok()))
     }
 
+    /// Objects whose key starts with `prefix`, with their sizes (every page of the listing).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Error> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut action = self.inner.bucket.list_objects_v2(self.creds());
+            action.with_prefix(prefix);
+            if let Some(t) = &token {
+                action.with_continuation_token(t.clone());
+            }
+            let url = action.sign(SIGN_TTL);
+            let resp = self.inner.http.get(url).send().await.map_err(net)?;
+            check("ListObjectsV2", &resp)?;
+            let text = resp.text().await.map_err(net)?;
+            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
+                .map_err(|_| S3Error::BadResponse("ListObjectsV2"))?;
+            out.extend(page.contents.into_iter().map(|c| (c.key, c.size.unwrap_or(0))));
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Deletes an object (deleting a missing one succeeds).
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
         let url = self.inner.bucket.delete_object(self.creds(), key).sign(SIGN_TTL);

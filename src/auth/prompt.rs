@@ -25,6 +25,29 @@ pub fn new_password(for_user: &str) -> Result<String, String> {
     Ok(first)
 }
 
+/// Reads a secret that is not a user's password (the backup passphrase): from the variable
+/// `env` if set, else one line of a pipe, else the terminal without echo (asked twice when
+/// `confirm`).
+pub fn secret(env: &str, prompt: &str, confirm: bool) -> Result<String, String> {
+    if let Ok(p) = std::env::var(env) {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the passphrase: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = ask(prompt)?;
+    if confirm && ask("Repeat it: ")? != first {
+        return Err("the passphrases differ".into());
+    }
+    Ok(first)
+}
+
 fn ask(prompt: &str) -> Result<String, String> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();

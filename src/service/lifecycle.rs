@@ -67,7 +67,8 @@ impl Service {
             self.options.retention.clone(),
             stopped.clone(),
         );
-        self.attachments.start(stopped);
+        self.attachments.start(stopped.clone());
+        self.backups.start(stopped);
         for account in crate::ingest::release::pending(&self.store)? {
             tracing::info!(account, "finishing an interrupted release");
             release_account(&self.pipeline, &self.attachments, account).await?;

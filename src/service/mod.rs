@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::attachments::{AttachmentOptions, Attachments};
 use crate::auth::setup::SetupGate;
 use crate::auth::{Auth, AuthOptions};
+use crate::backup::{BackupOptions, Backups};
 use crate::channels::telegram::poller::PollerConfig;
 use crate::channels::telegram::pollers::Pollers;
 use crate::ingest::Pipeline;
@@ -49,6 +50,8 @@ pub struct ServiceOptions {
     pub attachments: AttachmentOptions,
     /// How much of the event log is kept (`[events]`).
     pub retention: Retention,
+    /// Where backups go, how many are kept, how often they run (`[backup]`).
+    pub backup: BackupOptions,
 }
 
 impl Default for ServiceOptions {
@@ -62,6 +65,7 @@ impl Default for ServiceOptions {
             outbox: OutboxOptions::default(),
             attachments: AttachmentOptions::default(),
             retention: Retention::default(),
+            backup: BackupOptions::default(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct Service {
     /// The admin system page's storage and queue figures, the costly ones counted at most
     /// every few seconds.
     pub system_stats: Arc<crate::attachments::stats::StatsCache>,
+    /// Encrypted backups: now, listed, scheduled.
+    pub backups: Backups,
     /// One poller (or webhook keeper) per Telegram account.
     pub pollers: Pollers,
     /// The shared HTTP client for Telegram (connection pool, rustls).
@@ -119,8 +125,13 @@ impl Service {
         let (stop, stop_rx) = watch::channel(false);
         let setup = Arc::new(SetupGate::open(&store).await?);
         let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
+        let backups = Backups::new(store.clone(), options.backup.clone()).map_err(|e| StoreError::Io {
+            path: "backup options".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(Service {
             attachments,
+            backups,
             system_stats: Arc::default(),
             pipeline,
             pollers,

@@ -96,6 +96,18 @@ impl Keyring {
         Ok(sealer)
     }
 
+    /// Wraps a key that is not an account's (the backup key) under the master key, bound to
+    /// `slot`, a reserved number no account gets. Nothing is cached.
+    pub fn wrap_secret(&self, slot: u64, key: &SecretKey) -> Result<Sealed, StoreError> {
+        Ok(self.master.seal(key.expose(), &wrap_aad(slot))?)
+    }
+
+    /// Unwraps what [`Keyring::wrap_secret`] wrapped for `slot`.
+    pub fn unwrap_secret(&self, slot: u64, wrapped: &Sealed) -> Result<SecretKey, StoreError> {
+        let raw = zeroize::Zeroizing::new(self.master.open(wrapped, &wrap_aad(slot))?);
+        SecretKey::from_bytes(&raw).ok_or(StoreError::MasterKey("wrapped key has the wrong length".into()))
+    }
+
     pub fn cached(&self, account: u64) -> Option<Arc<Sealer>> {
         self.cache().get(&account).cloned()
     }

@@ -41,7 +41,7 @@ pub use read::Reader;
 pub use tables::{ChatKey, MsgKey};
 
 use crate::model::{EventRecord, Message};
-use keyring::Keyring;
+pub use keyring::Keyring;
 use seal::Cipher;
 use writer::{DbSlot, Job, JobError, Writer};
 
@@ -223,6 +223,11 @@ impl Store {
 
     pub fn cipher(&self) -> Cipher {
         self.shared.keyring.cipher()
+    }
+
+    /// The master key's keyring, for keys wrapped outside account records (the backup key).
+    pub fn keyring(&self) -> &Keyring {
+        &self.shared.keyring
     }
 
     /// Whether writes work, as the writer last saw.

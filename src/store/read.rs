@@ -62,6 +62,11 @@ impl Reader {
         &self.txn
     }
 
+    /// The master key's keyring (for keys wrapped outside account records).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// The account's data key (cached after the first use).
     pub fn sealer(&self, account: u64) -> Result<Arc<Sealer>, StoreError> {
         if let Some(k) = self.keyring.cached(account) {
