@@ -283,6 +283,77 @@ async fn a_send_reaches_telegram_and_its_status_goes_queued_then_sent() {
     assert_eq!(keys(&sent["outbox"]), vec!["id", "telegram_id"]);
 }
 
+// Regression (issue 15): a message a teammate sent showed to everyone as "You", and nothing
+// recorded who sent it.
+#[tokio::test]
+async fn each_sent_message_names_the_user_who_sent_it() {
+    let e = setup(OutboxOptions::default()).await;
+    e.s.user("bob", Role::Agent, &[e.account]).await;
+    let bob = e.s.token("bob").await;
+    let id_of = |token: String| {
+        let s = &e.s;
+        async move { get(s, &token, "/api/v1/me").await.1["id"].as_u64().unwrap() }
+    };
+    let (alice_id, bob_id) = (id_of(e.alice.clone()).await, id_of(bob.clone()).await);
+    let mut ws = ws_token(&e.s, &e.alice).await;
+    call(&mut ws, json!({"type": "subscribe"})).await;
+
+    let (st, a) = e.send(&e.anna(), json!({"text": "from alice"})).await;
+    assert_eq!(st, 202, "{a}");
+    let (st, b) = post(
+        &e.s,
+        &bob,
+        &format!("/api/v1/chats/{}/messages", e.anna()),
+        json!({"text": "from bob"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{b}");
+    for item in [&a, &b] {
+        e.settled(item["id"].as_u64().unwrap(), Duration::from_secs(30))
+            .await;
+    }
+
+    // Live: each created message and each "sent" status carries its sender.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let ev = recv(&mut ws).await;
+        let m = &ev["message"];
+        if ev["type"] == "message.created" || (ev["type"] == "message.status" && ev["status"] == "sent") {
+            seen.push((
+                m["text"].as_str().unwrap().to_string(),
+                m["sent_by"]["user"].as_u64(),
+                m["sent_by"]["name"].clone(),
+            ));
+        }
+    }
+    for (text, user, name) in &seen {
+        let want = if text == "from alice" {
+            (alice_id, "alice")
+        } else {
+            (bob_id, "bob")
+        };
+        assert_eq!((*user, name.as_str()), (Some(want.0), Some(want.1)), "{text}");
+    }
+
+    // Over REST: ours name their sender, theirs (incoming) have none.
+    let (_, page) = get(&e.s, &e.alice, &format!("/api/v1/chats/{}/messages", e.anna())).await;
+    let by: Vec<(String, Value)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["text"].as_str().unwrap_or("").to_string(), m["sent_by"].clone()))
+        .collect();
+    assert!(by.contains(&("hello from Anna".into(), Value::Null)), "{by:?}");
+    assert!(
+        by.contains(&("from alice".into(), json!({"user": alice_id, "name": "alice"}))),
+        "{by:?}"
+    );
+    assert!(
+        by.contains(&("from bob".into(), json!({"user": bob_id, "name": "bob"}))),
+        "{by:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_retried_send_with_the_same_key_is_sent_once() {
     let e = setup(OutboxOptions::default()).await;

@@ -131,6 +131,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &outbox::ACCOUNT_TODAY,
     &outbox::ACCOUNT_FAILED,
     &outbox::SEQ_STATUS,
+    &outbox::MSGKEY_ITEM,
     &outbox::META,
     &att::ATTACHMENT_RECORD,
     &att::MSG_ATTACHMENT,

@@ -14,7 +14,7 @@ use super::tables::*;
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{ChatKind, EventKind, EventRecord, Message};
 use crate::store::codec::Stored;
-use crate::store::{ChatKey, StoreError, WriteCtx};
+use crate::store::{ChatKey, MsgKey, StoreError, WriteCtx};
 
 /// A send as the API hands it over (already checked: chat visible, account granted).
 #[derive(Clone)]
@@ -229,6 +229,9 @@ pub fn finish_sent(
         },
     )?;
     let scope = apply::scope_for(rec.account, message.chat.kind);
+    ctx.txn()
+        .open_table(MSGKEY_ITEM)?
+        .insert((scope, message.chat.id, message.message_id), id)?;
     rec.scope = scope;
     rec.chat_id = message.chat.id;
     rec.state = ItemState::Sent {
@@ -402,6 +405,20 @@ pub fn pending_after(
         }
     }
     Ok(out)
+}
+
+/// The user who sent the message at `key` through the outbox; `None` for a message sent some
+/// other way (from a Telegram app, or before lanbox recorded it).
+pub fn sent_by(txn: &redb::ReadTransaction, key: MsgKey) -> Result<Option<u64>, StoreError> {
+    let t = match txn.open_table(MSGKEY_ITEM) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(item) = t.get((key.scope, key.chat, key.msg))? else {
+        return Ok(None);
+    };
+    Ok(read_item(txn, item.value())?.map(|r| r.user))
 }
 
 /// One item, read-only.

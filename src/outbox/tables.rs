@@ -25,6 +25,9 @@ pub const ACCOUNT_FAILED: TableDefinition<u64, u64> = TableDefinition::new("outb
 /// `seq -> StatusSnapshot`: what a `message.status` event of the log said (the event record
 /// itself only names the chat and message).
 pub const SEQ_STATUS: TableDefinition<u64, Rec<StatusSnapshot>> = TableDefinition::new("outbox_seq_status");
+/// `(scope, chat, message) -> item`: which item put a sent message in its chat, so the inbox
+/// can say which user sent it (the item records them).
+pub const MSGKEY_ITEM: TableDefinition<(u64, i64, i64), u64> = TableDefinition::new("outbox_msgkey_item");
 /// `name -> u64`: the next item number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
 
@@ -34,8 +37,9 @@ pub const META_NEXT_ITEM: &str = "next_item";
 pub const META_FILES_SEALED: &str = "files_sealed";
 
 /// Every table above, by name, for size reports.
-pub const TABLE_NAMES: [&str; 7] = [
+pub const TABLE_NAMES: [&str; 8] = [
     "outbox_item_record",
+    "outbox_msgkey_item",
     "outbox_accountkey_item",
     "outbox_account_pending",
     "outbox_account_today",
@@ -76,6 +80,7 @@ pub fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> 
     txn.open_table(ACCOUNT_TODAY)?;
     txn.open_table(ACCOUNT_FAILED)?;
     txn.open_table(SEQ_STATUS)?;
+    txn.open_table(MSGKEY_ITEM)?;
     txn.open_table(META)?;
     Ok(())
 }

@@ -72,6 +72,16 @@ fn entities(t: &Text) -> Vec<EntityDto> {
         .collect()
 }
 
+/// The lanbox user behind an outgoing message.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentByDto {
+    /// The user's ID (compare with `GET /api/v1/me` to tell your own messages).
+    pub user: u64,
+    /// Their user name; `null` once the user has been deleted.
+    pub name: Option<String>,
+}
+
+/// Who wrote a message, as Telegram says.
 #[derive(Debug, Clone, Serialize)]
 pub struct SenderDto {
     /// `user`, `chat`, `anonymous_admin` or `unknown`.
@@ -231,6 +241,9 @@ pub struct MessageDto {
     pub status_reason: Option<String>,
     pub topic: Option<i64>,
     pub sender: SenderDto,
+    /// The lanbox user who sent an outgoing message (through the browser or their API token);
+    /// `null` for incoming messages and for messages sent from a Telegram app.
+    pub sent_by: Option<SentByDto>,
     pub reply_to: Option<ReplyDto>,
     pub forward: Option<ForwardDto>,
     pub media_group: Option<String>,
@@ -422,6 +435,7 @@ impl MessageDto {
             status_reason,
             topic: m.topic,
             sender: SenderDto::from(&m.content.sender),
+            sent_by: None,
             reply_to: m.content.reply_to.as_ref().map(|r| ReplyDto {
                 message_id: r.message_id,
                 chat_id: r.chat_id,
@@ -435,6 +449,11 @@ impl MessageDto {
             reactions: Vec::new(),
             details,
         }
+    }
+
+    pub fn with_sent_by(mut self, by: Option<SentByDto>) -> MessageDto {
+        self.sent_by = by;
+        self
     }
 
     pub fn with_reactions(mut self, r: &Reactions) -> MessageDto {

@@ -6,9 +6,10 @@
 //! event when one of its `accounts` is granted. What is not visible does not exist for the
 //! caller: routes answer 404, lists leave it out, the feed skips it.
 
-use super::dto::MessageDto;
-use crate::auth::Grants;
-use crate::model::Message;
+use super::dto::{MessageDto, SentByDto};
+use crate::auth::{Grants, users};
+use crate::model::{Direction, Message};
+use crate::outbox::jobs as outbox;
 use crate::store::read::ChatView;
 use crate::store::records::{AccountRecord, ChatRecord, StoredMessage};
 use crate::store::{ChatKey, MsgKey, Reader, StoreError};
@@ -70,7 +71,26 @@ pub fn message(r: &Reader, g: &Grants, key: MsgKey) -> Result<Option<MessageDto>
     let seen_by = s.seen_by.clone();
     let reactions = r.reactions(key, s.owner)?;
     let m = r.open_message(key, s, view.chat())?;
-    Ok(Some(dto(g, key, &m, &seen_by).with_reactions(&reactions)))
+    let by = sent_by(r, key, &m)?;
+    Ok(Some(
+        dto(g, key, &m, &seen_by)
+            .with_reactions(&reactions)
+            .with_sent_by(by),
+    ))
+}
+
+/// The lanbox user who sent an outgoing message through the outbox (the item records them).
+fn sent_by(r: &Reader, key: MsgKey, m: &Message) -> Result<Option<SentByDto>, StoreError> {
+    if m.direction != Direction::Outgoing {
+        return Ok(None);
+    }
+    let Some(user) = outbox::sent_by(r.txn(), key)? else {
+        return Ok(None);
+    };
+    Ok(Some(SentByDto {
+        user,
+        name: users::by_id(r, user)?.map(|u| u.name),
+    }))
 }
 
 /// Where a page of a chat goes from its bound (exclusive).
@@ -133,7 +153,10 @@ pub fn open_rows(
             let seen_by = s.seen_by.clone();
             let reactions = r.reactions(k, s.owner)?;
             let m = r.open_message(k, s, chat.clone())?;
-            Ok(dto(g, k, &m, &seen_by).with_reactions(&reactions))
+            let by = sent_by(r, k, &m)?;
+            Ok(dto(g, k, &m, &seen_by)
+                .with_reactions(&reactions)
+                .with_sent_by(by))
         })
         .collect()
 }

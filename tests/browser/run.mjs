@@ -584,6 +584,39 @@ async function main() {
     await ctx.close();
   });
 
+  // Regression (issue 15): a message a teammate sent showed to everyone as "You".
+  await check("a teammate's reply shows their name; only your own say You", async () => {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const a = await ctx.newPage();
+    a.setDefaultTimeout(TIMEOUT);
+    await a.goto(BASE + '/');
+    await a.getByLabel('User name').fill('agent1');
+    await a.getByLabel('Password').fill(AGENT_PW);
+    await a.getByRole('button', { name: 'Sign in' }).click();
+    await a.locator('.chat', { hasText: 'Ann Lee' }).click();
+    await a.locator('.msg').first().waitFor();
+    await page.goto(BASE + '/#/');
+    await page.locator('.chat', { hasText: 'Ann Lee' }).click();
+    await page.locator('.msg').first().waitFor();
+    await a.getByLabel('Message', { exact: true }).fill('Sent by the agent');
+    await a.getByLabel('Message', { exact: true }).press('Enter');
+    // The admin sees the agent's name on the bubble and in the list, live.
+    const theirs = page.locator('.msg.out', { hasText: 'Sent by the agent' });
+    await theirs.locator('.who', { hasText: 'agent1' }).waitFor();
+    await page.locator('.chat', { hasText: 'agent1: Sent by the agent' }).waitFor();
+    // The agent's own bubble has no name; the list says "You".
+    await a.locator('.msg.out', { hasText: 'Sent by the agent' }).locator('[data-status=sent]').waitFor();
+    if (await a.locator('.msg.out', { hasText: 'Sent by the agent' }).locator('.who').count()) throw new Error('the agent sees a name on their own message');
+    await a.locator('.chat', { hasText: 'You: Sent by the agent' }).waitFor();
+    // And the other way round.
+    await page.getByLabel('Message', { exact: true }).fill('Sent by the admin');
+    await page.getByLabel('Message', { exact: true }).press('Enter');
+    await a.locator('.msg.out', { hasText: 'Sent by the admin' }).locator('.who', { hasText: 'admin' }).waitFor();
+    await page.locator('.chat', { hasText: 'You: Sent by the admin' }).waitFor();
+    await shot(page, '18-teammate-names');
+    await ctx.close();
+  });
+
   await check('the page recovers from a dropped connection and resumes from its last seq', async () => {
     await page.goto(BASE + '/#/');
     await page.locator('.conn[data-state=online]').waitFor();

@@ -156,7 +156,7 @@ export class Composer {
   /** The bubble of a message on its way, until the sent message replaces it. */
   pendingBubble(chat, body) {
     const el = renderMessage({ id: 0, telegram_id: 0, chat, direction: 'outgoing', date: Math.floor(Date.now() / 1000), kind: 'text',
-      text: body.text, entities: [], status: 'queued', sender: { name: this.convo.inbox.me.name }, reply_to: null, reactions: [] }, this.convo.ctx());
+      text: body.text, entities: [], status: 'queued', sender: { name: this.convo.inbox.me.name }, sent_by: { user: this.convo.inbox.me.id, name: this.convo.inbox.me.name }, reply_to: null, reactions: [] }, this.convo.ctx());
     el.classList.add('pending');
     return { text: body.text, body, el };
   }
@@ -209,7 +209,7 @@ export class Composer {
   }
 
   dropPendingFor(m) {
-    if (m.direction !== 'outgoing') return;
+    if (m.direction !== 'outgoing' || (m.sent_by && m.sent_by.user !== this.convo.inbox.me.id)) return;
     for (const [id, p] of this.pending) if (p.text === m.text) { this.pending.delete(id); return; }
   }
 }

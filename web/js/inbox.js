@@ -4,7 +4,7 @@
 
 import { h, replace, shortTime, initials, hue, toast, toastError, debounce } from './dom.js';
 import { get, post, qs, chatPath, explain } from './api.js';
-import { preview } from './render.js';
+import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
 import { renderSearch } from './search.js';
 import { renderSettings } from './settings.js';
@@ -13,6 +13,7 @@ export class Inbox {
   constructor(root, me, live) {
     this.root = root;
     this.me = me;
+    setMe(me.id);
     this.live = live;
     this.accounts = [];
     this.chats = new Map();
@@ -209,7 +210,7 @@ export class Inbox {
     replace(this.chatList, list.map((c) => {
       const title = this.chatTitle(c);
       const last = c.last_message;
-      const who = last && last.direction === 'outgoing' ? 'You: ' : '';
+      const who = last && last.direction === 'outgoing' ? senderName(last) + ': ' : '';
       const av = h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(title));
       av.style.background = `hsl(${hue(c.id)} 45% 48%)`;
       return h('li', null, h('button', {

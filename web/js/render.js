@@ -3,8 +3,16 @@
 
 import { h, append, clock, size, fullTime } from './dom.js';
 
+// The signed-in user, so "You" means only your own messages (`setMe` at start-up).
+let me = null;
+export function setMe(id) { me = id; }
+
+/** True for an outgoing message a teammate sent (not you). */
+export function byTeammate(m) { return m.direction === 'outgoing' && !!m.sent_by && m.sent_by.user !== me; }
+
 export function senderName(m) {
   const s = m.sender || {};
+  if (m.direction === 'outgoing' && m.sent_by) return m.sent_by.user === me ? 'You' : (m.sent_by.name || 'A former user');
   if (m.direction === 'outgoing' && !s.name) return 'You';
   return s.name || (s.username ? '@' + s.username : s.signature || (s.type === 'anonymous_admin' ? 'Admin' : 'Unknown'));
 }
@@ -266,7 +274,7 @@ export function renderMessage(m, ctx, group) {
     class: 'msg' + (out ? ' out' : ''), id: 'm-' + m.id, role: 'listitem', tabindex: -1,
     dataset: { id: m.id, tg: m.telegram_id }, 'aria-label': `${senderName(m)} at ${clock(m.date)}`,
   });
-  if (!out || ctx.showOwnName) el.append(h('div', { class: 'who' }, senderName(m)));
+  if (!out || ctx.showOwnName || byTeammate(m)) el.append(h('div', { class: 'who' }, senderName(m)));
   if (m.forward) el.append(h('div', { class: 'fwd' }, 'Forwarded from ', m.forward.name || 'a hidden user'));
   append(el, [quoteBlock(m, ctx)]);
   if (group && group.length > 1) {

@@ -27,6 +27,7 @@ use crate::auth::{AuthError, Caller};
 use crate::live::hub::{Ephemeral, Item, Registration};
 use crate::live::protocol::{self, ClientMsg, Subscription, View, close};
 use crate::live::replay::{self, Reach};
+use crate::model::Direction;
 use crate::service::Service;
 use crate::view::dto::chat_id;
 use crate::view::visible;
@@ -283,10 +284,12 @@ impl Session {
                     p.event.message_key,
                     &p.message,
                 ) {
-                    (true, Some(k), Some(m)) => {
+                    // Incoming messages render from the event itself; an outgoing one is
+                    // read back, which adds the teammate who sent it (rare next to incoming).
+                    (true, Some(k), Some(m)) if m.direction != Direction::Outgoing => {
                         Some(visible::dto(&view.grants, key.msg(k), m, &p.event.accounts))
                     }
-                    (true, Some(k), None) => {
+                    (true, Some(k), _) => {
                         let g = view.grants.clone();
                         self.state
                             .store
