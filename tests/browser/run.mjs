@@ -900,6 +900,33 @@ async function main() {
     await ctx.close();
   });
 
+  await check('settings: a backup passphrase, a verified backup now, and its encrypted download', async () => {
+    await page.goto(BASE + '/#/settings/system');
+    const box = page.getByRole('region', { name: 'Backup' });
+    await box.getByText('No backup passphrase yet').waitFor();
+    if (!(await box.getByRole('button', { name: 'Back up now' }).isDisabled())) throw new Error('Back up now without a passphrase');
+    await box.getByRole('button', { name: 'Set passphrase…' }).click();
+    const d = page.getByRole('dialog', { name: 'Set a backup passphrase' });
+    await d.getByLabel('Backup passphrase').fill('short');
+    await d.getByLabel('The same again').fill('short');
+    await d.getByRole('button', { name: 'Save passphrase' }).click();
+    await d.getByText('At least 12 characters.').waitFor();
+    const PASS = 'orange kettle under the stairs';
+    await d.getByLabel('Backup passphrase').fill(PASS);
+    await d.getByLabel('The same again').fill(PASS);
+    await d.getByRole('button', { name: 'Save passphrase' }).click();
+    await page.getByText('Backup passphrase saved').waitFor();
+    await box.getByRole('button', { name: 'Back up now' }).click();
+    await page.getByText(/Backup \S+ written and verified/).waitFor({ timeout: 60000 });
+    const row = box.locator('tr[data-backup]').first();
+    await row.waitFor();
+    await shot(page, '19-settings-backup');
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'Download' }).click()]);
+    const got = (await import('node:fs')).readFileSync(await download.path());
+    if (got.subarray(0, 8).toString() !== 'LANBOXBK') throw new Error('not a lanbox backup: ' + got.subarray(0, 8).toString('hex'));
+    if (got.includes(Buffer.from('zebracorn')) || got.includes(Buffer.from('Sent by the agent'))) throw new Error('message text readable in the backup file');
+  });
+
   await check('no script errors and a strict CSP', async () => {
     const res = await page.request.get(BASE + '/');
     const csp = res.headers()['content-security-policy'] || '';

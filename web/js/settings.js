@@ -1,7 +1,7 @@
 // Settings for admins: Telegram accounts (add, rename, rented, daily limit, webhook or
 // polling, status and last error, remove or release), users (grants, passwords, disabling)
 // and the system (version, certificate, uptime, counts, outbox backlog, storage use,
-// attachment and S3 sync backlogs). Questions are asked in the page (`ask`), never with
+// attachment and S3 sync backlogs, and backups: passphrase, back up now, download). Questions are asked in the page (`ask`), never with
 // `window.prompt`, so a password is never shown.
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
@@ -187,9 +187,55 @@ async function switchReceive(a) {
   });
 }
 
+/** Settings -> System -> Backup: the passphrase, a backup now, the generations kept. */
+async function backups(box) {
+  let st;
+  try { st = await get('/api/v1/backups'); } catch (e) { replace(box, h('p', { class: 'error' }, 'Backups: ' + explain(e))); return; }
+  const again = () => backups(box);
+  const where = st.target === 's3' ? 'the S3 bucket (under backups/)' : 'this box (the backups folder of its data directory)';
+  const every = st.every_s ? `every ${st.every_s % 86400 === 0 ? plural(st.every_s / 86400, 'day', 'days') : plural(Math.round(st.every_s / 3600), 'hour', 'hours')}` : 'only when asked';
+  const status = h('p', { 'data-backup-status': '' });
+  const now = h('button', { class: 'btn primary', type: 'button', disabled: !st.passphrase_set, onclick: async () => {
+    now.disabled = true;
+    status.textContent = 'Backing up and verifying…';
+    try {
+      const made = await post('/api/v1/backups', {});
+      toast(`Backup ${made.name} written and verified (${size(made.bytes)})`);
+      again();
+    } catch (e) { status.textContent = ''; toastError('Backup: ' + explain(e)); now.disabled = false; }
+  } }, 'Back up now');
+  const setPass = h('button', { class: 'btn', type: 'button', onclick: async () => {
+    const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 12, required: true });
+    const pw2 = h('input', { type: 'password', autocomplete: 'new-password', required: true });
+    const yes = await ask({ title: st.passphrase_set ? 'Change the backup passphrase' : 'Set a backup passphrase', confirm: 'Save passphrase',
+      body: ['Backups are encrypted with a key made from this passphrase. A restore needs it: keep it somewhere safe, away from the box. Nobody, lanbox included, can open a backup without it.',
+        st.passphrase_set ? 'Backups made before keep their old passphrase.' : 'At least 12 characters; a few unrelated words are good.'],
+      fields: [h('label', null, 'Backup passphrase', pw), h('label', null, 'The same again', pw2)],
+      check: async () => {
+        if (pw.value.length < 12) return 'At least 12 characters.';
+        if (pw.value !== pw2.value) return 'The two passphrases differ.';
+        try { await put('/api/v1/backups/passphrase', { passphrase: pw.value }); return null; } catch (x) { return explain(x); }
+      } });
+    if (yes) { toast('Backup passphrase saved'); again(); }
+  } }, st.passphrase_set ? 'Change passphrase…' : 'Set passphrase…');
+  const rows = st.backups.map((b) => h('tr', { 'data-backup': b.name },
+    h('td', { 'data-label': 'Backup' }, b.name), h('td', { 'data-label': 'Made' }, fullTime(b.created_at)),
+    h('td', { 'data-label': 'Size' }, size(b.bytes)), h('td', { 'data-label': 'Where' }, b.location === 's3' ? 'S3' : 'this box'),
+    h('td', null, h('a', { href: `/api/v1/backups/${encodeURIComponent(b.name)}`, download: b.name }, 'Download'))));
+  replace(box,
+    h('p', null, st.passphrase_set
+      ? `Backups go to ${where}, ${every}; the newest ${st.keep} are kept. Each is encrypted with the backup passphrase and verified after writing.`
+      : 'No backup passphrase yet: set one to make backups (encrypted; restore with `lanbox restore`).'),
+    h('p', null, now, ' ', setPass), status,
+    rows.length ? h('table', null, h('thead', null, h('tr', null, ['Backup', 'Made', 'Size', 'Where', ''].map((t) => h('th', null, t)))), h('tbody', null, rows))
+      : h('p', { class: 'muted' }, 'No backups yet.'));
+}
+
 async function system(body) {
   const [health, stats] = await Promise.all([get('/api/v1/health'), get('/api/v1/stats')]);
   const up = health.uptime_s;
+  const backupBox = h('section', { 'aria-label': 'Backup' }, h('p', { class: 'muted' }, 'Loading…'));
+  backups(backupBox);
   const kv = (rows) => h('dl', { class: 'kv' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
   replace(body,
     kv([
@@ -203,6 +249,8 @@ async function system(body) {
       ['Outbox', stats.outbox.available ? `${stats.outbox.backlog} waiting, ${stats.outbox.failed} failed` : 'not available'],
       ...systemRows(stats.system),
     ]),
+    h('h2', null, 'Backup'),
+    backupBox,
     h('h2', null, 'By account'),
     h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
       h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', { 'data-label': 'Account' }, a.name), h('td', { 'data-label': 'Chats' }, String(a.chats)),
