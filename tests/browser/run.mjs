@@ -617,6 +617,66 @@ async function main() {
     await ctx.close();
   });
 
+  // Issue 15: the API could edit and delete sent messages and manage tokens and roles; the
+  // browser could not.
+  await check('edit and delete your own message; API tokens and roles in Settings', async () => {
+    await page.goto(BASE + '/#/');
+    await page.locator('.chat', { hasText: 'Ann Lee' }).click();
+    const mine = page.locator('.msg.out', { hasText: 'Sent by the admin' });
+    await mine.locator('[data-status=sent]').waitFor();
+    // A teammate's message offers no edit or delete.
+    const theirs = page.locator('.msg.out', { hasText: 'Sent by the agent' });
+    await theirs.hover();
+    if (await theirs.getByRole('button', { name: 'Edit this message' }).count()) throw new Error("a teammate's message can be edited");
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit this message' }).click();
+    const ed = page.getByRole('dialog', { name: 'Edit your message' });
+    await ed.getByLabel('New text').fill('Sent by the admin, corrected');
+    await ed.getByRole('button', { name: 'Save' }).click();
+    const edited = page.locator('.msg.out', { hasText: 'Sent by the admin, corrected' });
+    await edited.locator('.edited').waitFor();
+    const calls = await sim(`/_sim/bot${T1}/sent?since=0`);
+    if (!calls.some((c) => (c.text || '') === 'Sent by the admin, corrected')) throw new Error('the edit did not reach Telegram');
+    await edited.hover();
+    await edited.getByRole('button', { name: 'Delete this message' }).click();
+    await page.getByRole('dialog', { name: 'Delete your message?' }).getByRole('button', { name: 'Delete for everyone' }).click();
+    await edited.waitFor({ state: 'detached' });
+
+    // An agent makes an API token (shown once), uses it, revokes it.
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const a = await ctx.newPage();
+    a.setDefaultTimeout(TIMEOUT);
+    await a.goto(BASE + '/');
+    await a.getByLabel('User name').fill('agent1');
+    await a.getByLabel('Password').fill(AGENT_PW);
+    await a.getByRole('button', { name: 'Sign in' }).click();
+    await a.getByRole('link', { name: 'Settings' }).click();
+    const form = a.locator('form[aria-label="Create an API token"]');
+    await form.getByLabel('Label').fill('nightly export');
+    await form.getByRole('button', { name: 'Create' }).click();
+    const token = await a.getByLabel('The new token').inputValue();
+    const ok = await a.evaluate(async ([url, t]) => (await fetch(url, { headers: { authorization: 'Bearer ' + t }, credentials: 'omit' })).json(), [`${BASE}/api/v1/me`, token]);
+    if (ok.name !== 'agent1') throw new Error('the token does not act as agent1: ' + JSON.stringify(ok));
+    await a.getByRole('button', { name: 'Done' }).click();
+    const row = a.locator('tr[data-token]', { hasText: 'nightly export' });
+    await row.getByRole('button', { name: 'Revoke…' }).click();
+    await a.getByRole('dialog', { name: 'Revoke nightly export?' }).getByRole('button', { name: 'Revoke' }).click();
+    await row.waitFor({ state: 'detached' });
+    const gone = await a.evaluate(async ([url, t]) => (await fetch(url, { headers: { authorization: 'Bearer ' + t }, credentials: 'omit' })).status, [`${BASE}/api/v1/me`, token]);
+    if (gone !== 401) throw new Error('a revoked token still answers ' + gone);
+    if (await a.getByRole('tab', { name: 'Users' }).count()) throw new Error('an agent sees the Users tab');
+    await ctx.close();
+
+    // An admin changes a role there (and back).
+    await page.goto(BASE + '/#/settings/users');
+    await page.getByLabel('Role of agent1').selectOption('admin');
+    await page.getByText('agent1 is now an admin').waitFor();
+    await page.getByLabel('Role of agent1').selectOption('agent');
+    await page.getByText('agent1 is now an agent').waitFor();
+    const users = await page.evaluate(() => fetch('/api/v1/users').then((r) => r.json()));
+    if (users.find((u) => u.name === 'agent1').role !== 'agent') throw new Error('role not restored');
+  });
+
   await check('the page recovers from a dropped connection and resumes from its last seq', async () => {
     await page.goto(BASE + '/#/');
     await page.locator('.conn[data-state=online]').waitFor();
@@ -898,6 +958,33 @@ async function main() {
     if (lines < 2) throw new Error('the fingerprint did not wrap at 390 px (test premise)');
     await shot(p, '17-phone-settings-system');
     await ctx.close();
+  });
+
+  await check('settings: a backup passphrase, a verified backup now, and its encrypted download', async () => {
+    await page.goto(BASE + '/#/settings/system');
+    const box = page.getByRole('region', { name: 'Backup' });
+    await box.getByText('No backup passphrase yet').waitFor();
+    if (!(await box.getByRole('button', { name: 'Back up now' }).isDisabled())) throw new Error('Back up now without a passphrase');
+    await box.getByRole('button', { name: 'Set passphrase…' }).click();
+    const d = page.getByRole('dialog', { name: 'Set a backup passphrase' });
+    await d.getByLabel('Backup passphrase').fill('short');
+    await d.getByLabel('The same again').fill('short');
+    await d.getByRole('button', { name: 'Save passphrase' }).click();
+    await d.getByText('At least 12 characters.').waitFor();
+    const PASS = 'orange kettle under the stairs';
+    await d.getByLabel('Backup passphrase').fill(PASS);
+    await d.getByLabel('The same again').fill(PASS);
+    await d.getByRole('button', { name: 'Save passphrase' }).click();
+    await page.getByText('Backup passphrase saved').waitFor();
+    await box.getByRole('button', { name: 'Back up now' }).click();
+    await page.getByText(/Backup \S+ written and verified/).waitFor({ timeout: 60000 });
+    const row = box.locator('tr[data-backup]').first();
+    await row.waitFor();
+    await shot(page, '19-settings-backup');
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'Download' }).click()]);
+    const got = (await import('node:fs')).readFileSync(await download.path());
+    if (got.subarray(0, 8).toString() !== 'LANBOXBK') throw new Error('not a lanbox backup: ' + got.subarray(0, 8).toString('hex'));
+    if (got.includes(Buffer.from('zebracorn')) || got.includes(Buffer.from('Sent by the agent'))) throw new Error('message text readable in the backup file');
   });
 
   await check('no script errors and a strict CSP', async () => {

@@ -2,8 +2,8 @@
 // changes, typing notices, mark-read, jumping to a message, the photo viewer; the composer
 // below it is compose.js.
 
-import { h, replace, dayLabel, toastError } from './dom.js';
-import { get, post, qs, chatPath, explain } from './api.js';
+import { h, replace, dayLabel, toastError, ask } from './dom.js';
+import { get, post, patch, del, qs, chatPath, explain } from './api.js';
 import { Composer } from './compose.js';
 import { renderMessage, senderName, preview } from './render.js';
 
@@ -97,6 +97,27 @@ export class Conversation {
     this.render();
     if (focus) { this.anchor = focus; this.flash(focus); } else { this.anchor = null; this.pinned = true; this.list.scrollTop = this.list.scrollHeight; }
     this.maybeMarkRead();
+  }
+
+  /** Edits a message you sent (its text), in a dialog; the change arrives as message.updated. */
+  async editMessage(m) {
+    const chat = this.chat;
+    const text = h('textarea', { 'aria-label': 'New text', dir: 'auto' });
+    text.value = m.text || '';
+    await ask({ title: 'Edit your message', confirm: 'Save', body: ['Telegram shows the message as edited to everyone in the chat.'], fields: [text],
+      check: async () => {
+        if (!text.value.trim()) return 'The text cannot be empty (delete the message instead).';
+        try { await patch(chatPath(chat) + `/messages/${m.id}`, { text: text.value }); return null; } catch (x) { return explain(x); }
+      } });
+  }
+
+  /** Deletes a message you sent, for everyone in the chat, after asking. */
+  async deleteMessage(m) {
+    const chat = this.chat;
+    const yes = await ask({ title: 'Delete your message?', confirm: 'Delete for everyone', danger: true,
+      body: ['It is deleted in Telegram for everyone in the chat, and from this inbox.'] });
+    if (!yes) return;
+    try { await del(chatPath(chat) + `/messages/${m.id}`); } catch (x) { toastError('Delete: ' + explain(x)); }
   }
 
   /** A chat the user may not read: a notice and no composer (nothing to send into). */
@@ -203,6 +224,8 @@ export class Conversation {
       grew: () => chat === this.chat && this.grew(),
       view: (url, alt, name) => this.viewer(url, alt, name),
       reply: (m) => this.composer.setReply(m),
+      edit: (m) => this.editMessage(m),
+      remove: (m) => this.deleteMessage(m),
       jump: (tg) => this.jumpTelegram(tg),
       quote: (r) => {
         const m = [...this.msgs.values()].find((x) => x.telegram_id === r.message_id);

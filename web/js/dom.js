@@ -140,7 +140,7 @@ export function ask({ title, body = [], fields = [], confirm = 'OK', danger = fa
     const err = h('p', { class: 'error', role: 'alert' });
     const ok = h('button', { class: 'btn ' + (danger ? 'danger' : 'primary'), type: 'submit' }, confirm);
     const cancel = h('button', { class: 'btn', type: 'button', onclick: () => { d.close(); } }, 'Cancel');
-    const form = h('form', { method: 'dialog', onsubmit: async (e) => {
+    const form = h('form', { method: 'dialog', novalidate: true, onsubmit: async (e) => {
       e.preventDefault();
       const problem = check ? await check() : null;
       if (problem) { err.textContent = problem; return; }

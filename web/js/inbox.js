@@ -65,7 +65,7 @@ export class Inbox {
     const top = h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/' }, h('img', { src: document.querySelector('link[rel=icon]').href, alt: '' }), h('span', null, 'lanbox')),
       searchForm, this.conn, h('span', { class: 'spacer' }),
-      isAdmin ? h('a', { class: 'icon-btn', href: '#/settings/accounts', 'aria-label': 'Settings', title: 'Settings' }, '⚙') : null,
+      h('a', { class: 'icon-btn', href: isAdmin ? '#/settings/accounts' : '#/settings/tokens', 'aria-label': 'Settings', title: 'Settings' }, '⚙'),
       h('button', { class: 'icon-btn kbd-help', type: 'button', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: () => this.help() }, '⌨'),
       h('span', { class: 'muted me' }, this.me.name),
       h('button', { class: 'btn', type: 'button', onclick: () => this.logout() }, 'Sign out'));
@@ -315,9 +315,9 @@ export class Inbox {
       this.searchInput.value = parts[1];
       this.showPage();
       renderSearch(this.page, parts[1], this);
-    } else if (parts[0] === 'settings' && this.me.role === 'admin') {
+    } else if (parts[0] === 'settings') {
       this.showPage();
-      renderSettings(this.page, parts[1] || 'accounts', this);
+      renderSettings(this.page, parts[1] || (this.me.role === 'admin' ? 'accounts' : 'tokens'), this);
     } else {
       this.page.hidden = true;
       this.chatPane.hidden = false;

@@ -291,7 +291,11 @@ export function renderMessage(m, ctx, group) {
     m.edited_at ? h('span', { class: 'edited', title: 'Edited ' + fullTime(m.edited_at) }, 'edited') : null,
     h('time', { datetime: new Date(m.date * 1000).toISOString(), title: fullTime(m.date) }, clock(m.date)),
     statusMark(m)));
+  // Your own sent messages can be edited (text) and deleted; a teammate's are theirs.
+  const mine = out && m.id && m.status !== 'failed' && !byTeammate(m) && ctx.edit;
   el.append(h('div', { class: 'actions' },
-    h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Reply to this message', title: 'Reply', onclick: () => ctx.reply(m) }, '↩')));
+    h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Reply to this message', title: 'Reply', onclick: () => ctx.reply(m) }, '↩'),
+    mine && m.kind === 'text' ? h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Edit this message', title: 'Edit', onclick: () => ctx.edit(m) }, '✎') : null,
+    mine ? h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Delete this message', title: 'Delete', onclick: () => ctx.remove(m) }, '🗑') : null));
   return el;
 }

@@ -1,28 +1,76 @@
 // Settings for admins: Telegram accounts (add, rename, rented, daily limit, webhook or
 // polling, status and last error, remove or release), users (grants, passwords, disabling)
 // and the system (version, certificate, uptime, counts, outbox backlog, storage use,
-// attachment and S3 sync backlogs). Questions are asked in the page (`ask`), never with
+// attachment and S3 sync backlogs, and backups: passphrase, back up now, download). Every
+// user, agents included, manages their own API tokens here. Questions are asked in the page (`ask`), never with
 // `window.prompt`, so a password is never shown.
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
 
-const TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System']];
+const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System'], ['tokens', 'API tokens']];
+const AGENT_TABS = [['tokens', 'API tokens']];
 
 export async function renderSettings(page, tab, inbox) {
+  const admin = inbox.me.role === 'admin';
+  const tabs = admin ? ADMIN_TABS : AGENT_TABS;
+  if (!tabs.some(([id]) => id === tab)) tab = tabs[0][0];
   const body = h('div');
   replace(page, h('h1', null, 'Settings'),
-    h('div', { class: 'tabs', role: 'tablist' }, TABS.map(([id, label]) => h('button', {
+    h('div', { class: 'tabs', role: 'tablist' }, tabs.map(([id, label]) => h('button', {
       role: 'tab', type: 'button', 'aria-selected': id === tab ? 'true' : 'false',
       onclick: () => { location.hash = '#/settings/' + id; },
     }, label))), body);
   try {
-    if (tab === 'users') await users(body, inbox);
+    if (tab === 'tokens') await tokens(body, inbox);
+    else if (tab === 'users') await users(body, inbox);
     else if (tab === 'system') await system(body);
     else await accounts(body, inbox);
   } catch (e) {
     replace(body, h('p', { class: 'error' }, explain(e)));
   }
+}
+
+/** The caller's own API tokens: list, create (the token shown once), revoke. */
+async function tokens(body, inbox) {
+  const list = await get('/api/v1/tokens');
+  const again = () => renderSettings(body.parentElement, 'tokens', inbox);
+  const rows = list.map((t) => h('tr', { 'data-token': t.id },
+    h('td', { 'data-label': 'Label' }, t.label || h('span', { class: 'muted' }, 'no label')),
+    h('td', { 'data-label': 'Starts with' }, h('span', { class: 'mono' }, t.prefix + '…')),
+    h('td', { 'data-label': 'Created' }, fullTime(t.created_at)),
+    h('td', { 'data-label': 'Expires' }, t.expires_at ? fullTime(t.expires_at) : 'never'),
+    h('td', { class: 'actions' }, h('button', { class: 'btn danger', type: 'button', onclick: async () => {
+      const yes = await ask({ title: `Revoke ${t.label || t.prefix + '…'}?`, confirm: 'Revoke', danger: true,
+        body: ['Programs using this token stop working at once; live connections made with it are closed.'] });
+      if (!yes) return;
+      try { await del(`/api/v1/tokens/${encodeURIComponent(t.id)}`); toast('Token revoked'); again(); } catch (x) { toastError(explain(x)); }
+    } }, 'Revoke…'))));
+  const label = h('input', { type: 'text', name: 'label', placeholder: 'what uses it', autocomplete: 'off' });
+  const days = h('input', { type: 'number', name: 'expires_in_days', min: 1, placeholder: 'never' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const shown = h('div');
+  const form = h('form', { 'aria-label': 'Create an API token', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const b = { label: label.value.trim() };
+    if (days.value !== '') b.expires_in_days = Number(days.value);
+    try {
+      const t = await post('/api/v1/tokens', b);
+      const value = h('input', { type: 'text', readonly: true, value: t.token, class: 'mono', 'aria-label': 'The new token' });
+      replace(shown, h('div', { class: 'created-token', role: 'status' },
+        h('p', null, h('strong', null, 'Copy the token now: '), 'it is shown only this once (lanbox keeps only its hash).'),
+        value, ' ', h('button', { class: 'btn', type: 'button', onclick: () => { value.select(); navigator.clipboard?.writeText(t.token).catch(() => {}); toast('Copied'); } }, 'Copy'),
+        ' ', h('button', { class: 'btn', type: 'button', onclick: again }, 'Done')));
+      value.select();
+    } catch (x) { err.textContent = explain(x); }
+  } }, h('fieldset', null, h('legend', null, 'Create an API token'),
+    h('p', { class: 'muted' }, `A token acts as you (${inbox.me.name}, ${inbox.me.role}) in the REST API and the WebSocket: send it as "Authorization: Bearer …".`),
+    h('div', { class: 'grid' }, labelled('Label', label), labelled('Expires after (days)', days),
+      h('button', { class: 'btn primary', type: 'submit' }, 'Create')), err));
+  replace(body, shown, h('table', null,
+    h('thead', null, h('tr', null, ['Label', 'Starts with', 'Created', 'Expires', ''].map((t) => h('th', null, t)))),
+    h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'No API tokens.')))), form);
 }
 
 const labelled = (text, input) => h('label', null, text, input);
@@ -111,7 +159,11 @@ async function users(body, inbox) {
   }), a.name));
   const again = () => renderSettings(body.parentElement, 'users', inbox);
   const rows = list.map((u) => h('tr', { 'data-user': u.name },
-    h('td', { 'data-label': 'User' }, h('strong', null, u.name), h('div', { class: 'muted' }, u.role, u.disabled ? ' · disabled' : '', ' · since ', fullTime(u.created_at))),
+    h('td', { 'data-label': 'User' }, h('strong', null, u.name), h('div', { class: 'muted' }, u.disabled ? 'disabled · ' : '', 'since ', fullTime(u.created_at)),
+      h('select', { 'aria-label': `Role of ${u.name}`, disabled: u.id === inbox.me.id, onchange: async (e) => {
+        try { await patch(`/api/v1/users/${u.id}`, { role: e.target.value }); toast(`${u.name} is now ${e.target.value === 'admin' ? 'an admin' : 'an agent'}`); again(); }
+        catch (x) { toastError(explain(x)); e.target.value = u.role; }
+      } }, h('option', { value: 'agent', selected: u.role === 'agent' }, 'Agent'), h('option', { value: 'admin', selected: u.role === 'admin' }, 'Admin'))),
     h('td', { 'data-label': 'Accounts it may see' }, u.role === 'admin' ? h('span', { class: 'muted' }, 'all accounts') : grantBoxes(u)),
     h('td', { class: 'actions' },
       h('button', { class: 'btn', type: 'button', onclick: async () => {
@@ -187,9 +239,55 @@ async function switchReceive(a) {
   });
 }
 
+/** Settings -> System -> Backup: the passphrase, a backup now, the generations kept. */
+async function backups(box) {
+  let st;
+  try { st = await get('/api/v1/backups'); } catch (e) { replace(box, h('p', { class: 'error' }, 'Backups: ' + explain(e))); return; }
+  const again = () => backups(box);
+  const where = st.target === 's3' ? 'the S3 bucket (under backups/)' : 'this box (the backups folder of its data directory)';
+  const every = st.every_s ? `every ${st.every_s % 86400 === 0 ? plural(st.every_s / 86400, 'day', 'days') : plural(Math.round(st.every_s / 3600), 'hour', 'hours')}` : 'only when asked';
+  const status = h('p', { 'data-backup-status': '' });
+  const now = h('button', { class: 'btn primary', type: 'button', disabled: !st.passphrase_set, onclick: async () => {
+    now.disabled = true;
+    status.textContent = 'Backing up and verifying…';
+    try {
+      const made = await post('/api/v1/backups', {});
+      toast(`Backup ${made.name} written and verified (${size(made.bytes)})`);
+      again();
+    } catch (e) { status.textContent = ''; toastError('Backup: ' + explain(e)); now.disabled = false; }
+  } }, 'Back up now');
+  const setPass = h('button', { class: 'btn', type: 'button', onclick: async () => {
+    const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 12, required: true });
+    const pw2 = h('input', { type: 'password', autocomplete: 'new-password', required: true });
+    const yes = await ask({ title: st.passphrase_set ? 'Change the backup passphrase' : 'Set a backup passphrase', confirm: 'Save passphrase',
+      body: ['Backups are encrypted with a key made from this passphrase. A restore needs it: keep it somewhere safe, away from the box. Nobody, lanbox included, can open a backup without it.',
+        st.passphrase_set ? 'Backups made before keep their old passphrase.' : 'At least 12 characters; a few unrelated words are good.'],
+      fields: [h('label', null, 'Backup passphrase', pw), h('label', null, 'The same again', pw2)],
+      check: async () => {
+        if (pw.value.length < 12) return 'At least 12 characters.';
+        if (pw.value !== pw2.value) return 'The two passphrases differ.';
+        try { await put('/api/v1/backups/passphrase', { passphrase: pw.value }); return null; } catch (x) { return explain(x); }
+      } });
+    if (yes) { toast('Backup passphrase saved'); again(); }
+  } }, st.passphrase_set ? 'Change passphrase…' : 'Set passphrase…');
+  const rows = st.backups.map((b) => h('tr', { 'data-backup': b.name },
+    h('td', { 'data-label': 'Backup' }, b.name), h('td', { 'data-label': 'Made' }, fullTime(b.created_at)),
+    h('td', { 'data-label': 'Size' }, size(b.bytes)), h('td', { 'data-label': 'Where' }, b.location === 's3' ? 'S3' : 'this box'),
+    h('td', null, h('a', { href: `/api/v1/backups/${encodeURIComponent(b.name)}`, download: b.name }, 'Download'))));
+  replace(box,
+    h('p', null, st.passphrase_set
+      ? `Backups go to ${where}, ${every}; the newest ${st.keep} are kept. Each is encrypted with the backup passphrase and verified after writing.`
+      : 'No backup passphrase yet: set one to make backups (encrypted; restore with `lanbox restore`).'),
+    h('p', null, now, ' ', setPass), status,
+    rows.length ? h('table', null, h('thead', null, h('tr', null, ['Backup', 'Made', 'Size', 'Where', ''].map((t) => h('th', null, t)))), h('tbody', null, rows))
+      : h('p', { class: 'muted' }, 'No backups yet.'));
+}
+
 async function system(body) {
   const [health, stats] = await Promise.all([get('/api/v1/health'), get('/api/v1/stats')]);
   const up = health.uptime_s;
+  const backupBox = h('section', { 'aria-label': 'Backup' }, h('p', { class: 'muted' }, 'Loading…'));
+  backups(backupBox);
   const kv = (rows) => h('dl', { class: 'kv' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
   replace(body,
     kv([
@@ -203,6 +301,8 @@ async function system(body) {
       ['Outbox', stats.outbox.available ? `${stats.outbox.backlog} waiting, ${stats.outbox.failed} failed` : 'not available'],
       ...systemRows(stats.system),
     ]),
+    h('h2', null, 'Backup'),
+    backupBox,
     h('h2', null, 'By account'),
     h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
       h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', { 'data-label': 'Account' }, a.name), h('td', { 'data-label': 'Chats' }, String(a.chats)),
