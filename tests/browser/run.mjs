@@ -404,6 +404,37 @@ async function main() {
     await until(() => page.locator(`.msg[data-id="${id}"]`).isVisible(), 'the message in view');
   });
 
+  // Regression (issue 17): the browser offered none of the API's search filters, and result
+  // rows repeated the sender's name.
+  await check('search filters: account, kind, direction, dates; the sender named once', async () => {
+    await page.goto(BASE + '/#/search/zebracorn');
+    const hit = page.locator('.hit', { hasText: 'zebracorn' }).first();
+    await hit.waitFor();
+    if (await hit.locator('.h-who').count()) throw new Error('the sender repeats the chat title: ' + await hit.locator('.h-head').textContent());
+    const filters = page.getByRole('form', { name: 'Search filters' });
+    const nothing = page.getByText('Nothing found.');
+    await filters.getByLabel('Account').selectOption({ label: 'Support bot' });
+    await nothing.waitFor();
+    if (!(await page.evaluate(() => location.hash)).includes('account=')) throw new Error('the filter is not in the route');
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await hit.waitFor();
+    await filters.getByLabel('Kind').selectOption('image');
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await filters.getByLabel('Direction').selectOption('incoming');
+    await hit.waitFor();
+    await filters.getByLabel('Direction').selectOption('outgoing');
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    const tomorrow = new Date(Date.now() + 864e5);
+    const iso = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+    await filters.getByLabel('From').fill(iso);
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await hit.waitFor();
+    await shot(page, '05b-search-filters');
+  });
+
   await check('a reply reaches the simulator and shows its sending status', async () => {
     const target = page.locator('.msg', { hasText: 'parcel 7731' });
     await target.hover();

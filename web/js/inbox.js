@@ -6,7 +6,7 @@ import { h, replace, shortTime, initials, hue, toast, toastError, debounce } fro
 import { get, post, qs, chatPath, explain } from './api.js';
 import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
-import { renderSearch } from './search.js';
+import { renderSearch, parseFilters } from './search.js';
 import { renderSettings } from './settings.js';
 
 export class Inbox {
@@ -309,12 +309,13 @@ export class Inbox {
   // ---- routes and keys ----------------------------------------------------------------------
 
   route() {
-    const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+    const [path, query] = location.hash.replace(/^#\/?/, '').split('?');
+    const parts = path.split('/').map(decodeURIComponent);
     this.onPageEvent = null;
     if (parts[0] === 'search' && parts[1]) {
       this.searchInput.value = parts[1];
       this.showPage();
-      renderSearch(this.page, parts[1], this);
+      renderSearch(this.page, parts[1], this, parseFilters(query));
     } else if (parts[0] === 'settings') {
       this.showPage();
       renderSettings(this.page, parts[1] || (this.me.role === 'admin' ? 'accounts' : 'tokens'), this);
