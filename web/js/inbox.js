@@ -270,19 +270,21 @@ export class Inbox {
           c.last_message = m;
           c.last_date = Math.max(c.last_date || 0, m.date);
         }
-        if (c && typeof e.unread === 'number') c.unread = e.unread;
+        // Your own unread counts come from the chat itself (read state is per user).
+        if (c && e.type === 'message.created' && m && m.direction === 'incoming') this.fetchChatSoon(e.chat);
         if (c) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
         if (e.type === 'message.created' && m && m.direction === 'incoming') this.refreshAccounts();
         break;
       }
       case 'message.deleted':
-        if (c) { if (typeof e.unread === 'number') c.unread = e.unread; this.fetchChat(e.chat); }
+        if (c) this.fetchChat(e.chat);
         this.refreshAccounts();
         break;
       case 'message.status':
         if (c && e.message && e.status === 'sent') { c.last_message = e.message; c.last_date = Math.max(c.last_date || 0, e.message.date); this.renderChats(); }
         break;
       case 'chat.read':
+        if (c && typeof e.read_up_to === 'number') c.read_up_to = e.read_up_to;
         if (c && typeof e.unread === 'number') { c.unread = e.unread; this.renderChats(); }
         this.refreshAccounts();
         break;
@@ -297,6 +299,13 @@ export class Inbox {
     }
     if (e.chat && e.chat === this.current) this.convo.onEvent(e);
     if (this.onPageEvent) this.onPageEvent(e);
+  }
+
+  /** Re-reads a chat once per burst of its events (a backlog arriving is one fetch). */
+  fetchChatSoon(chat) {
+    this.soon = this.soon || new Map();
+    if (this.soon.has(chat)) return;
+    this.soon.set(chat, setTimeout(() => { this.soon.delete(chat); this.fetchChat(chat); }, 150));
   }
 
   /** After the open chat was read (here or elsewhere), refresh its badge and the totals. */
