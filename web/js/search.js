@@ -60,7 +60,10 @@ export async function renderSearch(page, q, inbox, filters = {}) {
         q, account: filters.account ?? inbox.filter.account, chat: filters.chat, kind: filters.kind, direction: filters.direction,
         since: day(filters.from, false), until: day(filters.to, true), limit: 30, cursor,
       }));
-      if (r.prefix) note.textContent = `“${r.prefix}” also matched longer words (the last word is searched as you type; put a query in quotes to match whole words only).`;
+      if (r.prefix) {
+        const last = q.trim().split(/\s+/).pop().replace(/^from:/, '');
+        note.textContent = `“${last}” also matched longer words (the last word is searched as you type; put it in quotes to match whole words only).`;
+      }
       for (const hit of r.hits) {
         const m = hit.message;
         const c = inbox.chats.get(m.chat);
