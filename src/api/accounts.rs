@@ -41,16 +41,25 @@ pub struct AccountDto {
 }
 
 pub async fn list(State(s): State<Service>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
-    Ok(Json(dtos(&s, caller.grants).await?))
+    Ok(Json(dtos(&s, caller.grants, Some(caller.user)).await?))
 }
 
-async fn dtos(s: &Service, grants: Grants) -> Result<Vec<AccountDto>, ApiError> {
+/// The accounts `grants` allow, with `user`'s own unread counts (the shared counters when
+/// `None`).
+async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<AccountDto>, ApiError> {
     let records = s
         .store
         .read(move |r| {
+            let own = user.map(|u| visible::account_unread(r, &grants, u)).transpose()?;
             visible::accounts(r, &grants)?
                 .into_iter()
-                .map(|a| Ok((r.account_unread(a.id)?, a)))
+                .map(|a| {
+                    let unread = match &own {
+                        Some(m) => m.get(&a.id).copied().unwrap_or(0),
+                        None => r.account_unread(a.id)?,
+                    };
+                    Ok((unread, a))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -86,7 +95,7 @@ async fn dtos(s: &Service, grants: Grants) -> Result<Vec<AccountDto>, ApiError> 
 }
 
 async fn one(s: &Service, id: u64) -> Result<AccountDto, ApiError> {
-    dtos(s, Grants::All)
+    dtos(s, Grants::All, None)
         .await?
         .into_iter()
         .find(|a| a.id == id)

@@ -40,10 +40,11 @@ pub struct ChatDto {
     is_forum: bool,
     /// The caller's accounts that have this chat.
     accounts: Vec<u64>,
-    /// The chat's counters, shared by every account in it (read state is per chat).
+    /// Incoming messages the caller has not read (read state is per user).
     unread: u32,
     messages: u32,
-    /// Incoming messages with a higher `id` are unread; `null` when nothing was read yet.
+    /// Incoming messages with a higher `id` are unread for the caller; `null` when nothing was
+    /// read yet.
     read_up_to: Option<i64>,
     last_date: Option<i64>,
     last_message: Option<MessageDto>,
@@ -55,6 +56,7 @@ fn chat_dto(
     v: &ChatView,
 ) -> Result<ChatDto, crate::store::StoreError> {
     let last_message = visible::last_message(r, &caller.grants, v)?;
+    let (read_up_to, unread) = visible::read_state(r, caller.user, v)?;
     Ok(ChatDto {
         id: chat_id(v.key),
         telegram_id: v.key.chat,
@@ -63,9 +65,9 @@ fn chat_dto(
         username: v.meta.username.clone(),
         is_forum: v.record.is_forum,
         accounts: caller.grants.visible(&v.record.accounts),
-        unread: v.record.unread,
+        unread,
         messages: v.record.messages,
-        read_up_to: (v.record.read_up_to != i64::MIN).then_some(v.record.read_up_to),
+        read_up_to: (read_up_to != i64::MIN).then_some(read_up_to),
         last_date: last_message.as_ref().map(|m| m.date),
         last_message,
     })
@@ -133,24 +135,26 @@ pub async fn chats(
     let page = s
         .store
         .read(move |r| {
-            let mut rows: Vec<(ChatOrder, ChatKey)> = visible::chats(r, &caller.grants)?
-                .into_iter()
-                .filter(|(_, rec)| {
-                    q.account
-                        .is_none_or(|a| rec.accounts.contains(&a) && caller.grants.allows(a))
-                })
-                .filter(|(_, rec)| !q.unread.unwrap_or(false) || rec.unread > 0)
-                .filter(|(_, rec)| kind.is_none_or(|k| rec.kind == k))
-                .map(|(k, rec)| {
-                    let date = if rec.last_key.is_some() {
-                        rec.last_date
-                    } else {
-                        i64::MIN
-                    };
-                    ((std::cmp::Reverse(date), k.scope, k.chat), k)
-                })
-                .filter(|(o, _)| after.is_none_or(|a| *o > a))
-                .collect();
+            let only_unread = q.unread.unwrap_or(false);
+            let mut rows: Vec<(ChatOrder, ChatKey)> = Vec::new();
+            for (k, rec) in visible::chats(r, &caller.grants)? {
+                let wanted = q
+                    .account
+                    .is_none_or(|a| rec.accounts.contains(&a) && caller.grants.allows(a))
+                    && kind.is_none_or(|kd| rec.kind == kd);
+                if !wanted || (only_unread && visible::unread_of(r, caller.user, k, &rec)? == 0) {
+                    continue;
+                }
+                let date = if rec.last_key.is_some() {
+                    rec.last_date
+                } else {
+                    i64::MIN
+                };
+                let order = (std::cmp::Reverse(date), k.scope, k.chat);
+                if after.is_none_or(|a| order > a) {
+                    rows.push((order, k));
+                }
+            }
             rows.sort_unstable();
             let next = (rows.len() > limit).then(|| order_cursor(&rows[limit - 1].0));
             let mut chats = Vec::new();
@@ -289,13 +293,27 @@ pub struct ReadState {
     unread: u32,
 }
 
-/// Marks a chat read up to a message, for the caller's grants; shared by REST and WebSocket.
+/// Sets the caller's own read position in a chat (a lower `up_to` marks messages unread
+/// again); shared by REST and WebSocket. Only the caller's read state changes, and only their
+/// own sessions hear of it (`chat.read`).
 pub async fn mark_read_for(s: &Service, caller: &Caller, key: ChatKey, up_to: i64) -> Result<u32, ApiError> {
     let g = caller.grants.clone();
-    if s.store.read(move |r| visible::chat(r, &g, key)).await?.is_none() {
+    let Some(view) = s.store.read(move |r| visible::chat(r, &g, key)).await? else {
         return Err(ApiError::NotFound);
-    }
-    s.pipeline.mark_read(key, up_to).await?.ok_or(ApiError::NotFound)
+    };
+    let unread = s
+        .pipeline
+        .mark_read_by(key, caller.user, up_to)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    s.hub.publish(crate::live::Ephemeral::ChatRead {
+        chat: key,
+        accounts: view.record.accounts.clone(),
+        user: caller.user,
+        read_up_to: up_to,
+        unread,
+    });
+    Ok(unread)
 }
 
 pub async fn mark_read(

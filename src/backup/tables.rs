@@ -116,6 +116,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &store::CHAT_RECORD,
     &store::CHAT_MESSAGE,
     &store::MESSAGE_REACTIONS,
+    &store::CHAT_USER_READ,
     &store::SEQ_EVENT,
     &auth::USER_RECORD,
     &auth::USERNAME_USER,

@@ -358,6 +358,7 @@ fn upsert(
             s.record.unread
         })?
         .unwrap_or(0);
+    count_for_readers(ctx, &stored, key, 1)?;
     // A button press is stored in the conversation but announced as what it is.
     let kind = if matches!(m.content.body, crate::model::Body::Postback { .. }) {
         EventKind::Postback
@@ -383,6 +384,27 @@ fn event(kind: EventKind, accounts: Vec<u64>, key: MsgKey) -> EventRecord {
         unread: None,
         at: 0,
     }
+}
+
+/// Moves the unread count of every user with their own read state in the chat by `delta`
+/// for an incoming message above their read position (one row per such user: a team is a
+/// handful of people).
+fn count_for_readers(
+    ctx: &mut WriteCtx<'_>,
+    m: &StoredMessage,
+    key: MsgKey,
+    delta: i32,
+) -> Result<(), StoreError> {
+    if m.direction != Direction::Incoming {
+        return Ok(());
+    }
+    for (user, read_up_to, unread) in ctx.user_reads(key.chat_key())? {
+        if key.msg > read_up_to {
+            let unread = unread.saturating_add_signed(delta);
+            ctx.set_user_read(key.chat_key(), user, read_up_to, unread)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a message and everything derived from it, with a `message.deleted` event. Returns
@@ -420,6 +442,7 @@ pub(crate) fn remove_stored(
             s.record.last_key == Some(key.msg)
         })?
         .unwrap_or(false);
+    count_for_readers(ctx, &old, key, -1)?;
     if needs_last {
         let prev = ctx.last_message_before(chat_key, key.msg)?;
         ctx.update_chat(chat_key, |s| {
@@ -439,6 +462,25 @@ fn count_unread(ctx: &WriteCtx<'_>, chat: ChatKey, read_up_to: i64) -> Result<u3
     Ok(rows.iter().filter(|(k, m)| is_unread(m, *k, read_up_to)).count() as u32)
 }
 
+/// Sets one user's read position in a chat to `up_to` (lower than before marks messages
+/// unread again) and returns their unread count. Only that user's state changes: nothing is
+/// logged for the team (the caller tells the user's own sessions).
+pub fn mark_read_by(
+    ctx: &mut WriteCtx<'_>,
+    chat: ChatKey,
+    user: u64,
+    up_to: i64,
+) -> Result<Option<u32>, StoreError> {
+    if ctx.chat(chat)?.is_none() {
+        return Ok(None);
+    }
+    let unread = count_unread(ctx, chat, up_to)?;
+    ctx.set_user_read(chat, user, up_to, unread)?;
+    Ok(Some(unread))
+}
+
+/// Moves the chat's own (shared) read position forward; users with their own read state are
+/// not affected. Kept for the box's maintenance paths and older clients' tests.
 pub fn mark_read(ctx: &mut WriteCtx<'_>, chat: ChatKey, up_to: i64) -> Result<Option<u32>, StoreError> {
     let Some(state) = ctx.chat(chat)? else {
         return Ok(None);
@@ -538,7 +580,9 @@ fn migrate(
             s.record.accounts.clone()
         })?
         .unwrap_or_default();
-    // The old chat stays as a redirect, so late updates for it land in the supergroup.
+    // The old chat stays as a redirect, so late updates for it land in the supergroup; its
+    // readers share the supergroup's counters from now on.
+    ctx.drop_user_reads(old_key)?;
     ctx.update_chat(old_key, |s| {
         s.record.migrated_to = Some(to.id);
         s.record.accounts.clear();

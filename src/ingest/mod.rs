@@ -66,4 +66,17 @@ impl Pipeline {
             .write(1, move |ctx| apply::mark_read(ctx, chat, up_to))
             .await
     }
+
+    /// Sets `user`'s own read position in a chat (lower than before marks messages unread
+    /// again); returns their unread count there.
+    pub async fn mark_read_by(
+        &self,
+        chat: ChatKey,
+        user: u64,
+        up_to: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        self.store
+            .write(1, move |ctx| apply::mark_read_by(ctx, chat, user, up_to))
+            .await
+    }
 }

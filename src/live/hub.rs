@@ -37,6 +37,15 @@ pub enum Ephemeral {
         status: String,
         detail: Option<String>,
     },
+    /// A user moved their own read position in a chat: only their own sessions hear of it
+    /// (read state is per user; sessions filter on `user`).
+    ChatRead {
+        chat: ChatKey,
+        accounts: Vec<u64>,
+        user: u64,
+        read_up_to: i64,
+        unread: u32,
+    },
 }
 
 /// What a client's queue carries.
@@ -53,6 +62,7 @@ impl Item {
             Item::Ephemeral(e) => match &**e {
                 Ephemeral::Typing { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
                 Ephemeral::AccountStatus { account, .. } => v.sees(&[*account], None),
+                Ephemeral::ChatRead { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
             },
         }
     }

@@ -192,7 +192,9 @@ pub fn event_json(g: &Grants, e: &EventRecord, message: Option<MessageDto>) -> V
             o.insert("message_id".into(), json!(e.message_key));
         }
     }
-    if e.unread.is_some() {
+    // Read state is per user: a count in the shared log would be somebody else's. (A
+    // `chat.read` of a user comes as its own message to their sessions.)
+    if e.unread.is_some() && e.kind == EventKind::ChatRead {
         o.insert("unread".into(), json!(e.unread));
     }
     if e.kind == EventKind::MessageStatus {

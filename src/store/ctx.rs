@@ -87,6 +87,43 @@ impl<'t> WriteCtx<'t> {
         self.txn
     }
 
+    // ---- per-user read state ----
+
+    /// Every user's own read state in a chat: `(user, read_up_to, unread)`.
+    pub fn user_reads(&self, chat: ChatKey) -> Result<Vec<(u64, i64, u32)>, StoreError> {
+        let t = self.txn.open_table(CHAT_USER_READ)?;
+        let mut out = Vec::new();
+        for row in t.range((chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX))? {
+            let (k, v) = row?;
+            let (read_up_to, unread) = v.value();
+            out.push((k.value().2, read_up_to, unread));
+        }
+        Ok(out)
+    }
+
+    pub fn set_user_read(
+        &mut self,
+        chat: ChatKey,
+        user: u64,
+        read_up_to: i64,
+        unread: u32,
+    ) -> Result<(), StoreError> {
+        self.txn
+            .open_table(CHAT_USER_READ)?
+            .insert((chat.scope, chat.chat, user), (read_up_to, unread))?;
+        Ok(())
+    }
+
+    /// Forgets every user's read state in a chat (the chat is gone or moved).
+    pub fn drop_user_reads(&mut self, chat: ChatKey) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(CHAT_USER_READ)?;
+        t.retain_in(
+            (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
+            |_, _| false,
+        )?;
+        Ok(())
+    }
+
     // ---- accounts and keys ----
 
     pub fn account(&mut self, id: u64) -> Result<&AccountRecord, StoreError> {
@@ -329,6 +366,7 @@ impl<'t> WriteCtx<'t> {
     }
 
     pub fn remove_chat(&mut self, key: ChatKey) -> Result<Option<ChatState>, StoreError> {
+        self.drop_user_reads(key)?;
         self.load_chat(key)?;
         let old = self.chat_cache.insert(key, None).flatten();
         if let Some(s) = &old {

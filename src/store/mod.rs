@@ -411,6 +411,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHAT_MESSAGE)?;
         txn.open_table(SEQ_EVENT)?;
         txn.open_table(MESSAGE_REACTIONS)?;
+        txn.open_table(CHAT_USER_READ)?;
     }
     txn.commit()?;
     Ok(())

@@ -83,6 +83,13 @@ impl Reader {
         Ok(t.get(account)?.map(|v| v.value()).unwrap_or(0))
     }
 
+    /// A user's own read position and unread count in a chat; `None` when they share the
+    /// chat's (see [`CHAT_USER_READ`]).
+    pub fn user_read(&self, chat: ChatKey, user: u64) -> Result<Option<(i64, u32)>, StoreError> {
+        let t = self.txn.open_table(CHAT_USER_READ)?;
+        Ok(t.get((chat.scope, chat.chat, user))?.map(|v| v.value()))
+    }
+
     pub fn position(&self, account: u64) -> Result<Option<u64>, StoreError> {
         let t = self.txn.open_table(ACCOUNT_POSITION)?;
         Ok(t.get(account)?.map(|v| v.value()))

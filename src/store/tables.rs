@@ -38,6 +38,12 @@ pub const CHAT_MESSAGE: TableDefinition<MsgKey, Rec<StoredMessage>> = TableDefin
 /// `(scope, chat, message) -> sealed Reactions`: reactions on a message, sealed like its content
 /// (open with `Sealer::open_record` under [`MsgKey::reactions_aad`]).
 pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, Rec<Sealed>> = TableDefinition::new("message_reactions");
+/// `(scope, chat, user) -> (read_up_to, unread)`: one user's read position in a chat and the
+/// incoming messages above it. A user without a row shares the chat's own counters (what
+/// `ChatRecord` says: the box's read state before read state was per user, and everything
+/// unread in a chat nobody has opened).
+pub const CHAT_USER_READ: TableDefinition<(u64, i64, u64), (i64, u32)> =
+    TableDefinition::new("chat_user_read");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
 

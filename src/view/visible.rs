@@ -79,6 +79,37 @@ pub fn message(r: &Reader, g: &Grants, key: MsgKey) -> Result<Option<MessageDto>
     ))
 }
 
+/// A user's read position and unread count in a chat: their own when they have moved it,
+/// else the chat's shared one (see `CHAT_USER_READ` in the store's tables).
+pub fn read_state(r: &Reader, user: u64, v: &ChatView) -> Result<(i64, u32), StoreError> {
+    Ok(r.user_read(v.key, user)?
+        .unwrap_or((v.record.read_up_to, v.record.unread)))
+}
+
+/// A user's unread count in a chat (as [`read_state`]).
+pub fn unread_of(r: &Reader, user: u64, key: ChatKey, rec: &ChatRecord) -> Result<u32, StoreError> {
+    Ok(r.user_read(key, user)?.map_or(rec.unread, |(_, u)| u))
+}
+
+/// A user's unread count per account: the sum over the account's chats they may see.
+pub fn account_unread(
+    r: &Reader,
+    g: &Grants,
+    user: u64,
+) -> Result<std::collections::HashMap<u64, u64>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for (k, rec) in chats(r, g)? {
+        let n = u64::from(unread_of(r, user, k, &rec)?);
+        if n == 0 {
+            continue;
+        }
+        for &a in rec.accounts.iter().filter(|a| g.allows(**a)) {
+            *out.entry(a).or_insert(0) += n;
+        }
+    }
+    Ok(out)
+}
+
 /// The lanbox user who sent an outgoing message through the outbox (the item records them).
 fn sent_by(r: &Reader, key: MsgKey, m: &Message) -> Result<Option<SentByDto>, StoreError> {
     if m.direction != Direction::Outgoing {

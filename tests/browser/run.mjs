@@ -404,6 +404,43 @@ async function main() {
     await until(() => page.locator(`.msg[data-id="${id}"]`).isVisible(), 'the message in view');
   });
 
+  // Regression (issue 17): the browser offered none of the API's search filters, and result
+  // rows repeated the sender's name.
+  await check('search filters: account, kind, direction, dates; the sender named once', async () => {
+    await page.goto(BASE + '/#/search/zebracorn');
+    const hit = page.locator('.hit', { hasText: 'zebracorn' }).first();
+    await hit.waitFor();
+    if (await hit.locator('.h-who').count()) throw new Error('the sender repeats the chat title: ' + await hit.locator('.h-head').textContent());
+    const filters = page.getByRole('form', { name: 'Search filters' });
+    const nothing = page.getByText('Nothing found.');
+    await filters.getByLabel('Account').selectOption({ label: 'Support bot' });
+    await nothing.waitFor();
+    if (!(await page.evaluate(() => location.hash)).includes('account=')) throw new Error('the filter is not in the route');
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await hit.waitFor();
+    await filters.getByLabel('Kind').selectOption('image');
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await filters.getByLabel('Direction').selectOption('incoming');
+    await hit.waitFor();
+    await filters.getByLabel('Direction').selectOption('outgoing');
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    const tomorrow = new Date(Date.now() + 864e5);
+    const iso = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+    await filters.getByLabel('From').fill(iso);
+    await nothing.waitFor();
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await hit.waitFor();
+    await shot(page, '05b-search-filters');
+    // Back where the next check starts: Ann's conversation at the parcel message.
+    await page.goto(BASE + '/#/search/parcel');
+    const parcel = page.locator('.hit', { hasText: 'parcel' }).first();
+    const id = await parcel.getAttribute('data-id');
+    await parcel.click();
+    await page.locator(`.msg[data-id="${id}"]`).waitFor();
+  });
+
   await check('a reply reaches the simulator and shows its sending status', async () => {
     const target = page.locator('.msg', { hasText: 'parcel 7731' });
     await target.hover();
@@ -614,6 +651,46 @@ async function main() {
     await a.locator('.msg.out', { hasText: 'Sent by the admin' }).locator('.who', { hasText: 'admin' }).waitFor();
     await page.locator('.chat', { hasText: 'You: Sent by the admin' }).waitFor();
     await shot(page, '18-teammate-names');
+    await ctx.close();
+  });
+
+  // Regression (issue 15): opening a chat marked every message read for the whole team, the
+  // view landed at the bottom of a backlog and marked all of it read, and nothing marked a
+  // chat unread again.
+  await check('read state is per user: the first unread shown, only what was seen read, mark unread', async () => {
+    const ruth = { id: 5010, is_bot: false, first_name: 'Ruth' };
+    const batch = [];
+    for (let i = 1; i <= 40; i++) batch.push({ message: { message_id: 0, date: now(), chat: { id: ruth.id, type: 'private', first_name: 'Ruth' }, from: ruth, text: `Ruth's backlog line ${i}.` } });
+    await inject(T1, batch);
+    const chatOf = async (p) => (await (await p.request.get(new URL(p.url()).origin + '/api/v1/chats?limit=200')).json()).chats.find((c) => c.title === 'Ruth');
+    await until(async () => (await chatOf(page))?.unread === 40, 'the backlog stored');
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const a = await ctx.newPage();
+    a.setDefaultTimeout(TIMEOUT);
+    await a.goto(BASE + '/');
+    await a.getByLabel('User name').fill('agent1');
+    await a.getByLabel('Password').fill(AGENT_PW);
+    await a.getByRole('button', { name: 'Sign in' }).click();
+    await a.locator('.chat', { hasText: 'Ruth' }).waitFor();
+
+    await page.goto(BASE + '/#/');
+    await page.locator('.chat', { hasText: 'Ruth' }).click();
+    // It opens at the first unread message, and reads only what is on screen.
+    await page.locator('.unread-mark').waitFor();
+    if (!(await page.locator('.msg', { hasText: "Ruth's backlog line 1." }).isVisible())) throw new Error('not opened at the first unread message');
+    await until(async () => { const c = await chatOf(page); return c.unread > 0 && c.unread < 40 && c; }, 'part of the backlog read');
+    if ((await chatOf(a)).unread !== 40) throw new Error("the admin's reading changed the agent's count");
+    await page.locator('.msg', { hasText: "Ruth's backlog line 40." }).scrollIntoViewIfNeeded();
+    await until(async () => (await chatOf(page)).unread === 0, 'all read after scrolling down');
+    if ((await chatOf(a)).unread !== 40) throw new Error("the admin's reading changed the agent's count");
+    await page.locator('.chat', { hasText: 'Ruth' }).locator('.badge').waitFor({ state: 'detached' });
+    // Mark unread: back to the list with one unread, for the admin only.
+    await page.getByRole('button', { name: 'Mark unread' }).click();
+    await page.locator('.chat', { hasText: 'Ruth' }).locator('.badge', { hasText: '1' }).waitFor();
+    if ((await chatOf(page)).unread !== 1) throw new Error('mark unread did not leave one unread');
+    await until(async () => /^\(\d+\) lanbox$/.test(await page.title()), 'the unread count in the tab title');
+    // The agent still sees the whole backlog as unread.
+    await a.locator('.chat', { hasText: 'Ruth' }).locator('.badge', { hasText: '40' }).waitFor();
     await ctx.close();
   });
 

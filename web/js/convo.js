@@ -36,7 +36,9 @@ export class Conversation {
     this.list.addEventListener('scroll', () => this.onScroll());
     // Someone scrolling (wheel, touch, keys) takes over from the automatic positioning.
     for (const ev of ['wheel', 'touchmove', 'keydown']) this.list.addEventListener(ev, () => { this.anchor = null; }, { passive: true });
-    this.head = h('div', { class: 'convo-head' }, back, h('div', null, this.title, this.sub, this.typing));
+    const unreadBtn = h('button', { class: 'btn mark-unread', type: 'button', title: 'Mark the newest received message unread (for you only) and go back to the list',
+      onclick: () => this.markUnread() }, 'Mark unread');
+    this.head = h('div', { class: 'convo-head' }, back, h('div', { class: 'head-main' }, this.title, this.sub, this.typing), unreadBtn);
     this.empty = h('div', { class: 'empty' }, 'Choose a conversation.');
     this.el = h('section', { class: 'convo', 'aria-label': 'Conversation' }, this.empty);
     document.body.append(this.announcer);
@@ -95,7 +97,13 @@ export class Conversation {
       this.newer = loaded.newer;
     }
     this.render();
-    if (focus) { this.anchor = focus; this.flash(focus); } else { this.anchor = null; this.pinned = true; this.list.scrollTop = this.list.scrollHeight; }
+    const firstNew = !focus && loaded && this.readMark !== null ? this.list.querySelector('.unread-mark') : null;
+    if (focus) { this.anchor = focus; this.flash(focus); } else if (firstNew) {
+      // Opened where your unread part begins; the rest is read as you scroll to it.
+      this.anchor = null;
+      this.pinned = false;
+      firstNew.scrollIntoView({ block: 'start' });
+    } else { this.anchor = null; this.pinned = true; this.list.scrollTop = this.list.scrollHeight; }
     this.maybeMarkRead();
   }
 
@@ -118,6 +126,21 @@ export class Conversation {
       body: ['It is deleted in Telegram for everyone in the chat, and from this inbox.'] });
     if (!yes) return;
     try { await del(chatPath(chat) + `/messages/${m.id}`); } catch (x) { toastError('Delete: ' + explain(x)); }
+  }
+
+  /** Marks the newest received message unread for you and leaves the chat (staying would
+   *  read it again). */
+  async markUnread() {
+    const chat = this.chat;
+    const last = this.sorted().filter((m) => m.direction === 'incoming').pop();
+    if (!chat || !last) return;
+    try {
+      const r = await post(chatPath(chat) + '/read', { up_to: last.id - 1 });
+      const c = this.chatRecord();
+      if (c) c.read_up_to = last.id - 1;
+      this.inbox.setUnread(r.chat, r.unread);
+      location.hash = '#/';
+    } catch (x) { toastError('Mark unread: ' + explain(x)); }
   }
 
   /** A chat the user may not read: a notice and no composer (nothing to send into). */
@@ -289,17 +312,32 @@ export class Conversation {
     this.maybeMarkRead();
   }
 
-  /** Marks the chat read up to the newest message when the newest part is on screen. */
+  /** The newest message whose bottom edge is on screen (what the user has actually seen). */
+  lastSeen() {
+    const box = this.list.getBoundingClientRect();
+    let best = null;
+    for (const el of this.list.querySelectorAll('.msg[data-id], .service[data-id]')) {
+      const r = el.getBoundingClientRect();
+      if (r.bottom <= box.bottom + 2 && r.bottom > box.top) {
+        const ids = [Number(el.dataset.id), ...[...el.querySelectorAll('[data-id]')].map((x) => Number(x.dataset.id))];
+        for (const id of ids) if (id && (best === null || id > best)) best = id;
+      }
+    }
+    return best;
+  }
+
+  /** Marks your read position up to the newest message you have seen on screen (read state
+   *  is yours alone: teammates keep theirs). */
   async maybeMarkRead() {
     const c = this.chatRecord();
-    if (!c || !c.unread || this.newer || document.hidden || !this.msgs.size || this.marking) return;
-    const l = this.list;
-    if (l.scrollHeight - l.scrollTop - l.clientHeight > 150) return;
-    const upTo = Math.max(...this.msgs.keys());
+    if (!c || !c.unread || document.hidden || !this.msgs.size || this.marking) return;
+    const upTo = this.lastSeen();
+    if (upTo === null || (c.read_up_to !== null && c.read_up_to !== undefined && upTo <= c.read_up_to)) return;
     this.marking = true;
     try {
       const chat = this.chat;
       const r = await post(chatPath(chat) + '/read', { up_to: upTo });
+      c.read_up_to = upTo;
       this.inbox.setUnread(r.chat, r.unread);
       // The "New messages" divider has done its job once the chat is read: it goes after a
       // moment (long enough to see where the new part began).

@@ -6,7 +6,7 @@ import { h, replace, shortTime, initials, hue, toast, toastError, debounce } fro
 import { get, post, qs, chatPath, explain } from './api.js';
 import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
-import { renderSearch } from './search.js';
+import { renderSearch, parseFilters } from './search.js';
 import { renderSettings } from './settings.js';
 
 export class Inbox {
@@ -270,19 +270,21 @@ export class Inbox {
           c.last_message = m;
           c.last_date = Math.max(c.last_date || 0, m.date);
         }
-        if (c && typeof e.unread === 'number') c.unread = e.unread;
+        // Your own unread counts come from the chat itself (read state is per user).
+        if (c && e.type === 'message.created' && m && m.direction === 'incoming') this.fetchChatSoon(e.chat);
         if (c) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
         if (e.type === 'message.created' && m && m.direction === 'incoming') this.refreshAccounts();
         break;
       }
       case 'message.deleted':
-        if (c) { if (typeof e.unread === 'number') c.unread = e.unread; this.fetchChat(e.chat); }
+        if (c) this.fetchChat(e.chat);
         this.refreshAccounts();
         break;
       case 'message.status':
         if (c && e.message && e.status === 'sent') { c.last_message = e.message; c.last_date = Math.max(c.last_date || 0, e.message.date); this.renderChats(); }
         break;
       case 'chat.read':
+        if (c && typeof e.read_up_to === 'number') c.read_up_to = e.read_up_to;
         if (c && typeof e.unread === 'number') { c.unread = e.unread; this.renderChats(); }
         this.refreshAccounts();
         break;
@@ -299,6 +301,13 @@ export class Inbox {
     if (this.onPageEvent) this.onPageEvent(e);
   }
 
+  /** Re-reads a chat once per burst of its events (a backlog arriving is one fetch). */
+  fetchChatSoon(chat) {
+    this.soon = this.soon || new Map();
+    if (this.soon.has(chat)) return;
+    this.soon.set(chat, setTimeout(() => { this.soon.delete(chat); this.fetchChat(chat); }, 150));
+  }
+
   /** After the open chat was read (here or elsewhere), refresh its badge and the totals. */
   setUnread(chat, unread) {
     const c = this.chats.get(chat);
@@ -309,12 +318,13 @@ export class Inbox {
   // ---- routes and keys ----------------------------------------------------------------------
 
   route() {
-    const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+    const [path, query] = location.hash.replace(/^#\/?/, '').split('?');
+    const parts = path.split('/').map(decodeURIComponent);
     this.onPageEvent = null;
     if (parts[0] === 'search' && parts[1]) {
       this.searchInput.value = parts[1];
       this.showPage();
-      renderSearch(this.page, parts[1], this);
+      renderSearch(this.page, parts[1], this, parseFilters(query));
     } else if (parts[0] === 'settings') {
       this.showPage();
       renderSettings(this.page, parts[1] || (this.me.role === 'admin' ? 'accounts' : 'tokens'), this);

@@ -1,5 +1,6 @@
-// Search results: snippets with the matched words highlighted; a hit opens its conversation
-// scrolled to the message.
+// Search results with filters (account, chat, kind, direction, date range; kept in the
+// route, #/search/Q?account=1&kind=image&...), snippets with the matched words highlighted and
+// the sender named once; a hit opens its conversation scrolled to the message.
 
 import { h, replace, fullTime } from './dom.js';
 import { get, qs, explain } from './api.js';
@@ -18,22 +19,60 @@ function snippet(s) {
   return frag;
 }
 
-export async function renderSearch(page, q, inbox) {
+const KINDS = [['', 'Any kind'], ['text', 'Text'], ['image', 'Photos'], ['file', 'Files'], ['video', 'Videos'],
+  ['voice', 'Voice messages'], ['audio', 'Audio'], ['location', 'Locations'], ['contact', 'Contacts'], ['poll', 'Polls']];
+
+/** The route's filters: `#/search/Q?key=value&...` -> {key: value}. */
+export function parseFilters(query) {
+  const f = {};
+  for (const [k, v] of new URLSearchParams(query || '')) if (v) f[k] = v;
+  return f;
+}
+
+/** A date input's day as Unix seconds (start or end of that local day). */
+const day = (v, end) => (v ? Math.floor(new Date(v + (end ? 'T23:59:59' : 'T00:00:00')).getTime() / 1000) : null);
+
+export async function renderSearch(page, q, inbox, filters = {}) {
+  const go = (f) => {
+    const rest = new URLSearchParams(Object.entries(f).filter(([, v]) => v)).toString();
+    location.hash = '#/search/' + encodeURIComponent(q) + (rest ? '?' + rest : '');
+  };
+  const sel = (name, label, options) => h('label', null, label, h('select', { name, onchange: (e) => go({ ...filters, [name]: e.target.value }) },
+    options.map(([v, t]) => h('option', { value: v, selected: (filters[name] || '') === v }, t))));
+  const date = (name, label) => h('label', null, label, h('input', { type: 'date', name, value: filters[name] || '', onchange: (e) => go({ ...filters, [name]: e.target.value }) }));
+  const chat = filters.chat ? inbox.chats.get(filters.chat) : null;
+  const bar = h('form', { class: 'search-filters', 'aria-label': 'Search filters', onsubmit: (e) => e.preventDefault() },
+    sel('account', 'Account', [['', 'All accounts'], ...inbox.accounts.map((a) => [String(a.id), a.name])]),
+    filters.chat ? sel('chat', 'Chat', [['', 'All chats'], [filters.chat, chat ? inbox.chatTitle(chat) : filters.chat]]) : null,
+    sel('kind', 'Kind', KINDS),
+    sel('direction', 'Direction', [['', 'Both ways'], ['incoming', 'Received'], ['outgoing', 'Sent']]),
+    date('from', 'From'), date('to', 'To'),
+    Object.keys(filters).length ? h('button', { class: 'btn', type: 'button', onclick: () => go({}) }, 'Clear filters') : null);
   const list = h('ul', { class: 'hits', 'aria-label': 'Search results' });
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'More results');
   const status = h('p', { class: 'muted', role: 'status' }, 'Searching…');
-  replace(page, h('h1', null, 'Search: ', q), status, list, more);
+  const note = h('p', { class: 'muted search-note' });
+  replace(page, h('h1', null, 'Search: ', q), bar, status, note, list, more);
   let cursor = null;
   const load = async () => {
     try {
-      const r = await get('/api/v1/search' + qs({ q, account: inbox.filter.account, limit: 30, cursor }));
+      const r = await get('/api/v1/search' + qs({
+        q, account: filters.account ?? inbox.filter.account, chat: filters.chat, kind: filters.kind, direction: filters.direction,
+        since: day(filters.from, false), until: day(filters.to, true), limit: 30, cursor,
+      }));
+      if (r.prefix) {
+        const last = q.trim().split(/\s+/).pop().replace(/^from:/, '');
+        note.textContent = `“${last}” also matched longer words (the last word is searched as you type; put it in quotes to match whole words only).`;
+      }
       for (const hit of r.hits) {
         const m = hit.message;
         const c = inbox.chats.get(m.chat);
+        const title = c ? inbox.chatTitle(c) : m.chat;
+        const who = senderName(m);
         list.append(h('li', null, h('button', {
           class: 'hit', type: 'button', 'data-chat': m.chat, 'data-id': m.id,
           onclick: () => { location.hash = `#/chat/${encodeURIComponent(m.chat)}/m/${m.id}`; },
-        }, h('div', { class: 'h-head' }, h('b', null, c ? inbox.chatTitle(c) : m.chat), h('span', null, senderName(m)), h('span', null, fullTime(m.date))),
+        }, h('div', { class: 'h-head' }, h('b', null, title), who !== title ? h('span', { class: 'h-who' }, who) : null, h('span', null, fullTime(m.date))),
         h('div', { class: 'h-text' }, snippet(hit.snippet)))));
       }
       cursor = r.next;

@@ -323,6 +323,21 @@ impl Session {
                     "type": "account.status", "seq": self.last_sent, "account": account,
                     "status": status, "detail": detail,
                 }),
+                Ephemeral::ChatRead {
+                    chat,
+                    user,
+                    read_up_to,
+                    unread,
+                    ..
+                } => {
+                    if *user != self.caller.user {
+                        return Ok(());
+                    }
+                    json!({
+                        "type": "chat.read", "seq": self.last_sent, "chat": chat_id(*chat),
+                        "read_up_to": read_up_to, "unread": unread, "user": user,
+                    })
+                }
             },
         };
         self.send(&v).await
