@@ -16,7 +16,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::docrow::{DocMeta, DocRow, ROW_BYTES, ROW_ENTRIES, RowView};
 use super::postings::{self, Child, TermIter, intersect};
 use super::tables::*;
-use super::terms::{DocTerm, TermKey, doc_terms};
+use super::terms::{DocTerm, TermKey, doc_terms, sender_name_terms};
 use super::{Budget, SearchError};
 use crate::ingest::IndexHook;
 use crate::model::MessageContent;
@@ -40,6 +40,7 @@ struct WriteTables<'t> {
     dict: Table<'t, DictKey, ()>,
     docs: Table<'t, AccountDoc, &'static [u8]>,
     dates: Table<'t, AccountBlock, BlockDates>,
+    names: Table<'t, NameSender, u32>,
 }
 
 fn store_err(e: SearchError) -> StoreError {
@@ -59,6 +60,7 @@ impl<'t> WriteTables<'t> {
             dict: txn.open_table(PREFIX_TERM)?,
             docs: txn.open_table(DOCROW_MESSAGES)?,
             dates: txn.open_table(DOCBLOCK_DATES)?,
+            names: txn.open_table(SENDERNAME_DOCS)?,
         })
     }
 
@@ -206,6 +208,7 @@ impl<'t> WriteTables<'t> {
         let budget = Budget::unlimited();
         let mut kids: Vec<_> = terms
             .iter()
+            .filter(|t| t.core)
             .map(|t| Child::Term(TermIter::new(&self.postings, account, t.hash, &budget)))
             .collect();
         let mut row: Option<(u32, RowView)> = None;
@@ -271,6 +274,30 @@ impl<'t> WriteTables<'t> {
                         },
                         (),
                     )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a document under each of its sender's name words (`delta` 1 or -1).
+    fn count_names(&mut self, account: u64, sender: i64, names: &[u64], add: bool) -> Result<(), StoreError> {
+        for &name in names {
+            let k = NameSender {
+                account,
+                name,
+                sender,
+            };
+            let n = self.names.get(k)?.map_or(0, |v| v.value());
+            match (add, n) {
+                (true, n) => {
+                    self.names.insert(k, n.saturating_add(1))?;
+                }
+                (false, 0 | 1) => {
+                    self.names.remove(k)?;
+                }
+                (false, n) => {
+                    self.names.insert(k, n - 1)?;
                 }
             }
         }
@@ -359,6 +386,17 @@ impl SearchIndex {
             term: u64::MAX,
         };
         t.dict.retain_in(d_lo..=d_hi, |_, _| gone())?;
+        let n_lo = NameSender {
+            account,
+            name: 0,
+            sender: i64::MIN,
+        };
+        let n_hi = NameSender {
+            account,
+            name: u64::MAX,
+            sender: i64::MAX,
+        };
+        t.names.retain_in(n_lo..=n_hi, |_, _| gone())?;
         Ok(removed.get())
     }
 }
@@ -390,6 +428,7 @@ impl IndexHook for SearchIndex {
             _ => t.append_doc(account, meta)?,
         };
         t.dates_added(account, doc, msg.date)?;
+        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), true)?;
         t.add_terms(&tk, account, doc, &terms.terms)
     }
 
@@ -409,6 +448,7 @@ impl IndexHook for SearchIndex {
         };
         t.remove_doc(account, doc)?;
         *self.freed() = Some((key, account, doc));
+        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), false)?;
         t.remove_terms(&tk, account, doc, &terms)
     }
 

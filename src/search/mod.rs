@@ -71,6 +71,9 @@ pub struct Hit {
 pub struct SearchPage {
     pub hits: Vec<Hit>,
     pub next: Option<Cursor>,
+    /// The query's last word was matched as a prefix (`appoint` finding "appointment"), asked
+    /// for with `*` or implied; false when it was matched whole.
+    pub prefix: bool,
 }
 
 /// Size of one index table.
@@ -109,7 +112,8 @@ pub fn index_size(reader: &Reader) -> Result<Vec<TableSize>, SearchError> {
         tables::TERM_POSTINGS,
         tables::PREFIX_TERM,
         tables::DOCROW_MESSAGES,
-        tables::DOCBLOCK_DATES
+        tables::DOCBLOCK_DATES,
+        tables::SENDERNAME_DOCS
     );
     Ok(out)
 }

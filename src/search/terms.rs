@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::sketch::Sketch;
+use super::tokenize::clitics::clitic_stem;
 use super::tokenize::{Kind, MAX_TOKENS, Token, tokenize_with};
-use crate::model::{Body, BodyKind, MessageContent};
+use crate::model::{Body, BodyKind, MessageContent, Sender};
 
 const CONTEXT: &str = "lanbox 2025-01 search index term key v1";
 
@@ -32,6 +33,7 @@ mod domain {
     pub const CHAT: u8 = 1;
     pub const SENDER: u8 = 2;
     pub const KIND: u8 = 3;
+    pub const SENDER_NAME: u8 = 4;
     pub const PREFIX: u8 = 16;
     pub const GRAM_CHAR: u8 = 17;
 }
@@ -73,6 +75,12 @@ impl TermKey {
 
     pub fn kind(&self, kind: BodyKind) -> u64 {
         self.hash(domain::KIND, &[kind.code()])
+    }
+
+    /// A word of a sender's name (first and last name, username, a channel's title or a
+    /// post's signature).
+    pub fn sender_name(&self, word: &str) -> u64 {
+        self.hash(domain::SENDER_NAME, word.as_bytes())
     }
 
     pub fn prefix(&self, prefix: &str) -> u64 {
@@ -122,6 +130,47 @@ pub fn searchable_parts(content: &MessageContent) -> Vec<&str> {
     parts
 }
 
+/// The names a message's sender goes by: a user's first and last name and username, a chat's
+/// title, username and signature, an anonymous admin's signature.
+pub fn sender_names(content: &MessageContent) -> Vec<&str> {
+    let mut out = Vec::new();
+    match &content.sender {
+        Sender::User(u) => {
+            out.push(u.first_name.as_str());
+            out.extend(u.last_name.as_deref());
+            out.extend(u.username.as_deref());
+        }
+        Sender::Chat {
+            title,
+            username,
+            signature,
+            ..
+        } => out.extend(
+            [title, username, signature]
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+        ),
+        Sender::AnonymousAdmin { signature, .. } => out.extend(signature.as_deref()),
+        Sender::Unknown => {}
+    }
+    out
+}
+
+/// Hashes of the words of the sender's names (folded, with compound parts and stems), sorted
+/// and distinct.
+pub fn sender_name_terms(key: &TermKey, content: &MessageContent) -> Vec<u64> {
+    let mut out: Vec<u64> = sender_names(content)
+        .into_iter()
+        .flat_map(|n| tokenize_with(n, true))
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::Extra))
+        .map(|t| key.sender_name(&t.term))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Tokens of every searchable part, one list per part (without extras unless `extras`).
 pub fn tokenize_parts(content: &MessageContent, extras: bool) -> Vec<Vec<Token>> {
     searchable_parts(content)
@@ -135,6 +184,10 @@ pub fn tokenize_parts(content: &MessageContent, extras: bool) -> Vec<Vec<Token>>
 pub struct DocTerm {
     pub hash: u64,
     pub text: Option<(String, Kind)>,
+    /// Indexed by every version of the index (not only an Arabic or Hebrew stem, which
+    /// documents indexed before stems existed lack): finding a document to remove intersects
+    /// these only.
+    pub core: bool,
 }
 
 /// What a document is indexed under: its text terms and the filter terms for its chat, sender
@@ -151,22 +204,36 @@ pub fn doc_terms(
     sender: i64,
     kind: BodyKind,
 ) -> DocTerms {
-    let mut text: HashMap<String, (u64, Kind)> = HashMap::new();
+    let mut text: HashMap<String, (u64, Kind, bool)> = HashMap::new();
     let mut pairs = Vec::new();
     let mut sketchable = true;
     for tokens in tokenize_parts(content, true) {
         let mut prev: Option<u64> = None;
         let mut positions = 0;
+        let mut word = String::new();
         for t in tokens {
             let kind = match t.kind {
                 Kind::Extra => Kind::Word,
                 k => k,
             };
-            let hash = match text.get(&t.term) {
-                Some(&(h, _)) => h,
+            let stem = t.kind == Kind::Extra && clitic_stem(&word) == Some(t.term.as_str());
+            // A phrase's words are looked up by their stems (`query::parse`), so the sketch
+            // pairs stems too.
+            let stem_hash = match t.kind {
+                Kind::Word => clitic_stem(&t.term).map(|s| key.text(s)),
+                _ => None,
+            };
+            if t.kind == Kind::Word {
+                word.clone_from(&t.term);
+            }
+            let hash = match text.get_mut(&t.term) {
+                Some((h, _, core)) => {
+                    *core |= !stem;
+                    *h
+                }
                 None => {
                     let h = key.text(&t.term);
-                    text.insert(t.term, (h, kind));
+                    text.insert(t.term, (h, kind, !stem));
                     h
                 }
             };
@@ -174,6 +241,7 @@ pub fn doc_terms(
             // (see `snippet::satisfies`).
             if matches!(t.kind, Kind::Word | Kind::Gram) {
                 positions += 1;
+                let hash = stem_hash.unwrap_or(hash);
                 if let Some(p) = prev {
                     pairs.push(Sketch::pair(p, hash));
                 }
@@ -186,16 +254,21 @@ pub fn doc_terms(
     pairs.dedup();
     let mut terms: Vec<DocTerm> = text
         .into_iter()
-        .map(|(t, (hash, k))| DocTerm {
+        .map(|(t, (hash, k, core))| DocTerm {
             hash,
             text: Some((t, k)),
+            core,
         })
         .collect();
     for hash in [key.chat(chat), key.sender(sender), key.kind(kind)] {
-        terms.push(DocTerm { hash, text: None });
+        terms.push(DocTerm {
+            hash,
+            text: None,
+            core: true,
+        });
     }
     // Two terms with one hash (a collision) are one posting.
-    terms.sort_by_key(|t| t.hash);
+    terms.sort_by_key(|t| (t.hash, !t.core));
     terms.dedup_by_key(|t| t.hash);
     DocTerms {
         terms,
