@@ -475,3 +475,6 @@ mod hostile;
 
 #[path = "search/people.rs"]
 mod people;
+
+#[path = "search/batch.rs"]
+mod batch;

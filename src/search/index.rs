@@ -1,6 +1,10 @@
-//! [`SearchIndex`]: the ingest pipeline's index hook. It changes the index tables inside the
+//! [`SearchIndex`]: the ingest pipeline's index hook. It changes the index inside the
 //! transaction that stores, edits or deletes the message, so the index is never behind the
 //! store and a removed message leaves no posting, dictionary entry or document behind.
+//!
+//! The changes are gathered in the transaction's [`Pending`] writes and made once, when the
+//! writer commits the round: a posting block, document row or date block that a whole batch
+//! of messages changes is written once, not once per message.
 //!
 //! Documents are numbered per account in ingest order; an edited message keeps its number.
 //! There is no message-to-document table: removing a message finds its document by
@@ -9,11 +13,11 @@
 //! large as the document rows.
 
 use std::cell::Cell;
-use std::sync::Mutex;
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::docrow::{DocMeta, DocRow, ROW_BYTES, ROW_ENTRIES, RowView};
+use super::pending::Pending;
 use super::postings::{self, Child, TermIter, intersect};
 use super::tables::*;
 use super::terms::{DocTerm, TermKey, doc_terms, sender_name_terms};
@@ -23,24 +27,19 @@ use crate::model::MessageContent;
 use crate::store::records::StoredMessage;
 use crate::store::{MsgKey, StoreError, WriteCtx};
 
-/// The full-text index, kept in the store's own redb file. All of it is in tables, so one value
-/// can be shared by every pipeline (`Arc<SearchIndex>`).
+/// The full-text index, kept in the store's own redb file. All of it is in tables (and, until
+/// a transaction commits, in that transaction's [`Pending`] writes), so one value can be
+/// shared by every pipeline (`Arc<SearchIndex>`).
 #[derive(Debug, Default)]
-pub struct SearchIndex {
-    /// The document the last `remove` freed: an edit is a `remove` and a `put` of the same
-    /// message, and giving the new text the old number keeps document numbers in date order
-    /// (newest-first walks and date filters rely on that). Only a hint: `put` reuses the number
-    /// only if that entry is free in its own transaction. A std Mutex: held for a swap, never
-    /// across a call.
-    freed: Mutex<Option<(MsgKey, u64, u32)>>,
-}
+pub struct SearchIndex {}
 
-struct WriteTables<'t> {
+/// The index as one job of a transaction sees it: the tables as the transaction began, under
+/// the writes the transaction has gathered so far.
+struct Batch<'a, 't> {
+    p: &'a mut Pending,
     postings: Table<'t, TermBlock, &'static [u8]>,
-    dict: Table<'t, DictKey, ()>,
     docs: Table<'t, AccountDoc, &'static [u8]>,
     dates: Table<'t, AccountBlock, BlockDates>,
-    names: Table<'t, NameSender, u32>,
 }
 
 fn store_err(e: SearchError) -> StoreError {
@@ -53,26 +52,28 @@ fn store_err(e: SearchError) -> StoreError {
     }
 }
 
-impl<'t> WriteTables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<WriteTables<'t>, StoreError> {
-        Ok(WriteTables {
+impl<'a, 't> Batch<'a, 't> {
+    fn open(txn: &'t WriteTransaction, p: &'a mut Pending) -> Result<Batch<'a, 't>, StoreError> {
+        Ok(Batch {
+            p,
             postings: txn.open_table(TERM_POSTINGS)?,
-            dict: txn.open_table(PREFIX_TERM)?,
             docs: txn.open_table(DOCROW_MESSAGES)?,
             dates: txn.open_table(DOCBLOCK_DATES)?,
-            names: txn.open_table(SENDERNAME_DOCS)?,
         })
     }
 
     /// The row holding `doc`, with its first document.
-    fn row_of(&self, account: u64, doc: u32) -> Result<Option<(u32, RowView)>, StoreError> {
+    fn row_of(&mut self, account: u64, doc: u32) -> Result<Option<(u32, RowView)>, StoreError> {
         let lo = AccountDoc { account, doc: 0 };
-        let Some(row) = self.docs.range(lo..=AccountDoc { account, doc })?.next_back() else {
+        let Some((k, v)) = self
+            .p
+            .docs
+            .last_in(&self.docs, lo..=AccountDoc { account, doc })?
+        else {
             return Ok(None);
         };
-        let (k, v) = row?;
-        let first = k.value().doc;
-        let view = RowView::parse(account, v.value().to_vec())?;
+        let first = k.doc;
+        let view = RowView::parse(account, v.clone())?;
         Ok(((doc - first) < view.len() as u32).then_some((first, view)))
     }
 
@@ -80,9 +81,9 @@ impl<'t> WriteTables<'t> {
     fn put_row(&mut self, account: u64, first: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
         let key = AccountDoc { account, doc: first };
         if RowView::parse(account, bytes.clone())?.all_deleted() {
-            self.docs.remove(key)?;
+            self.p.docs.remove(key);
         } else {
-            self.docs.insert(key, bytes.as_slice())?;
+            self.p.docs.put(key, bytes);
         }
         Ok(())
     }
@@ -94,25 +95,18 @@ impl<'t> WriteTables<'t> {
             account,
             doc: u32::MAX,
         };
-        let last = match self.docs.range(lo..=hi)?.next_back() {
-            Some(row) => {
-                let (k, v) = row?;
-                Some((k.value().doc, v.value().to_vec()))
-            }
-            None => None,
-        };
         let exhausted = || StoreError::Format {
             record: "search index",
             detail: "document numbers exhausted for this account".into(),
         };
-        if let Some((first, bytes)) = &last {
+        if let Some((k, bytes)) = self.p.docs.last_in(&self.docs, lo..=hi)? {
+            let first = k.doc;
             let count = DocRow::len_of(bytes);
             let doc = first.checked_add(count as u32).ok_or_else(exhausted)?;
             if count < ROW_ENTRIES {
                 let appended = DocRow::append(bytes, account, &meta)?;
                 if appended.len() <= ROW_BYTES {
-                    let key = AccountDoc { account, doc: *first };
-                    self.docs.insert(key, appended.as_slice())?;
+                    self.p.docs.put(k, appended);
                     return Ok(doc);
                 }
             }
@@ -156,7 +150,7 @@ impl<'t> WriteTables<'t> {
             account,
             block: doc >> DOC_BLOCK_SHIFT,
         };
-        let cur = self.dates.get(id)?.map(|v| v.value());
+        let cur = self.p.dates.get(&self.dates, id)?.copied();
         let dates = match cur {
             Some(d) => BlockDates {
                 upto: d.upto.max(date),
@@ -165,17 +159,23 @@ impl<'t> WriteTables<'t> {
                 live: d.live + 1,
             },
             None => {
-                let lo = AccountBlock { account, block: 0 };
-                let before = self.dates.range(lo..id)?.next_back().transpose()?;
+                let before = match id.block.checked_sub(1) {
+                    Some(prev) => {
+                        let lo = AccountBlock { account, block: 0 };
+                        let hi = AccountBlock { account, block: prev };
+                        self.p.dates.last_in(&self.dates, lo..=hi)?.map(|(_, d)| *d)
+                    }
+                    None => None,
+                };
                 BlockDates {
-                    upto: before.map_or(date, |(_, v)| v.value().upto.max(date)),
+                    upto: before.map_or(date, |d| d.upto.max(date)),
                     min: date,
                     max: date,
                     live: 1,
                 }
             }
         };
-        self.dates.insert(id, dates)?;
+        self.p.dates.put(id, dates);
         Ok(())
     }
 
@@ -184,32 +184,38 @@ impl<'t> WriteTables<'t> {
             account,
             block: doc >> DOC_BLOCK_SHIFT,
         };
-        let Some(mut d) = self.dates.get(id)?.map(|v| v.value()) else {
+        let Some(mut d) = self.p.dates.get(&self.dates, id)?.copied() else {
             return Ok(());
         };
         d.live = d.live.saturating_sub(1);
         if d.live == 0 {
-            self.dates.remove(id)?;
+            self.p.dates.remove(id);
         } else {
-            self.dates.insert(id, d)?;
+            self.p.dates.put(id, d);
         }
         Ok(())
     }
 
-    /// The document of message `key`: the newest document that has every one of the message's
-    /// terms, falls in a block whose dates cover the message's, and names the message.
+    /// The document of message `key`: one given in this transaction, or else the newest
+    /// document that has every one of the message's terms (in the tables, which hold what was
+    /// committed before), falls in a block whose dates cover the message's, and, as this
+    /// transaction sees it, still names the message.
     fn find_doc(
-        &self,
+        &mut self,
         account: u64,
         key: MsgKey,
         date: i64,
         terms: &[DocTerm],
     ) -> Result<Option<u32>, StoreError> {
+        if let Some(&doc) = self.p.placed.get(&(account, key)) {
+            return Ok(Some(doc));
+        }
         let budget = Budget::unlimited();
+        let postings = &self.postings;
         let mut kids: Vec<_> = terms
             .iter()
             .filter(|t| t.core)
-            .map(|t| Child::Term(TermIter::new(&self.postings, account, t.hash, &budget)))
+            .map(|t| Child::Term(TermIter::new(postings, account, t.hash, &budget)))
             .collect();
         let mut row: Option<(u32, RowView)> = None;
         let mut target = u32::MAX;
@@ -230,7 +236,7 @@ impl<'t> WriteTables<'t> {
                 .as_ref()
                 .is_some_and(|(first, r)| doc >= *first && doc - first < r.len() as u32);
             if !cached {
-                row = self.row_of(account, doc)?;
+                row = row_in(self.p, &self.docs, account, doc)?;
             }
             let entry = match &row {
                 Some((first, r)) => r.get((doc - first) as usize)?,
@@ -263,41 +269,15 @@ impl<'t> WriteTables<'t> {
         terms: &[DocTerm],
     ) -> Result<(), StoreError> {
         for t in terms {
-            let new = postings::insert(&mut self.postings, account, t.hash, doc)?;
+            let new = postings::insert(&mut self.p.blocks, &self.postings, account, t.hash, doc)?;
             if let (true, Some((text, kind))) = (new, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
-                    self.dict.insert(
-                        DictKey {
-                            account,
-                            key: k,
-                            term: t.hash,
-                        },
-                        (),
-                    )?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a document under each of its sender's name words (`delta` 1 or -1).
-    fn count_names(&mut self, account: u64, sender: i64, names: &[u64], add: bool) -> Result<(), StoreError> {
-        for &name in names {
-            let k = NameSender {
-                account,
-                name,
-                sender,
-            };
-            let n = self.names.get(k)?.map_or(0, |v| v.value());
-            match (add, n) {
-                (true, n) => {
-                    self.names.insert(k, n.saturating_add(1))?;
-                }
-                (false, 0 | 1) => {
-                    self.names.remove(k)?;
-                }
-                (false, n) => {
-                    self.names.insert(k, n - 1)?;
+                    let dk = DictKey {
+                        account,
+                        key: k,
+                        term: t.hash,
+                    };
+                    self.p.dict.insert(dk, true);
                 }
             }
         }
@@ -312,19 +292,47 @@ impl<'t> WriteTables<'t> {
         terms: &[DocTerm],
     ) -> Result<(), StoreError> {
         for t in terms {
-            let gone = postings::remove(&mut self.postings, account, t.hash, doc)?;
+            let gone = postings::remove(&mut self.p.blocks, &self.postings, account, t.hash, doc)?;
             if let (true, Some((text, kind))) = (gone, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
-                    self.dict.remove(DictKey {
+                    let dk = DictKey {
                         account,
                         key: k,
                         term: t.hash,
-                    })?;
+                    };
+                    self.p.dict.insert(dk, false);
                 }
             }
         }
         Ok(())
     }
+
+    /// Counts a document under each of its sender's name words (or no longer).
+    fn count_names(&mut self, account: u64, sender: i64, names: &[u64], add: bool) {
+        for &name in names {
+            let k = NameSender {
+                account,
+                name,
+                sender,
+            };
+            *self.p.names.entry(k).or_insert(0) += if add { 1 } else { -1 };
+        }
+    }
+}
+
+/// [`Batch::row_of`] with the fields apart, for a caller that holds the postings table.
+fn row_in(
+    p: &mut Pending,
+    docs: &Table<'_, AccountDoc, &'static [u8]>,
+    account: u64,
+    doc: u32,
+) -> Result<Option<(u32, RowView)>, StoreError> {
+    let lo = AccountDoc { account, doc: 0 };
+    let Some((k, v)) = p.docs.last_in(docs, lo..=AccountDoc { account, doc })? else {
+        return Ok(None);
+    };
+    let view = RowView::parse(account, v.clone())?;
+    Ok(((doc - k.doc) < view.len() as u32).then_some((k.doc, view)))
 }
 
 fn term_key(ctx: &mut WriteCtx<'_>, account: u64) -> Result<TermKey, StoreError> {
@@ -336,16 +344,20 @@ impl SearchIndex {
         SearchIndex::default()
     }
 
-    fn freed(&self) -> std::sync::MutexGuard<'_, Option<(MsgKey, u64, u32)>> {
-        // Poisoning only means a panic elsewhere; the hint is checked before use anyway.
-        self.freed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Removes every trace of `account` from the index (postings, dictionary, documents, date
     /// blocks), inside the caller's transaction. Call it when the account is released, before
     /// its data key goes. Returns the number of rows removed.
     pub fn remove_account(&self, ctx: &mut WriteCtx<'_>, account: u64) -> Result<u64, StoreError> {
-        let mut t = WriteTables::open(ctx.txn())?;
+        // What this transaction gathered goes to the tables first, to be removed with the rest.
+        ctx.flush_deferred::<Pending>()?;
+        let txn = ctx.txn();
+        let mut t = AccountTables {
+            postings: txn.open_table(TERM_POSTINGS)?,
+            dict: txn.open_table(PREFIX_TERM)?,
+            docs: txn.open_table(DOCROW_MESSAGES)?,
+            dates: txn.open_table(DOCBLOCK_DATES)?,
+            names: txn.open_table(SENDERNAME_DOCS)?,
+        };
         // A Cell, so each `retain_in` predicate below can count without a mutable capture.
         let removed = Cell::new(0u64);
         let gone = || {
@@ -411,7 +423,8 @@ impl IndexHook for SearchIndex {
     ) -> Result<(), StoreError> {
         let account = msg.owner;
         let tk = term_key(ctx, account)?;
-        let mut t = WriteTables::open(ctx.txn())?;
+        let txn = ctx.txn();
+        let mut t = Batch::open(txn, ctx.deferred::<Pending>())?;
         let terms = doc_terms(&tk, content, key.chat, msg.sender_id, msg.body_kind);
         let meta = DocMeta {
             scope: key.scope,
@@ -422,13 +435,14 @@ impl IndexHook for SearchIndex {
             kind: msg.body_kind,
             pairs: terms.pairs,
         };
-        let reuse = self.freed().take().filter(|(k, a, _)| *k == key && *a == account);
+        let reuse = t.p.freed.take().filter(|(k, a, _)| *k == key && *a == account);
         let doc = match reuse {
             Some((_, _, doc)) if t.refill_doc(account, doc, meta)? => doc,
             _ => t.append_doc(account, meta)?,
         };
+        t.p.placed.insert((account, key), doc);
         t.dates_added(account, doc, msg.date)?;
-        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), true)?;
+        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), true);
         t.add_terms(&tk, account, doc, &terms.terms)
     }
 
@@ -441,19 +455,29 @@ impl IndexHook for SearchIndex {
     ) -> Result<(), StoreError> {
         let account = msg.owner;
         let tk = term_key(ctx, account)?;
-        let mut t = WriteTables::open(ctx.txn())?;
+        let txn = ctx.txn();
+        let mut t = Batch::open(txn, ctx.deferred::<Pending>())?;
         let terms = doc_terms(&tk, content, key.chat, msg.sender_id, msg.body_kind).terms;
         let Some(doc) = t.find_doc(account, key, msg.date, &terms)? else {
             return Ok(());
         };
+        t.p.placed.remove(&(account, key));
         t.remove_doc(account, doc)?;
-        *self.freed() = Some((key, account, doc));
-        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), false)?;
+        t.p.freed = Some((key, account, doc));
+        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), false);
         t.remove_terms(&tk, account, doc, &terms)
     }
 
     fn remove_account(&self, ctx: &mut WriteCtx<'_>, account: u64) -> Result<(), StoreError> {
-        *self.freed() = None;
         SearchIndex::remove_account(self, ctx, account).map(|_| ())
     }
+}
+
+/// Every index table, to remove an account's rows.
+struct AccountTables<'t> {
+    postings: Table<'t, TermBlock, &'static [u8]>,
+    dict: Table<'t, DictKey, ()>,
+    docs: Table<'t, AccountDoc, &'static [u8]>,
+    dates: Table<'t, AccountBlock, BlockDates>,
+    names: Table<'t, NameSender, u32>,
 }

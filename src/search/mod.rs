@@ -12,7 +12,8 @@
 //!   decrypting.
 //! - [`postings`]: posting blocks (varint deltas or bitmaps), reading them by seeks, and the
 //!   leapfrog intersection.
-//! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`].
+//! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`];
+//!   [`pending`]: a transaction's index writes, gathered and made once before it commits.
 //! - [`query`]: [`Query`], [`Filter`], [`Cursor`], and parsing the query text.
 //! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget;
 //!   `stream` walks one account's candidates; [`budget`]: what one query may spend and holds.
@@ -27,6 +28,7 @@ pub mod docrow;
 mod error;
 pub mod exec;
 pub mod index;
+pub mod pending;
 pub mod postings;
 pub mod query;
 pub mod segment;

@@ -9,13 +9,15 @@
 //!
 //! New documents have the highest number so far, so indexing appends to a term's last block;
 //! a full block starts a new row and is never rewritten again unless a document in it is
-//! deleted. Reading walks blocks newest-first with seeks ([`TermIter`]), intersecting lists by
+//! deleted. Writes go to the transaction's pending blocks ([`super::pending`]), so a block is
+//! written once per commit however many documents of the batch it takes. Reading walks blocks newest-first with seeks ([`TermIter`]), intersecting lists by
 //! leapfrogging ([`intersect`]).
 
 use std::collections::BinaryHeap;
 
-use redb::{ReadableTable, Table};
+use redb::ReadableTable;
 
+use super::pending::{Blocks, Source};
 use super::tables::TermBlock;
 use super::{Budget, SearchError};
 
@@ -96,7 +98,7 @@ pub fn encode(docs: &[u32]) -> Vec<u8> {
     bm
 }
 
-fn block_range(account: u64, term: u64, upto: u32) -> std::ops::RangeInclusive<TermBlock> {
+pub fn block_range(account: u64, term: u64, upto: u32) -> std::ops::RangeInclusive<TermBlock> {
     TermBlock {
         account,
         term,
@@ -107,8 +109,6 @@ fn block_range(account: u64, term: u64, upto: u32) -> std::ops::RangeInclusive<T
         first: upto,
     }
 }
-
-type PostingsTable<'t> = Table<'t, TermBlock, &'static [u8]>;
 
 enum Appended {
     /// The block with the document added at its end.
@@ -181,116 +181,90 @@ fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
     }
 }
 
-/// Adds `doc` to a term. Returns true when the term had no postings before (a new term of the
-/// account, which then needs its dictionary entries).
+/// Adds `doc` to a term, in the transaction's pending blocks. Returns true when the term had
+/// no postings before (a new term of the account, which then needs its dictionary entries).
 pub fn insert(
-    t: &mut PostingsTable<'_>,
+    b: &mut Blocks,
+    src: &impl Source<TermBlock, Vec<u8>>,
     account: u64,
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let found = match t.range(block_range(account, term, doc))?.next_back() {
-        Some(row) => {
-            let (k, v) = row?;
-            Some((k.value().first, v.value().to_vec()))
-        }
+    let key = |first| TermBlock { account, term, first };
+    // New documents have the highest number so far: the usual case appends to the last block.
+    let tail = b.tail(src, account, term)?;
+    let found = match tail {
         None => None,
+        Some(first) if first <= doc => b.rows.get(src, key(first))?.map(|v| (first, v)),
+        Some(_) => b.block_of(src, account, term, doc)?,
     };
     let Some((first, value)) = found else {
         // Before every block (or the first posting): a block of its own.
-        let is_new = t.range(block_range(account, term, u32::MAX))?.next().is_none();
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: doc,
-            },
-            [].as_slice(),
-        )?;
-        return Ok(is_new);
+        b.put(key(doc), Vec::new());
+        return Ok(tail.is_none());
     };
-    let key = TermBlock { account, term, first };
-    match append(first, &value, doc) {
+    match append(first, value, doc) {
         Some(Appended::Value(v)) => {
-            t.insert(key, v.as_slice())?;
+            b.put(key(first), v);
             return Ok(false);
         }
         Some(Appended::Full) => {
-            t.insert(TermBlock { first: doc, ..key }, [].as_slice())?;
+            b.put(key(doc), Vec::new());
             return Ok(false);
         }
         None => {}
     }
     let mut docs = Vec::new();
-    decode(first, &value, &mut docs);
+    decode(first, value, &mut docs);
     match docs.binary_search(&doc) {
         Ok(_) => return Ok(false),
         Err(i) => docs.insert(i, doc),
     }
     let enc = encode(&docs);
     if enc.len() <= MAX_BLOCK_BYTES {
-        t.insert(TermBlock { account, term, first }, enc.as_slice())?;
+        b.put(key(first), enc);
     } else if docs.last() == Some(&doc) {
         // The usual case: the last block is full, the new document starts the next one.
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: doc,
-            },
-            [].as_slice(),
-        )?;
+        b.put(key(doc), Vec::new());
     } else {
         let (lo, hi) = docs.split_at(docs.len() / 2);
-        t.insert(TermBlock { account, term, first }, encode(lo).as_slice())?;
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: hi[0],
-            },
-            encode(hi).as_slice(),
-        )?;
+        b.put(key(first), encode(lo));
+        b.put(key(hi[0]), encode(hi));
     }
     Ok(false)
 }
 
-/// Removes `doc` from a term. Returns true when the term has no postings left.
+/// Removes `doc` from a term, in the transaction's pending blocks. Returns true when the term
+/// has no postings left.
 pub fn remove(
-    t: &mut PostingsTable<'_>,
+    b: &mut Blocks,
+    src: &impl Source<TermBlock, Vec<u8>>,
     account: u64,
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let found = match t.range(block_range(account, term, doc))?.next_back() {
-        Some(row) => {
-            let (k, v) = row?;
-            Some((k.value().first, v.value().to_vec()))
-        }
-        None => None,
-    };
-    let Some((first, value)) = found else {
+    let Some((first, value)) = b.block_of(src, account, term, doc)? else {
         return Ok(false);
     };
     let mut docs = Vec::new();
-    decode(first, &value, &mut docs);
+    decode(first, value, &mut docs);
     let Ok(i) = docs.binary_search(&doc) else {
         return Ok(false);
     };
     docs.remove(i);
-    t.remove(TermBlock { account, term, first })?;
+    b.remove(TermBlock { account, term, first });
     if let Some(&new_first) = docs.first() {
-        t.insert(
+        b.put(
             TermBlock {
                 account,
                 term,
                 first: new_first,
             },
-            encode(&docs).as_slice(),
-        )?;
+            encode(&docs),
+        );
         return Ok(false);
     }
-    Ok(t.range(block_range(account, term, u32::MAX))?.next().is_none())
+    Ok(b.tail(src, account, term)?.is_none())
 }
 
 /// Walks one term's documents from the newest down, by seeks. Works on the write
