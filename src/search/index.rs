@@ -68,6 +68,7 @@ impl<'a, 't> Batch<'a, 't> {
         let Some((k, v)) = self
             .p
             .docs
+            .rows
             .last_in(&self.docs, lo..=AccountDoc { account, doc })?
         else {
             return Ok(None);
@@ -90,16 +91,11 @@ impl<'a, 't> Batch<'a, 't> {
 
     /// Gives `meta` the next document number of the account (after the last row's last entry).
     fn append_doc(&mut self, account: u64, meta: DocMeta) -> Result<u32, StoreError> {
-        let lo = AccountDoc { account, doc: 0 };
-        let hi = AccountDoc {
-            account,
-            doc: u32::MAX,
-        };
         let exhausted = || StoreError::Format {
             record: "search index",
             detail: "document numbers exhausted for this account".into(),
         };
-        if let Some((k, bytes)) = self.p.docs.last_in(&self.docs, lo..=hi)? {
+        if let Some((k, bytes)) = self.p.docs.last(&self.docs, account)? {
             let first = k.doc;
             let count = DocRow::len_of(bytes);
             let doc = first.checked_add(count as u32).ok_or_else(exhausted)?;
@@ -328,7 +324,7 @@ fn row_in(
     doc: u32,
 ) -> Result<Option<(u32, RowView)>, StoreError> {
     let lo = AccountDoc { account, doc: 0 };
-    let Some((k, v)) = p.docs.last_in(docs, lo..=AccountDoc { account, doc })? else {
+    let Some((k, v)) = p.docs.rows.last_in(docs, lo..=AccountDoc { account, doc })? else {
         return Ok(None);
     };
     let view = RowView::parse(account, v.clone())?;

@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 
 use redb::ReadableTable;
 
-use super::pending::{Blocks, Source};
+use super::pending::{Blocks, Source, block_range};
 use super::tables::TermBlock;
 use super::{Budget, SearchError};
 
@@ -98,21 +98,9 @@ pub fn encode(docs: &[u32]) -> Vec<u8> {
     bm
 }
 
-pub fn block_range(account: u64, term: u64, upto: u32) -> std::ops::RangeInclusive<TermBlock> {
-    TermBlock {
-        account,
-        term,
-        first: 0,
-    }..=TermBlock {
-        account,
-        term,
-        first: upto,
-    }
-}
-
 enum Appended {
-    /// The block with the document added at its end.
-    Value(Vec<u8>),
+    /// The document was added at the block's end.
+    Done,
     /// The block is full: the document starts the next one.
     Full,
 }
@@ -127,9 +115,10 @@ fn varint_len(v: u32) -> usize {
     }
 }
 
-/// The common case of indexing, without decoding the block: `doc` is newer than everything in
-/// it and the block keeps its encoding. `None` when that does not hold (the caller re-encodes).
-fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
+/// The common case of indexing, in place and without decoding the block: `doc` is newer than
+/// everything in it and the block keeps its encoding. `None` when that does not hold (the
+/// block is left as it was; the caller re-encodes).
+fn append(first: u32, value: &mut Vec<u8>, doc: u32) -> Option<Appended> {
     let (&tag, body) = value.split_first()?;
     match tag {
         VARINT => {
@@ -151,15 +140,13 @@ fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
             if len > MAX_BLOCK_BYTES {
                 return Some(Appended::Full);
             }
-            let mut out = Vec::with_capacity(len);
-            out.extend_from_slice(value);
             let mut d = delta;
             while d >= 0x80 {
-                out.push((d as u8 & 0x7f) | 0x80);
+                value.push((d as u8 & 0x7f) | 0x80);
                 d >>= 7;
             }
-            out.push(d as u8);
-            Some(Appended::Value(out))
+            value.push(d as u8);
+            Some(Appended::Done)
         }
         _ => {
             let last_byte = body.iter().rposition(|&b| b != 0)?;
@@ -173,10 +160,10 @@ fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
             if len > MAX_BLOCK_BYTES {
                 return Some(Appended::Full);
             }
-            let mut out = value.to_vec();
-            out.resize(len.max(value.len()), 0);
-            out[1 + bit / 8] |= 1 << (bit % 8);
-            Some(Appended::Value(out))
+            let new_len = len.max(value.len());
+            value.resize(new_len, 0);
+            value[1 + bit / 8] |= 1 << (bit % 8);
+            Some(Appended::Done)
         }
     }
 }
@@ -190,30 +177,28 @@ pub fn insert(
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let key = |first| TermBlock { account, term, first };
-    // New documents have the highest number so far: the usual case appends to the last block.
-    let tail = b.tail(src, account, term)?;
-    let found = match tail {
-        None => None,
-        Some(first) if first <= doc => b.rows.get(src, key(first))?.map(|v| (first, v)),
-        Some(_) => b.block_of(src, account, term, doc)?,
-    };
-    let Some((first, value)) = found else {
+    let t = b.term(src, account, term)?;
+    let tail = t.tail();
+    // New documents have the highest number so far: the usual case appends to the last block,
+    // in place.
+    if let Some((first, value, dirty)) = t.tail_mut().filter(|(f, _, _)| *f <= doc) {
+        match append(first, value, doc) {
+            Some(Appended::Done) => {
+                *dirty = true;
+                return Ok(false);
+            }
+            Some(Appended::Full) => {
+                t.put(doc, Vec::new());
+                return Ok(false);
+            }
+            None => {}
+        }
+    }
+    let Some((first, value)) = t.block_of(src, doc)? else {
         // Before every block (or the first posting): a block of its own.
-        b.put(key(doc), Vec::new());
+        t.put(doc, Vec::new());
         return Ok(tail.is_none());
     };
-    match append(first, value, doc) {
-        Some(Appended::Value(v)) => {
-            b.put(key(first), v);
-            return Ok(false);
-        }
-        Some(Appended::Full) => {
-            b.put(key(doc), Vec::new());
-            return Ok(false);
-        }
-        None => {}
-    }
     let mut docs = Vec::new();
     decode(first, value, &mut docs);
     match docs.binary_search(&doc) {
@@ -222,14 +207,14 @@ pub fn insert(
     }
     let enc = encode(&docs);
     if enc.len() <= MAX_BLOCK_BYTES {
-        b.put(key(first), enc);
+        t.put(first, enc);
     } else if docs.last() == Some(&doc) {
         // The usual case: the last block is full, the new document starts the next one.
-        b.put(key(doc), Vec::new());
+        t.put(doc, Vec::new());
     } else {
         let (lo, hi) = docs.split_at(docs.len() / 2);
-        b.put(key(first), encode(lo));
-        b.put(key(hi[0]), encode(hi));
+        t.put(first, encode(lo));
+        t.put(hi[0], encode(hi));
     }
     Ok(false)
 }
@@ -243,7 +228,8 @@ pub fn remove(
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let Some((first, value)) = b.block_of(src, account, term, doc)? else {
+    let t = b.term(src, account, term)?;
+    let Some((first, value)) = t.block_of(src, doc)? else {
         return Ok(false);
     };
     let mut docs = Vec::new();
@@ -252,19 +238,12 @@ pub fn remove(
         return Ok(false);
     };
     docs.remove(i);
-    b.remove(TermBlock { account, term, first });
+    t.remove(src, first)?;
     if let Some(&new_first) = docs.first() {
-        b.put(
-            TermBlock {
-                account,
-                term,
-                first: new_first,
-            },
-            encode(&docs),
-        );
+        t.put(new_first, encode(&docs));
         return Ok(false);
     }
-    Ok(b.tail(src, account, term)?.is_none())
+    Ok(t.tail().is_none())
 }
 
 /// Walks one term's documents from the newest down, by seeks. Works on the write
@@ -433,8 +412,8 @@ mod tests {
                 } as u32
                     + 1;
                 let doc = docs.last().unwrap() + gap;
-                match append(docs[0], &value, doc) {
-                    Some(Appended::Value(v)) => value = v,
+                match append(docs[0], &mut value, doc) {
+                    Some(Appended::Done) => {}
                     Some(Appended::Full) => break,
                     None => value = encode(&[docs.clone(), vec![doc]].concat()),
                 }

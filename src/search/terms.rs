@@ -11,12 +11,14 @@
 //! decrypted text.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::pending::Mix;
 use super::sketch::Sketch;
 use super::tokenize::clitics::clitic_stem;
-use super::tokenize::{Kind, MAX_TOKENS, Token, tokenize_with};
+use super::tokenize::{Kind, MAX_TOKENS, Token, extras, scan, tokenize_with};
 use crate::model::{Body, BodyKind, MessageContent, Sender};
 
 const CONTEXT: &str = "lanbox 2025-01 search index term key v1";
@@ -204,49 +206,59 @@ pub fn doc_terms(
     sender: i64,
     kind: BodyKind,
 ) -> DocTerms {
-    let mut text: HashMap<String, (u64, Kind, bool)> = HashMap::new();
+    // Keyed by the term's hash (already uniform): one String per distinct term, none per
+    // occurrence (this runs for every message ingested).
+    let mut text: HashMap<u64, (String, Kind, bool), BuildHasherDefault<Mix>> = HashMap::default();
+    let mut add = |term: &str, kind: Kind, core: bool| {
+        let h = key.text(term);
+        text.entry(h)
+            .and_modify(|e| e.2 |= core)
+            .or_insert_with(|| (term.to_string(), kind, core));
+        h
+    };
     let mut pairs = Vec::new();
     let mut sketchable = true;
-    for tokens in tokenize_parts(content, true) {
+    let mut specials = Vec::new();
+    for part in searchable_parts(content) {
         let mut prev: Option<u64> = None;
         let mut positions = 0;
-        let mut word = String::new();
-        for t in tokens {
-            let kind = match t.kind {
-                Kind::Extra => Kind::Word,
-                k => k,
-            };
-            let stem = t.kind == Kind::Extra && clitic_stem(&word) == Some(t.term.as_str());
-            // A phrase's words are looked up by their stems (`query::parse`), so the sketch
-            // pairs stems too.
-            let stem_hash = match t.kind {
-                Kind::Word => clitic_stem(&t.term).map(|s| key.text(s)),
-                _ => None,
-            };
-            if t.kind == Kind::Word {
-                word.clone_from(&t.term);
+        specials.clear();
+        scan(part, |term, start, end, k| {
+            let mut hash = add(term, k, true);
+            // Numbers written in groups (phone numbers) are joined from these.
+            if k == Kind::Word && term.bytes().all(|b| b.is_ascii_digit()) {
+                specials.push(Token {
+                    term: term.to_string(),
+                    start: start as u32,
+                    end: end as u32,
+                    pos: positions as u32,
+                    kind: k,
+                });
             }
-            let hash = match text.get_mut(&t.term) {
-                Some((h, _, core)) => {
-                    *core |= !stem;
-                    *h
+            if k == Kind::Word {
+                // A phrase's words are looked up by their stems (`query::parse`), so the
+                // sketch pairs stems too.
+                if let Some(stem) = clitic_stem(term) {
+                    hash = add(stem, Kind::Word, false);
                 }
-                None => {
-                    let h = key.text(&t.term);
-                    text.insert(t.term, (h, kind, !stem));
-                    h
+                for p in extras::compound_parts(term) {
+                    add(&p, Kind::Word, true);
                 }
-            };
+            }
             // Phrases are adjacent words and bigrams; emoji between them are looked through
             // (see `snippet::satisfies`).
-            if matches!(t.kind, Kind::Word | Kind::Gram) {
+            if matches!(k, Kind::Word | Kind::Gram) {
                 positions += 1;
-                let hash = stem_hash.unwrap_or(hash);
                 if let Some(p) = prev {
                     pairs.push(Sketch::pair(p, hash));
                 }
                 prev = Some(hash);
             }
+            true
+        });
+        extras::specials(part, &mut specials);
+        for t in specials.iter().filter(|t| t.kind == Kind::Extra) {
+            add(&t.term, Kind::Word, true);
         }
         sketchable &= positions < MAX_TOKENS;
     }
@@ -254,7 +266,7 @@ pub fn doc_terms(
     pairs.dedup();
     let mut terms: Vec<DocTerm> = text
         .into_iter()
-        .map(|(t, (hash, k, core))| DocTerm {
+        .map(|(hash, (t, k, core))| DocTerm {
             hash,
             text: Some((t, k)),
             core,
@@ -292,6 +304,40 @@ mod tests {
         assert_eq!(a.text("cafe"), TermKey::derive(&[1; 32]).text("cafe"));
         assert_ne!(a.text("caf"), a.prefix("caf"));
         assert_ne!(a.chat(5), a.sender(5));
+    }
+
+    /// `doc_terms` walks the text without building tokens; it must index exactly the terms the
+    /// tokenizer gives (with extras).
+    #[test]
+    fn doc_terms_are_the_tokenizers_terms() {
+        use crate::model::Text;
+        let k = TermKey::derive(&[5; 32]);
+        for text in [
+            "Call +1 555-010-0123 re ORD10023 at https://www.example.org/a #Urgent @Bob",
+            "الاستشارة والبيت הבית 会议记录 👍🏽 café-bar report_q3 12,345.67",
+            "",
+        ] {
+            let content = MessageContent {
+                sender: Sender::Unknown,
+                reply_to: None,
+                forward: None,
+                media_group: None,
+                body: Body::Text(Text::plain(text)),
+                notes: Vec::new(),
+            };
+            let got: std::collections::BTreeSet<u64> = doc_terms(&k, &content, 1, 2, BodyKind::Text)
+                .terms
+                .iter()
+                .filter(|t| t.text.is_some())
+                .map(|t| t.hash)
+                .collect();
+            let want: std::collections::BTreeSet<u64> = tokenize_parts(&content, true)
+                .into_iter()
+                .flatten()
+                .map(|t| k.text(&t.term))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
     }
 
     #[test]
