@@ -17,6 +17,7 @@ use std::cell::Cell;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::docrow::{DocMeta, DocRow, ROW_BYTES, ROW_ENTRIES, RowView};
+use super::names;
 use super::pending::Pending;
 use super::postings::{self, Child, TermIter, intersect};
 use super::tables::*;
@@ -40,6 +41,7 @@ struct Batch<'a, 't> {
     postings: Table<'t, TermBlock, &'static [u8]>,
     docs: Table<'t, AccountDoc, &'static [u8]>,
     dates: Table<'t, AccountBlock, BlockDates>,
+    names: Table<'t, NameSender, &'static [u8]>,
 }
 
 fn store_err(e: SearchError) -> StoreError {
@@ -59,6 +61,7 @@ impl<'a, 't> Batch<'a, 't> {
             postings: txn.open_table(TERM_POSTINGS)?,
             docs: txn.open_table(DOCROW_MESSAGES)?,
             dates: txn.open_table(DOCBLOCK_DATES)?,
+            names: txn.open_table(NAME_SENDERS)?,
         })
     }
 
@@ -257,15 +260,20 @@ impl<'a, 't> Batch<'a, 't> {
         self.dates_removed(account, doc)
     }
 
+    /// Adds the document to its terms; true when `watch` (the sender's filter term) got its
+    /// first posting.
     fn add_terms(
         &mut self,
         key: &TermKey,
         account: u64,
         doc: u32,
         terms: &[DocTerm],
-    ) -> Result<(), StoreError> {
+        watch: u64,
+    ) -> Result<bool, StoreError> {
+        let mut watched = false;
         for t in terms {
             let new = postings::insert(&mut self.p.blocks, &self.postings, account, t.hash, doc)?;
+            watched |= new && t.hash == watch;
             if let (true, Some((text, kind))) = (new, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
                     let dk = DictKey {
@@ -277,18 +285,23 @@ impl<'a, 't> Batch<'a, 't> {
                 }
             }
         }
-        Ok(())
+        Ok(watched)
     }
 
+    /// Removes the document from its terms; true when `watch` (the sender's filter term) lost
+    /// its last posting.
     fn remove_terms(
         &mut self,
         key: &TermKey,
         account: u64,
         doc: u32,
         terms: &[DocTerm],
-    ) -> Result<(), StoreError> {
+        watch: u64,
+    ) -> Result<bool, StoreError> {
+        let mut watched = false;
         for t in terms {
             let gone = postings::remove(&mut self.p.blocks, &self.postings, account, t.hash, doc)?;
+            watched |= gone && t.hash == watch;
             if let (true, Some((text, kind))) = (gone, &t.text) {
                 for k in key.dictionary_keys(text, *kind) {
                     let dk = DictKey {
@@ -300,19 +313,25 @@ impl<'a, 't> Batch<'a, 't> {
                 }
             }
         }
-        Ok(())
+        Ok(watched)
     }
 
-    /// Counts a document under each of its sender's name words (or no longer).
-    fn count_names(&mut self, account: u64, sender: i64, names: &[u64], add: bool) {
+    /// Puts the sender in (or takes it out of) the senders of each of its name words.
+    fn sender_names(
+        &mut self,
+        account: u64,
+        sender: i64,
+        names: &[u64],
+        add: bool,
+    ) -> Result<(), StoreError> {
         for &name in names {
-            let k = NameSender {
-                account,
-                name,
-                sender,
-            };
-            *self.p.names.entry(k).or_insert(0) += if add { 1 } else { -1 };
+            if add {
+                names::add(&mut self.p.names, &self.names, account, name, sender)?;
+            } else {
+                names::remove(&mut self.p.names, &self.names, account, name, sender)?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -352,7 +371,7 @@ impl SearchIndex {
             dict: txn.open_table(PREFIX_TERM)?,
             docs: txn.open_table(DOCROW_MESSAGES)?,
             dates: txn.open_table(DOCBLOCK_DATES)?,
-            names: txn.open_table(SENDERNAME_DOCS)?,
+            names: txn.open_table(NAME_SENDERS)?,
         };
         // A Cell, so each `retain_in` predicate below can count without a mutable capture.
         let removed = Cell::new(0u64);
@@ -438,8 +457,11 @@ impl IndexHook for SearchIndex {
         };
         t.p.placed.insert((account, key), doc);
         t.dates_added(account, doc, msg.date)?;
-        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), true);
-        t.add_terms(&tk, account, doc, &terms.terms)
+        // A sender joins its names' lists with its first message (and leaves with its last).
+        if t.add_terms(&tk, account, doc, &terms.terms, tk.sender(msg.sender_id))? {
+            t.sender_names(account, msg.sender_id, &sender_name_terms(&tk, content), true)?;
+        }
+        Ok(())
     }
 
     fn remove(
@@ -460,8 +482,10 @@ impl IndexHook for SearchIndex {
         t.p.placed.remove(&(account, key));
         t.remove_doc(account, doc)?;
         t.p.freed = Some((key, account, doc));
-        t.count_names(account, msg.sender_id, &sender_name_terms(&tk, content), false);
-        t.remove_terms(&tk, account, doc, &terms)
+        if t.remove_terms(&tk, account, doc, &terms, tk.sender(msg.sender_id))? {
+            t.sender_names(account, msg.sender_id, &sender_name_terms(&tk, content), false)?;
+        }
+        Ok(())
     }
 
     fn remove_account(&self, ctx: &mut WriteCtx<'_>, account: u64) -> Result<(), StoreError> {
@@ -475,5 +499,5 @@ struct AccountTables<'t> {
     dict: Table<'t, DictKey, ()>,
     docs: Table<'t, AccountDoc, &'static [u8]>,
     dates: Table<'t, AccountBlock, BlockDates>,
-    names: Table<'t, NameSender, u32>,
+    names: Table<'t, NameSender, &'static [u8]>,
 }

@@ -13,7 +13,8 @@
 //! - [`postings`]: posting blocks (varint deltas or bitmaps), reading them by seeks, and the
 //!   leapfrog intersection.
 //! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`];
-//!   [`pending`]: a transaction's index writes, gathered and made once before it commits.
+//!   [`pending`]: a transaction's index writes, gathered and made once before it commits;
+//!   [`names`]: which senders go by a name word.
 //! - [`query`]: [`Query`], [`Filter`], [`Cursor`], and parsing the query text.
 //! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget;
 //!   `stream` walks one account's candidates; [`budget`]: what one query may spend and holds.
@@ -28,6 +29,7 @@ pub mod docrow;
 mod error;
 pub mod exec;
 pub mod index;
+pub mod names;
 pub mod pending;
 pub mod postings;
 pub mod query;
@@ -115,7 +117,7 @@ pub fn index_size(reader: &Reader) -> Result<Vec<TableSize>, SearchError> {
         tables::PREFIX_TERM,
         tables::DOCROW_MESSAGES,
         tables::DOCBLOCK_DATES,
-        tables::SENDERNAME_DOCS
+        tables::NAME_SENDERS
     );
     Ok(out)
 }

@@ -147,9 +147,9 @@ impl<K: Ord + Copy, V> Rows<K, V> {
 
     /// One row.
     pub fn get(&mut self, src: &impl Source<K, V>, key: K) -> Result<Option<&V>, StorageError> {
-        if !self.map.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.map.entry(key) {
             let value = src.read(key)?;
-            self.map.insert(key, Slot { value, dirty: false });
+            e.insert(Slot { value, dirty: false });
         }
         Ok(self.map[&key].value.as_ref())
     }
@@ -450,8 +450,8 @@ pub struct Pending {
     pub dates: Rows<AccountBlock, BlockDates>,
     /// Dictionary entries to add (true) or remove (false).
     pub dict: BTreeMap<DictKey, bool>,
-    /// Changes to the counts of sender names.
-    pub names: BTreeMap<NameSender, i64>,
+    /// Blocks of the senders who go by a name word.
+    pub names: Rows<NameSender, Vec<u8>>,
     /// Documents given to messages in this transaction (the tables do not list them yet).
     pub placed: HashMap<(u64, MsgKey), u32>,
     /// The document the last remove freed: an edit is a remove and a put of the same message,
@@ -474,18 +474,7 @@ impl Deferred for Pending {
                 dict.remove(k)?;
             }
         }
-        let mut names = txn.open_table(SENDERNAME_DOCS)?;
-        for (k, delta) in p.names {
-            if delta == 0 {
-                continue;
-            }
-            let n = i64::from(names.get(k)?.map_or(0, |v| v.value())) + delta;
-            if n <= 0 {
-                names.remove(k)?;
-            } else {
-                names.insert(k, u32::try_from(n).unwrap_or(u32::MAX))?;
-            }
-        }
+        p.names.flush(&mut txn.open_table(NAME_SENDERS)?)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::budget::{MAX_EXPANSION, Postings, Tables, TopK};
 use super::docrow::{DocMeta, RowView};
+use super::names;
 use super::postings::{Child, TermIter, intersect};
 use super::query::{Atom, Cursor, Parsed, Query};
 use super::sketch::Sketch;
@@ -87,28 +88,12 @@ impl<'a> Stream<'a> {
         };
         // The filter terms of the senders who go by a name word.
         let named = |word: &str| -> Result<Vec<u64>, SearchError> {
-            let name = key.sender_name(word);
-            let lo = NameSender {
-                account,
-                name,
-                sender: i64::MIN,
-            };
-            let hi = NameSender {
-                account,
-                name,
-                sender: i64::MAX,
-            };
-            let mut out = Vec::new();
             let Some(names) = &ctx.tables.names else {
-                return Ok(out);
+                return Ok(Vec::new());
             };
-            for row in names.range(lo..=hi)? {
-                out.push(key.sender(row?.0.value().sender));
-                if out.len() > MAX_EXPANSION {
-                    return Err(SearchError::PrefixTooBroad { max: MAX_EXPANSION });
-                }
-            }
-            Ok(out)
+            let found = names::senders(names, account, key.sender_name(word), MAX_EXPANSION)?;
+            let senders = found.ok_or(SearchError::PrefixTooBroad { max: MAX_EXPANSION })?;
+            Ok(senders.into_iter().map(|s| key.sender(s)).collect())
         };
         let mut kids = Vec::new();
         for atom in ctx.parsed.atoms() {

@@ -31,11 +31,9 @@ pub const DOCROW_MESSAGES: TableDefinition<AccountDoc, &[u8]> =
 pub const DOCBLOCK_DATES: TableDefinition<AccountBlock, BlockDates> =
     TableDefinition::new("search_docblock_dates");
 
-/// `(account, sender-name word hash, sender) -> documents`: who goes by a name word, so
-/// `from:ann` and a plain `ann` find the messages of every sender called Ann (through the
-/// sender's filter term). The count of the account's documents from that sender under that
-/// name: the row goes with the last of them.
-pub const SENDERNAME_DOCS: TableDefinition<NameSender, u32> = TableDefinition::new("search_sendername_docs");
+/// `(account, sender-name word hash, first sender) -> block of senders` (see [`super::names`]):
+/// who goes by a name word, so `from:ann` and a plain `ann` find every sender called Ann.
+pub const NAME_SENDERS: TableDefinition<NameSender, &[u8]> = TableDefinition::new("search_name_senders");
 
 /// Every table above, by name, for size reports.
 pub const TABLE_NAMES: [&str; 5] = [
@@ -43,7 +41,7 @@ pub const TABLE_NAMES: [&str; 5] = [
     "search_prefix_term",
     "search_docrow_messages",
     "search_docblock_dates",
-    "search_sendername_docs",
+    "search_name_senders",
 ];
 
 /// Documents per row of [`DOCBLOCK_DATES`] (as a shift: 1024).
@@ -65,7 +63,7 @@ pub struct DictKey {
     pub term: u64,
 }
 
-/// A sender who goes by a name word (hashed).
+/// A block of the senders who go by a name word (hashed), keyed by its first sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NameSender {
     pub account: u64,

@@ -132,27 +132,19 @@ pub fn searchable_parts(content: &MessageContent) -> Vec<&str> {
     parts
 }
 
-/// The names a message's sender goes by: a user's first and last name and username, a chat's
-/// title, username and signature, an anonymous admin's signature.
+/// The names a message's sender goes by: a user's first and last name, a chat's title and a
+/// post's signature, an anonymous admin's signature (usernames are handles, not names: they
+/// are found where the text mentions them).
 pub fn sender_names(content: &MessageContent) -> Vec<&str> {
     let mut out = Vec::new();
     match &content.sender {
         Sender::User(u) => {
             out.push(u.first_name.as_str());
             out.extend(u.last_name.as_deref());
-            out.extend(u.username.as_deref());
         }
-        Sender::Chat {
-            title,
-            username,
-            signature,
-            ..
-        } => out.extend(
-            [title, username, signature]
-                .into_iter()
-                .flatten()
-                .map(String::as_str),
-        ),
+        Sender::Chat { title, signature, .. } => {
+            out.extend([title, signature].into_iter().flatten().map(String::as_str))
+        }
         Sender::AnonymousAdmin { signature, .. } => out.extend(signature.as_deref()),
         Sender::Unknown => {}
     }

@@ -91,8 +91,8 @@ fn a_batch_leaves_what_its_changes_leave_one_at_a_time() {
     assert!(!all_ids(&batched, "common", a).is_empty());
     assert_eq!(index_rows(&batched, a), index_rows(&single, a));
     assert_eq!(
-        rows_of(&batched, SENDERNAME_DOCS, a),
-        rows_of(&single, SENDERNAME_DOCS, a)
+        rows_of(&batched, NAME_SENDERS, a),
+        rows_of(&single, NAME_SENDERS, a)
     );
 }
 
@@ -133,5 +133,5 @@ fn edits_and_deletes_inside_one_batch_are_exact() {
         ],
     );
     assert_eq!(index_rows(&p, a), [0; 4], "nothing left behind");
-    assert_eq!(rows_of(&p, SENDERNAME_DOCS, a), 0);
+    assert_eq!(rows_of(&p, NAME_SENDERS, a), 0);
 }

@@ -138,7 +138,7 @@ fn sender_names_are_searchable() {
     );
     assert_eq!(ids(&p, "from:ann", &[a]), Vec::<i64>::new());
     let r = p.store().reader().unwrap();
-    let names = r.txn().open_table(SENDERNAME_DOCS).unwrap();
+    let names = r.txn().open_table(NAME_SENDERS).unwrap();
     let left = names.iter().unwrap().count();
     assert_eq!(left, 1, "only Bob's name is left");
 }
