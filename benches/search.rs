@@ -111,6 +111,35 @@ struct Build {
     index: Duration,
     fts: Duration,
     fts_optimize: Duration,
+    /// Bytes each engine caused to be written to storage while it built (`/proc/self/io`).
+    base_written: u64,
+    index_written: u64,
+    fts_written: u64,
+}
+
+/// Bytes this process has caused to be written to storage so far (Linux `write_bytes`; 0
+/// elsewhere).
+fn written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The process's peak resident set, in kB (Linux `VmHWM`; 0 elsewhere).
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn main() -> Res<()> {
@@ -152,16 +181,19 @@ fn main() -> Res<()> {
         let batch = g.batch(n);
         b.generate += t.elapsed();
         if let Some(p) = &base {
-            let t = Instant::now();
+            let (t, w) = (Instant::now(), written());
             p.submit_blocking(batch.clone())?;
             b.base += t.elapsed();
+            b.base_written += written() - w;
         }
-        let t = Instant::now();
+        let (t, w) = (Instant::now(), written());
         indexed.submit_blocking(batch.clone())?;
         b.index += t.elapsed();
-        let t = Instant::now();
+        b.index_written += written() - w;
+        let (t, w) = (Instant::now(), written());
         fts.apply(&batch)?;
         b.fts += t.elapsed();
+        b.fts_written += written() - w;
         done += n as u64;
         if done >= next_report && done < total {
             eprintln!(
@@ -176,6 +208,7 @@ fn main() -> Res<()> {
     let t = Instant::now();
     fts.optimize()?;
     b.fts_optimize = t.elapsed();
+    let build_peak_kb = peak_rss_kb();
     let base_file = base.map(|p| {
         drop(p);
         file_size(&root.join("baseline").join(DB_FILE))
@@ -302,30 +335,40 @@ fn main() -> Res<()> {
         args.batch,
         qs.len()
     );
-    println!("| build | time (s) | changes/s |\n|---|---:|---:|");
-    let row = |name: &str, d: Duration| {
+    println!("| build | time (s) | changes/s | bytes written per change |\n|---|---:|---:|---:|");
+    let row = |name: &str, d: Duration, w: u64| {
         println!(
-            "| {name} | {:.1} | {:.0} |",
+            "| {name} | {:.1} | {:.0} | {:.0} |",
             d.as_secs_f64(),
-            total as f64 / d.as_secs_f64()
+            total as f64 / d.as_secs_f64(),
+            w as f64 / total as f64
         )
     };
     if base_file.is_some() {
-        row("lanbox pipeline, no index", b.base);
+        row("lanbox pipeline, no index", b.base, b.base_written);
     }
-    row("lanbox pipeline + SearchIndex", b.index);
+    row("lanbox pipeline + SearchIndex", b.index, b.index_written);
     if base_file.is_some() {
         println!(
             "| *of which indexing (difference)* | {:.1} | |",
             (b.index.saturating_sub(b.base)).as_secs_f64()
         );
     }
-    row("SQLite FTS5 (text + index)", b.fts);
+    row("SQLite FTS5 (text + index)", b.fts, b.fts_written);
     println!(
         "| SQLite FTS5 `optimize` | {:.1} | |",
         b.fts_optimize.as_secs_f64()
     );
-    println!("(generator: {:.1} s, not counted)\n", b.generate.as_secs_f64());
+    println!(
+        "(generator: {:.1} s, not counted; peak RSS of the whole process after the build, all three engines: {:.0} MB)\n",
+        b.generate.as_secs_f64(),
+        build_peak_kb as f64 / 1e3
+    );
+    let (base_rate, index_rate, fts_rate) = (
+        total as f64 / b.base.as_secs_f64(),
+        total as f64 / b.index.as_secs_f64(),
+        total as f64 / b.fts.as_secs_f64(),
+    );
 
     println!("| size | MB |\n|---|---:|");
     for t in &tables {
@@ -411,6 +454,18 @@ fn main() -> Res<()> {
         println!("FTS5 error: {e}");
     }
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    if base_file.is_some() {
+        println!(
+            "\ngoal build with index >= 50% of the pipeline without: {} ({:.0}%)",
+            verdict(index_rate >= 0.5 * base_rate),
+            100.0 * index_rate / base_rate
+        );
+    }
+    println!(
+        "goal build with index >= FTS5's: {} ({:.0}%)",
+        verdict(index_rate >= fts_rate),
+        100.0 * index_rate / fts_rate
+    );
     if total < 1_000_000 {
         println!("\n(goals are for 1,000,000 changes; this run is smaller)");
     }

@@ -170,6 +170,7 @@ async fn search_stats_and_send() {
     let root = s.token("root").await;
     let (st, r) = get(&s, &root, "/api/v1/search?q=secret&limit=2").await;
     assert_eq!(st, 200, "{r}");
+    assert_eq!(r["prefix"], true, "the last word was also taken as a prefix");
     let hits = r["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 2);
     assert!(hits[0]["message"]["date"].as_i64() >= hits[1]["message"]["date"].as_i64());

@@ -472,3 +472,9 @@ fn account_removal_leaves_nothing_and_spares_the_others() {
 
 #[path = "search/hostile.rs"]
 mod hostile;
+
+#[path = "search/people.rs"]
+mod people;
+
+#[path = "search/batch.rs"]
+mod batch;

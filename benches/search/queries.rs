@@ -185,6 +185,14 @@ pub fn queries(g: &Gen, accounts: u64) -> Vec<BenchQuery> {
         };
         push("filtered", text, fts, filter);
     }
+    // lanbox takes the last word of an unquoted query as a prefix too (as a user types it);
+    // FTS5 is asked the same.
+    for q in &mut out {
+        let implied = lanbox::search::query::parse(&q.text).is_ok_and(|p| p.prefix && p.implied);
+        if implied {
+            q.fts.push('*');
+        }
+    }
     out
 }
 

@@ -56,6 +56,8 @@ pub struct SearchReply {
     hits: Vec<HitDto>,
     /// Pass as `cursor` for the next page; `null` at the end.
     next: Option<String>,
+    /// The query's last word was matched as a prefix (typing `appoint` finds "appointment").
+    prefix: bool,
 }
 
 /// A comma-separated list, as the OpenAPI document spells it: no empty items, no spaces.
@@ -145,6 +147,7 @@ pub async fn search(
             Ok::<_, ApiError>(SearchReply {
                 hits,
                 next: page.next.map(|c| c.to_string()),
+                prefix: page.prefix,
             })
         })
         .await?;

@@ -126,6 +126,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &search::PREFIX_TERM,
     &search::DOCROW_MESSAGES,
     &search::DOCBLOCK_DATES,
+    &search::NAME_SENDERS,
     &outbox::ITEM_RECORD,
     &outbox::ACCOUNTKEY_ITEM,
     &outbox::ACCOUNT_PENDING,

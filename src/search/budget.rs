@@ -69,6 +69,8 @@ pub(super) struct Tables {
     pub dict: ReadOnlyTable<DictKey, ()>,
     pub docs: ReadOnlyTable<AccountDoc, &'static [u8]>,
     pub dates: ReadOnlyTable<AccountBlock, BlockDates>,
+    /// `None` in an index built before sender names were (until the next write creates it).
+    pub names: Option<ReadOnlyTable<NameSender, &'static [u8]>>,
     /// The store's messages, opened once per query (candidates to check, hits to cut).
     pub messages: ReadOnlyTable<MsgKey, Rec<StoredMessage>>,
 }
@@ -82,6 +84,11 @@ impl Tables {
                 dict: txn.open_table(PREFIX_TERM)?,
                 docs: txn.open_table(DOCROW_MESSAGES)?,
                 dates: txn.open_table(DOCBLOCK_DATES)?,
+                names: match txn.open_table(NAME_SENDERS) {
+                    Ok(t) => Some(t),
+                    Err(TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(e),
+                },
                 messages: txn.open_table(CHAT_MESSAGE)?,
             })
         };

@@ -20,6 +20,7 @@
 //! Work is bounded by a [`Budget`]; a query that would exceed it fails with
 //! [`SearchError::TooExpensive`] instead of running long.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -41,12 +42,19 @@ pub fn search(reader: &Reader, q: &Query) -> Result<SearchPage, SearchError> {
     visible.sort_unstable();
     visible.dedup();
     if visible.is_empty() {
-        return Ok(SearchPage::default());
+        return Ok(SearchPage {
+            prefix: parsed.prefix,
+            ..SearchPage::default()
+        });
     }
     let Some(tables) = Tables::open(reader.txn())? else {
-        return Ok(SearchPage::default());
+        return Ok(SearchPage {
+            prefix: parsed.prefix,
+            ..SearchPage::default()
+        });
     };
     let budget = Budget::default();
+    let whole = Cell::new(false);
     let ctx = Ctx {
         reader,
         tables: &tables,
@@ -54,6 +62,7 @@ pub fn search(reader: &Reader, q: &Query) -> Result<SearchPage, SearchError> {
         q,
         visible: &visible,
         budget: &budget,
+        whole: &whole,
     };
     let mut shared: Option<Vec<(i64, Vec<u64>)>> = None;
     let mut streams = Vec::new();
@@ -104,7 +113,9 @@ pub fn search(reader: &Reader, q: &Query) -> Result<SearchPage, SearchError> {
         }
         heads[i] = streams[i].next(&ctx, &top)?;
     }
-    finish(reader, &tables, &parsed, top)
+    let mut page = finish(reader, &tables, &parsed, top)?;
+    page.prefix = parsed.prefix && !whole.get();
+    Ok(page)
 }
 
 /// Supergroups and channels (message IDs shared by accounts) that a visible account is in,
@@ -147,5 +158,9 @@ fn finish(reader: &Reader, tables: &Tables, parsed: &Parsed, top: TopK) -> Resul
             snippet: snippet(parsed, &searchable_parts(&content)),
         });
     }
-    Ok(SearchPage { hits, next })
+    Ok(SearchPage {
+        hits,
+        next,
+        prefix: false,
+    })
 }

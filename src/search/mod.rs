@@ -12,7 +12,9 @@
 //!   decrypting.
 //! - [`postings`]: posting blocks (varint deltas or bitmaps), reading them by seeks, and the
 //!   leapfrog intersection.
-//! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`].
+//! - [`index`]: [`SearchIndex`], the ingest pipeline's [`crate::ingest::IndexHook`];
+//!   [`pending`]: a transaction's index writes, gathered and made once before it commits;
+//!   [`names`]: which senders go by a name word.
 //! - [`query`]: [`Query`], [`Filter`], [`Cursor`], and parsing the query text.
 //! - [`exec`]: [`search`], run in a read transaction, newest first, within a work budget;
 //!   `stream` walks one account's candidates; [`budget`]: what one query may spend and holds.
@@ -27,6 +29,8 @@ pub mod docrow;
 mod error;
 pub mod exec;
 pub mod index;
+pub mod names;
+pub mod pending;
 pub mod postings;
 pub mod query;
 pub mod segment;
@@ -71,6 +75,9 @@ pub struct Hit {
 pub struct SearchPage {
     pub hits: Vec<Hit>,
     pub next: Option<Cursor>,
+    /// The query's last word was matched as a prefix (`appoint` finding "appointment"), asked
+    /// for with `*` or implied; false when it was matched whole.
+    pub prefix: bool,
 }
 
 /// Size of one index table.
@@ -109,7 +116,8 @@ pub fn index_size(reader: &Reader) -> Result<Vec<TableSize>, SearchError> {
         tables::TERM_POSTINGS,
         tables::PREFIX_TERM,
         tables::DOCROW_MESSAGES,
-        tables::DOCBLOCK_DATES
+        tables::DOCBLOCK_DATES,
+        tables::NAME_SENDERS
     );
     Ok(out)
 }

@@ -9,13 +9,15 @@
 //!
 //! New documents have the highest number so far, so indexing appends to a term's last block;
 //! a full block starts a new row and is never rewritten again unless a document in it is
-//! deleted. Reading walks blocks newest-first with seeks ([`TermIter`]), intersecting lists by
+//! deleted. Writes go to the transaction's pending blocks ([`super::pending`]), so a block is
+//! written once per commit however many documents of the batch it takes. Reading walks blocks newest-first with seeks ([`TermIter`]), intersecting lists by
 //! leapfrogging ([`intersect`]).
 
 use std::collections::BinaryHeap;
 
-use redb::{ReadableTable, Table};
+use redb::ReadableTable;
 
+use super::pending::{Blocks, Source, block_range};
 use super::tables::TermBlock;
 use super::{Budget, SearchError};
 
@@ -96,23 +98,9 @@ pub fn encode(docs: &[u32]) -> Vec<u8> {
     bm
 }
 
-fn block_range(account: u64, term: u64, upto: u32) -> std::ops::RangeInclusive<TermBlock> {
-    TermBlock {
-        account,
-        term,
-        first: 0,
-    }..=TermBlock {
-        account,
-        term,
-        first: upto,
-    }
-}
-
-type PostingsTable<'t> = Table<'t, TermBlock, &'static [u8]>;
-
 enum Appended {
-    /// The block with the document added at its end.
-    Value(Vec<u8>),
+    /// The document was added at the block's end.
+    Done,
     /// The block is full: the document starts the next one.
     Full,
 }
@@ -127,9 +115,10 @@ fn varint_len(v: u32) -> usize {
     }
 }
 
-/// The common case of indexing, without decoding the block: `doc` is newer than everything in
-/// it and the block keeps its encoding. `None` when that does not hold (the caller re-encodes).
-fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
+/// The common case of indexing, in place and without decoding the block: `doc` is newer than
+/// everything in it and the block keeps its encoding. `None` when that does not hold (the
+/// block is left as it was; the caller re-encodes).
+fn append(first: u32, value: &mut Vec<u8>, doc: u32) -> Option<Appended> {
     let (&tag, body) = value.split_first()?;
     match tag {
         VARINT => {
@@ -151,15 +140,13 @@ fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
             if len > MAX_BLOCK_BYTES {
                 return Some(Appended::Full);
             }
-            let mut out = Vec::with_capacity(len);
-            out.extend_from_slice(value);
             let mut d = delta;
             while d >= 0x80 {
-                out.push((d as u8 & 0x7f) | 0x80);
+                value.push((d as u8 & 0x7f) | 0x80);
                 d >>= 7;
             }
-            out.push(d as u8);
-            Some(Appended::Value(out))
+            value.push(d as u8);
+            Some(Appended::Done)
         }
         _ => {
             let last_byte = body.iter().rposition(|&b| b != 0)?;
@@ -173,124 +160,90 @@ fn append(first: u32, value: &[u8], doc: u32) -> Option<Appended> {
             if len > MAX_BLOCK_BYTES {
                 return Some(Appended::Full);
             }
-            let mut out = value.to_vec();
-            out.resize(len.max(value.len()), 0);
-            out[1 + bit / 8] |= 1 << (bit % 8);
-            Some(Appended::Value(out))
+            let new_len = len.max(value.len());
+            value.resize(new_len, 0);
+            value[1 + bit / 8] |= 1 << (bit % 8);
+            Some(Appended::Done)
         }
     }
 }
 
-/// Adds `doc` to a term. Returns true when the term had no postings before (a new term of the
-/// account, which then needs its dictionary entries).
+/// Adds `doc` to a term, in the transaction's pending blocks. Returns true when the term had
+/// no postings before (a new term of the account, which then needs its dictionary entries).
 pub fn insert(
-    t: &mut PostingsTable<'_>,
+    b: &mut Blocks,
+    src: &impl Source<TermBlock, Vec<u8>>,
     account: u64,
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let found = match t.range(block_range(account, term, doc))?.next_back() {
-        Some(row) => {
-            let (k, v) = row?;
-            Some((k.value().first, v.value().to_vec()))
+    let t = b.term(src, account, term)?;
+    let tail = t.tail();
+    // New documents have the highest number so far: the usual case appends to the last block,
+    // in place.
+    if let Some((first, value, dirty)) = t.tail_mut().filter(|(f, _, _)| *f <= doc) {
+        match append(first, value, doc) {
+            Some(Appended::Done) => {
+                *dirty = true;
+                return Ok(false);
+            }
+            Some(Appended::Full) => {
+                t.put(doc, Vec::new());
+                return Ok(false);
+            }
+            None => {}
         }
-        None => None,
-    };
-    let Some((first, value)) = found else {
-        // Before every block (or the first posting): a block of its own.
-        let is_new = t.range(block_range(account, term, u32::MAX))?.next().is_none();
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: doc,
-            },
-            [].as_slice(),
-        )?;
-        return Ok(is_new);
-    };
-    let key = TermBlock { account, term, first };
-    match append(first, &value, doc) {
-        Some(Appended::Value(v)) => {
-            t.insert(key, v.as_slice())?;
-            return Ok(false);
-        }
-        Some(Appended::Full) => {
-            t.insert(TermBlock { first: doc, ..key }, [].as_slice())?;
-            return Ok(false);
-        }
-        None => {}
     }
+    let Some((first, value)) = t.block_of(src, doc)? else {
+        // Before every block (or the first posting): a block of its own.
+        t.put(doc, Vec::new());
+        return Ok(tail.is_none());
+    };
     let mut docs = Vec::new();
-    decode(first, &value, &mut docs);
+    decode(first, value, &mut docs);
     match docs.binary_search(&doc) {
         Ok(_) => return Ok(false),
         Err(i) => docs.insert(i, doc),
     }
     let enc = encode(&docs);
     if enc.len() <= MAX_BLOCK_BYTES {
-        t.insert(TermBlock { account, term, first }, enc.as_slice())?;
+        t.put(first, enc);
     } else if docs.last() == Some(&doc) {
         // The usual case: the last block is full, the new document starts the next one.
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: doc,
-            },
-            [].as_slice(),
-        )?;
+        t.put(doc, Vec::new());
     } else {
         let (lo, hi) = docs.split_at(docs.len() / 2);
-        t.insert(TermBlock { account, term, first }, encode(lo).as_slice())?;
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: hi[0],
-            },
-            encode(hi).as_slice(),
-        )?;
+        t.put(first, encode(lo));
+        t.put(hi[0], encode(hi));
     }
     Ok(false)
 }
 
-/// Removes `doc` from a term. Returns true when the term has no postings left.
+/// Removes `doc` from a term, in the transaction's pending blocks. Returns true when the term
+/// has no postings left.
 pub fn remove(
-    t: &mut PostingsTable<'_>,
+    b: &mut Blocks,
+    src: &impl Source<TermBlock, Vec<u8>>,
     account: u64,
     term: u64,
     doc: u32,
 ) -> Result<bool, redb::StorageError> {
-    let found = match t.range(block_range(account, term, doc))?.next_back() {
-        Some(row) => {
-            let (k, v) = row?;
-            Some((k.value().first, v.value().to_vec()))
-        }
-        None => None,
-    };
-    let Some((first, value)) = found else {
+    let t = b.term(src, account, term)?;
+    let Some((first, value)) = t.block_of(src, doc)? else {
         return Ok(false);
     };
     let mut docs = Vec::new();
-    decode(first, &value, &mut docs);
+    decode(first, value, &mut docs);
     let Ok(i) = docs.binary_search(&doc) else {
         return Ok(false);
     };
     docs.remove(i);
-    t.remove(TermBlock { account, term, first })?;
+    t.remove(src, first)?;
     if let Some(&new_first) = docs.first() {
-        t.insert(
-            TermBlock {
-                account,
-                term,
-                first: new_first,
-            },
-            encode(&docs).as_slice(),
-        )?;
+        t.put(new_first, encode(&docs));
         return Ok(false);
     }
-    Ok(t.range(block_range(account, term, u32::MAX))?.next().is_none())
+    Ok(t.tail().is_none())
 }
 
 /// Walks one term's documents from the newest down, by seeks. Works on the write
@@ -459,8 +412,8 @@ mod tests {
                 } as u32
                     + 1;
                 let doc = docs.last().unwrap() + gap;
-                match append(docs[0], &value, doc) {
-                    Some(Appended::Value(v)) => value = v,
+                match append(docs[0], &mut value, doc) {
+                    Some(Appended::Done) => {}
                     Some(Appended::Full) => break,
                     None => value = encode(&[docs.clone(), vec![doc]].concat()),
                 }

@@ -3,13 +3,23 @@
 //! Syntax: words separated by spaces, all required. A word that the tokenizer splits into
 //! several terms (`café-bar`, `会议记录`, `555-010-0123`) is a phrase of them, except that a
 //! hashtag, mention, URL or grouped number is looked up whole. `"quoted words"` must be
-//! adjacent. A `*` at the end of the last word makes it a prefix of at least three characters.
+//! adjacent.
+//!
+//! The last word, when it is a plain word of at least three characters and not quoted, is
+//! also a prefix (search as you type: `appoint` finds "appointment"); earlier words match
+//! whole. A `*` at its end asks for the prefix explicitly (and fails on one too short);
+//! quoting it asks for the whole word. [`Parsed::prefix`] says what was done.
+//!
+//! A word matches a message's text or the name of its sender (`ann` finds what Ann wrote);
+//! `from:ann` matches the sender's name only. Arabic and Hebrew words are looked up without
+//! their attached article and prefixes (see `tokenize::clitics`).
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::SearchError;
 use super::terms::{PREFIX_MAX, PREFIX_MIN};
+use super::tokenize::clitics::{clitic_stem, query_form};
 use super::tokenize::{Kind, Token, tokenize};
 use crate::model::{BodyKind, Direction};
 
@@ -115,14 +125,21 @@ pub enum Atom {
     Prefix(String),
     /// A lone character of a spaceless script: any bigram containing it matches.
     GramChar(char),
+    /// A word of the sender's name (`from:`), folded; never matches message text.
+    Name(String),
 }
 
 impl Atom {
+    /// Whether a term of message text matches (an Arabic or Hebrew term also by its stem).
     pub fn matches(&self, term: &str) -> bool {
+        let stem = || clitic_stem(term);
         match self {
-            Atom::Term(t) => t == term,
-            Atom::Prefix(p) => term.starts_with(p.as_str()),
+            Atom::Term(t) => t == term || stem() == Some(t.as_str()),
+            Atom::Prefix(p) => {
+                term.starts_with(p.as_str()) || stem().is_some_and(|s| s.starts_with(p.as_str()))
+            }
             Atom::GramChar(c) => term.contains(*c),
+            Atom::Name(_) => false,
         }
     }
 }
@@ -137,6 +154,11 @@ pub struct Clause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub clauses: Vec<Clause>,
+    /// The last word is matched as a prefix (asked with `*`, or implied).
+    pub prefix: bool,
+    /// That prefix was implied, not asked for: where it would expand to too many terms, the
+    /// word is matched whole instead of failing.
+    pub implied: bool,
 }
 
 impl Parsed {
@@ -192,9 +214,29 @@ pub fn parse(text: &str) -> Result<Parsed, SearchError> {
     let chunks = chunks(text);
     let mut clauses = Vec::new();
     let mut terms = 0;
+    let (mut prefix_used, mut implied) = (false, false);
     for (i, &(chunk, quoted)) in chunks.iter().enumerate() {
         let mut chunk = chunk;
         let mut prefix = false;
+        let last = i + 1 == chunks.len();
+        if !quoted && let Some(name) = strip_from(chunk) {
+            let atoms: Vec<Atom> = tokenize(name)
+                .into_iter()
+                .filter(|t| t.kind != Kind::Extra)
+                .map(|t| Atom::Name(t.term))
+                .collect();
+            terms += atoms.len();
+            if terms > MAX_TERMS {
+                return Err(SearchError::TooManyTerms { max: MAX_TERMS });
+            }
+            if !atoms.is_empty() {
+                clauses.push(Clause {
+                    atoms,
+                    adjacent: false,
+                });
+            }
+            continue;
+        }
         if !quoted {
             if let Some(stripped) = chunk.strip_suffix('*') {
                 if i + 1 != chunks.len() {
@@ -213,6 +255,10 @@ pub fn parse(text: &str) -> Result<Parsed, SearchError> {
         };
         if prefix {
             apply_prefix(&mut clause, &tokens)?;
+            prefix_used = matches!(clause.atoms.last(), Some(Atom::Prefix(_)));
+        } else if last && !quoted && imply_prefix(&mut clause, &tokens) {
+            prefix_used = true;
+            implied = true;
         }
         terms += clause.atoms.len();
         if terms > MAX_TERMS {
@@ -223,7 +269,32 @@ pub fn parse(text: &str) -> Result<Parsed, SearchError> {
     if clauses.is_empty() {
         return Err(SearchError::EmptyQuery);
     }
-    Ok(Parsed { clauses })
+    Ok(Parsed {
+        clauses,
+        prefix: prefix_used,
+        implied,
+    })
+}
+
+/// The name after `from:` (any case), when the chunk is one.
+fn strip_from(chunk: &str) -> Option<&str> {
+    let head = chunk.get(..5)?;
+    head.eq_ignore_ascii_case("from:").then(|| &chunk[5..])
+}
+
+/// Makes a lone plain word of at least [`PREFIX_MIN`] characters a prefix; false when the clause
+/// is anything else (a phrase, a hashtag, a number, a bigram).
+fn imply_prefix(clause: &mut Clause, tokens: &[Token]) -> bool {
+    let words: Vec<&Token> = tokens.iter().filter(|t| t.kind != Kind::Extra).collect();
+    let [word] = words[..] else { return false };
+    let plain = word.kind == Kind::Word && word.term.chars().any(char::is_alphabetic);
+    match &clause.atoms[..] {
+        [Atom::Term(t)] if plain && t == query_form(&word.term) && t.chars().count() >= PREFIX_MIN => {
+            clause.atoms[0] = Atom::Prefix(t.clone());
+            true
+        }
+        _ => false,
+    }
 }
 
 fn clause(tokens: &[Token], quoted: bool) -> Option<Clause> {
@@ -248,7 +319,7 @@ fn clause(tokens: &[Token], quoted: bool) -> Option<Clause> {
             let mut chars = t.term.chars();
             match (t.kind, chars.next(), chars.next()) {
                 (Kind::Gram, Some(c), None) => Atom::GramChar(c),
-                _ => Atom::Term(t.term.clone()),
+                _ => Atom::Term(query_form(&t.term).to_string()),
             }
         })
         .collect();
@@ -300,8 +371,20 @@ mod tests {
     #[test]
     fn words_phrases_and_prefixes() {
         assert_eq!(
-            atoms("Café  Order"),
+            atoms("Café  \"Order\""),
             [(vec![term("cafe")], false), (vec![term("order")], false)]
+        );
+        let typed = parse("Café Ord").unwrap();
+        assert!(typed.prefix && typed.implied);
+        assert_eq!(typed.clauses[1].atoms, [Atom::Prefix("ord".into())]);
+        assert!(!parse("Café or").unwrap().prefix, "too short");
+        assert!(!parse("ord #urgent").unwrap().prefix, "not a plain word");
+        assert_eq!(
+            atoms("from:Ann inv"),
+            [
+                (vec![Atom::Name("ann".into())], false),
+                (vec![Atom::Prefix("inv".into())], false)
+            ]
         );
         assert_eq!(
             atoms("\"please send\" inv*"),

@@ -81,7 +81,11 @@ fn has_sequence(text: &str, atoms: &[Atom]) -> bool {
 
 /// A snippet from the first of `texts` with a match (or the first), around the first match.
 pub fn snippet(parsed: &Parsed, texts: &[&str]) -> Snippet {
-    let atoms: Vec<&Atom> = parsed.atoms().collect();
+    // Names are not in the text.
+    let atoms: Vec<&Atom> = parsed.atoms().filter(|a| !matches!(a, Atom::Name(_))).collect();
+    if atoms.is_empty() {
+        return cut(texts.first().copied().unwrap_or(""), &[]);
+    }
     for text in texts {
         // Words, bigrams and emoji first, stopping past the window (allocation-free); the
         // whole token list with extras (hashtags, URLs, parts) when some atom was not seen.

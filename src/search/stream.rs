@@ -3,16 +3,18 @@
 //! sketches) applied on the way, and the costly checks (decrypting for phrases, `seen_by` for
 //! another owner's messages) only for candidates that could make the page.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use super::budget::{MAX_EXPANSION, Postings, Tables, TopK};
 use super::docrow::{DocMeta, RowView};
+use super::names;
 use super::postings::{Child, TermIter, intersect};
 use super::query::{Atom, Cursor, Parsed, Query};
 use super::sketch::Sketch;
 use super::snippet::satisfies;
 use super::tables::*;
-use super::terms::{PREFIX_MAX, TermKey, searchable_parts};
+use super::terms::{PREFIX_MAX, TermKey, searchable_parts, sender_names};
 use super::tokenize::is_emoji;
 use super::{Budget, SearchError};
 use crate::store::Reader;
@@ -25,6 +27,9 @@ pub(super) struct Ctx<'a> {
     pub q: &'a Query,
     pub visible: &'a [u64],
     pub budget: &'a Budget,
+    /// Set when an implied prefix expanded to too many terms in some account and its word was
+    /// matched whole there.
+    pub whole: &'a Cell<bool>,
 }
 
 /// One account's candidates, newest-numbered first.
@@ -81,19 +86,35 @@ impl<'a> Stream<'a> {
             }
             Ok(out)
         };
+        // The filter terms of the senders who go by a name word.
+        let named = |word: &str| -> Result<Vec<u64>, SearchError> {
+            let Some(names) = &ctx.tables.names else {
+                return Ok(Vec::new());
+            };
+            let found = names::senders(names, account, key.sender_name(word), MAX_EXPANSION)?;
+            let senders = found.ok_or(SearchError::PrefixTooBroad { max: MAX_EXPANSION })?;
+            Ok(senders.into_iter().map(|s| key.sender(s)).collect())
+        };
         let mut kids = Vec::new();
         for atom in ctx.parsed.atoms() {
-            let expansion = match atom {
-                Atom::Term(t) => {
-                    kids.push(Child::Term(term(key.text(t))));
-                    continue;
-                }
+            let mut expansion = match atom {
+                Atom::Term(t) => vec![key.text(t)],
                 Atom::Prefix(p) => {
                     let cut = p.char_indices().nth(PREFIX_MAX).map_or(p.len(), |(i, _)| i);
-                    expand(key.prefix(&p[..cut]))?
+                    match expand(key.prefix(&p[..cut])) {
+                        Err(SearchError::PrefixTooBroad { .. }) if ctx.parsed.implied => {
+                            ctx.whole.set(true);
+                            vec![key.text(p)]
+                        }
+                        other => other?,
+                    }
                 }
                 Atom::GramChar(c) => expand(key.gram_char(*c))?,
+                Atom::Name(_) => Vec::new(),
             };
+            if let Atom::Term(w) | Atom::Prefix(w) | Atom::Name(w) = atom {
+                expansion.extend(named(w)?);
+            }
             if expansion.is_empty() {
                 return Ok(None);
             }
@@ -270,7 +291,8 @@ impl<'a> Stream<'a> {
         Ok(None)
     }
 
-    /// The checks that need the message itself: who received it, and phrases.
+    /// The checks that need the message itself: who received it, and phrases (a long prefix
+    /// may also match a sender's name).
     pub fn confirm(&self, ctx: &Ctx<'_>, meta: &DocMeta) -> Result<bool, SearchError> {
         let check = ctx.parsed.needs_check();
         if !self.restricted && !check {
@@ -290,7 +312,9 @@ impl<'a> Stream<'a> {
         if check {
             ctx.budget.check()?;
             let content = ctx.reader.open_content(meta.key(), &stored)?;
-            return Ok(satisfies(ctx.parsed, &searchable_parts(&content)));
+            let mut texts = searchable_parts(&content);
+            texts.extend(sender_names(&content));
+            return Ok(satisfies(ctx.parsed, &texts));
         }
         Ok(true)
     }

@@ -31,12 +31,17 @@ pub const DOCROW_MESSAGES: TableDefinition<AccountDoc, &[u8]> =
 pub const DOCBLOCK_DATES: TableDefinition<AccountBlock, BlockDates> =
     TableDefinition::new("search_docblock_dates");
 
+/// `(account, sender-name word hash, first sender) -> block of senders` (see [`super::names`]):
+/// who goes by a name word, so `from:ann` and a plain `ann` find every sender called Ann.
+pub const NAME_SENDERS: TableDefinition<NameSender, &[u8]> = TableDefinition::new("search_name_senders");
+
 /// Every table above, by name, for size reports.
-pub const TABLE_NAMES: [&str; 4] = [
+pub const TABLE_NAMES: [&str; 5] = [
     "search_term_postings",
     "search_prefix_term",
     "search_docrow_messages",
     "search_docblock_dates",
+    "search_name_senders",
 ];
 
 /// Documents per row of [`DOCBLOCK_DATES`] (as a shift: 1024).
@@ -56,6 +61,14 @@ pub struct DictKey {
     pub account: u64,
     pub key: u64,
     pub term: u64,
+}
+
+/// A block of the senders who go by a name word (hashed), keyed by its first sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NameSender {
+    pub account: u64,
+    pub name: u64,
+    pub sender: i64,
 }
 
 /// A document of one account (the first of a row of documents).
@@ -185,6 +198,25 @@ fixed!(
         account: be_u64(&b[..8]),
         key: be_u64(&b[8..16]),
         term: be_u64(&b[16..24]),
+    }
+);
+
+fixed!(
+    NameSender,
+    24,
+    "lanbox::search::NameSender",
+    key: true,
+    |v| {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&v.account.to_be_bytes());
+        out[8..16].copy_from_slice(&v.name.to_be_bytes());
+        out[16..].copy_from_slice(&flip(v.sender));
+        out
+    },
+    |b| NameSender {
+        account: be_u64(&b[..8]),
+        name: be_u64(&b[8..16]),
+        sender: unflip(&b[16..24]),
     }
 );
 

@@ -11,12 +11,15 @@
 //! decrypted text.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::pending::Mix;
 use super::sketch::Sketch;
-use super::tokenize::{Kind, MAX_TOKENS, Token, tokenize_with};
-use crate::model::{Body, BodyKind, MessageContent};
+use super::tokenize::clitics::clitic_stem;
+use super::tokenize::{Kind, MAX_TOKENS, Token, extras, scan, tokenize_with};
+use crate::model::{Body, BodyKind, MessageContent, Sender};
 
 const CONTEXT: &str = "lanbox 2025-01 search index term key v1";
 
@@ -32,6 +35,7 @@ mod domain {
     pub const CHAT: u8 = 1;
     pub const SENDER: u8 = 2;
     pub const KIND: u8 = 3;
+    pub const SENDER_NAME: u8 = 4;
     pub const PREFIX: u8 = 16;
     pub const GRAM_CHAR: u8 = 17;
 }
@@ -73,6 +77,12 @@ impl TermKey {
 
     pub fn kind(&self, kind: BodyKind) -> u64 {
         self.hash(domain::KIND, &[kind.code()])
+    }
+
+    /// A word of a sender's name (first and last name, username, a channel's title or a
+    /// post's signature).
+    pub fn sender_name(&self, word: &str) -> u64 {
+        self.hash(domain::SENDER_NAME, word.as_bytes())
     }
 
     pub fn prefix(&self, prefix: &str) -> u64 {
@@ -122,6 +132,39 @@ pub fn searchable_parts(content: &MessageContent) -> Vec<&str> {
     parts
 }
 
+/// The names a message's sender goes by: a user's first and last name, a chat's title and a
+/// post's signature, an anonymous admin's signature (usernames are handles, not names: they
+/// are found where the text mentions them).
+pub fn sender_names(content: &MessageContent) -> Vec<&str> {
+    let mut out = Vec::new();
+    match &content.sender {
+        Sender::User(u) => {
+            out.push(u.first_name.as_str());
+            out.extend(u.last_name.as_deref());
+        }
+        Sender::Chat { title, signature, .. } => {
+            out.extend([title, signature].into_iter().flatten().map(String::as_str))
+        }
+        Sender::AnonymousAdmin { signature, .. } => out.extend(signature.as_deref()),
+        Sender::Unknown => {}
+    }
+    out
+}
+
+/// Hashes of the words of the sender's names (folded, with compound parts and stems), sorted
+/// and distinct.
+pub fn sender_name_terms(key: &TermKey, content: &MessageContent) -> Vec<u64> {
+    let mut out: Vec<u64> = sender_names(content)
+        .into_iter()
+        .flat_map(|n| tokenize_with(n, true))
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::Extra))
+        .map(|t| key.sender_name(&t.term))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Tokens of every searchable part, one list per part (without extras unless `extras`).
 pub fn tokenize_parts(content: &MessageContent, extras: bool) -> Vec<Vec<Token>> {
     searchable_parts(content)
@@ -135,6 +178,10 @@ pub fn tokenize_parts(content: &MessageContent, extras: bool) -> Vec<Vec<Token>>
 pub struct DocTerm {
     pub hash: u64,
     pub text: Option<(String, Kind)>,
+    /// Indexed by every version of the index (not only an Arabic or Hebrew stem, which
+    /// documents indexed before stems existed lack): finding a document to remove intersects
+    /// these only.
+    pub core: bool,
 }
 
 /// What a document is indexed under: its text terms and the filter terms for its chat, sender
@@ -151,34 +198,59 @@ pub fn doc_terms(
     sender: i64,
     kind: BodyKind,
 ) -> DocTerms {
-    let mut text: HashMap<String, (u64, Kind)> = HashMap::new();
+    // Keyed by the term's hash (already uniform): one String per distinct term, none per
+    // occurrence (this runs for every message ingested).
+    let mut text: HashMap<u64, (String, Kind, bool), BuildHasherDefault<Mix>> = HashMap::default();
+    let mut add = |term: &str, kind: Kind, core: bool| {
+        let h = key.text(term);
+        text.entry(h)
+            .and_modify(|e| e.2 |= core)
+            .or_insert_with(|| (term.to_string(), kind, core));
+        h
+    };
     let mut pairs = Vec::new();
     let mut sketchable = true;
-    for tokens in tokenize_parts(content, true) {
+    let mut specials = Vec::new();
+    for part in searchable_parts(content) {
         let mut prev: Option<u64> = None;
         let mut positions = 0;
-        for t in tokens {
-            let kind = match t.kind {
-                Kind::Extra => Kind::Word,
-                k => k,
-            };
-            let hash = match text.get(&t.term) {
-                Some(&(h, _)) => h,
-                None => {
-                    let h = key.text(&t.term);
-                    text.insert(t.term, (h, kind));
-                    h
+        specials.clear();
+        scan(part, |term, start, end, k| {
+            let mut hash = add(term, k, true);
+            // Numbers written in groups (phone numbers) are joined from these.
+            if k == Kind::Word && term.bytes().all(|b| b.is_ascii_digit()) {
+                specials.push(Token {
+                    term: term.to_string(),
+                    start: start as u32,
+                    end: end as u32,
+                    pos: positions as u32,
+                    kind: k,
+                });
+            }
+            if k == Kind::Word {
+                // A phrase's words are looked up by their stems (`query::parse`), so the
+                // sketch pairs stems too.
+                if let Some(stem) = clitic_stem(term) {
+                    hash = add(stem, Kind::Word, false);
                 }
-            };
+                for p in extras::compound_parts(term) {
+                    add(&p, Kind::Word, true);
+                }
+            }
             // Phrases are adjacent words and bigrams; emoji between them are looked through
             // (see `snippet::satisfies`).
-            if matches!(t.kind, Kind::Word | Kind::Gram) {
+            if matches!(k, Kind::Word | Kind::Gram) {
                 positions += 1;
                 if let Some(p) = prev {
                     pairs.push(Sketch::pair(p, hash));
                 }
                 prev = Some(hash);
             }
+            true
+        });
+        extras::specials(part, &mut specials);
+        for t in specials.iter().filter(|t| t.kind == Kind::Extra) {
+            add(&t.term, Kind::Word, true);
         }
         sketchable &= positions < MAX_TOKENS;
     }
@@ -186,16 +258,21 @@ pub fn doc_terms(
     pairs.dedup();
     let mut terms: Vec<DocTerm> = text
         .into_iter()
-        .map(|(t, (hash, k))| DocTerm {
+        .map(|(hash, (t, k, core))| DocTerm {
             hash,
             text: Some((t, k)),
+            core,
         })
         .collect();
     for hash in [key.chat(chat), key.sender(sender), key.kind(kind)] {
-        terms.push(DocTerm { hash, text: None });
+        terms.push(DocTerm {
+            hash,
+            text: None,
+            core: true,
+        });
     }
     // Two terms with one hash (a collision) are one posting.
-    terms.sort_by_key(|t| t.hash);
+    terms.sort_by_key(|t| (t.hash, !t.core));
     terms.dedup_by_key(|t| t.hash);
     DocTerms {
         terms,
@@ -219,6 +296,40 @@ mod tests {
         assert_eq!(a.text("cafe"), TermKey::derive(&[1; 32]).text("cafe"));
         assert_ne!(a.text("caf"), a.prefix("caf"));
         assert_ne!(a.chat(5), a.sender(5));
+    }
+
+    /// `doc_terms` walks the text without building tokens; it must index exactly the terms the
+    /// tokenizer gives (with extras).
+    #[test]
+    fn doc_terms_are_the_tokenizers_terms() {
+        use crate::model::Text;
+        let k = TermKey::derive(&[5; 32]);
+        for text in [
+            "Call +1 555-010-0123 re ORD10023 at https://www.example.org/a #Urgent @Bob",
+            "الاستشارة والبيت הבית 会议记录 👍🏽 café-bar report_q3 12,345.67",
+            "",
+        ] {
+            let content = MessageContent {
+                sender: Sender::Unknown,
+                reply_to: None,
+                forward: None,
+                media_group: None,
+                body: Body::Text(Text::plain(text)),
+                notes: Vec::new(),
+            };
+            let got: std::collections::BTreeSet<u64> = doc_terms(&k, &content, 1, 2, BodyKind::Text)
+                .terms
+                .iter()
+                .filter(|t| t.text.is_some())
+                .map(|t| t.hash)
+                .collect();
+            let want: std::collections::BTreeSet<u64> = tokenize_parts(&content, true)
+                .into_iter()
+                .flatten()
+                .map(|t| k.text(&t.term))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - every change appends to the event log under the next workspace sequence number
 //!   ([`WriteCtx::append_event`]), in the same transaction.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,6 +21,16 @@ use super::seal::Sealer;
 use super::tables::*;
 use super::{Published, StoreError};
 use crate::model::{EventRecord, Message, MessageContent, Reactions};
+
+/// Writes a layer above the store gathers in memory during a transaction and makes once,
+/// just before it commits: the search index collects a round's postings and writes each
+/// posting block once, instead of once per message. It lives as long as the transaction (every
+/// job of a writer round sees it), and goes with it when the transaction is rolled back.
+pub trait Deferred: Any + Send {
+    /// Makes the gathered writes, in the transaction about to commit.
+    fn flush(self: Box<Self>, txn: &WriteTransaction) -> Result<(), StoreError>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
 
 /// A chat record with its metadata opened, as cached during a job.
 #[derive(Debug, Clone)]
@@ -47,6 +58,8 @@ pub struct WriteCtx<'t> {
     account_cache: HashMap<u64, AccountRecord>,
     unread_delta: HashMap<u64, i64>,
     published: Vec<Published>,
+    /// What higher layers defer to the commit (at most one of each type).
+    deferred: Vec<Box<dyn Deferred>>,
     pub now: i64,
 }
 
@@ -78,6 +91,7 @@ impl<'t> WriteCtx<'t> {
             account_cache: HashMap::new(),
             unread_delta: HashMap::new(),
             published: Vec::new(),
+            deferred: Vec::new(),
             now: unix_now(),
         })
     }
@@ -122,6 +136,39 @@ impl<'t> WriteCtx<'t> {
             |_, _| false,
         )?;
         Ok(())
+    }
+
+    /// The transaction's deferred writes of type `T`, created empty on first use.
+    pub fn deferred<T: Deferred + Default>(&mut self) -> &mut T {
+        let at = match self.deferred.iter_mut().position(|d| d.as_any_mut().is::<T>()) {
+            Some(i) => i,
+            None => {
+                self.deferred.push(Box::new(T::default()));
+                self.deferred.len() - 1
+            }
+        };
+        self.deferred[at]
+            .as_any_mut()
+            .downcast_mut::<T>()
+            .expect("checked type")
+    }
+
+    /// Makes the deferred writes of type `T` now (before something that reads or replaces
+    /// what they would write).
+    pub fn flush_deferred<T: Deferred>(&mut self) -> Result<(), StoreError> {
+        if let Some(i) = self.deferred.iter_mut().position(|d| d.as_any_mut().is::<T>()) {
+            self.deferred.remove(i).flush(self.txn)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the deferred writes to the next job of the round (the writer).
+    pub(super) fn take_deferred(&mut self) -> Vec<Box<dyn Deferred>> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    pub(super) fn set_deferred(&mut self, d: Vec<Box<dyn Deferred>>) {
+        self.deferred = d;
     }
 
     // ---- accounts and keys ----

@@ -278,8 +278,11 @@ impl Writer {
         let txn = db.begin_write().map_err(|e| RoundFailure::Begin(e.into()))?;
         let mut results = Vec::with_capacity(round.len());
         let mut published = Vec::new();
+        // Writes deferred to the commit (the search index's postings), passed from job to job.
+        let mut deferred = Vec::new();
         for (i, job) in round.iter_mut().enumerate() {
             let mut ctx = WriteCtx::open(&txn, &self.keyring).map_err(RoundFailure::Whole)?;
+            ctx.set_deferred(std::mem::take(&mut deferred));
             let out = catch_unwind(AssertUnwindSafe(|| {
                 let r = (job.run)(&mut ctx)?;
                 let p = ctx.finish().map_err(JobError::Store)?;
@@ -289,11 +292,15 @@ impl Writer {
                 Ok(Ok((r, p))) => {
                     results.push(r);
                     published.extend(p);
+                    deferred = ctx.take_deferred();
                 }
                 // Returning drops `ctx` and then `txn` uncommitted: redb rolls it back.
                 Ok(Err(e)) => return Err(RoundFailure::Job(i, e)),
                 Err(_) => return Err(RoundFailure::Panicked(i)),
             }
+        }
+        for d in deferred {
+            d.flush(&txn).map_err(RoundFailure::Whole)?;
         }
         txn.commit().map_err(|e| RoundFailure::Whole(e.into()))?;
         Ok((results, published))

@@ -11,11 +11,13 @@
 //!   overlapping character bigrams, `会议记录` is `会议 议记 记录`; a lone character stays a
 //!   unigram.
 //! - Emoji are words of their own, without variation selectors or skin tones (`👍🏽` is `👍`).
-//! - [`extras`] adds hashtags, mentions, URLs, compound-word parts and phone numbers.
+//! - [`extras`] adds hashtags, mentions, URLs, compound-word parts and phone numbers;
+//!   [`clitics`] adds Arabic and Hebrew words without their attached article and prefixes.
 //!
 //! The same code tokenizes stored text and queries, so they always agree. [`scan`] is the
 //! allocation-free core (phrase checks run it on every candidate); [`tokenize`] collects it.
 
+pub mod clitics;
 pub mod extras;
 
 use super::segment::{is_plain_letter, segments};
@@ -70,6 +72,15 @@ pub fn tokenize_with(text: &str, extras: bool) -> Vec<Token> {
             kind,
         });
         if extras && kind == Kind::Word {
+            if let Some(stem) = clitics::clitic_stem(term) {
+                out.push(Token {
+                    term: stem.to_string(),
+                    start: start as u32,
+                    end: end as u32,
+                    pos,
+                    kind: Kind::Extra,
+                });
+            }
             for p in extras::compound_parts(term) {
                 out.push(Token {
                     term: p,
@@ -379,7 +390,11 @@ mod tests {
             ["cafe", "deja", "strasse", "abc", "fine"]
         );
         assert_eq!(terms("Ёлка ΟΔΟΣ"), ["елка", "οδοσ"]);
-        assert_eq!(terms("الأسبوع שָׁלוֹם ٢٠٢٤"), ["الاسبوع", "שלום", "2024"]);
+        // With the stems (`clitics`) as extras.
+        assert_eq!(
+            terms("الأسبوع שָׁלוֹם ٢٠٢٤"),
+            ["الاسبوع", "اسبوع", "שלום", "לום", "2024"]
+        );
         assert_eq!(terms("が ｶﾞ"), ["が", "ガ"]);
     }
 
