@@ -964,8 +964,8 @@ async function main() {
     if (bgErr === bgOk) throw new Error('an error looks like a confirmation');
     const composer = await page.getByLabel('Message', { exact: true }).boundingBox();
     for (const t of await page.locator('.toast').all()) {
-      const b = await t.boundingBox();
-      if (b.y + b.height > composer.y && b.y < composer.y + composer.height) throw new Error('a notice covers the composer');
+      const b = await t.boundingBox(); // null: that toast has just gone
+      if (b && b.y + b.height > composer.y && b.y < composer.y + composer.height) throw new Error('a notice covers the composer');
     }
     await ok.waitFor({ state: 'detached' });
     if (!(await err.count())) throw new Error('the error went by itself');
