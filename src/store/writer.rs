@@ -241,6 +241,9 @@ impl Writer {
                     reopened = true;
                 }
                 Err(RoundFailure::Begin(err) | RoundFailure::Whole(err)) => {
+                    if err.is_damage() {
+                        super::note_damage(&self.health);
+                    }
                     self.storage_failed(&err);
                     // Nothing of this round is stored.
                     let mut first = Some(err);
@@ -251,6 +254,9 @@ impl Writer {
                 }
                 Err(RoundFailure::Job(i, err)) => {
                     if let JobError::Store(e) = &err {
+                        if e.is_damage() {
+                            super::note_damage(&self.health);
+                        }
                         self.storage_failed(e);
                     }
                     let job = round.remove(i);
