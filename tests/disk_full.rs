@@ -134,7 +134,7 @@ fn disk_full_child() {
 #[test]
 fn a_full_file_system_stops_writes_and_they_resume_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "disk_full_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
@@ -142,12 +142,14 @@ fn a_full_file_system_stops_writes_and_they_resume_when_space_returns() {
         .spawn()
         .unwrap();
     let mut lines = Vec::new();
-    let mut stdout = BufReader::new(out.stdout.unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while stdout.read_line(&mut line).unwrap() > 0 {
         lines.push(std::mem::take(&mut line));
     }
+    let status = child.wait().unwrap();
     let all = lines.concat();
+    assert!(status.success(), "the child failed ({status}):\n{all}");
     if let Some(skip) = all.lines().find(|l| l.starts_with("skip: ")) {
         eprintln!("{skip}");
         return;
