@@ -79,9 +79,10 @@ pub struct StoreOptions {
     pub publish_capacity: usize,
     /// Tests only: writes to the database file fail with `ENOSPC` while this switch is on.
     pub disk_faults: Option<faults::DiskFaults>,
-    /// Verify every page checksum of an existing database before opening it (reads the whole
-    /// file once; see [`preflight`]).
-    pub check_pages: bool,
+    /// Before opening an existing database: verify every page checksum (reads the whole file
+    /// once) and that the master key opens every account's data key (see [`preflight`]). Off
+    /// only for tests that build stores with made-up keys.
+    pub check_on_open: bool,
 }
 
 impl Default for StoreOptions {
@@ -95,7 +96,7 @@ impl Default for StoreOptions {
             max_batch_weight: 4096,
             publish_capacity: 4096,
             disk_faults: None,
-            check_pages: true,
+            check_on_open: true,
         }
     }
 }
@@ -207,7 +208,7 @@ impl Store {
         let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
         let (keyring, master_source) = Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?;
         let existing = std::fs::metadata(&db_path).is_ok_and(|m| m.len() > 0);
-        if opts.check_pages && existing {
+        if opts.check_on_open && existing {
             let found = preflight::pages(&db_path, opts.cache_bytes, &keyring, master_source.path())?;
             if found.needed_recovery {
                 tracing::warn!(file = %db_path.display(), "the database was not closed cleanly; recovering its last commit");
@@ -218,9 +219,6 @@ impl Store {
             move || open_db(&path, cache_bytes, faults.as_ref())
         };
         let db = open_db()?;
-        if !opts.check_pages {
-            preflight::keys(&db, &keyring, master_source.path(), &db_path)?;
-        }
         init_schema(&db)?;
         let db = Arc::new(DbSlot::new(db, Box::new(open_db)));
         let keyring = Arc::new(keyring);
