@@ -165,3 +165,71 @@ fn a_full_file_system_stops_writes_and_they_resume_when_space_returns() {
         "{n} messages after reopening:\n{all}"
     );
 }
+
+/// Live clients (agents too, who cannot read `/api/v1/health` details elsewhere) hear when the
+/// disk fills and when writes work again, so the browser can show and drop its banner; a
+/// client connecting meanwhile finds the state in its `hello`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_clients_hear_when_the_disk_fills_and_when_it_recovers() {
+    use lanbox::auth::Role;
+    use lanbox::service::ServiceOptions;
+    use lanbox::store::StoreOptions;
+    use lanbox::store::faults::DiskFaults;
+    use serde_json::json;
+    use support::server::{TestServer, call, next_of, ws_connect, ws_token};
+
+    let faults = DiskFaults::new();
+    let s = TestServer::start_full(
+        tempfile::tempdir().unwrap(),
+        StoreOptions {
+            disk_faults: Some(faults.clone()),
+            ..StoreOptions::default()
+        },
+        ServiceOptions::default(),
+    )
+    .await;
+    s.user("agent", Role::Agent, &[]).await;
+    let token = s.token("agent").await;
+    let mut ws = ws_token(&s, &token).await;
+    call(&mut ws, json!({"type": "subscribe"})).await;
+
+    faults.set_full(true);
+    let refused = s.store.write(1, |ctx| ctx.set_meta_flag("probe", Some(1))).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let ev = next_of(&mut ws, "store.status").await;
+    assert_eq!(ev["status"], "degraded", "{ev}");
+    assert!(
+        ev["reasons"].as_array().unwrap().contains(&json!("disk_full")),
+        "{ev}"
+    );
+
+    // A client connecting now sees it at once. (Connecting reads its token from the store:
+    // with the fault switch even redb's reopen is refused, so this read is served by the
+    // store's read-only view of the file; it used to answer 500.)
+    let proto = format!("lanbox.v1, {token}");
+    let (mut late, _) = ws_connect(&s, "/api/v1/ws", &[("sec-websocket-protocol", &proto)])
+        .await
+        .unwrap();
+    let hello = support::server::recv(&mut late).await;
+    assert_eq!(hello["store"]["status"], "degraded", "{hello}");
+    assert!(
+        hello["store"]["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("disk_full")),
+        "{hello}"
+    );
+
+    faults.set_full(false);
+    let ev = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let ev = next_of(&mut ws, "store.status").await;
+            if ev["status"] == "ok" {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("no store.status ok once writes worked again");
+    assert_eq!(ev["reasons"], json!([]), "{ev}");
+}

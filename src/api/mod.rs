@@ -100,20 +100,14 @@ async fn health(State(s): State<Service>) -> Response {
     use crate::channels::telegram::poller::{AccountStatus, StopReason};
     let mut reasons = Vec::new();
     let store = s.store.health();
-    if !store.writer_running {
-        reasons.push(Reason::new("writer_stopped"));
-    }
-    if store.write_failures > 0 || !store.database_open {
-        reasons.push(Reason::new("store_write_failing"));
-        if store.last_failure == Some(crate::store::WriteFailure::DiskFull) {
-            reasons.push(Reason::new("disk_full"));
-        }
-    }
-    if store.damaged > 0 {
-        reasons.push(Reason {
-            count: Some(store.damaged),
-            last_at: store.last_damage_at,
-            ..Reason::new("store_damaged")
+    for code in store.reasons() {
+        reasons.push(match code {
+            "store_damaged" => Reason {
+                count: Some(store.damaged),
+                last_at: store.last_damage_at,
+                ..Reason::new(code)
+            },
+            _ => Reason::new(code),
         });
     }
     let last_seq = match s.store.read(|r| r.last_seq()).await {

@@ -133,6 +133,28 @@ impl Default for StoreHealth {
     }
 }
 
+impl StoreHealth {
+    /// Why the store is not healthy, as the stable reason codes of `/api/v1/health` (empty when
+    /// it is): `writer_stopped`, `store_write_failing` (with `disk_full` when the disk refused
+    /// the writes), `store_damaged`.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.writer_running {
+            out.push("writer_stopped");
+        }
+        if self.write_failures > 0 || !self.database_open {
+            out.push("store_write_failing");
+            if self.last_failure == Some(WriteFailure::DiskFull) {
+                out.push("disk_full");
+            }
+        }
+        if self.damaged > 0 {
+            out.push("store_damaged");
+        }
+        out
+    }
+}
+
 /// Counts damage met while running, into [`StoreHealth`].
 pub(crate) fn note_damage(health: &watch::Sender<StoreHealth>) {
     tracing::warn!(
@@ -220,7 +242,11 @@ impl Store {
         };
         let db = open_db()?;
         init_schema(&db)?;
-        let db = Arc::new(DbSlot::new(db, Box::new(open_db)));
+        let open_read_only = {
+            let (path, cache_bytes) = (db_path.clone(), opts.cache_bytes);
+            move || preflight::read_only(&path, cache_bytes)
+        };
+        let db = Arc::new(DbSlot::new(db, Box::new(open_db), Box::new(open_read_only)));
         let keyring = Arc::new(keyring);
         let (tx, rx) = mpsc::channel(opts.queue_jobs.max(1));
         let (publish, _) = broadcast::channel(opts.publish_capacity.max(16));

@@ -269,6 +269,14 @@ pub fn pages(
     Ok(found)
 }
 
+/// `path` opened through a [`Shadow`] for reading only (no check): the store's reads while the
+/// database cannot be opened for writing.
+pub(super) fn read_only(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes.min(16 << 20));
+    Ok(builder.create_with_backend(Shadow::open(path)?)?)
+}
+
 /// Opens `path` through a [`Shadow`] and runs redb's integrity check on it. Returns the shadow
 /// database (repaired in memory when the check was not clean, so still readable) and whether
 /// the check was clean; an unreadable file is [`StoreError::Damaged`].
