@@ -220,6 +220,19 @@ impl Config {
         let env: Vec<(String, String)> = env.into_iter().collect();
         let path = Self::path(dir, &env);
         let text = match std::fs::read_to_string(&path) {
+            // A file that exists but holds nothing (or only zero bytes) was cut short, not
+            // written that way: starting on defaults would silently drop its settings.
+            Ok(t)
+                if t.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                    .is_empty() =>
+            {
+                return Err(ConfigError::Parse {
+                    path: path.display().to_string(),
+                    detail: "the file is empty (truncated or zeroed?); a configuration with no settings \
+                             needs at least a comment line"
+                        .into(),
+                });
+            }
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => {

@@ -87,6 +87,14 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Check a stopped box's data without changing it: every page checksum, every record of
+    /// every table, every sealed record opened with its key. Prints counts of good and damaged
+    /// records (never their contents); exits 1 when anything is damaged. See
+    /// docs/data-safety.md.
+    Check {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
     /// Development tools.
     Dev {
         #[command(subcommand)]
@@ -289,6 +297,7 @@ fn main() -> ExitCode {
             data,
         } => backup(command, out, s3, &data),
         Command::Restore { from, data_dir } => restore(&from, &data_dir),
+        Command::Check { data } => check(&data),
         Command::Dev { command } => dev(command),
         Command::Demo { listen } => demo(listen),
     };
@@ -332,6 +341,23 @@ fn in_use_hint(data: &Path, e: lanbox::store::StoreError) -> AnyError {
     }
 }
 
+/// What to do about a damaged file of the data directory (the store refused to open it).
+fn damaged_hint(data: &Path, e: lanbox::store::StoreError) -> AnyError {
+    use lanbox::store::StoreError;
+    match e {
+        e @ StoreError::Damaged { .. } => format!(
+            "refusing to start: {e}.\n\
+             Nothing was changed: keep {dir} as it is (a copy of it is the evidence).\n\
+             Next: `lanbox check --data {dir}` says what is damaged (it writes nothing), and \
+             `lanbox restore --from BACKUP --data-dir NEW_DIR` brings back a backup into a new directory \
+             (docs/data-safety.md)",
+            dir = data.display()
+        )
+        .into(),
+        other => in_use_hint(data, other),
+    }
+}
+
 /// Creates what is missing in `data` and opens the store.
 fn init(data: &Path) -> Result<(Store, Config), AnyError> {
     std::fs::create_dir_all(data).map_err(|e| format!("creating {}: {e}", data.display()))?;
@@ -341,12 +367,12 @@ fn init(data: &Path) -> Result<(Store, Config), AnyError> {
         std::fs::write(&cfg_path, Config::default_file())
             .map_err(|e| format!("writing {}: {e}", cfg_path.display()))?;
     }
-    let loaded = Config::load(data, env)?;
+    let loaded = Config::load(data, env).map_err(config_hint)?;
     init_logging(&loaded.config.log.level);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let store = Store::open(data, &loaded.config.store_options()).map_err(|e| in_use_hint(data, e))?;
+    let store = Store::open(data, &loaded.config.store_options()).map_err(|e| damaged_hint(data, e))?;
     tracing::info!(
         dir = %data.display(),
         cipher = ?store.cipher(),
@@ -354,6 +380,88 @@ fn init(data: &Path) -> Result<(Store, Config), AnyError> {
         "store ready"
     );
     Ok((store, loaded.config))
+}
+
+/// A configuration file that does not read or parse: say what to do.
+fn config_hint(e: lanbox::config::ConfigError) -> AnyError {
+    use lanbox::config::ConfigError;
+    match e {
+        ConfigError::Read { .. } | ConfigError::Parse { .. } => format!(
+            "refusing to start: {e}.\n\
+             Next: correct the file, or bring it back from a backup (`lanbox restore` restores it with the rest; \
+             docs/data-safety.md)"
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+/// `lanbox check`: the report, and failure when anything is damaged.
+fn check(data: &Path) -> Result<(), AnyError> {
+    init_logging("warn");
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cfg_path = Config::path(data, &env);
+    let config = match Config::load(data, env) {
+        Ok(_) => format!("{}: ok", cfg_path.display()),
+        Err(e) => format!("{e} (DAMAGED)"),
+    };
+    let config_ok = !config.ends_with("(DAMAGED)");
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let report = lanbox::backup::check::check(data, credentials.as_deref()).map_err(|e| match e {
+        lanbox::backup::BackupError::Store(s) => damaged_hint(data, s),
+        other => other.into(),
+    })?;
+    println!("configuration: {config}");
+    println!("master key: {}: read", report.master_key.display());
+    println!(
+        "database: {}: pages {}{}",
+        report.database.display(),
+        if report.pages_clean {
+            "ok (every checksum verified)"
+        } else {
+            "DAMAGED (checksums fail; read below as redb would recover it, from an older commit)"
+        },
+        if report.needed_recovery {
+            "; not closed cleanly (recovered on the next start)"
+        } else {
+            ""
+        }
+    );
+    for t in &report.tables {
+        match &t.error {
+            None => println!("  table {}: {} records", t.name, t.records),
+            Some(e) => println!(
+                "  table {}: {} records read, then DAMAGED: {e}",
+                t.name, t.records
+            ),
+        }
+    }
+    if !report.unknown_tables.is_empty() {
+        println!(
+            "  tables this lanbox does not know: {}",
+            report.unknown_tables.join(", ")
+        );
+    }
+    let s = &report.sealed;
+    for (what, c) in [
+        ("accounts (data keys, tokens)", s.accounts),
+        ("chats (titles)", s.chats),
+        ("messages (contents)", s.messages),
+        ("reactions", s.reactions),
+        ("events", s.events),
+    ] {
+        println!("  {what}: {} good, {} damaged", c.good, c.damaged);
+    }
+    if report.damaged() || !config_ok {
+        return Err(format!(
+            "damage found in {}; nothing was changed. Keep a copy of the directory, and restore a backup into a \
+             new one (`lanbox restore --from BACKUP --data-dir NEW_DIR`); see docs/data-safety.md",
+            data.display()
+        )
+        .into());
+    }
+    println!("no damage found");
+    Ok(())
 }
 
 fn init_logging(level: &str) {

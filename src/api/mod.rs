@@ -66,11 +66,22 @@ struct Reason {
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     account: Option<u64>,
+    /// `store_damaged`: damaged records met since the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    /// `store_damaged`: when the last one was met (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_at: Option<i64>,
 }
 
 impl Reason {
     fn new(code: &'static str) -> Reason {
-        Reason { code, account: None }
+        Reason {
+            code,
+            account: None,
+            count: None,
+            last_at: None,
+        }
     }
 }
 
@@ -80,21 +91,24 @@ const CONNECTOR_DOWN_AFTER: u32 = 5;
 
 /// `200` with `ok`, or `503` with `degraded` and the reasons: the store's writes fail
 /// (`store_write_failing`, with `disk_full` when the disk refused them), its writer thread ended
-/// (`writer_stopped`), it cannot be read (`store_read_failing`), or an account's connector is
-/// stopped or keeps failing (`connector_down`, with the account). No credentials needed; no
-/// detail beyond the codes. `lanbox update mark-good` takes only `ok`.
+/// (`writer_stopped`), it cannot be read (`store_read_failing`), damaged records were met
+/// (`store_damaged`, with their count and the time of the last; the records themselves are
+/// skipped), or an account's connector is stopped or keeps failing (`connector_down`, with the
+/// account). No credentials needed; no detail beyond the codes. `lanbox update mark-good` takes
+/// only `ok`.
 async fn health(State(s): State<Service>) -> Response {
     use crate::channels::telegram::poller::{AccountStatus, StopReason};
     let mut reasons = Vec::new();
     let store = s.store.health();
-    if !store.writer_running {
-        reasons.push(Reason::new("writer_stopped"));
-    }
-    if store.write_failures > 0 || !store.database_open {
-        reasons.push(Reason::new("store_write_failing"));
-        if store.last_failure == Some(crate::store::WriteFailure::DiskFull) {
-            reasons.push(Reason::new("disk_full"));
-        }
+    for code in store.reasons() {
+        reasons.push(match code {
+            "store_damaged" => Reason {
+                count: Some(store.damaged),
+                last_at: store.last_damage_at,
+                ..Reason::new(code)
+            },
+            _ => Reason::new(code),
+        });
     }
     let last_seq = match s.store.read(|r| r.last_seq()).await {
         Ok(n) => Some(n),
@@ -112,8 +126,8 @@ async fn health(State(s): State<Service>) -> Response {
         };
         if down {
             reasons.push(Reason {
-                code: "connector_down",
                 account: Some(account),
+                ..Reason::new("connector_down")
             });
         }
     }

@@ -4,6 +4,8 @@
 //!   backup passphrase with argon2id (truncation, reordering and damage detected).
 //! - [`key`]: the passphrase, kept only as the derived key wrapped by the master key.
 //! - [`tables`]: every redb table of the box, copied record by record.
+//! - [`check`]: `lanbox check`, every table and sealed record of a stopped box read and
+//!   counted good or damaged, without writing.
 //! - [`snapshot`]: what a backup holds (one read transaction's records, the master key, the
 //!   configuration, the TLS files, attachment files not in the bucket), writing, verifying and
 //!   restoring it.
@@ -14,6 +16,7 @@
 //!
 //! Nothing here logs or returns record contents; errors name files, tables and chunks.
 
+pub mod check;
 pub mod format;
 pub mod key;
 pub mod snapshot;

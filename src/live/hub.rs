@@ -6,7 +6,7 @@
 //! When the hub itself falls behind the broadcast (`RecvError::Lagged`), that is nobody's
 //! fault and nobody is dropped: it reads what it missed from the event log and carries on.
 //!
-//! Ephemeral events (`typing`, `account.status`) are not logged; they go to the queues
+//! Ephemeral events (`typing`, `account.status`, `store.status`) are not logged; they go to the queues
 //! directly from the caller, with the same `try_send` rule.
 
 use std::collections::HashMap;
@@ -46,6 +46,9 @@ pub enum Ephemeral {
         read_up_to: i64,
         unread: u32,
     },
+    /// The store's health changed (`reasons`: the storage codes of `/api/v1/health`, such as
+    /// `disk_full`; empty once it is healthy again). Everyone sees it.
+    StoreStatus { reasons: Vec<&'static str> },
 }
 
 /// What a client's queue carries.
@@ -63,6 +66,7 @@ impl Item {
                 Ephemeral::Typing { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
                 Ephemeral::AccountStatus { account, .. } => v.sees(&[*account], None),
                 Ephemeral::ChatRead { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
+                Ephemeral::StoreStatus { .. } => true,
             },
         }
     }

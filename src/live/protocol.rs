@@ -17,8 +17,11 @@
 //! Server to client: `hello` on connect; events `message.created`, `message.updated`,
 //! `message.deleted`, `chat.read`, `chat.migrated`, `message.status`, `message.reaction`,
 //! `message.postback` (from the event log, each with its `seq`), and `typing`,
-//! `account.status` (not logged: their `seq` is the stream position they were sent at, and a
-//! resume does not replay them); `ack`, `error`, `resync_required`, `pong`.
+//! `account.status`, `store.status` (not logged: their `seq` is the stream position they were
+//! sent at, and a resume does not replay them); `ack`, `error`, `resync_required`, `pong`.
+//! `store.status {status, reasons}` goes to every client when the store's health changes
+//! (`degraded` with `disk_full` while the disk refuses writes, `ok` again once they work); `hello`
+//! carries the current one as `store`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};

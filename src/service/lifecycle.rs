@@ -68,6 +68,11 @@ impl Service {
             stopped.clone(),
         );
         self.attachments.start(stopped.clone());
+        tokio::spawn(forward_store_status(
+            self.store.watch_health(),
+            self.hub.clone(),
+            stopped.clone(),
+        ));
         self.backups.start(stopped);
         for account in crate::ingest::release::pending(&self.store)? {
             tracing::info!(account, "finishing an interrupted release");
@@ -151,6 +156,30 @@ async fn forward(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crat
         });
         if rx.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Tells live clients whenever the store's health reasons change (a full disk and its end,
+/// damage met), until the service stops. Counters that grow within one state (failures,
+/// damaged records) send nothing more.
+async fn forward_store_status(
+    mut rx: watch::Receiver<crate::store::StoreHealth>,
+    hub: crate::live::Hub,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last: Vec<&'static str> = Vec::new();
+    loop {
+        let reasons = rx.borrow_and_update().reasons();
+        if reasons != last {
+            hub.publish(crate::live::Ephemeral::StoreStatus {
+                reasons: reasons.clone(),
+            });
+            last = reasons;
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

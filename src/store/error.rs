@@ -31,6 +31,24 @@ pub enum StoreError {
     WriterPanicked,
     #[error("the database is closed after a storage failure and not reopened yet")]
     Unavailable,
+    /// A file of the data directory is damaged (or missing beside the others): the box refuses
+    /// to open rather than start afresh or repair it. `detail` never quotes file contents.
+    #[error("{path}: {detail}")]
+    Damaged { path: String, detail: String },
+}
+
+impl StoreError {
+    /// Whether this is damage to stored data (a record that fails authentication or decoding,
+    /// a corrupted page), as opposed to a failure of the disk or of the caller.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Seal(SealError::Open)
+                | StoreError::Format { .. }
+                | StoreError::Damaged { .. }
+                | StoreError::Db(redb::Error::Corrupted(_))
+        )
+    }
 }
 
 macro_rules! from_redb {

@@ -27,6 +27,15 @@ pub enum MasterKeySource {
     Credential(PathBuf),
 }
 
+impl MasterKeySource {
+    /// The file the key came from.
+    pub fn path(&self) -> &Path {
+        match self {
+            MasterKeySource::Created(p) | MasterKeySource::File(p) | MasterKeySource::Credential(p) => p,
+        }
+    }
+}
+
 pub struct Keyring {
     master: Sealer,
     cipher: Cipher,
@@ -66,6 +75,34 @@ impl Keyring {
                 data_keys: Mutex::new(HashMap::new()),
             },
             source,
+        ))
+    }
+
+    /// Loads an existing master key (credential first, then `dir`); never creates one.
+    pub fn load(
+        dir: &Path,
+        credentials_dir: Option<&Path>,
+        cipher: Cipher,
+    ) -> Result<(Keyring, MasterKeySource), StoreError> {
+        let cred = credentials_dir.map(|d| d.join(MASTER_KEY_CREDENTIAL));
+        let (path, key) = match cred.filter(|p| p.exists()) {
+            Some(p) => {
+                let key = read_key(&p)?;
+                (MasterKeySource::Credential(p), key)
+            }
+            None => {
+                let p = dir.join(MASTER_KEY_FILE);
+                let key = read_key(&p)?;
+                (MasterKeySource::File(p), key)
+            }
+        };
+        Ok((
+            Keyring {
+                master: Sealer::new(key, cipher),
+                cipher,
+                data_keys: Mutex::new(HashMap::new()),
+            },
+            path,
         ))
     }
 
@@ -152,9 +189,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 fn read_key(path: &Path) -> Result<SecretKey, StoreError> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    SecretKey::from_bytes(&bytes)
-        .ok_or_else(|| StoreError::MasterKey(format!("{} must hold exactly 32 bytes", path.display())))
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(io_err(path))?);
+    SecretKey::from_bytes(&bytes).ok_or_else(|| StoreError::Damaged {
+        path: path.display().to_string(),
+        detail: format!(
+            "the master key holds {} bytes, not 32 (truncated or damaged)",
+            bytes.len()
+        ),
+    })
 }
 
 fn write_new_key(path: &Path, key: &SecretKey) -> Result<(), StoreError> {

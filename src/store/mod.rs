@@ -7,6 +7,11 @@
 //! - [`writer`] and [`ctx`]: the single writer thread and what a job sees of its transaction.
 //! - [`read`]: read transactions, opened on the blocking pool by async callers.
 //! - [`faults`]: a disk that fills on demand, for tests of the writer's failure handling.
+//! - [`preflight`]: the checks before the files are opened for writing (an empty database
+//!   beside a key, damaged pages, a master key that opens no data key), and the read-only
+//!   shadow of the database file they and `lanbox check` read through.
+//! - [`inspect`]: a stopped box's store opened read-only, every sealed record opened and
+//!   counted (for `lanbox check`).
 //!
 //! [`Store`] is a cheap-to-clone handle. Dropping the last clone closes the queue; the writer
 //! finishes what is queued and the database closes.
@@ -20,8 +25,10 @@ pub mod codec;
 pub mod ctx;
 mod error;
 pub mod faults;
+pub mod inspect;
 pub mod keyring;
 pub mod new_account;
+pub mod preflight;
 pub mod read;
 pub mod records;
 pub mod seal;
@@ -72,6 +79,10 @@ pub struct StoreOptions {
     pub publish_capacity: usize,
     /// Tests only: writes to the database file fail with `ENOSPC` while this switch is on.
     pub disk_faults: Option<faults::DiskFaults>,
+    /// Before opening an existing database: verify every page checksum (reads the whole file
+    /// once) and that the master key opens every account's data key (see [`preflight`]). Off
+    /// only for tests that build stores with made-up keys.
+    pub check_on_open: bool,
 }
 
 impl Default for StoreOptions {
@@ -85,6 +96,7 @@ impl Default for StoreOptions {
             max_batch_weight: 4096,
             publish_capacity: 4096,
             disk_faults: None,
+            check_on_open: true,
         }
     }
 }
@@ -101,6 +113,11 @@ pub struct StoreHealth {
     /// What caused those failures: the latest one's kind, except that an I/O error or a closed
     /// database after a known cause counts as its echo (redb's "previous I/O error").
     pub last_failure: Option<WriteFailure>,
+    /// Damaged records met since the store opened (a sealed record that fails authentication,
+    /// a record that does not decode, a corrupted page): each read or write that met one counts.
+    pub damaged: u64,
+    /// When the last of them was met (Unix seconds).
+    pub last_damage_at: Option<i64>,
 }
 
 impl Default for StoreHealth {
@@ -110,8 +127,43 @@ impl Default for StoreHealth {
             database_open: true,
             write_failures: 0,
             last_failure: None,
+            damaged: 0,
+            last_damage_at: None,
         }
     }
+}
+
+impl StoreHealth {
+    /// Why the store is not healthy, as the stable reason codes of `/api/v1/health` (empty when
+    /// it is): `writer_stopped`, `store_write_failing` (with `disk_full` when the disk refused
+    /// the writes), `store_damaged`.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.writer_running {
+            out.push("writer_stopped");
+        }
+        if self.write_failures > 0 || !self.database_open {
+            out.push("store_write_failing");
+            if self.last_failure == Some(WriteFailure::DiskFull) {
+                out.push("disk_full");
+            }
+        }
+        if self.damaged > 0 {
+            out.push("store_damaged");
+        }
+        out
+    }
+}
+
+/// Counts damage met while running, into [`StoreHealth`].
+pub(crate) fn note_damage(health: &watch::Sender<StoreHealth>) {
+    tracing::warn!(
+        "a damaged record was met (skipped or refused); run `lanbox check` when the box is stopped"
+    );
+    health.send_modify(|h| {
+        h.damaged = h.damaged.saturating_add(1);
+        h.last_damage_at = Some(ctx::unix_now());
+    });
 }
 
 /// What kind of storage failure stopped writes.
@@ -165,20 +217,36 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, creating the master key on first start.
+    ///
+    /// A damaged or missing file of an existing box is refused with [`StoreError::Damaged`]
+    /// naming it, before anything is written (see [`preflight`]).
     pub fn open(dir: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
         })?;
+        let db_path = dir.join(DB_FILE);
+        preflight::files(dir, &db_path)?;
         let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
         let (keyring, master_source) = Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?;
+        let existing = std::fs::metadata(&db_path).is_ok_and(|m| m.len() > 0);
+        if opts.check_on_open && existing {
+            let found = preflight::pages(&db_path, opts.cache_bytes, &keyring, master_source.path())?;
+            if found.needed_recovery {
+                tracing::warn!(file = %db_path.display(), "the database was not closed cleanly; recovering its last commit");
+            }
+        }
         let open_db = {
-            let (path, cache_bytes, faults) = (dir.join(DB_FILE), opts.cache_bytes, opts.disk_faults.clone());
+            let (path, cache_bytes, faults) = (db_path.clone(), opts.cache_bytes, opts.disk_faults.clone());
             move || open_db(&path, cache_bytes, faults.as_ref())
         };
         let db = open_db()?;
         init_schema(&db)?;
-        let db = Arc::new(DbSlot::new(db, Box::new(open_db)));
+        let open_read_only = {
+            let (path, cache_bytes) = (db_path.clone(), opts.cache_bytes);
+            move || preflight::read_only(&path, cache_bytes)
+        };
+        let db = Arc::new(DbSlot::new(db, Box::new(open_db), Box::new(open_read_only)));
         let keyring = Arc::new(keyring);
         let (tx, rx) = mpsc::channel(opts.queue_jobs.max(1));
         let (publish, _) = broadcast::channel(opts.publish_capacity.max(16));
@@ -307,7 +375,16 @@ impl Store {
     /// A read transaction. Blocking: async code calls [`Store::read`].
     pub fn reader(&self) -> Result<Reader, StoreError> {
         let txn = self.shared.db.with(|db| Ok(db.begin_read()?))?;
-        Ok(Reader::new(txn, self.shared.keyring.clone()))
+        Ok(Reader::new(
+            txn,
+            self.shared.keyring.clone(),
+            Some(self.shared.health.clone()),
+        ))
+    }
+
+    /// Counts damage met outside a read or write of the store (see [`StoreHealth::damaged`]).
+    pub fn note_damage(&self) {
+        note_damage(&self.shared.health);
     }
 
     /// Runs a read on the blocking pool, so async workers never wait on the disk.
@@ -328,9 +405,17 @@ impl Store {
         F: FnOnce(&Reader) -> Result<T, E> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store.reader()?))
+        let out = tokio::task::spawn_blocking(move || f(&store.reader()?))
             .await
-            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|_| StoreError::WriterGone)?;
+        if let Err(e) = &out
+            && (e as &dyn std::any::Any)
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_damage)
+        {
+            self.note_damage();
+        }
+        out
     }
 }
 

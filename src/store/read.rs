@@ -6,16 +6,20 @@ use std::sync::Arc;
 
 use redb::{ReadTransaction, ReadableTable};
 
-use super::StoreError;
+use tokio::sync::watch;
+
 use super::keyring::Keyring;
 use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
 use super::seal::Sealer;
 use super::tables::*;
+use super::{StoreError, StoreHealth};
 use crate::model::{Chat, EventRecord, Message, MessageContent, Reactions};
 
 pub struct Reader {
     txn: ReadTransaction,
     keyring: Arc<Keyring>,
+    /// Where damage met while reading is counted (`None` for `lanbox check`, which counts its own).
+    health: Option<Arc<watch::Sender<StoreHealth>>>,
 }
 
 /// A chat with its metadata opened.
@@ -39,8 +43,31 @@ impl ChatView {
 }
 
 impl Reader {
-    pub(super) fn new(txn: ReadTransaction, keyring: Arc<Keyring>) -> Reader {
-        Reader { txn, keyring }
+    pub(super) fn new(
+        txn: ReadTransaction,
+        keyring: Arc<Keyring>,
+        health: Option<Arc<watch::Sender<StoreHealth>>>,
+    ) -> Reader {
+        Reader { txn, keyring, health }
+    }
+
+    /// Counts a damaged record that a reader skipped (it shows in `/api/v1/health`).
+    pub fn note_damage(&self) {
+        if let Some(h) = &self.health {
+            super::note_damage(h);
+        }
+    }
+
+    /// `Ok(None)` (counted) for damage, so one damaged record does not fail a whole page.
+    pub fn skip_damaged<T>(&self, r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_damage() => {
+                self.note_damage();
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn account(&self, id: u64) -> Result<Option<AccountRecord>, StoreError> {
@@ -105,11 +132,16 @@ impl Reader {
         Ok(t.get(META_LAST_SEQ)?.map(|v| v.value()).unwrap_or(0))
     }
 
+    /// A chat with its metadata opened. Metadata that fails to open (damaged) reads as none
+    /// (no title), counted, so the chat's messages stay readable.
     pub fn chat(&self, key: ChatKey) -> Result<Option<ChatView>, StoreError> {
         let t = self.txn.open_table(CHAT_RECORD)?;
         let Some(v) = t.get(key)? else { return Ok(None) };
         let record = v.value().get()?;
-        let meta = self.sealer(record.owner)?.open_record(&record.meta, &key.aad())?;
+        let opened = self
+            .sealer(record.owner)
+            .and_then(|s| s.open_record(&record.meta, &key.aad()));
+        let meta = self.skip_damaged(opened)?.unwrap_or_default();
         Ok(Some(ChatView { key, record, meta }))
     }
 
@@ -185,36 +217,38 @@ impl Reader {
         })
     }
 
-    /// Stored messages of a chat with keys in `range`, oldest first, at most `limit`.
+    /// Stored messages of a chat with keys in `range`, oldest first, at most `limit`. A record
+    /// that does not decode (damaged) comes as `None`, counted, so a page walks past it.
     pub fn chat_stored(
         &self,
         chat: ChatKey,
         from: i64,
         to: i64,
         limit: usize,
-    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+    ) -> Result<Vec<(MsgKey, Option<StoredMessage>)>, StoreError> {
         let t = self.txn.open_table(CHAT_MESSAGE)?;
         let mut out = Vec::new();
         for row in t.range(chat.msg(from)..=chat.msg(to))?.take(limit) {
             let (k, v) = row?;
-            out.push((k.value(), v.value().get()?));
+            out.push((k.value(), self.skip_damaged(v.value().get())?));
         }
         Ok(out)
     }
 
-    /// Stored messages of a chat with keys in `from..=to`, newest first, at most `limit`.
+    /// Stored messages of a chat with keys in `from..=to`, newest first, at most `limit`. A
+    /// record that does not decode (damaged) comes as `None`, counted.
     pub fn chat_stored_rev(
         &self,
         chat: ChatKey,
         from: i64,
         to: i64,
         limit: usize,
-    ) -> Result<Vec<(MsgKey, StoredMessage)>, StoreError> {
+    ) -> Result<Vec<(MsgKey, Option<StoredMessage>)>, StoreError> {
         let t = self.txn.open_table(CHAT_MESSAGE)?;
         let mut out = Vec::new();
         for row in t.range(chat.msg(from)..=chat.msg(to))?.rev().take(limit) {
             let (k, v) = row?;
-            out.push((k.value(), v.value().get()?));
+            out.push((k.value(), self.skip_damaged(v.value().get())?));
         }
         Ok(out)
     }

@@ -76,22 +76,39 @@ pub(super) struct DbSlot {
     /// while they begin a transaction, so when the writer takes the database out, its handle
     /// is the last one and redb closes the file.
     current: RwLock<Option<Arc<Database>>>,
+    /// While the database cannot be reopened for writing (a full disk that refuses even redb's
+    /// open), reads go to the file opened read-only through the preflight's shadow, so the
+    /// inbox stays readable. Never handed to the writer.
+    fallback: RwLock<Option<Arc<Database>>>,
     open: OpenDb,
+    open_read_only: OpenDb,
 }
 
 impl DbSlot {
-    pub fn new(db: Database, open: OpenDb) -> DbSlot {
+    pub fn new(db: Database, open: OpenDb, open_read_only: OpenDb) -> DbSlot {
         DbSlot {
             current: RwLock::new(Some(Arc::new(db))),
+            fallback: RwLock::new(None),
             open,
+            open_read_only,
         }
     }
 
-    /// Runs `f` on the open database with the slot held, so the database cannot close
-    /// meanwhile. Only for quick calls (beginning a read transaction).
+    /// Runs `f` on the open database (or, while it cannot be reopened, its read-only view) with
+    /// the slot held, so the database cannot close meanwhile. Only for quick calls (beginning a
+    /// read transaction).
     pub fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = guard.as_ref() {
+            return f(db);
+        }
+        drop(guard);
+        let guard = self.fallback.read().unwrap_or_else(|p| p.into_inner());
         f(guard.as_ref().ok_or(StoreError::Unavailable)?)
+    }
+
+    fn set_fallback(&self, db: Option<Database>) {
+        *self.fallback.write().unwrap_or_else(|p| p.into_inner()) = db.map(Arc::new);
     }
 
     fn get(&self) -> Option<Arc<Database>> {
@@ -241,6 +258,9 @@ impl Writer {
                     reopened = true;
                 }
                 Err(RoundFailure::Begin(err) | RoundFailure::Whole(err)) => {
+                    if err.is_damage() {
+                        super::note_damage(&self.health);
+                    }
                     self.storage_failed(&err);
                     // Nothing of this round is stored.
                     let mut first = Some(err);
@@ -251,6 +271,9 @@ impl Writer {
                 }
                 Err(RoundFailure::Job(i, err)) => {
                     if let JobError::Store(e) = &err {
+                        if e.is_damage() {
+                            super::note_damage(&self.health);
+                        }
                         self.storage_failed(e);
                     }
                     let job = round.remove(i);
@@ -324,6 +347,8 @@ impl Writer {
         // transaction, so this drop closes the file and releases redb's locks on it. Read
         // transactions still running get "database closed".
         drop(self.slot.take());
+        // The read-only view holds shared locks on the file: it goes first, or the open fails.
+        self.slot.set_fallback(None);
         match (self.slot.open)() {
             Ok(db) => {
                 self.slot.put(db);
@@ -338,6 +363,10 @@ impl Writer {
                 self.failed(kind);
                 let failures = self.health.borrow().write_failures;
                 self.reopen_after = Some(Instant::now() + Writer::pause(failures));
+                match (self.slot.open_read_only)() {
+                    Ok(view) => self.slot.set_fallback(Some(view)),
+                    Err(e) => tracing::error!(error = %e, "reads fail too until the database reopens"),
+                }
             }
         }
     }

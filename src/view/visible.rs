@@ -159,8 +159,10 @@ pub fn scan(
             Towards::Newer { .. } => Towards::Newer { above: last.msg },
         };
         let full = rows.len() == step;
+        // A damaged record (`None`, counted by the reader) is walked past, not shown.
         out.extend(
             rows.into_iter()
+                .filter_map(|(k, m)| Some((k, m?)))
                 .filter(|(_, m)| stored(g, m))
                 .take(want - out.len()),
         );
@@ -171,7 +173,9 @@ pub fn scan(
     Ok(out)
 }
 
-/// Opens scanned rows for the caller.
+/// Opens scanned rows for the caller. A message whose content fails to open (damaged) is left
+/// out of the page, and damaged reactions read as none; the reader counts both, and the rest of
+/// the chat stays readable.
 pub fn open_rows(
     r: &Reader,
     g: &Grants,
@@ -179,17 +183,21 @@ pub fn open_rows(
     rows: Vec<(MsgKey, StoredMessage)>,
 ) -> Result<Vec<MessageDto>, StoreError> {
     let chat = view.chat();
-    rows.into_iter()
-        .map(|(k, s)| {
-            let seen_by = s.seen_by.clone();
-            let reactions = r.reactions(k, s.owner)?;
-            let m = r.open_message(k, s, chat.clone())?;
-            let by = sent_by(r, k, &m)?;
-            Ok(dto(g, k, &m, &seen_by)
+    let mut out = Vec::with_capacity(rows.len());
+    for (k, s) in rows {
+        let seen_by = s.seen_by.clone();
+        let reactions = r.skip_damaged(r.reactions(k, s.owner))?.unwrap_or_default();
+        let Some(m) = r.skip_damaged(r.open_message(k, s, chat.clone()))? else {
+            continue;
+        };
+        let by = sent_by(r, k, &m)?;
+        out.push(
+            dto(g, k, &m, &seen_by)
                 .with_reactions(&reactions)
-                .with_sent_by(by))
-        })
-        .collect()
+                .with_sent_by(by),
+        );
+    }
+    Ok(out)
 }
 
 /// The newest message of a chat the caller may see.

@@ -145,6 +145,9 @@ impl Session {
             "user": {"id": self.caller.user, "name": self.caller.name, "role": self.caller.role.as_str()},
             "last_seq": last_seq,
             "heartbeat_s": opts.heartbeat.as_secs_f64(),
+            // The store's state now: a client connecting during a full disk shows its banner
+            // at once; later changes come as `store.status` events.
+            "store": store_status(last_seq, &self.state.store.health().reasons()),
         });
         if let Err(e) = self.send(&hello).await {
             return e;
@@ -338,6 +341,7 @@ impl Session {
                         "read_up_to": read_up_to, "unread": unread, "user": user,
                     })
                 }
+                Ephemeral::StoreStatus { reasons } => store_status(self.last_sent, reasons),
             },
         };
         self.send(&v).await
@@ -488,4 +492,10 @@ impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Self {
         Reply::Api(e)
     }
+}
+
+/// The `store.status` event: `status` `ok` or `degraded`, and the reasons (`disk_full`, ...).
+fn store_status(seq: u64, reasons: &[&'static str]) -> Value {
+    let status = if reasons.is_empty() { "ok" } else { "degraded" };
+    json!({"type": "store.status", "seq": seq, "status": status, "reasons": reasons})
 }
