@@ -38,6 +38,7 @@ use lanbox::search::{Query, SearchIndex, index_size, search};
 use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::{DB_FILE, Store, StoreOptions};
 
+use common::measure::peak_rss_kb;
 use common::words::Gen;
 use fts5::Fts;
 use queries::{BenchQuery, CLASSES};
@@ -126,18 +127,6 @@ fn written() -> u64 {
             s.lines()
                 .find_map(|l| l.strip_prefix("write_bytes:"))
                 .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The process's peak resident set, in kB (Linux `VmHWM`; 0 elsewhere).
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
 }

@@ -19,6 +19,7 @@ use lanbox::model::*;
 use support::canary::scan;
 use support::logs;
 use support::messages::*;
+use support::server::upload;
 
 const CANARY: &str = "CanaryZebra7Q";
 const CANARY_CYRILLIC: &str = "КанарейкаЖёлтая";
@@ -269,29 +270,6 @@ async fn settled(s: &support::server::TestServer, rx: &mut Events, id: u64) -> S
         }
         next_event(rx).await;
     }
-}
-
-async fn upload(
-    s: &support::server::TestServer,
-    token: &str,
-    account: u64,
-    name: &str,
-    mime: &str,
-    body: Vec<u8>,
-) -> u64 {
-    let res = s
-        .client()
-        .post(s.url(&format!("/api/v1/attachments?account={account}&name={name}")))
-        .bearer_auth(token)
-        .header("content-type", mime)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_u64()
-        .unwrap()
 }
 
 /// Where each needle occurs under `dir`: `(needle, file)` pairs, and how many files were read.

@@ -223,6 +223,17 @@ async function main() {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  /** A new browser context signed in as `name` (its own cookies): [context, page]. */
+  const signIn = async (name, pw) => {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(TIMEOUT);
+    await p.goto(BASE + '/');
+    await p.getByLabel('User name').fill(name);
+    await p.getByLabel('Password').fill(pw);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    return [ctx, p];
+  };
   const admin = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 800 } });
   const page = await admin.newPage();
   page.setDefaultTimeout(TIMEOUT);
@@ -585,13 +596,7 @@ async function main() {
   });
 
   await check('an agent without a grant never sees that account', async () => {
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    const p = await ctx.newPage();
-    p.setDefaultTimeout(TIMEOUT);
-    await p.goto(BASE + '/');
-    await p.getByLabel('User name').fill('agent1');
-    await p.getByLabel('Password').fill(AGENT_PW);
-    await p.getByRole('button', { name: 'Sign in' }).click();
+    const [ctx, p] = await signIn('agent1', AGENT_PW);
     await p.locator('.chat', { hasText: 'Ann Lee' }).waitFor();
     await p.locator('.conn[data-state=online]').waitFor();
     if (await p.locator('.acct', { hasText: 'Sales bot' }).count()) throw new Error('the agent sees the Sales bot account');
@@ -623,13 +628,7 @@ async function main() {
 
   // Regression (issue 15): a message a teammate sent showed to everyone as "You".
   await check("a teammate's reply shows their name; only your own say You", async () => {
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    const a = await ctx.newPage();
-    a.setDefaultTimeout(TIMEOUT);
-    await a.goto(BASE + '/');
-    await a.getByLabel('User name').fill('agent1');
-    await a.getByLabel('Password').fill(AGENT_PW);
-    await a.getByRole('button', { name: 'Sign in' }).click();
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
     await a.locator('.chat', { hasText: 'Ann Lee' }).click();
     await a.locator('.msg').first().waitFor();
     await page.goto(BASE + '/#/');
@@ -664,13 +663,7 @@ async function main() {
     await inject(T1, batch);
     const chatOf = async (p) => (await (await p.request.get(new URL(p.url()).origin + '/api/v1/chats?limit=200')).json()).chats.find((c) => c.title === 'Ruth');
     await until(async () => (await chatOf(page))?.unread === 40, 'the backlog stored');
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    const a = await ctx.newPage();
-    a.setDefaultTimeout(TIMEOUT);
-    await a.goto(BASE + '/');
-    await a.getByLabel('User name').fill('agent1');
-    await a.getByLabel('Password').fill(AGENT_PW);
-    await a.getByRole('button', { name: 'Sign in' }).click();
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
     await a.locator('.chat', { hasText: 'Ruth' }).waitFor();
 
     await page.goto(BASE + '/#/');
@@ -720,13 +713,7 @@ async function main() {
     await edited.waitFor({ state: 'detached' });
 
     // An agent makes an API token (shown once), uses it, revokes it.
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    const a = await ctx.newPage();
-    a.setDefaultTimeout(TIMEOUT);
-    await a.goto(BASE + '/');
-    await a.getByLabel('User name').fill('agent1');
-    await a.getByLabel('Password').fill(AGENT_PW);
-    await a.getByRole('button', { name: 'Sign in' }).click();
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
     await a.getByRole('link', { name: 'Settings' }).click();
     const form = a.locator('form[aria-label="Create an API token"]');
     await form.getByLabel('Label').fill('nightly export');
@@ -917,13 +904,7 @@ async function main() {
       // The agent (new password) opens a chat of the account not granted: no composer.
       const eve = (await page.evaluate(() => fetch('/api/v1/chats?limit=200').then((r) => r.json()))).chats.find((c) => (c.title || '').includes('Eve'));
       if (!eve) throw new Error("no chat of Eve's");
-      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-      const a = await ctx.newPage();
-      a.setDefaultTimeout(TIMEOUT);
-      await a.goto(BASE + '/');
-      await a.getByLabel('User name').fill('agent1');
-      await a.getByLabel('Password').fill(NEW_PW);
-      await a.getByRole('button', { name: 'Sign in' }).click();
+      const [ctx, a] = await signIn('agent1', NEW_PW);
       await a.locator('.chat', { hasText: 'Ann Lee' }).waitFor();
       await a.goto(`${BASE}/#/chat/${eve.id}`);
       await a.getByText('not shared with you').waitFor();
