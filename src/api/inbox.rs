@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 use super::extract::{Json, Path, Query};
 use crate::auth::Caller;
-use crate::model::ChatKind;
+use crate::model::{ChatKind, ConversationStatus};
 use crate::service::Service;
 use crate::store::ChatKey;
+use crate::store::ctx::unix_now;
 use crate::store::read::ChatView;
+use crate::view::conversation::{self as conv, ConversationDto};
 use crate::view::dto::{MessageDto, chat_id, parse_chat_id};
 use crate::view::visible::{self, Towards};
 
@@ -48,6 +50,8 @@ pub struct ChatDto {
     read_up_to: Option<i64>,
     last_date: Option<i64>,
     last_message: Option<MessageDto>,
+    /// The team's state of the conversation: status, assignee, labels.
+    conversation: ConversationDto,
 }
 
 fn chat_dto(
@@ -57,6 +61,7 @@ fn chat_dto(
 ) -> Result<ChatDto, crate::store::StoreError> {
     let last_message = visible::last_message(r, &caller.grants, v)?;
     let (read_up_to, unread) = visible::read_state(r, caller.user, v)?;
+    let conversation = conv::dto(r, &conv::record(r, v.key)?, unix_now())?;
     Ok(ChatDto {
         id: chat_id(v.key),
         telegram_id: v.key.chat,
@@ -70,6 +75,7 @@ fn chat_dto(
         read_up_to: (read_up_to != i64::MIN).then_some(read_up_to),
         last_date: last_message.as_ref().map(|m| m.date),
         last_message,
+        conversation,
     })
 }
 
@@ -78,8 +84,41 @@ pub struct ChatsQuery {
     account: Option<u64>,
     unread: Option<bool>,
     kind: Option<String>,
+    /// `me`, `none` (unassigned) or a user ID.
+    assignee: Option<String>,
+    /// `open`, `pending`, `snoozed` or `resolved`.
+    status: Option<String>,
+    /// A label ID.
+    label: Option<u64>,
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+/// Who a list asks for.
+#[derive(Clone, Copy)]
+enum AssigneeFilter {
+    User(u64),
+    Nobody,
+}
+
+fn parse_assignee(s: &str, me: u64) -> Result<AssigneeFilter, ApiError> {
+    match s {
+        "me" => Ok(AssigneeFilter::User(me)),
+        "none" => Ok(AssigneeFilter::Nobody),
+        n => n
+            .parse()
+            .map(AssigneeFilter::User)
+            .map_err(|_| ApiError::BadRequest("assignee is me, none or a user ID".into())),
+    }
+}
+
+/// How many conversations each list view holds, with the other filters applied.
+#[derive(Serialize, Default)]
+pub struct ViewCounts {
+    /// Assigned to the caller.
+    mine: u32,
+    unassigned: u32,
+    all: u32,
 }
 
 #[derive(Serialize)]
@@ -90,6 +129,9 @@ pub struct ChatPage {
     /// The event log's end in the same snapshot: resuming the live feed from it misses nothing
     /// that happened after this page was read.
     last_seq: u64,
+    /// Sizes of the "Mine", "Unassigned" and "All" views under the same filters (all but
+    /// `assignee`).
+    counts: ViewCounts,
 }
 
 fn parse_kind(s: &str) -> Result<ChatKind, ApiError> {
@@ -130,12 +172,28 @@ pub async fn chats(
     Query(q): Query<ChatsQuery>,
 ) -> Result<Json<ChatPage>, ApiError> {
     let kind = q.kind.as_deref().map(parse_kind).transpose()?;
+    let assignee = q
+        .assignee
+        .as_deref()
+        .map(|a| parse_assignee(a, caller.user))
+        .transpose()?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|st| {
+            ConversationStatus::parse(st).ok_or_else(|| {
+                ApiError::BadRequest("status is one of open, pending, snoozed, resolved".into())
+            })
+        })
+        .transpose()?;
     let after = q.cursor.as_deref().map(parse_order).transpose()?;
     let limit = page_size(q.limit)?;
     let page = s
         .store
         .read(move |r| {
             let only_unread = q.unread.unwrap_or(false);
+            let now = unix_now();
+            let mut counts = ViewCounts::default();
             let mut rows: Vec<(ChatOrder, ChatKey)> = Vec::new();
             for (k, rec) in visible::chats(r, &caller.grants)? {
                 let wanted = q
@@ -143,6 +201,26 @@ pub async fn chats(
                     .is_none_or(|a| rec.accounts.contains(&a) && caller.grants.allows(a))
                     && kind.is_none_or(|kd| rec.kind == kd);
                 if !wanted || (only_unread && visible::unread_of(r, caller.user, k, &rec)? == 0) {
+                    continue;
+                }
+                let c = conv::record(r, k)?;
+                if status.is_some_and(|st| conv::effective(&c, now) != st)
+                    || q.label.is_some_and(|l| !c.labels.contains(&l))
+                {
+                    continue;
+                }
+                counts.all += 1;
+                match c.assignee {
+                    None => counts.unassigned += 1,
+                    Some(u) if u == caller.user => counts.mine += 1,
+                    Some(_) => {}
+                }
+                let in_view = match assignee {
+                    None => true,
+                    Some(AssigneeFilter::Nobody) => c.assignee.is_none(),
+                    Some(AssigneeFilter::User(u)) => c.assignee == Some(u),
+                };
+                if !in_view {
                     continue;
                 }
                 let date = if rec.last_key.is_some() {
@@ -167,6 +245,7 @@ pub async fn chats(
                 chats,
                 next,
                 last_seq: r.last_seq()?,
+                counts,
             })
         })
         .await?;

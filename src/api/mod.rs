@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod backups;
+pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -233,6 +234,14 @@ routes! {
     post "/api/v1/chats/{chat}/typing" => send::typing,
     get "/api/v1/outbox/{item}" => send::item,
     post "/api/v1/chats/{chat}/read" => inbox::mark_read,
+    post "/api/v1/chats/{chat}/assign" => conversations::assign,
+    post "/api/v1/chats/{chat}/status" => conversations::set_status,
+    put "/api/v1/chats/{chat}/labels" => conversations::set_labels,
+    get "/api/v1/chats/{chat}/activity" => conversations::activity,
+    get "/api/v1/chats/{chat}/assignees" => conversations::assignees,
+    get "/api/v1/labels" => conversations::labels,
+    post "/api/v1/labels" => conversations::create_label,
+    delete "/api/v1/labels/{label}" => conversations::delete_label,
     get "/api/v1/search" => search::search,
     get "/api/v1/stats" => stats::stats,
     get "/api/v1/events" => events::events,

@@ -359,6 +359,9 @@ fn upsert(
         })?
         .unwrap_or(0);
     count_for_readers(ctx, &stored, key, 1)?;
+    if stored.direction == Direction::Incoming {
+        super::conversation::on_incoming(ctx, chat_key, &[account])?;
+    }
     // A button press is stored in the conversation but announced as what it is.
     let kind = if matches!(m.content.body, crate::model::Body::Postback { .. }) {
         EventKind::Postback
@@ -583,6 +586,7 @@ fn migrate(
     // The old chat stays as a redirect, so late updates for it land in the supergroup; its
     // readers share the supergroup's counters from now on.
     ctx.drop_user_reads(old_key)?;
+    super::conversation::migrate(ctx, old_key, new_key)?;
     ctx.update_chat(old_key, |s| {
         s.record.migrated_to = Some(to.id);
         s.record.accounts.clear();

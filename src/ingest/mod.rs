@@ -10,6 +10,7 @@
 
 pub mod apply;
 mod change;
+pub mod conversation;
 pub mod redact;
 pub mod release;
 
@@ -17,7 +18,9 @@ use std::sync::Arc;
 
 pub use apply::{IndexHook, NoIndex, Outcome};
 pub use change::{Batch, Change};
+pub use conversation::{Changed, TeamChange};
 
+use crate::store::records::LabelRecord;
 use crate::store::{ChatKey, Store, StoreError};
 
 /// A cheap-to-clone handle to the pipeline.
@@ -77,6 +80,37 @@ impl Pipeline {
     ) -> Result<Option<u32>, StoreError> {
         self.store
             .write(1, move |ctx| apply::mark_read_by(ctx, chat, user, up_to))
+            .await
+    }
+
+    /// Applies a team change (assign, status, labels) by `user`; `None` when the chat does
+    /// not exist.
+    pub async fn change_conversation(
+        &self,
+        chat: ChatKey,
+        user: u64,
+        change: TeamChange,
+    ) -> Result<Option<Changed>, StoreError> {
+        self.store
+            .write(1, move |ctx| {
+                conversation::change(ctx, chat, user, change.clone())
+            })
+            .await
+    }
+
+    /// Creates a label; `None` when the box has as many as it keeps.
+    pub async fn create_label(&self, name: String, color: String) -> Result<Option<LabelRecord>, StoreError> {
+        self.store
+            .write(1, move |ctx| {
+                conversation::create_label(ctx, name.clone(), color.clone())
+            })
+            .await
+    }
+
+    /// Deletes a label everywhere; false when it did not exist.
+    pub async fn delete_label(&self, id: u64) -> Result<bool, StoreError> {
+        self.store
+            .write(1, move |ctx| conversation::delete_label(ctx, id))
             .await
     }
 }

@@ -12,11 +12,16 @@
 //!   as `message.status` events (`queued`, then `sent` or `failed`) naming the item.
 //! - `typing {chat}`: tells the other agents who see the chat and, within the sending limits,
 //!   Telegram; replies `ack` with `telegram` (whether Telegram was told).
+//! - `assign {chat, assignee}` (a user ID or `null`), `set_status {chat, status,
+//!   snoozed_until?}`: change a conversation like `POST .../assign` and `.../status`; reply
+//!   `ack` with `conversation` (its status, assignee, labels).
 //! - `ping`: replies `pong`.
 //!
 //! Server to client: `hello` on connect; events `message.created`, `message.updated`,
 //! `message.deleted`, `chat.read`, `chat.migrated`, `message.status`, `message.reaction`,
-//! `message.postback` (from the event log, each with its `seq`), and `typing`,
+//! `message.postback`, `conversation.assigned {assignee, by}`, `conversation.status {status,
+//! snoozed_until, reopened, by}` (`reopened: true` and `by: null` when an incoming message
+//! opened it), `conversation.labels {labels, by}` (from the event log, each with its `seq`), and `typing`,
 //! `account.status`, `store.status` (not logged: their `seq` is the stream position they were
 //! sent at, and a resume does not replay them); `ack`, `error`, `resync_required`, `pong`.
 //! `store.status {status, reasons}` goes to every client when the store's health changes
@@ -88,6 +93,19 @@ pub enum ClientMsg {
     Typing {
         id: Option<Value>,
         chat: String,
+    },
+    /// Assign a conversation to a user, or unassign it (`assignee: null`).
+    Assign {
+        id: Option<Value>,
+        chat: String,
+        assignee: Option<u64>,
+    },
+    /// Set a conversation's status (`snoozed_until` with `snoozed`).
+    SetStatus {
+        id: Option<Value>,
+        chat: String,
+        status: String,
+        snoozed_until: Option<i64>,
     },
     Ping {
         id: Option<Value>,

@@ -20,6 +20,12 @@ pub enum EventKind {
     Postback,
     /// A message's attachment was fetched and stored (`message_key` names the message).
     AttachmentReady,
+    /// A conversation was assigned or unassigned (`message_key` is the activity entry's seq).
+    ConversationAssigned,
+    /// A conversation's status changed (`message_key` as above).
+    ConversationStatus,
+    /// A conversation's labels changed (`message_key` as above).
+    ConversationLabels,
 }
 
 impl EventKind {
@@ -35,6 +41,9 @@ impl EventKind {
             EventKind::Reaction => "message.reaction",
             EventKind::Postback => "message.postback",
             EventKind::AttachmentReady => "attachment.ready",
+            EventKind::ConversationAssigned => "conversation.assigned",
+            EventKind::ConversationStatus => "conversation.status",
+            EventKind::ConversationLabels => "conversation.labels",
         }
     }
 }

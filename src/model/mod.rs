@@ -9,12 +9,14 @@
 //! Telegram's UTF-16 code units at the boundary (see [`text::utf16_range_to_utf8`]).
 
 mod chat;
+mod conversation;
 mod event;
 mod message;
 mod reaction;
 pub mod text;
 
 pub use chat::{Chat, ChatKind};
+pub use conversation::{Activity, ConversationStatus};
 pub use event::{EventKind, EventRecord};
 pub use message::{
     Attachment, Body, BodyKind, Direction, Entity, ForwardOrigin, Location, Media, MediaKind, Message,

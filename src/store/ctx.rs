@@ -16,7 +16,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{Rec, Stored};
 use super::keyring::Keyring;
-use super::records::{AccountRecord, ChatMeta, ChatRecord, StoredMessage};
+use super::records::{
+    AccountRecord, ActivityRecord, ChatMeta, ChatRecord, ConversationRecord, StoredMessage,
+};
 use super::seal::Sealer;
 use super::tables::*;
 use super::{Published, StoreError};
@@ -132,6 +134,39 @@ impl<'t> WriteCtx<'t> {
     pub fn drop_user_reads(&mut self, chat: ChatKey) -> Result<(), StoreError> {
         let mut t = self.txn.open_table(CHAT_USER_READ)?;
         t.retain_in(
+            (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
+            |_, _| false,
+        )?;
+        Ok(())
+    }
+
+    // ---- the team's state of a conversation ----
+
+    /// Status, assignee and labels of a chat; `None` when nobody set any yet.
+    pub fn conversation(&self, chat: ChatKey) -> Result<Option<ConversationRecord>, StoreError> {
+        let t = self.txn.open_table(CHAT_CONVERSATION)?;
+        t.get(chat)?.map(|v| v.value().get()).transpose()
+    }
+
+    pub fn put_conversation(&mut self, chat: ChatKey, rec: &ConversationRecord) -> Result<(), StoreError> {
+        self.txn
+            .open_table(CHAT_CONVERSATION)?
+            .insert(chat, Stored::new(rec)?)?;
+        Ok(())
+    }
+
+    /// Adds an entry to a chat's activity trail under the sequence number of its event.
+    pub fn put_activity(&mut self, chat: ChatKey, seq: u64, rec: &ActivityRecord) -> Result<(), StoreError> {
+        self.txn
+            .open_table(CHAT_ACTIVITY)?
+            .insert((chat.scope, chat.chat, seq), Stored::new(rec)?)?;
+        Ok(())
+    }
+
+    /// Forgets a chat's status, assignee, labels and activity trail (the chat is gone).
+    pub fn drop_conversation(&mut self, chat: ChatKey) -> Result<(), StoreError> {
+        self.txn.open_table(CHAT_CONVERSATION)?.remove(chat)?;
+        self.txn.open_table(CHAT_ACTIVITY)?.retain_in(
             (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
             |_, _| false,
         )?;
@@ -414,6 +449,7 @@ impl<'t> WriteCtx<'t> {
 
     pub fn remove_chat(&mut self, key: ChatKey) -> Result<Option<ChatState>, StoreError> {
         self.drop_user_reads(key)?;
+        self.drop_conversation(key)?;
         self.load_chat(key)?;
         let old = self.chat_cache.insert(key, None).flatten();
         if let Some(s) = &old {

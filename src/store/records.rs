@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::Record;
 use super::seal::Sealed;
-use crate::model::{BodyKind, ChatKind, Direction, EventRecord, Status};
+use crate::model::{Activity, BodyKind, ChatKind, ConversationStatus, Direction, EventRecord, Status};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -114,5 +114,54 @@ impl Record for crate::model::Reactions {
 
 impl Record for ChatMeta {
     const NAME: &'static str = "chat meta";
+    const VERSION: u8 = 1;
+}
+
+/// The team's state of a conversation (a chat): status, assignee, labels. A chat without a row
+/// is open, unassigned and unlabelled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    pub status: ConversationStatus,
+    /// End of a snooze (unix seconds); after it the conversation reads as open.
+    pub snoozed_until: Option<i64>,
+    pub assignee: Option<u64>,
+    /// Label IDs, sorted.
+    pub labels: Vec<u64>,
+    /// When the status or assignee last changed.
+    pub updated_at: i64,
+}
+
+impl Record for ConversationRecord {
+    const NAME: &'static str = "conversation";
+    const VERSION: u8 = 1;
+}
+
+/// One entry of a conversation's activity trail. `by` is the user (0: lanbox itself, for a
+/// reopening by an incoming message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    pub at: i64,
+    pub by: u64,
+    pub what: Activity,
+}
+
+impl Record for ActivityRecord {
+    const NAME: &'static str = "activity";
+    const VERSION: u8 = 1;
+}
+
+/// A label the admins created. Its name is the team's word ("billing", "vip"), not
+/// conversation content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    pub id: u64,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+    pub created_at: i64,
+}
+
+impl Record for LabelRecord {
+    const NAME: &'static str = "label";
     const VERSION: u8 = 1;
 }

@@ -17,7 +17,9 @@ use std::cmp::Ordering;
 use redb::{Key, TableDefinition, TypeName, Value};
 
 use super::codec::Rec;
-use super::records::{AccountRecord, ChatRecord, StoredMessage};
+use super::records::{
+    AccountRecord, ActivityRecord, ChatRecord, ConversationRecord, LabelRecord, StoredMessage,
+};
 use super::seal::Sealed;
 use crate::model::EventRecord;
 
@@ -44,6 +46,15 @@ pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, Rec<Sealed>> = TableDefinit
 /// unread in a chat nobody has opened).
 pub const CHAT_USER_READ: TableDefinition<(u64, i64, u64), (i64, u32)> =
     TableDefinition::new("chat_user_read");
+/// `(scope, chat) -> ConversationRecord`: status, assignee and labels of a conversation.
+pub const CHAT_CONVERSATION: TableDefinition<ChatKey, Rec<ConversationRecord>> =
+    TableDefinition::new("chat_conversation");
+/// `(scope, chat, seq) -> ActivityRecord`: a conversation's activity trail, keyed by the
+/// sequence number of the event that announced each entry.
+pub const CHAT_ACTIVITY: TableDefinition<(u64, i64, u64), Rec<ActivityRecord>> =
+    TableDefinition::new("chat_activity");
+/// `label -> LabelRecord`.
+pub const LABEL_RECORD: TableDefinition<u64, Rec<LabelRecord>> = TableDefinition::new("label_record");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
 
@@ -52,6 +63,8 @@ pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_NEXT_ACCOUNT: &str = "next_account";
 /// The next user ID; user IDs are never reused (`auth::users::add`).
 pub const META_NEXT_USER: &str = "next_user";
+/// The next label ID.
+pub const META_NEXT_LABEL: &str = "next_label";
 
 /// Current layout of the tables above. A release that changes it adds a migration step.
 pub const SCHEMA_VERSION: u64 = 1;

@@ -3,6 +3,8 @@
 //!
 //! - [`visible`]: grants filtering, the one place that decides what a caller sees.
 //! - [`dto`]: the JSON shapes of chats, messages and their parts (REST and WebSocket).
+//! - [`conversation`]: status, assignee, labels and activity trail of a conversation.
 
+pub mod conversation;
 pub mod dto;
 pub mod visible;

@@ -21,7 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::api::{ApiError, inbox, send};
+use crate::api::{ApiError, conversations, inbox, send};
 use crate::auth::revoke::{Revoked, Verdict};
 use crate::auth::{AuthError, Caller};
 use crate::live::hub::{Ephemeral, Item, Registration};
@@ -312,6 +312,16 @@ impl Session {
                         .await
                         .unwrap_or_else(|_| protocol::event_json(&view.grants, &p.event, None));
                 }
+                if crate::view::conversation::is_conversation_event(p.event.kind) {
+                    let e = p.event.clone();
+                    let plain = v.clone();
+                    v = self
+                        .state
+                        .store
+                        .read(move |r| crate::view::conversation::complete_event(r, &e, &mut v).map(|_| v))
+                        .await
+                        .unwrap_or(plain);
+                }
                 v
             }
             Item::Ephemeral(e) => match &*e {
@@ -404,6 +414,29 @@ impl Session {
                 Ok(Some(protocol::ack(
                     &id,
                     json!({"chat": chat_id(key), "unread": unread}),
+                )))
+            }
+            ClientMsg::Assign { id, chat, assignee } => {
+                let key = inbox::chat_key(&chat)?;
+                let change = crate::ingest::TeamChange::Assign(assignee);
+                let c = conversations::change_for(&self.state, &self.caller, key, change).await?;
+                Ok(Some(protocol::ack(
+                    &id,
+                    json!({"chat": chat_id(key), "conversation": c}),
+                )))
+            }
+            ClientMsg::SetStatus {
+                id,
+                chat,
+                status,
+                snoozed_until,
+            } => {
+                let key = inbox::chat_key(&chat)?;
+                let change = conversations::status_change(&status, snoozed_until)?;
+                let c = conversations::change_for(&self.state, &self.caller, key, change).await?;
+                Ok(Some(protocol::ack(
+                    &id,
+                    json!({"chat": chat_id(key), "conversation": c}),
                 )))
             }
             ClientMsg::SendMessage {
