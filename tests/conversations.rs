@@ -107,7 +107,7 @@ async fn assignment_status_and_labels_make_the_list_views_and_the_trail() {
         json!({"name": "VIP", "color": "#AA0000"}),
     )
     .await;
-    assert_eq!(st, 200, "{vip}");
+    assert_eq!(st, 201, "{vip}");
     let vip = vip["id"].as_u64().unwrap();
     let (st, _) = post(&s, &alice, "/api/v1/labels", json!({"name": "mine"})).await;
     assert_eq!(st, 403, "agents do not create labels");

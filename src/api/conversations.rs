@@ -265,7 +265,7 @@ pub async fn create_label(
     State(s): State<Service>,
     Admin(_): Admin,
     Json(body): Json<NewLabel>,
-) -> Result<Json<LabelDto>, ApiError> {
+) -> Result<(axum::http::StatusCode, Json<LabelDto>), ApiError> {
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -290,7 +290,7 @@ pub async fn create_label(
         .create_label(name, color.to_lowercase())
         .await?
         .ok_or_else(|| ApiError::Conflict("the box keeps at most 200 labels".into()))?;
-    Ok(Json(label_dto(rec)))
+    Ok((axum::http::StatusCode::CREATED, Json(label_dto(rec))))
 }
 
 pub async fn delete_label(

@@ -53,6 +53,7 @@ assets! {
     "js/search.js" => JS,
     "js/settings.js" => JS,
     "js/setup.js" => JS,
+    "js/team.js" => JS,
 }
 
 /// The page, with `{{V}}` where the asset version goes.

@@ -687,6 +687,87 @@ async function main() {
     await ctx.close();
   });
 
+  // Issue 15, points 3 and 6: nobody could say who handles a conversation or whether it is
+  // done. Two people in two browser contexts watch each other's changes arrive live.
+  await check('team: assign, status, snooze, labels and history, live between two agents', async () => {
+    const tina = { id: 5020, is_bot: false, first_name: 'Tina', last_name: 'Team' };
+    const tinaSays = (text) => ({ message: { message_id: 0, date: now(), chat: { id: tina.id, type: 'private', first_name: 'Tina', last_name: 'Team' }, from: tina, text } });
+    await inject(T1, tinaSays('Tina needs help with an order.'));
+    // An admin creates a label in Settings.
+    await page.goto(BASE + '/#/settings/labels');
+    await page.getByRole('form', { name: 'Create a label' }).getByLabel('Name').fill('VIP');
+    await page.getByRole('button', { name: 'Create label' }).click();
+    await page.locator('tr[data-label-id] .label-chip', { hasText: 'VIP' }).waitFor();
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
+    await page.goto(BASE + '/#/');
+    const row = (p) => p.locator('.chat', { hasText: 'Tina Team' });
+    await row(page).click();
+    await row(a).click();
+    const bar = (p) => p.locator('.team-bar');
+    await bar(a).locator('select.assignee option', { hasText: 'agent1 (you)' }).waitFor({ state: 'attached' });
+
+    // The agent takes it: the admin's list and bar show it; the agent's "Mine" counts it.
+    await bar(a).locator('select.assignee').selectOption({ label: 'agent1 (you)' });
+    await row(page).locator('.assignee-tag', { hasText: 'agent1' }).waitFor();
+    await until(async () => (await bar(page).locator('select.assignee option:checked').textContent()) === 'agent1', "the admin's assignee select");
+    await a.locator('.views [data-view=mine] .count', { hasText: /^[1-9]/ }).waitFor();
+    // Pending, then a label; both show on the other side.
+    await bar(a).locator('select.status').selectOption('pending');
+    await page.locator('.team-bar[data-status=pending]').waitFor();
+    await row(page).locator('.status-tag[data-status=pending]').waitFor();
+    await bar(a).locator('select.add-label').selectOption({ label: 'VIP' });
+    await row(page).locator('.label-chip', { hasText: 'VIP' }).waitFor();
+    await bar(page).locator('.label-chip', { hasText: 'VIP' }).waitFor();
+    // The views: the admin's Mine and Unassigned leave it out; the label filter keeps it.
+    await page.locator('.views [data-view=unassigned]').click();
+    await until(async () => (await page.locator('.chat[aria-current=false]', { hasText: 'Tina Team' }).count()) === 0, 'Unassigned without it');
+    await page.locator('.views [data-view=all]').click();
+    await page.getByLabel('Label', { exact: true }).selectOption({ label: 'VIP' });
+    await until(async () => (await page.locator('.chat').count()) === 1, 'only the labelled conversation');
+    await page.getByLabel('Label', { exact: true }).selectOption('');
+    // Snoozed until tomorrow; Tina writes and it is open again, for both.
+    await bar(a).locator('select.status').selectOption('snoozed');
+    await a.getByRole('dialog', { name: 'Snooze this conversation' }).getByLabel('Snooze until').selectOption({ label: 'Tomorrow, 9:00' });
+    await a.getByRole('button', { name: 'Snooze', exact: true }).click();
+    await page.locator('.team-bar[data-status=snoozed]').waitFor();
+    await inject(T1, tinaSays('Tina again: any news?'));
+    await page.locator('.team-bar[data-status=open]').waitFor();
+    await a.locator('.team-bar[data-status=open]').waitFor();
+    // The history says who did what.
+    await bar(page).getByRole('button', { name: 'History' }).click();
+    const hist = page.getByRole('dialog', { name: 'History of this conversation' });
+    for (const line of ['agent1 assigned it to agent1', 'agent1 marked it pending', 'agent1 set the labels VIP', 'agent1 snoozed it until', 'a new message reopened it']) {
+      await hist.locator('li', { hasText: line }).waitFor();
+    }
+    await shot(page, '09-team-history');
+    await hist.getByRole('button', { name: 'Close' }).click();
+    await page.locator('.msg', { hasText: 'Tina again: any news?' }).waitFor();
+    await shot(page, '09-team-bar');
+
+    // How long a change takes from one agent's click to the other's screen (REST, commit,
+    // WebSocket, DOM), measured on the watching page by a MutationObserver.
+    const times = [];
+    for (let i = 0; i < 10; i++) {
+      const want = i % 2 ? 'open' : 'pending';
+      await page.evaluate((want) => {
+        window.__seen = new Promise((resolve) => {
+          const el = document.querySelector('.team-bar');
+          const mo = new MutationObserver(() => { if (el.dataset.status === want) { mo.disconnect(); resolve(Date.now()); } });
+          mo.observe(el, { attributes: true, attributeFilter: ['data-status'] });
+        });
+      }, want);
+      const t0 = await a.evaluate(() => Date.now());
+      await bar(a).locator('select.status').selectOption(want);
+      const seen = await page.evaluate(() => window.__seen);
+      times.push(seen - t0);
+    }
+    times.sort((x, y) => x - y);
+    log(`team: a status change reaches the other agent's screen in ${times[4]} ms median, ${times[8]} ms p90 (${times.join(', ')} ms)`);
+    await bar(a).locator('select.assignee').selectOption('');
+    await row(page).locator('.assignee-tag').waitFor({ state: 'detached' });
+    await ctx.close();
+  });
+
   // Issue 15: the API could edit and delete sent messages and manage tokens and roles; the
   // browser could not.
   await check('edit and delete your own message; API tokens and roles in Settings', async () => {

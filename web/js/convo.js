@@ -6,6 +6,7 @@ import { h, replace, dayLabel, toastError, ask } from './dom.js';
 import { get, post, patch, del, qs, chatPath, explain } from './api.js';
 import { Composer } from './compose.js';
 import { renderMessage, senderName, preview } from './render.js';
+import { ConversationBar } from './team.js';
 
 const PAGE = 50;
 
@@ -21,6 +22,7 @@ export class Conversation {
     this.typers = new Map();
     this.readMark = null;
     this.build();
+    this.team = new ConversationBar(this);
     this.composer = new Composer(this);
   }
 
@@ -59,7 +61,7 @@ export class Conversation {
       this.els.clear();
       this.typers.clear();
       this.composer.reset();
-      replace(this.el, this.head, this.list, this.composer.el);
+      replace(this.el, this.head, this.team.el, this.list, this.composer.el);
       replace(this.list, h('div', { class: 'notice' }, 'Loading…'));
     }
     const c = this.inbox.chats.get(chat) || await this.inbox.fetchChat(chat);
@@ -67,6 +69,7 @@ export class Conversation {
     if (!c) { this.unavailable('This conversation does not exist or is not shared with you.'); return; }
     this.title.textContent = this.inbox.chatTitle(c);
     this.sub.textContent = [c.kind, c.username ? '@' + c.username : null, c.accounts.map((a) => 'via ' + this.inbox.accountName(a)).join(', ')].filter(Boolean).join(' · ');
+    if (!same) this.team.open(chat); else this.team.render();
     // Pages are fetched first and applied only if this chat is still the open one (another
     // open() may have started meanwhile).
     let loaded = null;
@@ -349,6 +352,7 @@ export class Conversation {
   }
 
   onEvent(e) {
+    if (e.type.startsWith('conversation.')) { this.team.render(); return; }
     switch (e.type) {
       case 'message.created': case 'message.updated': case 'message.reaction':
         if (e.message && !this.newer) {

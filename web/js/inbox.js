@@ -8,6 +8,7 @@ import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
 import { renderSearch, parseFilters } from './search.js';
 import { renderSettings } from './settings.js';
+import { ListViews, applyEvent, labels, labelChip } from './team.js';
 
 export class Inbox {
   constructor(root, me, live) {
@@ -41,6 +42,8 @@ export class Inbox {
     // The chat list says where the event log stood when it was read; the live feed resumes
     // from there, so nothing that happens between the page load and the WebSocket's
     // subscription is lost (a reply's "sent" status, a message arriving meanwhile).
+    await labels.load();
+    this.views.render();
     const [, seq] = await Promise.all([this.loadAccounts(), this.loadChats()]);
     this.live.start(seq);
     this.route();
@@ -84,7 +87,8 @@ export class Inbox {
       const l = this.chatList;
       if (this.next && l.scrollTop + l.clientHeight > l.scrollHeight - 200) this.loadChats(true);
     });
-    this.chatPane = h('section', { class: 'chatlist', 'aria-label': 'Chat list' },
+    this.views = new ListViews(this);
+    this.chatPane = h('section', { class: 'chatlist', 'aria-label': 'Chat list' }, this.views.el,
       h('div', { class: 'filters' }, this.filterQ, this.filterAccount,
         h('label', null, this.filterUnread, 'Unread only'), this.filterKind),
       this.chatList);
@@ -159,8 +163,8 @@ export class Inbox {
     this.loadingMore = more;
     const f = this.filter;
     try {
-      const page = await get('/api/v1/chats' + qs({ account: f.account, unread: f.unread ? 'true' : null, kind: f.kind, limit: 100, cursor: more ? this.next : null }));
-      if (!more) this.chats.clear();
+      const page = await get('/api/v1/chats' + qs({ account: f.account, unread: f.unread ? 'true' : null, kind: f.kind, ...this.views.query(), limit: 100, cursor: more ? this.next : null }));
+      if (!more) { this.chats.clear(); this.views.setCounts(page.counts); }
       for (const c of page.chats) this.chats.set(c.id, c);
       this.next = page.next;
       return page.last_seq;
@@ -178,6 +182,7 @@ export class Inbox {
     if (f.account !== null && !c.accounts.includes(f.account)) return false;
     if (f.unread && !c.unread && c.id !== this.current) return false;
     if (f.kind && c.kind !== f.kind) return false;
+    if (!this.views.matches(c) && c.id !== this.current) return false;
     if (f.q) {
       const hay = `${this.chatTitle(c)} ${c.username || ''} ${preview(c.last_message)}`.toLowerCase();
       if (!hay.includes(f.q)) return false;
@@ -222,10 +227,22 @@ export class Inbox {
       h('span', { class: 'title', dir: 'auto' }, title),
       h('span', { class: 'time' }, shortTime(c.last_date)),
       h('span', { class: 'last', dir: 'auto' }, who + preview(last)),
-      c.unread ? h('span', { class: 'badge', 'data-unread': c.unread }, String(c.unread)) : h('span')));
+      c.unread ? h('span', { class: 'badge', 'data-unread': c.unread }, String(c.unread)) : h('span'),
+      this.teamLine(c)));
     }));
     if (!list.length) this.chatList.append(h('li', { class: 'empty' }, this.chats.size ? 'No chats match the filters.' : 'No conversations yet.'));
     if (focusId) this.chatList.querySelector(`[data-chat="${CSS.escape(focusId)}"]`)?.focus();
+  }
+
+  /** Status (when not open), assignee and labels of a conversation, for the list. */
+  teamLine(c) {
+    const conv = c.conversation;
+    if (!conv || (conv.status === 'open' && !conv.assignee && !conv.labels.length)) return null;
+    const me = this.me.id;
+    return h('span', { class: 'team-line' },
+      conv.status !== 'open' ? h('span', { class: 'status-tag', 'data-status': conv.status }, conv.status) : null,
+      conv.assignee ? h('span', { class: 'assignee-tag', 'data-user': conv.assignee.user }, conv.assignee.user === me ? 'you' : conv.assignee.name) : null,
+      conv.labels.map(labelChip));
   }
 
   upsertChat(c) {
@@ -290,6 +307,10 @@ export class Inbox {
         break;
       case 'chat.migrated':
         this.loadChats();
+        break;
+      case 'conversation.assigned': case 'conversation.status': case 'conversation.labels':
+        if (applyEvent(c, e)) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
+        this.views.refreshCounts();
         break;
       case 'account.status': {
         const a = this.accounts.find((x) => x.id === e.account);

@@ -7,8 +7,9 @@
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
+import { labelSettings } from './team.js';
 
-const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System'], ['tokens', 'API tokens']];
+const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['system', 'System'], ['tokens', 'API tokens']];
 const AGENT_TABS = [['tokens', 'API tokens']];
 
 export async function renderSettings(page, tab, inbox) {
@@ -25,6 +26,7 @@ export async function renderSettings(page, tab, inbox) {
     if (tab === 'tokens') await tokens(body, inbox);
     else if (tab === 'users') await users(body, inbox);
     else if (tab === 'system') await system(body);
+    else if (tab === 'labels') await labelSettings(body, inbox);
     else await accounts(body, inbox);
   } catch (e) {
     replace(body, h('p', { class: 'error' }, explain(e)));
