@@ -19,7 +19,13 @@
 //!   value = postcard of the plaintext message (no sealing, no chats, counters or event log),
 //!   one write transaction and commit per batch, default durability, same cache size;
 //! - `pipeline`: `Store::open` + `Pipeline::submit_blocking` with `NoIndex`, one batch at a time
-//!   (so also one transaction per batch), once per cipher.
+//!   (so also one transaction per batch), once per cipher;
+//! - `team` (with `--team N`): the pipeline again, with the first cipher, on a box where a team
+//!   works: N users have their own read state in every chat (nothing read, so every incoming
+//!   message moves each of their unread counts) and every chat has a conversation record
+//!   (status, assignee). The state is written as each chat first appears, in one extra
+//!   transaction per batch that brought new chats, timed with the batch. Its rate against the
+//!   plain pipeline's is the cost of per-agent state.
 //!
 //! Timing covers only the storing (submit, or transaction + encode + commit); generating the
 //! batches is timed separately and excluded from the rate. Without `--bench` (as under
@@ -29,11 +35,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -43,7 +49,8 @@ use lanbox::ingest::apply::scope_for;
 use lanbox::ingest::{Batch, Change, NoIndex, Outcome, Pipeline};
 use lanbox::store::new_account::{self as accounts, NewAccount};
 use lanbox::store::seal::Cipher;
-use lanbox::store::{DB_FILE, MsgKey, Store, StoreOptions};
+use lanbox::store::records::ConversationRecord;
+use lanbox::store::{ChatKey, DB_FILE, MsgKey, Store, StoreOptions};
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -83,6 +90,10 @@ struct Args {
     /// fsync per commit costs (the pipeline always commits durably).
     #[arg(long)]
     raw_lazy_fsync: bool,
+    /// Also run the `team` side: the pipeline with N users' read state and a conversation record
+    /// on every chat.
+    #[arg(long, default_value_t = 0)]
+    team: u64,
     /// Run every side this many times, rotating the order, and report the median.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -107,6 +118,7 @@ struct Args {
 enum Side {
     Raw,
     Pipeline,
+    Team,
 }
 
 fn main() -> Res<()> {
@@ -354,15 +366,16 @@ fn side_dir(args: &Args, name: &str) -> PathBuf {
 fn child(args: &Args, side: Side) -> Res<()> {
     let cipher = match side {
         Side::Raw => None,
-        Side::Pipeline => Cipher::parse(&args.cipher)
+        Side::Pipeline | Side::Team => Cipher::parse(&args.cipher)
             .ok_or("--side pipeline takes --cipher auto, aes-256-gcm or chacha20-poly1305")?,
     };
-    if side == Side::Pipeline {
+    if side != Side::Raw {
         check_producers(args)?;
     }
     let name = match (side, cipher) {
         (Side::Raw, _) => "raw".to_string(),
         (Side::Pipeline, c) => format!("pipeline-{}", cipher_name(c.unwrap_or_else(Cipher::for_this_cpu))),
+        (Side::Team, c) => format!("team-{}", cipher_name(c.unwrap_or_else(Cipher::for_this_cpu))),
     };
     let dir = side_dir(args, &name);
     if dir.exists() {
@@ -371,7 +384,8 @@ fn child(args: &Args, side: Side) -> Res<()> {
     std::fs::create_dir_all(&dir)?;
     let mut result = match side {
         Side::Raw => run_raw(args, &dir)?,
-        Side::Pipeline => run_pipeline(args, cipher, &dir)?,
+        Side::Pipeline => run_pipeline(args, cipher, &dir, 0)?,
+        Side::Team => run_pipeline(args, cipher, &dir, args.team.max(1))?,
     };
     result.file_bytes = std::fs::metadata(dir.join(DB_FILE))?.len();
     (result.write_bytes, result.read_bytes) = io_bytes();
@@ -484,7 +498,47 @@ fn run_raw(args: &Args, dir: &Path) -> Res<SideResult> {
     Ok(result)
 }
 
-fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path) -> Res<SideResult> {
+/// The chats of a batch not seen before.
+fn new_chats(batch: &Batch, seen: &Mutex<HashSet<ChatKey>>) -> Vec<ChatKey> {
+    let mut seen = seen.lock().expect("no producer panicked");
+    let mut out = Vec::new();
+    for c in &batch.changes {
+        if let Change::New(m) | Change::Edit(m) = c {
+            let key = ChatKey {
+                scope: scope_for(m.account, m.chat.kind),
+                chat: m.chat.id,
+            };
+            if seen.insert(key) {
+                out.push(key);
+            }
+        }
+    }
+    out
+}
+
+/// Gives `users` users their own read state (nothing read) and a conversation record
+/// (open, assigned to user 1) in each of `chats`, in one transaction.
+fn add_team_state(store: &Store, chats: Vec<ChatKey>, users: u64) -> Res<()> {
+    if chats.is_empty() {
+        return Ok(());
+    }
+    store.write_blocking(chats.len(), move |ctx| {
+        for &chat in &chats {
+            for user in 1..=users {
+                ctx.set_user_read(chat, user, i64::MIN, 0)?;
+            }
+            let rec = ConversationRecord {
+                assignee: Some(1),
+                ..ConversationRecord::default()
+            };
+            ctx.put_conversation(chat, &rec)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path, team: u64) -> Res<SideResult> {
     let opts = StoreOptions {
         cipher,
         cache_bytes: cache_bytes(args),
@@ -503,11 +557,14 @@ fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path) -> Res<SideResu
     }
     let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
     let total = std::sync::Mutex::new(Outcome::default());
+    let seen = Mutex::new(HashSet::new());
     let sinks = (0..args.producers.max(1))
         .map(|_| {
-            let (pipeline, total) = (pipeline.clone(), &total);
+            let (pipeline, total, seen, store) = (pipeline.clone(), &total, &seen, &store);
             Box::new(move |batch: Batch| {
+                let fresh = if team > 0 { new_chats(&batch, seen) } else { Vec::new() };
                 let o = pipeline.submit_blocking(batch)?;
+                add_team_state(store, fresh, team)?;
                 let mut t = total.lock().expect("no producer panicked");
                 t.created += o.created;
                 t.updated += o.updated;
@@ -535,7 +592,7 @@ fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path) -> Res<SideResu
         .into());
     }
     result.stored = store.reader()?.all_message_keys()?.len() as u64;
-    result.side = "pipeline".into();
+    result.side = if team > 0 { "team" } else { "pipeline" }.into();
     result.cipher = cipher_name(store.cipher()).into();
     drop(pipeline);
     // The last handle: the writer drains and the database closes before the file is measured.
@@ -575,7 +632,15 @@ fn run_child(args: &Args, side: Side, cipher: &str) -> Res<SideResult> {
     let mut cmd = Command::new(std::env::current_exe()?);
     let num = |v: u64| v.to_string();
     cmd.args(["--bench", "--cipher", cipher, "--messages", &num(messages(args))])
-        .args(["--side", if side == Side::Raw { "raw" } else { "pipeline" }])
+        .args([
+            "--side",
+            match side {
+                Side::Raw => "raw",
+                Side::Pipeline => "pipeline",
+                Side::Team => "team",
+            },
+        ])
+        .args(["--team", &num(args.team)])
         .args([
             "--batch",
             &num(args.batch as u64),
@@ -646,6 +711,9 @@ fn parent(args: &Args) -> Res<()> {
     check_producers(args)?;
     let mut runs = vec![(Side::Raw, "auto")];
     runs.extend(ciphers.iter().map(|c| (Side::Pipeline, *c)));
+    if args.team > 0 {
+        runs.push((Side::Team, ciphers[0]));
+    }
     let mut all: Vec<Vec<SideResult>> = vec![Vec::new(); runs.len()];
     for rep in 0..args.repeat.max(1) {
         // Rotate the order, so no side always runs first on a quiet disk.
@@ -708,7 +776,11 @@ fn parent(args: &Args) -> Res<()> {
         println!(
             "| {} | {} | {:.0} | {range} | {:.0}% | {:.1} | {:.1} | {:.1} µs | {:.0} MiB | {:.0} MiB | \
              {:.0} MiB | {:.1} ms | {:.1} ms | {:.1} ms |",
-            if r.side == "raw" { "raw redb" } else { "pipeline" },
+            match r.side.as_str() {
+                "raw" => "raw redb",
+                "team" => "pipeline + team state",
+                _ => "pipeline",
+            },
             r.cipher,
             r.rate(),
             100.0 * r.rate() / raw.rate(),
@@ -786,6 +858,22 @@ fn parent(args: &Args) -> Res<()> {
     }
     if !all_met {
         println!("at least one goal missed (see docs/benchmarks.md for where the time goes)");
+    }
+    if let Some(team) = results.iter().find(|r| r.side == "team") {
+        let plain = results
+            .iter()
+            .find(|r| r.side == "pipeline" && r.cipher == team.cipher)
+            .ok_or("the team side runs with the first pipeline cipher")?;
+        println!(
+            "per-agent state ({} users' read state and a conversation record on every chat): \
+             {:.0}/s against {:.0}/s without, ratio {:.2}; peak RSS {:.0} MB against {:.0} MB",
+            args.team,
+            team.rate(),
+            plain.rate(),
+            team.rate() / plain.rate(),
+            team.hwm_kb as f64 * 1024.0 / 1e6,
+            plain.hwm_kb as f64 * 1024.0 / 1e6
+        );
     }
     Ok(())
 }

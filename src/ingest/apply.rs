@@ -401,13 +401,7 @@ fn count_for_readers(
     if m.direction != Direction::Incoming {
         return Ok(());
     }
-    for (user, read_up_to, unread) in ctx.user_reads(key.chat_key())? {
-        if key.msg > read_up_to {
-            let unread = unread.saturating_add_signed(delta);
-            ctx.set_user_read(key.chat_key(), user, read_up_to, unread)?;
-        }
-    }
-    Ok(())
+    ctx.count_for_readers(key.chat_key(), key.msg, delta)
 }
 
 /// Removes a message and everything derived from it, with a `message.deleted` event. Returns

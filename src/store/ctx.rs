@@ -59,10 +59,24 @@ pub struct WriteCtx<'t> {
     chat_cache: HashMap<ChatKey, Option<ChatState>>,
     account_cache: HashMap<u64, AccountRecord>,
     unread_delta: HashMap<u64, i64>,
+    /// Users' own read state per chat touched in this job, written back in `finish` (an
+    /// incoming message moves every reader's count: in memory, not a table write each).
+    user_reads: HashMap<ChatKey, UserReads>,
+    /// Conversation records read in this job (`None`: the chat has none). Writes go through.
+    conversations: HashMap<ChatKey, Option<ConversationRecord>>,
     published: Vec<Published>,
     /// What higher layers defer to the commit (at most one of each type).
     deferred: Vec<Box<dyn Deferred>>,
     pub now: i64,
+}
+
+/// One chat's per-user read rows as a job holds them.
+#[derive(Default)]
+struct UserReads {
+    rows: Vec<(u64, i64, u32)>,
+    dirty: bool,
+    /// The rows in the table go first (the chat's read state was dropped).
+    cleared: bool,
 }
 
 pub fn unix_now() -> i64 {
@@ -92,6 +106,8 @@ impl<'t> WriteCtx<'t> {
             chat_cache: HashMap::new(),
             account_cache: HashMap::new(),
             unread_delta: HashMap::new(),
+            user_reads: HashMap::new(),
+            conversations: HashMap::new(),
             published: Vec::new(),
             deferred: Vec::new(),
             now: unix_now(),
@@ -105,16 +121,29 @@ impl<'t> WriteCtx<'t> {
 
     // ---- per-user read state ----
 
-    /// Every user's own read state in a chat: `(user, read_up_to, unread)`.
-    pub fn user_reads(&self, chat: ChatKey) -> Result<Vec<(u64, i64, u32)>, StoreError> {
-        let t = self.txn.open_table(CHAT_USER_READ)?;
-        let mut out = Vec::new();
-        for row in t.range((chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX))? {
-            let (k, v) = row?;
-            let (read_up_to, unread) = v.value();
-            out.push((k.value().2, read_up_to, unread));
+    fn load_user_reads(&mut self, chat: ChatKey) -> Result<&mut UserReads, StoreError> {
+        if !self.user_reads.contains_key(&chat) {
+            let t = self.txn.open_table(CHAT_USER_READ)?;
+            let mut rows = Vec::new();
+            for row in t.range((chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX))? {
+                let (k, v) = row?;
+                let (read_up_to, unread) = v.value();
+                rows.push((k.value().2, read_up_to, unread));
+            }
+            self.user_reads.insert(
+                chat,
+                UserReads {
+                    rows,
+                    ..UserReads::default()
+                },
+            );
         }
-        Ok(out)
+        Ok(self.user_reads.get_mut(&chat).expect("loaded above"))
+    }
+
+    /// Every user's own read state in a chat: `(user, read_up_to, unread)`.
+    pub fn user_reads(&mut self, chat: ChatKey) -> Result<Vec<(u64, i64, u32)>, StoreError> {
+        Ok(self.load_user_reads(chat)?.rows.clone())
     }
 
     pub fn set_user_read(
@@ -124,34 +153,80 @@ impl<'t> WriteCtx<'t> {
         read_up_to: i64,
         unread: u32,
     ) -> Result<(), StoreError> {
-        self.txn
-            .open_table(CHAT_USER_READ)?
-            .insert((chat.scope, chat.chat, user), (read_up_to, unread))?;
+        let r = self.load_user_reads(chat)?;
+        match r.rows.iter_mut().find(|row| row.0 == user) {
+            Some(row) => *row = (user, read_up_to, unread),
+            None => r.rows.push((user, read_up_to, unread)),
+        }
+        r.dirty = true;
+        Ok(())
+    }
+
+    /// Moves the unread count of every user whose read position is below `msg` by `delta`
+    /// (an incoming message arrived or went).
+    pub fn count_for_readers(&mut self, chat: ChatKey, msg: i64, delta: i32) -> Result<(), StoreError> {
+        let r = self.load_user_reads(chat)?;
+        for row in r.rows.iter_mut().filter(|row| msg > row.1) {
+            row.2 = row.2.saturating_add_signed(delta);
+            r.dirty = true;
+        }
         Ok(())
     }
 
     /// Forgets every user's read state in a chat (the chat is gone or moved).
     pub fn drop_user_reads(&mut self, chat: ChatKey) -> Result<(), StoreError> {
+        self.user_reads.insert(
+            chat,
+            UserReads {
+                rows: Vec::new(),
+                dirty: true,
+                cleared: true,
+            },
+        );
+        Ok(())
+    }
+
+    fn flush_user_reads(&mut self) -> Result<(), StoreError> {
+        let dirty: Vec<(ChatKey, UserReads)> = std::mem::take(&mut self.user_reads)
+            .into_iter()
+            .filter(|(_, r)| r.dirty)
+            .collect();
+        if dirty.is_empty() {
+            return Ok(());
+        }
         let mut t = self.txn.open_table(CHAT_USER_READ)?;
-        t.retain_in(
-            (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
-            |_, _| false,
-        )?;
+        for (chat, r) in dirty {
+            if r.cleared {
+                t.retain_in(
+                    (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
+                    |_, _| false,
+                )?;
+            }
+            for (user, read_up_to, unread) in r.rows {
+                t.insert((chat.scope, chat.chat, user), (read_up_to, unread))?;
+            }
+        }
         Ok(())
     }
 
     // ---- the team's state of a conversation ----
 
     /// Status, assignee and labels of a chat; `None` when nobody set any yet.
-    pub fn conversation(&self, chat: ChatKey) -> Result<Option<ConversationRecord>, StoreError> {
+    pub fn conversation(&mut self, chat: ChatKey) -> Result<Option<ConversationRecord>, StoreError> {
+        if let Some(c) = self.conversations.get(&chat) {
+            return Ok(c.clone());
+        }
         let t = self.txn.open_table(CHAT_CONVERSATION)?;
-        t.get(chat)?.map(|v| v.value().get()).transpose()
+        let rec = t.get(chat)?.map(|v| v.value().get()).transpose()?;
+        self.conversations.insert(chat, rec.clone());
+        Ok(rec)
     }
 
     pub fn put_conversation(&mut self, chat: ChatKey, rec: &ConversationRecord) -> Result<(), StoreError> {
         self.txn
             .open_table(CHAT_CONVERSATION)?
             .insert(chat, Stored::new(rec)?)?;
+        self.conversations.insert(chat, Some(rec.clone()));
         Ok(())
     }
 
@@ -166,6 +241,7 @@ impl<'t> WriteCtx<'t> {
     /// Forgets a chat's status, assignee, labels and activity trail (the chat is gone).
     pub fn drop_conversation(&mut self, chat: ChatKey) -> Result<(), StoreError> {
         self.txn.open_table(CHAT_CONVERSATION)?.remove(chat)?;
+        self.conversations.insert(chat, None);
         self.txn.open_table(CHAT_ACTIVITY)?.retain_in(
             (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
             |_, _| false,
@@ -503,6 +579,8 @@ impl<'t> WriteCtx<'t> {
 
     /// Writes back what the job cached; returns the events to publish once committed.
     pub(super) fn finish(&mut self) -> Result<Vec<Published>, StoreError> {
+        self.flush_user_reads()?;
+        self.conversations.clear();
         for (key, state) in std::mem::take(&mut self.chat_cache) {
             match state {
                 None => {
