@@ -48,8 +48,8 @@ use common::words::{Counts, Gen};
 use lanbox::ingest::apply::scope_for;
 use lanbox::ingest::{Batch, Change, NoIndex, Outcome, Pipeline};
 use lanbox::store::new_account::{self as accounts, NewAccount};
-use lanbox::store::seal::Cipher;
 use lanbox::store::records::ConversationRecord;
+use lanbox::store::seal::Cipher;
 use lanbox::store::{ChatKey, DB_FILE, MsgKey, Store, StoreOptions};
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 
@@ -562,7 +562,11 @@ fn run_pipeline(args: &Args, cipher: Option<Cipher>, dir: &Path, team: u64) -> R
         .map(|_| {
             let (pipeline, total, seen, store) = (pipeline.clone(), &total, &seen, &store);
             Box::new(move |batch: Batch| {
-                let fresh = if team > 0 { new_chats(&batch, seen) } else { Vec::new() };
+                let fresh = if team > 0 {
+                    new_chats(&batch, seen)
+                } else {
+                    Vec::new()
+                };
                 let o = pipeline.submit_blocking(batch)?;
                 add_team_state(store, fresh, team)?;
                 let mut t = total.lock().expect("no producer panicked");

@@ -29,6 +29,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod inbox;
+pub mod notes;
 pub mod search;
 pub mod send;
 pub mod session;
@@ -239,6 +240,10 @@ routes! {
     put "/api/v1/chats/{chat}/labels" => conversations::set_labels,
     get "/api/v1/chats/{chat}/activity" => conversations::activity,
     get "/api/v1/chats/{chat}/assignees" => conversations::assignees,
+    get "/api/v1/chats/{chat}/notes" => notes::list,
+    post "/api/v1/chats/{chat}/notes" => notes::create,
+    delete "/api/v1/chats/{chat}/notes/{note}" => notes::delete,
+    get "/api/v1/notes" => notes::search,
     get "/api/v1/labels" => conversations::labels,
     post "/api/v1/labels" => conversations::create_label,
     delete "/api/v1/labels/{label}" => conversations::delete_label,

@@ -120,6 +120,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &store::CHAT_CONVERSATION,
     &store::CHAT_ACTIVITY,
     &store::LABEL_RECORD,
+    &store::CHAT_NOTE,
     &store::SEQ_EVENT,
     &auth::USER_RECORD,
     &auth::USERNAME_USER,

@@ -149,6 +149,9 @@ fn record(
 
 /// Moves a migrated basic group's state to its supergroup (unless that has its own).
 pub fn migrate(ctx: &mut WriteCtx<'_>, from: ChatKey, to: ChatKey) -> Result<(), StoreError> {
+    if let Some(owner) = ctx.chat(to)?.map(|s| s.record.owner) {
+        super::notes::reseal(ctx, from, to, owner)?;
+    }
     if let Some(rec) = ctx.conversation(from)?
         && ctx.conversation(to)?.is_none()
     {

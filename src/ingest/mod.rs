@@ -11,6 +11,7 @@
 pub mod apply;
 mod change;
 pub mod conversation;
+pub mod notes;
 pub mod redact;
 pub mod release;
 
@@ -20,7 +21,7 @@ pub use apply::{IndexHook, NoIndex, Outcome};
 pub use change::{Batch, Change};
 pub use conversation::{Changed, TeamChange};
 
-use crate::store::records::LabelRecord;
+use crate::store::records::{LabelRecord, NoteBody};
 use crate::store::{ChatKey, Store, StoreError};
 
 /// A cheap-to-clone handle to the pipeline.
@@ -103,6 +104,35 @@ impl Pipeline {
         self.store
             .write(1, move |ctx| {
                 conversation::create_label(ctx, name.clone(), color.clone())
+            })
+            .await
+    }
+
+    /// Writes a private note; its ID, or `None` when the chat does not exist.
+    pub async fn create_note(
+        &self,
+        chat: ChatKey,
+        by: u64,
+        body: NoteBody,
+    ) -> Result<Option<u64>, StoreError> {
+        self.store
+            .write(1, move |ctx| notes::create(ctx, chat, by, &body))
+            .await
+    }
+
+    /// Deletes a note if `allowed(author)` says the caller may; `None` when there is no such
+    /// note, `Some(false)` when the caller may not.
+    pub async fn delete_note(
+        &self,
+        chat: ChatKey,
+        id: u64,
+        allowed: impl Fn(u64) -> bool + Send + Sync + 'static,
+    ) -> Result<Option<bool>, StoreError> {
+        self.store
+            .write(1, move |ctx| match notes::author(ctx, chat, id)? {
+                None => Ok(None),
+                Some(by) if !allowed(by) => Ok(Some(false)),
+                Some(_) => Ok(Some(notes::delete(ctx, chat, id)?)),
             })
             .await
     }

@@ -200,12 +200,17 @@ fn leave_chat(
         ctx.remove_chat(chat)?;
         return Ok(true);
     }
-    ctx.update_chat(chat, |s| {
-        s.record.accounts.retain(|a| *a != account);
-        if s.record.owner == account {
-            s.record.owner = s.record.accounts[0];
-            s.meta_changed = true;
-        }
-    })?;
+    let new_owner = ctx
+        .update_chat(chat, |s| {
+            s.record.accounts.retain(|a| *a != account);
+            if s.record.owner == account {
+                s.record.owner = s.record.accounts[0];
+                s.meta_changed = true;
+            }
+            s.record.owner
+        })?
+        .unwrap_or(account);
+    // Notes sealed under the released key move to the chat's new owner.
+    super::notes::reseal(ctx, chat, chat, new_owner)?;
     Ok(false)
 }

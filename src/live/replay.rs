@@ -64,6 +64,7 @@ pub fn page(r: &Reader, view: &View, after: u64, limit: usize) -> Result<Page, S
         let mut v = event_json(&view.grants, &e, message);
         crate::outbox::complete_event(r, &mut v)?;
         crate::view::conversation::complete_event(r, &e, &mut v)?;
+        crate::view::notes::complete_event(r, &e, &mut v)?;
         out.events.push(v);
     }
     Ok(out)

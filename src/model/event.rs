@@ -26,6 +26,10 @@ pub enum EventKind {
     ConversationStatus,
     /// A conversation's labels changed (`message_key` as above).
     ConversationLabels,
+    /// A private note was written (`message_key` is the note's ID).
+    NoteCreated,
+    /// A private note was deleted (`message_key` is the note's ID).
+    NoteDeleted,
 }
 
 impl EventKind {
@@ -44,6 +48,8 @@ impl EventKind {
             EventKind::ConversationAssigned => "conversation.assigned",
             EventKind::ConversationStatus => "conversation.status",
             EventKind::ConversationLabels => "conversation.labels",
+            EventKind::NoteCreated => "note.created",
+            EventKind::NoteDeleted => "note.deleted",
         }
     }
 }

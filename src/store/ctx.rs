@@ -238,14 +238,15 @@ impl<'t> WriteCtx<'t> {
         Ok(())
     }
 
-    /// Forgets a chat's status, assignee, labels and activity trail (the chat is gone).
+    /// Forgets a chat's status, assignee, labels, activity trail and notes (the chat is gone).
     pub fn drop_conversation(&mut self, chat: ChatKey) -> Result<(), StoreError> {
         self.txn.open_table(CHAT_CONVERSATION)?.remove(chat)?;
         self.conversations.insert(chat, None);
-        self.txn.open_table(CHAT_ACTIVITY)?.retain_in(
-            (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX),
-            |_, _| false,
-        )?;
+        let range = (chat.scope, chat.chat, 0)..=(chat.scope, chat.chat, u64::MAX);
+        self.txn
+            .open_table(CHAT_ACTIVITY)?
+            .retain_in(range.clone(), |_, _| false)?;
+        self.txn.open_table(CHAT_NOTE)?.retain_in(range, |_, _| false)?;
         Ok(())
     }
 

@@ -500,6 +500,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHAT_CONVERSATION)?;
         txn.open_table(CHAT_ACTIVITY)?;
         txn.open_table(LABEL_RECORD)?;
+        txn.open_table(CHAT_NOTE)?;
     }
     txn.commit()?;
     Ok(())

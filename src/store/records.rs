@@ -150,6 +150,35 @@ impl Record for ActivityRecord {
     const VERSION: u8 = 1;
 }
 
+/// A private note a user left in a conversation: never sent to Telegram, sealed like the
+/// conversation's messages (under the chat owner's key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoteRecord {
+    pub by: u64,
+    pub at: i64,
+    /// Account whose data key sealed `body` (the chat's owner when it was written).
+    pub owner: u64,
+    /// A [`NoteBody`], sealed.
+    pub body: Sealed,
+}
+
+impl Record for NoteRecord {
+    const NAME: &'static str = "note";
+    const VERSION: u8 = 1;
+}
+
+/// What a note says: its text and the users it mentions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoteBody {
+    pub text: String,
+    pub mentions: Vec<u64>,
+}
+
+impl Record for NoteBody {
+    const NAME: &'static str = "note body";
+    const VERSION: u8 = 1;
+}
+
 /// A label the admins created. Its name is the team's word ("billing", "vip"), not
 /// conversation content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

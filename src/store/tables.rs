@@ -18,7 +18,7 @@ use redb::{Key, TableDefinition, TypeName, Value};
 
 use super::codec::Rec;
 use super::records::{
-    AccountRecord, ActivityRecord, ChatRecord, ConversationRecord, LabelRecord, StoredMessage,
+    AccountRecord, ActivityRecord, ChatRecord, ConversationRecord, LabelRecord, NoteRecord, StoredMessage,
 };
 use super::seal::Sealed;
 use crate::model::EventRecord;
@@ -53,6 +53,8 @@ pub const CHAT_CONVERSATION: TableDefinition<ChatKey, Rec<ConversationRecord>> =
 /// sequence number of the event that announced each entry.
 pub const CHAT_ACTIVITY: TableDefinition<(u64, i64, u64), Rec<ActivityRecord>> =
     TableDefinition::new("chat_activity");
+/// `(scope, chat, note) -> NoteRecord`: private notes, sealed (see `ChatKey::note_aad`).
+pub const CHAT_NOTE: TableDefinition<(u64, i64, u64), Rec<NoteRecord>> = TableDefinition::new("chat_note");
 /// `label -> LabelRecord`.
 pub const LABEL_RECORD: TableDefinition<u64, Rec<LabelRecord>> = TableDefinition::new("label_record");
 /// `seq -> EventRecord`: the workspace event log.
@@ -63,6 +65,8 @@ pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_NEXT_ACCOUNT: &str = "next_account";
 /// The next user ID; user IDs are never reused (`auth::users::add`).
 pub const META_NEXT_USER: &str = "next_user";
+/// The next note ID (box-wide).
+pub const META_NEXT_NOTE: &str = "next_note";
 /// The next label ID.
 pub const META_NEXT_LABEL: &str = "next_label";
 
@@ -128,6 +132,15 @@ impl ChatKey {
             chat: self.chat,
             msg,
         }
+    }
+
+    /// Associated data for the sealed body of note `note` in this chat.
+    pub fn note_aad(&self, note: u64) -> [u8; 28] {
+        let mut out = [0u8; 28];
+        out[..4].copy_from_slice(b"note");
+        out[4..20].copy_from_slice(&<ChatKey as Value>::as_bytes(self));
+        out[20..].copy_from_slice(&note.to_be_bytes());
+        out
     }
 
     /// Associated data for the sealed metadata (title, username) of this chat.

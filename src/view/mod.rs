@@ -4,7 +4,9 @@
 //! - [`visible`]: grants filtering, the one place that decides what a caller sees.
 //! - [`dto`]: the JSON shapes of chats, messages and their parts (REST and WebSocket).
 //! - [`conversation`]: status, assignee, labels and activity trail of a conversation.
+//! - [`notes`]: private notes, their events, and finding them by their words.
 
 pub mod conversation;
 pub mod dto;
+pub mod notes;
 pub mod visible;

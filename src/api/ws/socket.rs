@@ -312,13 +312,19 @@ impl Session {
                         .await
                         .unwrap_or_else(|_| protocol::event_json(&view.grants, &p.event, None));
                 }
-                if crate::view::conversation::is_conversation_event(p.event.kind) {
+                if crate::view::conversation::is_conversation_event(p.event.kind)
+                    || crate::view::notes::is_note_event(p.event.kind)
+                {
                     let e = p.event.clone();
                     let plain = v.clone();
                     v = self
                         .state
                         .store
-                        .read(move |r| crate::view::conversation::complete_event(r, &e, &mut v).map(|_| v))
+                        .read(move |r| {
+                            crate::view::conversation::complete_event(r, &e, &mut v)?;
+                            crate::view::notes::complete_event(r, &e, &mut v)?;
+                            Ok(v)
+                        })
                         .await
                         .unwrap_or(plain);
                 }
