@@ -682,6 +682,8 @@ async function main() {
     await page.locator('.chat', { hasText: 'Ruth' }).locator('.badge', { hasText: '1' }).waitFor();
     if ((await chatOf(page)).unread !== 1) throw new Error('mark unread did not leave one unread');
     await until(async () => /^\(\d+\) lanbox$/.test(await page.title()), 'the unread count in the tab title');
+    // …and on the tab's icon.
+    await until(async () => Number(await page.locator('link[rel=icon]').getAttribute('data-count')) > 0, 'the unread count on the favicon');
     // The agent still sees the whole backlog as unread.
     await a.locator('.chat', { hasText: 'Ruth' }).locator('.badge', { hasText: '40' }).waitFor();
     await ctx.close();
@@ -765,6 +767,81 @@ async function main() {
     log(`team: a status change reaches the other agent's screen in ${times[4]} ms median, ${times[8]} ms p90 (${times.join(', ')} ms)`);
     await bar(a).locator('select.assignee').selectOption('');
     await row(page).locator('.assignee-tag').waitFor({ state: 'detached' });
+    await ctx.close();
+  });
+
+  // Issue 15, points 4 and 7: no way to leave a colleague a note, and nothing told an agent of
+  // what arrived while the tab was in the background.
+  await check('team: a private note with a mention, and notifications for mentions and assigned conversations', async () => {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    await ctx.grantPermissions(['notifications'], { origin: BASE });
+    // The page's Notification, recorded as it is called (the real one still runs).
+    await ctx.addInitScript(() => {
+      const N = window.Notification;
+      window.__shown = [];
+      class Recorded extends N { constructor(title, o) { super(title, o); window.__shown.push({ title, body: o && o.body }); } }
+      Object.defineProperty(Recorded, 'permission', { get: () => N.permission });
+      Recorded.requestPermission = N.requestPermission.bind(N);
+      window.Notification = Recorded;
+    });
+    const a = await ctx.newPage();
+    a.setDefaultTimeout(TIMEOUT);
+    await a.goto(BASE + '/');
+    await a.getByLabel('User name').fill('agent1');
+    await a.getByLabel('Password').fill(AGENT_PW);
+    await a.getByRole('button', { name: 'Sign in' }).click();
+    await a.goto(BASE + '/#/settings/notifications');
+    await a.locator('[data-permission=granted]').waitFor();
+    await a.goto(BASE + '/#/');
+    await a.locator('.chat', { hasText: 'Tina Team' }).waitFor();
+    const shown = () => a.evaluate(() => window.__shown);
+
+    // The admin leaves a note that mentions the agent: it sits among the messages, marked.
+    await page.goto(BASE + '/#/');
+    await page.locator('.chat', { hasText: 'Tina Team' }).click();
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByRole('dialog', { name: 'Add a private note' }).getByLabel('Note').fill('@agent1 please call Tina back about order 5531');
+    await page.getByRole('button', { name: 'Add note', exact: true }).last().click();
+    const adminNote = page.locator('.note', { hasText: 'order 5531' });
+    await adminNote.waitFor();
+    await until(async () => (await shown()).some((n) => n.title === 'admin mentioned you'), 'the mention notification');
+    await a.locator('.chat', { hasText: 'Tina Team' }).click();
+    const note = a.locator('.note', { hasText: 'order 5531' });
+    await note.locator('.mention', { hasText: '@agent1' }).waitFor();
+    await note.locator('.note-tag', { hasText: 'Private note' }).waitFor();
+    if (await note.getByRole('button', { name: 'Delete this note' }).count()) throw new Error("the agent may delete the admin's note");
+    const [bg, fg] = await note.evaluate((el) => [getComputedStyle(el).backgroundColor, getComputedStyle(el.closest('.messages').querySelector('.msg .bubble, .msg') || el).backgroundColor]);
+    if (bg === fg) throw new Error(`a note looks like a message (${bg})`);
+    await shot(a, '10-private-note');
+
+    // A message in a conversation assigned to the agent, while they look at another.
+    const agentId = (await (await a.request.get(BASE + '/api/v1/me')).json()).id;
+    await page.evaluate(([chat, id]) => fetch(`/api/v1/chats/${encodeURIComponent(chat)}/assign`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ assignee: id }) }),
+      [await a.evaluate(() => decodeURIComponent(location.hash.split('/')[2])), agentId]);
+    await a.locator('.chat', { hasText: 'Ann Lee' }).click();
+    await a.locator('.chat', { hasText: 'Tina Team' }).locator('.assignee-tag', { hasText: 'you' }).waitFor();
+    const tina = { id: 5020, is_bot: false, first_name: 'Tina', last_name: 'Team' };
+    await inject(T1, { message: { message_id: 0, date: now(), chat: { id: tina.id, type: 'private', first_name: 'Tina', last_name: 'Team' }, from: tina, text: 'Tina: calling you now' } });
+    await until(async () => (await shown()).some((n) => n.title === 'Tina Team' && n.body.includes('calling you now')), 'the assigned-conversation notification');
+    // Turned off, it stays quiet.
+    await a.goto(BASE + '/#/settings/notifications');
+    await a.getByLabel('A message in a conversation assigned to you').uncheck();
+    const before = (await shown()).length;
+    await inject(T1, { message: { message_id: 0, date: now(), chat: { id: tina.id, type: 'private', first_name: 'Tina', last_name: 'Team' }, from: tina, text: 'Tina: hello?' } });
+    await stored(a, 'Tina: hello?');
+    await a.goto(BASE + '/#/');
+    await a.locator('.chat', { hasText: 'Tina: hello?' }).waitFor();
+    if ((await shown()).length !== before) throw new Error('notified although turned off');
+
+    // Deleting the note takes it off the agent's screen too.
+    await page.locator('.chat', { hasText: 'Tina Team' }).click();
+    await adminNote.getByRole('button', { name: 'Delete this note' }).click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await a.locator('.chat', { hasText: 'Tina Team' }).click();
+    await a.locator('.msg', { hasText: 'Tina: hello?' }).waitFor();
+    await until(async () => (await a.locator('.note', { hasText: 'order 5531' }).count()) === 0, "the note gone from the agent's screen");
+    await page.evaluate((chat) => fetch(`/api/v1/chats/${encodeURIComponent(chat)}/assign`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ assignee: null }) }),
+      await a.evaluate(() => decodeURIComponent(location.hash.split('/')[2])));
     await ctx.close();
   });
 

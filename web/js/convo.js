@@ -178,8 +178,13 @@ export class Conversation {
     let day = '';
     let marked = false;
     const list = this.sorted();
+    // Private notes go among the messages by time (those before the loaded pages wait for them).
+    const notes = this.team.notes.sorted();
+    let ni = 0;
+    if (this.older && list.length) while (ni < notes.length && notes[ni].at < list[0].date) ni++;
     for (let i = 0; i < list.length; i++) {
       const m = list[i];
+      while (ni < notes.length && notes[ni].at < m.date) nodes.push(this.team.notes.el(notes[ni++]));
       const d = dayLabel(m.date);
       if (d !== day) { nodes.push(h('div', { class: 'day' }, d)); day = d; }
       if (this.readMark !== null && !marked && m.direction === 'incoming' && m.id > this.readMark) {
@@ -203,6 +208,7 @@ export class Conversation {
         && p.direction === m.direction && senderName(p) === senderName(m) && m.date - p.date < 300));
       nodes.push(el);
     }
+    if (!this.newer) while (ni < notes.length) nodes.push(this.team.notes.el(notes[ni++]));
     for (const p of this.composer.pending.values()) nodes.push(p.el);
     if (this.newer) nodes.push(h('div', { class: 'notice' }, 'Loading newer messages…'));
     l.replaceChildren(...nodes);
@@ -353,6 +359,7 @@ export class Conversation {
 
   onEvent(e) {
     if (e.type.startsWith('conversation.')) { this.team.render(); return; }
+    if (this.team.notes.onEvent(e)) return;
     switch (e.type) {
       case 'message.created': case 'message.updated': case 'message.reaction':
         if (e.message && !this.newer) {

@@ -8,7 +8,7 @@ import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
 import { renderSearch, parseFilters } from './search.js';
 import { renderSettings } from './settings.js';
-import { ListViews, applyEvent, labels, labelChip } from './team.js';
+import { ListViews, applyEvent, labels, labelChip, notify, setFavicon } from './team.js';
 
 export class Inbox {
   constructor(root, me, live) {
@@ -147,6 +147,7 @@ export class Inbox {
     replace(this.filterAccount, h('option', { value: '' }, 'All accounts'),
       this.accounts.map((a) => h('option', { value: a.id, selected: this.filter.account === a.id }, `${a.name}${a.unread ? ` (${a.unread})` : ''}`)));
     document.title = total ? `(${total}) lanbox` : 'lanbox';
+    setFavicon(total);
   }
 
   setAccount(id) {
@@ -289,7 +290,10 @@ export class Inbox {
         }
         // Your own unread counts come from the chat itself (read state is per user).
         if (c && e.type === 'message.created' && m && m.direction === 'incoming') this.fetchChatSoon(e.chat);
-        if (c) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
+        if (c) this.renderChats(); else if (e.chat) this.fetchChat(e.chat).then((n) => this.newChatNotice(n, m));
+        if (c && e.type === 'message.created' && m && m.direction === 'incoming' && c.conversation?.assignee?.user === this.me.id) {
+          notify(this.me, 'assigned', this.chatTitle(c), `${senderName(m)}: ${preview(m)}`, e.chat);
+        }
         if (e.type === 'message.created' && m && m.direction === 'incoming') this.refreshAccounts();
         break;
       }
@@ -308,6 +312,11 @@ export class Inbox {
       case 'chat.migrated':
         this.loadChats();
         break;
+      case 'note.created':
+        if (e.note && e.note.mentions.some((u) => u.user === this.me.id)) {
+          notify(this.me, 'mention', `${e.note.by.name} mentioned you`, `In ${c ? this.chatTitle(c) : 'a conversation'}`, e.chat);
+        }
+        break;
       case 'conversation.assigned': case 'conversation.status': case 'conversation.labels':
         if (applyEvent(c, e)) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
         this.views.refreshCounts();
@@ -320,6 +329,11 @@ export class Inbox {
     }
     if (e.chat && e.chat === this.current) this.convo.onEvent(e);
     if (this.onPageEvent) this.onPageEvent(e);
+  }
+
+  /** A chat the list did not know, whose first message this is: a new conversation. */
+  newChatNotice(c, m) {
+    if (c && m && m.direction === 'incoming' && c.messages === 1) notify(this.me, 'conversation', 'New conversation', `${this.chatTitle(c)}: ${preview(m)}`, c.id);
   }
 
   /** Re-reads a chat once per burst of its events (a backlog arriving is one fetch). */

@@ -7,10 +7,10 @@
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
-import { labelSettings } from './team.js';
+import { labelSettings, notifySettings } from './team.js';
 
-const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['system', 'System'], ['tokens', 'API tokens']];
-const AGENT_TABS = [['tokens', 'API tokens']];
+const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['system', 'System'], ['tokens', 'API tokens'], ['notifications', 'Notifications']];
+const AGENT_TABS = [['tokens', 'API tokens'], ['notifications', 'Notifications']];
 
 export async function renderSettings(page, tab, inbox) {
   const admin = inbox.me.role === 'admin';
@@ -27,6 +27,7 @@ export async function renderSettings(page, tab, inbox) {
     else if (tab === 'users') await users(body, inbox);
     else if (tab === 'system') await system(body);
     else if (tab === 'labels') await labelSettings(body, inbox);
+    else if (tab === 'notifications') await notifySettings(body, inbox);
     else await accounts(body, inbox);
   } catch (e) {
     replace(body, h('p', { class: 'error' }, explain(e)));

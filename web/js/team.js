@@ -123,8 +123,10 @@ export class ConversationBar {
     this.snoozed = h('span', { class: 'muted snoozed' });
     this.labelBox = h('span', { class: 'labels' });
     this.addLabel = h('select', { class: 'add-label', 'aria-label': 'Add a label', onchange: () => this.changeLabels(Number(this.addLabel.value), true) });
+    this.notes = new Notes(convo);
     this.el = h('div', { class: 'team-bar' }, this.assignee, this.status, this.snoozed, this.labelBox, this.addLabel,
-      h('button', { class: 'btn history', type: 'button', onclick: () => this.history() }, 'History'));
+      h('button', { class: 'btn history', type: 'button', onclick: () => this.history() }, 'History'),
+      h('button', { class: 'btn add-note', type: 'button', onclick: () => this.notes.write() }, 'Add note'));
   }
 
   chat() { return this.convo.chatRecord(); }
@@ -132,6 +134,7 @@ export class ConversationBar {
   async open(chat) {
     this.people = [];
     this.render();
+    this.notes.open(chat);
     try {
       const people = await get(chatPath(chat) + '/assignees');
       if (chat === this.convo.chat) { this.people = people; this.render(); }
@@ -233,4 +236,162 @@ export async function labelSettings(body, inbox) {
     } }, 'Delete…'))));
   replace(body, h('p', { class: 'muted' }, 'Agents put labels on conversations; the chat list filters by them.'),
     rows.length ? h('table', { class: 'grid' }, h('tbody', null, rows)) : h('p', { class: 'muted' }, 'No labels yet.'), form);
+}
+
+// ---- private notes --------------------------------------------------------------------------
+
+/** A conversation's notes, shown among its messages by time, and written from the bar. */
+export class Notes {
+  constructor(convo) {
+    this.convo = convo;
+    this.byId = new Map();
+    this.els = new Map();
+  }
+
+  async open(chat) {
+    this.byId.clear();
+    this.els.clear();
+    try {
+      const page = await get(chatPath(chat) + '/notes' + qs({ limit: 200 }));
+      if (chat !== this.convo.chat) return;
+      for (const n of page.notes) this.byId.set(n.id, n);
+      this.convo.renderSoon();
+    } catch (e) { toastError('Notes: ' + explain(e)); }
+  }
+
+  sorted() { return [...this.byId.values()].sort((a, b) => a.at - b.at || a.id - b.id); }
+
+  onEvent(e) {
+    if (e.type === 'note.created' && e.note) this.byId.set(e.note.id, e.note);
+    else if (e.type === 'note.deleted') { this.byId.delete(e.note_id); this.els.delete(e.note_id); }
+    else return false;
+    this.convo.renderSoon();
+    return true;
+  }
+
+  el(n) {
+    if (this.els.has(n.id)) return this.els.get(n.id);
+    const me = this.convo.inbox.me;
+    const mine = n.by.user === me.id;
+    // `@name` of a mentioned teammate stands out; the rest is text.
+    const names = new Set(n.mentions.map((m) => '@' + m.name));
+    const parts = n.text.split(/(@[A-Za-z0-9._-]+)/).map((w) => (names.has(w.toLowerCase()) ? h('span', { class: 'mention' }, w) : w));
+    const el = h('div', { class: 'note', role: 'listitem', 'data-note': n.id, 'aria-label': `Private note by ${mine ? 'you' : n.by.name}` },
+      h('div', { class: 'note-head' }, h('span', { class: 'note-tag' }, 'Private note'), ' ', mine ? 'you' : n.by.name || `user ${n.by.user}`,
+        ' · ', fullTime(n.at),
+        mine || me.role === 'admin' ? h('button', { class: 'chip-x', type: 'button', 'aria-label': 'Delete this note', onclick: () => this.remove(n) }, '×') : null),
+      h('div', { class: 'note-text', dir: 'auto' }, parts));
+    this.els.set(n.id, el);
+    return el;
+  }
+
+  async write() {
+    const chat = this.convo.chat;
+    const text = h('textarea', { 'aria-label': 'Note', dir: 'auto', rows: 4, placeholder: 'Only your team sees this. @name tells a teammate.' });
+    await ask({ title: 'Add a private note', confirm: 'Add note', body: ['Notes are never sent to Telegram.'], fields: [text],
+      check: async () => {
+        if (!text.value.trim()) return 'Write something first.';
+        try {
+          const n = await post(chatPath(chat) + '/notes', { text: text.value });
+          if (chat === this.convo.chat) { this.byId.set(n.id, n); this.convo.renderSoon(); }
+          return null;
+        } catch (x) { return explain(x); }
+      } });
+  }
+
+  async remove(n) {
+    const yes = await ask({ title: 'Delete this note?', confirm: 'Delete', danger: true, body: ['The team will not see it any more.'] });
+    if (!yes) return;
+    try { await api_del(chatPath(this.convo.chat) + `/notes/${n.id}`); } catch (x) { toastError(explain(x)); }
+  }
+}
+
+// ---- notifications ----------------------------------------------------------------------------
+
+const PREFS = { conversation: 'A new conversation', assigned: 'A message in a conversation assigned to you', mention: 'A note that mentions you', sound: 'Play a sound' };
+
+/** What this user wants to be told of, kept in this browser (per user). */
+export function notifyPrefs(me) {
+  try { return { conversation: true, assigned: true, mention: true, sound: false, ...JSON.parse(localStorage.getItem(`lanbox.notify.${me.id}`) || '{}') }; } catch { return { conversation: true, assigned: true, mention: true, sound: false }; }
+}
+
+function beep() {
+  try {
+    const ac = new AudioContext();
+    const o = ac.createOscillator();
+    const g = ac.createGain();
+    o.frequency.value = 880;
+    g.gain.setValueAtTime(0.15, ac.currentTime);
+    g.gain.exponentialRampToValueAtTime(0.001, ac.currentTime + 0.25);
+    o.connect(g).connect(ac.destination);
+    o.start();
+    o.stop(ac.currentTime + 0.25);
+  } catch { /* no audio here */ }
+}
+
+/** Tells the user of `kind` (a key of PREFS) when they want it and are not looking at it. */
+export function notify(me, kind, title, body, chat) {
+  const p = notifyPrefs(me);
+  if (!p[kind]) return;
+  const looking = !document.hidden && document.hasFocus() && location.hash === '#/chat/' + encodeURIComponent(chat);
+  if (looking) return;
+  if ('Notification' in window && Notification.permission === 'granted') {
+    const n = new Notification(title, { body, tag: `${kind}:${chat}`, icon: document.querySelector('link[rel=icon]')?.href });
+    n.onclick = () => { window.focus(); location.hash = '#/chat/' + encodeURIComponent(chat); n.close(); };
+  }
+  if (p.sound) beep();
+}
+
+/** Settings → Notifications: what to be told of, and the browser's permission. */
+export async function notifySettings(body, inbox) {
+  const me = inbox.me;
+  const prefs = notifyPrefs(me);
+  const perm = () => ('Notification' in window ? Notification.permission : 'unsupported');
+  const state = h('p', { class: 'muted', 'data-permission': perm() });
+  const show = () => {
+    state.dataset.permission = perm();
+    state.textContent = { granted: 'This browser shows lanbox notifications.', denied: 'This browser blocks lanbox notifications: allow them in the site settings.',
+      default: 'This browser has not been asked yet.', unsupported: 'This browser cannot show notifications.' }[perm()];
+  };
+  show();
+  const ask_ = h('button', { class: 'btn', type: 'button', onclick: async () => { if ('Notification' in window) await Notification.requestPermission(); show(); } }, 'Allow notifications');
+  const boxes = Object.entries(PREFS).map(([k, label]) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: k, checked: prefs[k], onchange: (e) => {
+      const p = notifyPrefs(me);
+      p[k] = e.target.checked;
+      localStorage.setItem(`lanbox.notify.${me.id}`, JSON.stringify(p));
+    } }), ' ', label));
+  replace(body, h('p', null, 'Notifications come while lanbox is in a background tab or another conversation is open. These choices are kept in this browser.'),
+    state, ask_, h('fieldset', null, h('legend', null, 'Tell me of'), boxes));
+}
+
+/** The tab's icon with your unread count on it (the plain icon at zero). */
+let iconBase = null;
+let iconImg = null;
+export function setFavicon(count) {
+  const link = document.querySelector('link[rel=icon]');
+  if (!link) return;
+  if (!iconBase) iconBase = link.href;
+  if (!count) { link.href = iconBase; delete link.dataset.count; return; }
+  const draw = () => {
+    const c = document.createElement('canvas');
+    c.width = c.height = 64;
+    const g = c.getContext('2d');
+    g.drawImage(iconImg, 0, 0, 64, 64);
+    g.fillStyle = '#dc2626';
+    g.beginPath();
+    g.arc(44, 20, 20, 0, 2 * Math.PI);
+    g.fill();
+    g.fillStyle = '#fff';
+    g.font = 'bold 26px sans-serif';
+    g.textAlign = 'center';
+    g.textBaseline = 'middle';
+    g.fillText(count > 99 ? '99' : String(count), 44, 21);
+    link.href = c.toDataURL('image/png');
+    link.dataset.count = String(count);
+  };
+  if (iconImg && iconImg.complete) return draw();
+  iconImg = new Image();
+  iconImg.onload = draw;
+  iconImg.src = iconBase;
 }
