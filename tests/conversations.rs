@@ -390,6 +390,16 @@ async fn grants_hold_for_every_conversation_route() {
         404
     );
 
+    // Bodies that say too little are refused, not guessed at.
+    let (st, e) = post(&s, &alice, &format!("/api/v1/chats/{anna}/assign"), json!({})).await;
+    assert_eq!(st, 400, "a missing assignee is not an unassign: {e}");
+    assert_eq!(
+        post(&s, &root, "/api/v1/labels", json!({"name": "x", "color": null}))
+            .await
+            .0,
+        400
+    );
+
     // Nobody can be given a conversation they may not see.
     let (st, e) = assign(&s, &root, &anna, json!(nobody_id)).await;
     assert_eq!(

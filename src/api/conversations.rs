@@ -97,10 +97,22 @@ pub fn status_change(status: &str, snoozed_until: Option<i64>) -> Result<TeamCha
     Ok(TeamChange::Status { status, until })
 }
 
+/// A field that must be present but may be `null` (serde takes a missing `Option` for `None`
+/// unless the field has a deserializer of its own).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
+}
+
+/// A field that may be absent but not `null`.
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// A user ID, or `null` to unassign.
+    #[serde(deserialize_with = "present")]
     assignee: Option<u64>,
 }
 
@@ -258,6 +270,7 @@ pub async fn labels(State(s): State<Service>, _caller: Caller) -> Result<Json<Ve
 pub struct NewLabel {
     name: String,
     /// `#rrggbb`; a grey when absent.
+    #[serde(default, deserialize_with = "not_null")]
     color: Option<String>,
 }
 

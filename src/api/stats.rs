@@ -2,6 +2,10 @@
 //! and the outbox backlog. Admins also get `system`: storage use of the box and the attachment
 //! queues (S3 sync backlog and the like), box-wide figures agents never see.
 //!
+//! Team reports ([`crate::view::reports`]): `conversations` (by status, account and channel,
+//! and each assignee's workload) always; with `from` (and `to`, default now), `period`: first
+//! response and resolution times (median and p90) and messages in and out per day.
+//!
 //! Counts come from the chat records (the store keeps per-chat message and unread counters), so
 //! this is one pass over the chats and never opens a message. A chat that several of the
 //! caller's accounts have counts once in the totals and once under each account.
@@ -10,11 +14,13 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::ApiError;
-use super::extract::Json;
+use super::extract::{Json, Query};
 use crate::attachments::stats::SystemStats;
 use crate::auth::{Caller, Role};
 use crate::model::ChatKind;
 use crate::service::Service;
+use crate::store::ctx::unix_now;
+use crate::view::reports::{self, Conversations, Period};
 use crate::view::visible;
 
 #[derive(Serialize, Default)]
@@ -68,6 +74,11 @@ pub struct Stats {
     outbox: Outbox,
     /// Sequence number of the newest event (where a live client would start).
     last_seq: u64,
+    /// Conversations by status, by account and by channel, and the assignees' workload.
+    conversations: Conversations,
+    /// With `from`: response and resolution times and messages per day in the period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<Period>,
     /// Admins only: storage use and attachment queues of the whole box.
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<SystemStats>,
@@ -80,7 +91,37 @@ const KINDS: [ChatKind; 4] = [
     ChatKind::Channel,
 ];
 
-pub async fn stats(State(s): State<Service>, caller: Caller) -> Result<Json<Stats>, ApiError> {
+#[derive(serde::Deserialize)]
+pub struct StatsQuery {
+    /// Start of the report period (unix seconds).
+    from: Option<i64>,
+    /// End of the period (unix seconds, exclusive); now when absent.
+    to: Option<i64>,
+}
+
+/// Longest report period: a year and a day.
+const MAX_PERIOD: i64 = 366 * 86_400;
+
+pub async fn stats(
+    State(s): State<Service>,
+    caller: Caller,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<Stats>, ApiError> {
+    let now = unix_now();
+    let period = match (q.from, q.to) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(ApiError::BadRequest("`to` goes with `from`".into())),
+        (Some(from), to) => {
+            let to = to.unwrap_or(now);
+            if from >= to || to - from > MAX_PERIOD {
+                return Err(ApiError::invalid(
+                    "bad_period",
+                    "the period is `from` before `to`, at most 366 days",
+                ));
+            }
+            Some((from, to))
+        }
+    };
     let system = match caller.role {
         Role::Admin => Some(s.system_stats.system(&s.attachments).await?),
         Role::Agent => None,
@@ -119,7 +160,13 @@ pub async fn stats(State(s): State<Service>, caller: Caller) -> Result<Json<Stat
                     a.counts.add(rec.messages, rec.unread);
                 }
             }
+            let conversations = reports::conversations(r, g, now)?;
+            let period = period
+                .map(|(from, to)| reports::period(r, g, from, to))
+                .transpose()?;
             Ok(Stats {
+                conversations,
+                period,
                 totals,
                 by_account,
                 by_kind,

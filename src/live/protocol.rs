@@ -100,6 +100,8 @@ pub enum ClientMsg {
     Assign {
         id: Option<Value>,
         chat: String,
+        /// Required; `null` unassigns.
+        #[serde(deserialize_with = "present")]
         assignee: Option<u64>,
     },
     /// Set a conversation's status (`snoozed_until` with `snoozed`).
@@ -244,4 +246,10 @@ pub fn ack(id: &Option<Value>, extra: Value) -> Value {
 
 pub fn error(id: &Option<Value>, code: &str, message: &str) -> Value {
     json!({"type": "error", "id": id, "code": code, "message": message})
+}
+
+/// A field that must be present but may be `null` (serde takes a missing `Option` for `None`
+/// unless the field has a deserializer of its own).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }

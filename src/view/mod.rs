@@ -5,8 +5,10 @@
 //! - [`dto`]: the JSON shapes of chats, messages and their parts (REST and WebSocket).
 //! - [`conversation`]: status, assignee, labels and activity trail of a conversation.
 //! - [`notes`]: private notes, their events, and finding them by their words.
+//! - [`reports`]: conversations by status, workload, response and resolution times.
 
 pub mod conversation;
 pub mod dto;
 pub mod notes;
+pub mod reports;
 pub mod visible;
