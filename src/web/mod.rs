@@ -50,6 +50,7 @@ assets! {
     "js/inbox.js" => JS,
     "js/live.js" => JS,
     "js/render.js" => JS,
+    "js/reports.js" => JS,
     "js/search.js" => JS,
     "js/settings.js" => JS,
     "js/setup.js" => JS,

@@ -845,6 +845,32 @@ async function main() {
     await ctx.close();
   });
 
+  // Issue 15, point 10: no reports of the team's work.
+  await check('reports: conversations by status and account, workload, response times and messages per day', async () => {
+    await page.getByRole('link', { name: 'Reports' }).click();
+    const status = page.getByRole('img', { name: 'Conversations by status' });
+    await status.waitFor();
+    const open = Number(await status.locator('[data-row=Open] rect').getAttribute('data-value'));
+    if (!(open > 0)) throw new Error(`no open conversations charted (${open})`);
+    await page.locator('[data-figure="First response"] .big').waitFor();
+    const days = await page.locator('[data-day]').count();
+    if (days < 30 || days > 31) throw new Error(`${days} days charted for 30`);
+    await page.getByLabel('Period').selectOption('7');
+    await until(async () => { const n = await page.locator('[data-day]').count(); return n >= 7 && n <= 8; }, 'seven days charted');
+    const incoming = await page.locator('[data-day] rect.in').evaluateAll((rs) => rs.reduce((n, r) => n + Number(r.getAttribute('height') > 0), 0));
+    if (!incoming) throw new Error('no incoming messages charted this week');
+    await shot(page, '11-reports');
+    // An agent's figures cover only their accounts.
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
+    await a.getByRole('link', { name: 'Reports' }).click();
+    const byAccount = a.getByRole('img', { name: 'Conversations by account' });
+    await byAccount.waitFor();
+    const rows = await byAccount.locator('[data-row]').evaluateAll((gs) => gs.map((g) => g.dataset.row));
+    if (rows.join() !== 'Support bot') throw new Error(`the agent's report lists ${rows.join()}`);
+    await ctx.close();
+    await page.goto(BASE + '/#/');
+  });
+
   // Issue 15: the API could edit and delete sent messages and manage tokens and roles; the
   // browser could not.
   await check('edit and delete your own message; API tokens and roles in Settings', async () => {
@@ -1103,7 +1129,7 @@ async function main() {
     if (bgErr === bgOk) throw new Error('an error looks like a confirmation');
     const composer = await page.getByLabel('Message', { exact: true }).boundingBox();
     for (const t of await page.locator('.toast').all()) {
-      const b = await t.boundingBox(); // null: that toast has just gone
+      const b = await t.boundingBox({ timeout: 500 }).catch(() => null); // null: that toast has just gone
       if (b && b.y + b.height > composer.y && b.y < composer.y + composer.height) throw new Error('a notice covers the composer');
     }
     await ok.waitFor({ state: 'detached' });

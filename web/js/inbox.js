@@ -8,6 +8,7 @@ import { preview, senderName, setMe } from './render.js';
 import { Conversation } from './convo.js';
 import { renderSearch, parseFilters } from './search.js';
 import { renderSettings } from './settings.js';
+import { renderReports } from './reports.js';
 import { ListViews, applyEvent, labels, labelChip, notify, setFavicon } from './team.js';
 
 export class Inbox {
@@ -68,6 +69,7 @@ export class Inbox {
     const top = h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/' }, h('img', { src: document.querySelector('link[rel=icon]').href, alt: '' }), h('span', null, 'lanbox')),
       searchForm, this.conn, h('span', { class: 'spacer' }),
+      h('a', { class: 'icon-btn', href: '#/reports', 'aria-label': 'Reports', title: 'Reports' }, '▤'),
       h('a', { class: 'icon-btn', href: isAdmin ? '#/settings/accounts' : '#/settings/tokens', 'aria-label': 'Settings', title: 'Settings' }, '⚙'),
       h('button', { class: 'icon-btn kbd-help', type: 'button', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: () => this.help() }, '⌨'),
       h('span', { class: 'muted me' }, this.me.name),
@@ -360,6 +362,9 @@ export class Inbox {
       this.searchInput.value = parts[1];
       this.showPage();
       renderSearch(this.page, parts[1], this, parseFilters(query));
+    } else if (parts[0] === 'reports') {
+      this.showPage();
+      renderReports(this.page, this);
     } else if (parts[0] === 'settings') {
       this.showPage();
       renderSettings(this.page, parts[1] || (this.me.role === 'admin' ? 'accounts' : 'tokens'), this);
