@@ -804,6 +804,11 @@ async function main() {
     await page.getByRole('button', { name: 'Add note', exact: true }).last().click();
     const adminNote = page.locator('.note', { hasText: 'order 5531' });
     await adminNote.waitFor();
+    // The team finds it with the search box, beside the messages.
+    await page.getByRole('searchbox', { name: 'Search messages' }).fill('order 5531');
+    await page.keyboard.press('Enter');
+    await page.locator('.note-hit', { hasText: 'call Tina back' }).click();
+    await adminNote.waitFor();
     await until(async () => (await shown()).some((n) => n.title === 'admin mentioned you'), 'the mention notification');
     await a.locator('.chat', { hasText: 'Tina Team' }).click();
     const note = a.locator('.note', { hasText: 'order 5531' });

@@ -52,7 +52,20 @@ export async function renderSearch(page, q, inbox, filters = {}) {
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'More results');
   const status = h('p', { class: 'muted', role: 'status' }, 'Searching…');
   const note = h('p', { class: 'muted search-note' });
-  replace(page, h('h1', null, 'Search: ', q), bar, status, note, list, more);
+  // The team's private notes that hold every word (no filters but the query apply to them).
+  const notes = h('section', { class: 'note-hits', 'aria-label': 'Notes found', hidden: true });
+  replace(page, h('h1', null, 'Search: ', q), bar, notes, status, note, list, more);
+  get('/api/v1/notes' + qs({ q, limit: 20 })).then((r) => {
+    if (!r.notes.length) return;
+    notes.hidden = false;
+    replace(notes, h('h2', null, `Private notes (${r.notes.length})`), h('ul', { class: 'hits' }, r.notes.map((n) => {
+      const c = inbox.chats.get(n.chat);
+      return h('li', null, h('button', { class: 'hit note-hit', type: 'button', 'data-chat': n.chat, 'data-note': n.id,
+        onclick: () => { location.hash = '#/chat/' + encodeURIComponent(n.chat); } },
+      h('div', { class: 'h-head' }, h('b', null, c ? inbox.chatTitle(c) : n.chat), h('span', { class: 'h-who' }, n.by.name), h('span', null, fullTime(n.at))),
+      h('div', { class: 'h-text', dir: 'auto' }, n.text)));
+    })));
+  }).catch(() => { /* messages still show; a note search failure is not worth a second error */ });
   let cursor = null;
   const load = async () => {
     try {
