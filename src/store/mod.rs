@@ -497,6 +497,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(SEQ_EVENT)?;
         txn.open_table(MESSAGE_REACTIONS)?;
         txn.open_table(CHAT_USER_READ)?;
+        txn.open_table(SENDER_CHAT)?;
     }
     txn.commit()?;
     Ok(())

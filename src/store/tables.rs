@@ -44,6 +44,11 @@ pub const MESSAGE_REACTIONS: TableDefinition<MsgKey, Rec<Sealed>> = TableDefinit
 /// unread in a chat nobody has opened).
 pub const CHAT_USER_READ: TableDefinition<(u64, i64, u64), (i64, u32)> =
     TableDefinition::new("chat_user_read");
+/// `(account, sender, scope, chat) -> first date`: the chats where a Telegram user wrote to
+/// the account (incoming messages; the contact panel's "other conversations"). Only
+/// identifiers and a date, like the message keys; kept from the first message on, removed with
+/// the account on release. Chats that went away are skipped when read.
+pub const SENDER_CHAT: TableDefinition<(u64, i64, u64, i64), i64> = TableDefinition::new("sender_chat");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
 
