@@ -9,6 +9,7 @@
 //! - [`session`], [`inbox`], [`send`], [`search`], [`stats`], [`events`]: the routes.
 //! - [`ws`]: the WebSocket: authentication, the upgrade, one task per connection.
 //! - [`files`]: attachment listings, signed downloads with `Range`, uploads for sending.
+//! - [`canned`]: canned replies; [`contact`]: the contact panel of a conversation.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
 //! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
@@ -23,6 +24,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod backups;
+pub mod canned;
+pub mod contact;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -233,6 +236,11 @@ routes! {
     post "/api/v1/chats/{chat}/typing" => send::typing,
     get "/api/v1/outbox/{item}" => send::item,
     post "/api/v1/chats/{chat}/read" => inbox::mark_read,
+    get "/api/v1/chats/{chat}/contact" => contact::contact,
+    get "/api/v1/canned" => canned::list,
+    post "/api/v1/canned" => canned::create,
+    patch "/api/v1/canned/{id}" => canned::update,
+    delete "/api/v1/canned/{id}" => canned::remove,
     get "/api/v1/search" => search::search,
     get "/api/v1/stats" => stats::stats,
     get "/api/v1/events" => events::events,

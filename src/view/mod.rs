@@ -3,6 +3,8 @@
 //!
 //! - [`visible`]: grants filtering, the one place that decides what a caller sees.
 //! - [`dto`]: the JSON shapes of chats, messages and their parts (REST and WebSocket).
+//! - [`contact`]: the contact panel beside a conversation.
 
+pub mod contact;
 pub mod dto;
 pub mod visible;
