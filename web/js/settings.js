@@ -7,9 +7,10 @@
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
+import { cannedSettings } from './canned.js';
 
-const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System'], ['tokens', 'API tokens']];
-const AGENT_TABS = [['tokens', 'API tokens']];
+const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['system', 'System'], ['tokens', 'API tokens'], ['canned', 'Canned replies']];
+const AGENT_TABS = [['tokens', 'API tokens'], ['canned', 'Canned replies']];
 
 export async function renderSettings(page, tab, inbox) {
   const admin = inbox.me.role === 'admin';
@@ -23,6 +24,7 @@ export async function renderSettings(page, tab, inbox) {
     }, label))), body);
   try {
     if (tab === 'tokens') await tokens(body, inbox);
+    else if (tab === 'canned') await cannedSettings(body, inbox, () => renderSettings(page, 'canned', inbox));
     else if (tab === 'users') await users(body, inbox);
     else if (tab === 'system') await system(body);
     else await accounts(body, inbox);
