@@ -13,7 +13,12 @@ const CANARY: &str = "CannedCanaryWombat3";
 async fn list(s: &TestServer, token: &str) -> Vec<Value> {
     let (st, v) = get(s, token, "/api/v1/canned").await;
     assert_eq!(st, 200, "{v}");
-    assert!(v["variables"].as_array().unwrap().contains(&json!("contact.first_name")));
+    assert!(
+        v["variables"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("contact.first_name"))
+    );
     v["replies"].as_array().unwrap().clone()
 }
 
@@ -63,13 +68,21 @@ async fn team_replies_are_for_admins_to_manage_and_personal_ones_for_their_owner
     assert_eq!(st, 403);
 
     // Personal is the default; the owner sees it, nobody else does (not even an admin).
-    let (st, mine) = create(&s, &alice, json!({"shortcut": "bye", "text": "Bye {{ contact.name }}"})).await;
+    let (st, mine) = create(
+        &s,
+        &alice,
+        json!({"shortcut": "bye", "text": "Bye {{ contact.name }}"}),
+    )
+    .await;
     assert_eq!(st, 201, "{mine}");
     assert_eq!(mine["scope"], "personal");
     let mine_id = mine["id"].as_u64().unwrap();
     let hello = ("hello".to_string(), "team".to_string());
     let bye = ("bye".to_string(), "personal".to_string());
-    assert_eq!(shortcuts(&list(&s, &alice).await), vec![bye.clone(), hello.clone()]);
+    assert_eq!(
+        shortcuts(&list(&s, &alice).await),
+        vec![bye.clone(), hello.clone()]
+    );
     assert_eq!(shortcuts(&list(&s, &nobody).await), vec![hello.clone()]);
     assert_eq!(shortcuts(&list(&s, &root).await), vec![hello.clone()]);
     assert_eq!(list(&s, &alice).await[1]["editable"], false);
@@ -89,7 +102,10 @@ async fn team_replies_are_for_admins_to_manage_and_personal_ones_for_their_owner
     )
     .await;
     assert_eq!(st, 200, "{changed}");
-    assert_eq!((changed["shortcut"].as_str(), changed["text"].as_str()), (Some("ciao"), Some("Ciao {{contact.first_name}}")));
+    assert_eq!(
+        (changed["shortcut"].as_str(), changed["text"].as_str()),
+        (Some("ciao"), Some("Ciao {{contact.first_name}}"))
+    );
     let (st, _) = request(&s, "DELETE", &alice, &mine_path, None).await;
     assert_eq!(st, 204);
     let (st, _) = request(&s, "DELETE", &alice, &mine_path, None).await;
@@ -111,10 +127,20 @@ async fn shortcuts_are_unique_where_they_would_meet_and_variables_are_checked() 
     s.user("bob", Role::Agent, &[]).await;
     let bob = s.token("bob").await;
 
-    let (st, _) = create(&s, &root, json!({"shortcut": "price", "text": "a", "scope": "team"})).await;
+    let (st, _) = create(
+        &s,
+        &root,
+        json!({"shortcut": "price", "text": "a", "scope": "team"}),
+    )
+    .await;
     assert_eq!(st, 201);
     // Another team reply, or a personal one, with the same shortcut would meet it.
-    let (st, e) = create(&s, &root, json!({"shortcut": "PRICE", "text": "b", "scope": "team"})).await;
+    let (st, e) = create(
+        &s,
+        &root,
+        json!({"shortcut": "PRICE", "text": "b", "scope": "team"}),
+    )
+    .await;
     assert_eq!((st, e["error"]["code"].as_str()), (409, Some("conflict")));
     let (st, _) = create(&s, &alice, json!({"shortcut": "price", "text": "b"})).await;
     assert_eq!(st, 409);
@@ -129,14 +155,22 @@ async fn shortcuts_are_unique_where_they_would_meet_and_variables_are_checked() 
         (json!({"shortcut": "two words", "text": "a"}), "bad_shortcut"),
         (json!({"shortcut": "", "text": "a"}), "bad_shortcut"),
         (json!({"shortcut": "ok", "text": "   "}), "bad_text"),
-        (json!({"shortcut": "ok", "text": format!("{CANARY} {{{{contact.email}}}}")}), "bad_text"),
+        (
+            json!({"shortcut": "ok", "text": format!("{CANARY} {{{{contact.email}}}}")}),
+            "bad_text",
+        ),
         (json!({"shortcut": "ok", "text": "x".repeat(4097)}), "bad_text"),
     ] {
         let (st, e) = create(&s, &alice, body).await;
         assert_eq!((st, e["error"]["code"].as_str()), (400, Some(code)), "{e}");
         assert!(!e.to_string().contains(CANARY));
     }
-    let (st, e) = create(&s, &alice, json!({"shortcut": "ok", "text": "a", "scope": "everyone"})).await;
+    let (st, e) = create(
+        &s,
+        &alice,
+        json!({"shortcut": "ok", "text": "a", "scope": "everyone"}),
+    )
+    .await;
     assert_eq!(st, 400, "{e}");
 }
 
@@ -152,7 +186,12 @@ async fn reply_text_is_sealed_at_rest_and_backed_up() {
     )
     .await;
     assert_eq!(st, 201);
-    let (st, _) = create(&s, &alice, json!({"shortcut": "wombat3", "text": format!("mine {CANARY}")})).await;
+    let (st, _) = create(
+        &s,
+        &alice,
+        json!({"shortcut": "wombat3", "text": format!("mine {CANARY}")}),
+    )
+    .await;
     assert_eq!(st, 201);
     assert_eq!(list(&s, &alice).await.len(), 2);
     support::canary::assert_absent(s.dir.path(), &[CANARY, "wombat3"]);

@@ -35,11 +35,19 @@ fn vera(m: Message) -> Message {
 async fn with_vera() -> (TestServer, u64, u64) {
     let (s, a, b) = workspace().await;
     let dm = chat(VERA, ChatKind::Private, "Vera Petrova");
-    s.ingest(a, vec![vera(text_message(a, &dm, 1, "alpha hello")), vera(text_message(a, &dm, 2, "alpha again"))])
+    s.ingest(
+        a,
+        vec![
+            vera(text_message(a, &dm, 1, "alpha hello")),
+            vera(text_message(a, &dm, 2, "alpha again")),
+        ],
+    )
+    .await;
+    s.ingest(b, vec![vera(text_message(b, &dm, 1, "bravo secret dm"))])
         .await;
-    s.ingest(b, vec![vera(text_message(b, &dm, 1, "bravo secret dm"))]).await;
     let group = chat(-4001, ChatKind::Group, "Alpha group");
-    s.ingest(a, vec![vera(text_message(a, &group, 1, "alpha group hello"))]).await;
+    s.ingest(a, vec![vera(text_message(a, &group, 1, "alpha group hello"))])
+        .await;
     let shared = chat(-100700, ChatKind::Supergroup, "Shared room");
     let in_shared = vera(text_message(a, &shared, 30, "alpha shared vera"));
     s.ingest(a, vec![in_shared.clone()]).await;
@@ -56,7 +64,11 @@ async fn with_vera() -> (TestServer, u64, u64) {
     )
     .await;
     let bravo_sg = chat(-100500, ChatKind::Supergroup, "Bravo team");
-    s.ingest(b, vec![vera(text_message(b, &bravo_sg, 11, "bravo secret group vera"))]).await;
+    s.ingest(
+        b,
+        vec![vera(text_message(b, &bravo_sg, 11, "bravo secret group vera"))],
+    )
+    .await;
     (s, a, b)
 }
 
@@ -94,7 +106,12 @@ async fn the_panel_shows_the_person_and_what_they_share_with_the_team() {
     assert_eq!(ids(&v, "accounts", "name"), ["alpha", "bravo"]);
     assert_eq!(
         ids(&v, "conversations", "id"),
-        ["0:-100500", "0:-100700", format!("{a}:-4001").as_str(), format!("{b}:{VERA}").as_str()]
+        [
+            "0:-100500",
+            "0:-100700",
+            format!("{a}:-4001").as_str(),
+            format!("{b}:{VERA}").as_str()
+        ]
     );
     // Newest activity first.
     let dates: Vec<i64> = v["conversations"]
@@ -136,7 +153,10 @@ async fn a_group_shows_its_last_writer_the_caller_may_see() {
     let alice = s.token("alice").await;
     // Boris wrote last, but only bravo received it: the admin sees him, alpha's agent Vera.
     let v = panel(&s, &root, "0:-100700").await;
-    assert_eq!((v["role"].as_str(), v["contact"]["name"].as_str()), (Some("last_writer"), Some("Boris")));
+    assert_eq!(
+        (v["role"].as_str(), v["contact"]["name"].as_str()),
+        (Some("last_writer"), Some("Boris"))
+    );
     assert_eq!(v["contact"]["language"], Value::Null);
     let v = panel(&s, &alice, "0:-100700").await;
     assert_eq!(v["contact"]["name"], "Vera Petrova");
@@ -153,7 +173,12 @@ async fn a_released_account_leaves_nothing_in_the_index() {
     let (s, a, b) = with_vera().await;
     let rows = |account| {
         let store = s.store.clone();
-        async move { store.read(move |r| r.sender_chats(account, VERA, 100)).await.unwrap() }
+        async move {
+            store
+                .read(move |r| r.sender_chats(account, VERA, 100))
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(rows(b).await.len(), 3);
     s.state.pipeline.release_account(b).await.unwrap();

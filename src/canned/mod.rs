@@ -393,7 +393,12 @@ pub struct CannedChange {
 
 /// Changes a reply `actor` may manage. One they cannot see is [`CannedError::NotFound`]; a
 /// team reply they see but may not manage is [`CannedError::Forbidden`].
-pub async fn update(store: &Store, actor: Actor, id: u64, change: CannedChange) -> Result<Canned, CannedError> {
+pub async fn update(
+    store: &Store,
+    actor: Actor,
+    id: u64,
+    change: CannedChange,
+) -> Result<Canned, CannedError> {
     let shortcut = change.shortcut.as_deref().map(normalise_shortcut).transpose()?;
     if let Some(t) = &change.text {
         check_text(t)?;
@@ -466,12 +471,18 @@ mod tests {
     #[test]
     fn only_known_variables_pass_and_fill() {
         check_text("Hi {{contact.first_name}}, {{ agent.name }} here").unwrap();
-        assert!(matches!(check_text("Hi {{contact.email}}"), Err(CannedError::BadText(_))));
+        assert!(matches!(
+            check_text("Hi {{contact.email}}"),
+            Err(CannedError::BadText(_))
+        ));
         assert!(check_text("  ").is_err());
-        let filled = fill("Hi {{contact.first_name}}, {{ agent.name }}{{x}} {{", |v| match v {
-            "contact.first_name" => Some("Anna".into()),
-            _ => None,
-        });
+        let filled = fill(
+            "Hi {{contact.first_name}}, {{ agent.name }}{{x}} {{",
+            |v| match v {
+                "contact.first_name" => Some("Anna".into()),
+                _ => None,
+            },
+        );
         assert_eq!(filled, "Hi Anna, {{x}} {{");
     }
 

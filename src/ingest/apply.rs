@@ -376,7 +376,12 @@ fn upsert(
 
 /// Remembers that the Telegram user who wrote an incoming message wrote to `account` in this
 /// chat (the contact panel lists the chats a contact shares with the team).
-fn note_sender(ctx: &mut WriteCtx<'_>, account: AccountId, chat: ChatKey, m: &Message) -> Result<(), StoreError> {
+fn note_sender(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    chat: ChatKey,
+    m: &Message,
+) -> Result<(), StoreError> {
     if m.direction == Direction::Incoming
         && let crate::model::Sender::User(u) = &m.content.sender
     {

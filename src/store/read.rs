@@ -119,7 +119,12 @@ impl Reader {
 
     /// The chats where Telegram user `sender` wrote to `account`, with the date of the first
     /// such message (see [`SENDER_CHAT`]); at most `limit`.
-    pub fn sender_chats(&self, account: u64, sender: i64, limit: usize) -> Result<Vec<(ChatKey, i64)>, StoreError> {
+    pub fn sender_chats(
+        &self,
+        account: u64,
+        sender: i64,
+        limit: usize,
+    ) -> Result<Vec<(ChatKey, i64)>, StoreError> {
         let t = self.txn.open_table(SENDER_CHAT)?;
         let mut out = Vec::new();
         for row in t

@@ -118,7 +118,9 @@ pub fn contact(r: &Reader, g: &Grants, key: ChatKey) -> Result<Option<ContactDto
         if !seen.insert(k) {
             continue;
         }
-        let Some(v) = visible::chat(r, g, k)? else { continue };
+        let Some(v) = visible::chat(r, g, k)? else {
+            continue;
+        };
         conversations.push(ConversationDto {
             id: chat_id(k),
             telegram_id: k.chat,
