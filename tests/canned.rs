@@ -204,3 +204,56 @@ async fn reply_text_is_sealed_at_rest_and_backed_up() {
         .unwrap();
     assert!(unknown.is_empty(), "tables a backup would not copy: {unknown:?}");
 }
+
+/// Regression guard: an ID must never come back (a client still holding the deleted reply's
+/// ID would change another reply), and a deleted user's personal replies must not linger where
+/// nobody can see or remove them.
+#[tokio::test]
+async fn ids_are_never_reused_and_a_deleted_users_replies_go_with_them() {
+    let (s, _a, _b) = workspace().await;
+    let root = s.token("root").await;
+    s.user("bob", Role::Agent, &[]).await;
+    let bob = s.token("bob").await;
+    let (_, one) = create(&s, &bob, json!({"shortcut": "one", "text": "1"})).await;
+    let (_, two) = create(&s, &bob, json!({"shortcut": "two", "text": "2"})).await;
+    let (_, team) = create(
+        &s,
+        &root,
+        json!({"shortcut": "team", "text": "t", "scope": "team"}),
+    )
+    .await;
+    let last = team["id"].as_u64().unwrap();
+    assert!(one["id"].as_u64() < two["id"].as_u64());
+    let (st, _) = request(&s, "DELETE", &root, &format!("/api/v1/canned/{last}"), None).await;
+    assert_eq!(st, 204);
+    let (_, again) = create(
+        &s,
+        &root,
+        json!({"shortcut": "team", "text": "t", "scope": "team"}),
+    )
+    .await;
+    assert!(again["id"].as_u64().unwrap() > last, "{again}");
+
+    let rows = || {
+        s.store.read(|r| {
+            use redb::ReadableTableMetadata;
+            Ok(r.txn()
+                .open_table(lanbox::canned::tables::CANNED_REPLY)
+                .unwrap()
+                .len()
+                .unwrap())
+        })
+    };
+    assert_eq!(rows().await.unwrap(), 3);
+    let (_, users) = get(&s, &root, "/api/v1/users").await;
+    let bob_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .unwrap()["id"]
+        .clone();
+    let (st, _) = request(&s, "DELETE", &root, &format!("/api/v1/users/{bob_id}"), None).await;
+    assert_eq!(st, 204);
+    assert_eq!(rows().await.unwrap(), 1, "only the team's reply is left");
+}

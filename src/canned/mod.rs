@@ -41,6 +41,8 @@ use tables::{CANNED_KEY, CANNED_REPLY};
 /// signing key has `u64::MAX`, the backup key `u64::MAX - 1`).
 const TEAM_SLOT: u64 = u64::MAX - 2;
 const TEAM_KEY: &str = "team";
+/// The next reply ID, in the store's `meta` table: IDs are never given twice.
+const META_NEXT_ID: &str = "next_canned_reply";
 
 /// Replies the box keeps at most, team and personal together (each list reads them all).
 pub const MAX_REPLIES: u64 = 1000;
@@ -366,7 +368,9 @@ pub async fn create(
             if t.len()? >= MAX_REPLIES {
                 return Err(CannedError::TooMany);
             }
-            let id = t.last()?.map_or(1, |(k, _)| k.value() + 1);
+            let last = t.last()?.map_or(0, |(k, _)| k.value());
+            let id = ctx.meta_flag(META_NEXT_ID)?.unwrap_or(1).max(last + 1);
+            ctx.set_meta_flag(META_NEXT_ID, Some(id + 1))?;
             let content = CannedContent {
                 shortcut: shortcut.clone(),
                 text: text.clone(),
@@ -437,6 +441,22 @@ pub async fn delete(store: &Store, actor: Actor, id: u64) -> Result<(), CannedEr
             owned(ctx, actor, id)?;
             ctx.txn().open_table(CANNED_REPLY)?.remove(id)?;
             Ok(())
+        })
+        .await
+}
+
+/// Deletes every personal reply of `user` (their account was deleted); how many went.
+pub async fn drop_owner(store: &Store, user: u64) -> Result<u64, CannedError> {
+    store
+        .try_write(1, move |ctx| {
+            let mut t = ctx.txn().open_table(CANNED_REPLY)?;
+            let mut gone = 0;
+            t.retain(|_, v| {
+                let theirs = v.get().is_ok_and(|r| r.owner == Some(user));
+                gone += u64::from(theirs);
+                !theirs
+            })?;
+            Ok(gone)
         })
         .await
 }
