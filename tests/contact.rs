@@ -192,3 +192,55 @@ async fn a_released_account_leaves_nothing_in_the_index() {
         ["0:-100700", format!("{a}:-4001").as_str()]
     );
 }
+
+/// Regression guard: a box that stored messages before the `sender_chat` index existed must
+/// show a contact's groups too, not only what arrives after the upgrade. Its first start
+/// builds the index from the messages.
+#[test]
+fn a_store_from_before_the_index_gets_it_built_on_start() {
+    use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
+    use lanbox::store::tables::{META_SENDER_CHAT_BUILT, SENDER_CHAT};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::messages::open(dir.path());
+    let a = support::messages::account(&store, "alpha", false);
+    let p = Pipeline::new(store.clone(), Arc::new(NoIndex));
+    let group = chat(-100900, ChatKind::Supergroup, "Old group");
+    let dm = chat(VERA, ChatKind::Private, "Vera Petrova");
+    let mut out = text_message(a, &dm, 3, "our answer");
+    out.direction = lanbox::model::Direction::Outgoing;
+    p.submit_blocking(Batch {
+        account: a,
+        changes: vec![
+            Change::New(vera(text_message(a, &group, 7, "old hello"))),
+            Change::New(vera(text_message(a, &group, 8, "old again"))),
+            Change::New(vera(text_message(a, &dm, 2, "old private"))),
+            Change::New(out),
+        ],
+        position: None,
+    })
+    .unwrap();
+    let rows = |store: &lanbox::store::Store| {
+        let r = store.reader().unwrap();
+        r.sender_chats(a, VERA, 10).unwrap()
+    };
+    let before = rows(&store);
+    assert_eq!(before.len(), 2);
+    // Make it the store of a release without the index.
+    store
+        .write_blocking(1, |ctx| {
+            ctx.txn().delete_table(SENDER_CHAT)?;
+            ctx.set_meta_flag(META_SENDER_CHAT_BUILT, None)
+        })
+        .unwrap();
+    assert!(store.reader().unwrap().txn().open_table(SENDER_CHAT).is_err());
+    drop(p);
+    drop(store);
+
+    let store = support::messages::open(dir.path());
+    assert_eq!(
+        rows(&store),
+        before,
+        "the same chats, with the first message's date"
+    );
+}

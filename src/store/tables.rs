@@ -46,8 +46,9 @@ pub const CHAT_USER_READ: TableDefinition<(u64, i64, u64), (i64, u32)> =
     TableDefinition::new("chat_user_read");
 /// `(account, sender, scope, chat) -> first date`: the chats where a Telegram user wrote to
 /// the account (incoming messages; the contact panel's "other conversations"). Only
-/// identifiers and a date, like the message keys; kept from the first message on, removed with
-/// the account on release. Chats that went away are skipped when read.
+/// identifiers and a date, like the message keys; kept from the first message on (a store
+/// older than this table gets it built from its messages on start), removed with the account on
+/// release. Chats that went away are skipped when read.
 pub const SENDER_CHAT: TableDefinition<(u64, i64, u64, i64), i64> = TableDefinition::new("sender_chat");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
@@ -57,6 +58,8 @@ pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_NEXT_ACCOUNT: &str = "next_account";
 /// The next user ID; user IDs are never reused (`auth::users::add`).
 pub const META_NEXT_USER: &str = "next_user";
+/// Set once [`SENDER_CHAT`] holds what the messages stored before it say.
+pub const META_SENDER_CHAT_BUILT: &str = "sender_chat_built";
 
 /// Current layout of the tables above. A release that changes it adds a migration step.
 pub const SCHEMA_VERSION: u64 = 1;

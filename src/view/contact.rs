@@ -7,10 +7,10 @@
 //! `language_code`) arrives on each of their messages and is stored sealed in its content, so
 //! the panel opens the newest incoming message of theirs the caller may see; a private chat
 //! with none yet shows the chat's own name. Where else they wrote comes from the store's
-//! `sender_chat` index (per account, so an account the caller is not granted adds nothing);
-//! private chats with the same person through the caller's other accounts are found by key,
-//! which also covers messages stored before that index existed. Labels are not shown: the box
-//! has none yet.
+//! `sender_chat` index (per account, so an account the caller is not granted adds nothing; built
+//! from the stored messages on the first start of a store older than it); private chats with
+//! the same person through the caller's other accounts are also found by key, even before they
+//! wrote there. Labels are not shown: the box has none yet.
 
 use std::collections::BTreeSet;
 
