@@ -5,7 +5,7 @@
 //! From the bottom up; a module uses only modules of layers before its own (`tests/layers.rs` checks
 //! this against every `crate::` path in `src/`).
 //!
-//! Layers, lowest first: model, system, web < store < auth, ingest < search < channels
+//! Layers, lowest first: model, system, web < store < auth, ingest, canned < search < channels
 //! < outbox < attachments < backup < view < live < service < api, server < config < app < dev < main
 //!
 //! - [`model`]: the normalised, channel-neutral message, chat and event types.
@@ -19,6 +19,8 @@
 //!   into a `Caller`.
 //! - [`ingest`]: the pipeline that turns connector batches into committed, published changes
 //!   (dedup, login-code redaction, sealing, index hook, unread counters, event log, position).
+//! - [`canned`]: canned replies, the team's and each user's own, sealed under a box-level team
+//!   key; who sees and manages which.
 //! - [`search`]: tokenizer and the full-text index kept in redb, updated in the message's own
 //!   transaction through the ingest hook (keyed-hash terms, compact postings, newest-first
 //!   queries with snippets).
@@ -74,6 +76,7 @@ pub mod app;
 pub mod attachments;
 pub mod auth;
 pub mod backup;
+pub mod canned;
 pub mod channels;
 pub mod config;
 pub mod dev;

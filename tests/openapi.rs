@@ -73,6 +73,8 @@ async fn responses_match_the_openapi_schemas() {
         ("/api/v1/stats".into(), "Stats"),
         ("/api/v1/events?after=0".into(), "EventsPage"),
         ("/api/v1/chats/9:9".into(), "Error"),
+        (format!("/api/v1/chats/{chat}/contact"), "Contact"),
+        ("/api/v1/chats/0:-100700/contact".into(), "Contact"),
     ] {
         let (_, v) = get(&s, &root, &path).await;
         check(&v, schema);
@@ -89,6 +91,15 @@ async fn responses_match_the_openapi_schemas() {
     )
     .await;
     check(&read, "ReadState");
+    let (_, made) = post(
+        &s,
+        &root,
+        "/api/v1/canned",
+        json!({"shortcut": "hi", "text": "Hi {{contact.first_name}}", "scope": "team"}),
+    )
+    .await;
+    check(&made, "Canned");
+    check(&get(&s, &root, "/api/v1/canned").await.1, "CannedList");
     let (_, ticket) = post(&s, &root, "/api/v1/ws/ticket", json!({})).await;
     check(&ticket, "Ticket");
     let res = s

@@ -140,6 +140,8 @@ pub async fn delete_user(
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
     s.auth.remove_user(id).await?;
+    // Their personal canned replies go with them (nobody else may ever see them).
+    crate::canned::drop_owner(&s.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

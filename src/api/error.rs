@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
 use crate::backup::BackupError;
+use crate::canned::CannedError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
 use crate::outbox::OutboxError;
@@ -224,6 +225,24 @@ impl From<BackupError> for ApiError {
             BackupError::S3(_) => coded(StatusCode::BAD_GATEWAY, "s3_unavailable", &e),
             BackupError::Store(s) => s.into(),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CannedError> for ApiError {
+    fn from(e: CannedError) -> Self {
+        match e {
+            CannedError::NotFound => ApiError::NotFound,
+            CannedError::Forbidden => ApiError::Forbidden,
+            CannedError::BadShortcut(_) => ApiError::invalid("bad_shortcut", e.to_string()),
+            CannedError::BadText(_) => ApiError::invalid("bad_text", e.to_string()),
+            CannedError::ShortcutTaken => ApiError::Conflict(e.to_string()),
+            CannedError::TooMany => ApiError::Coded {
+                status: StatusCode::CONFLICT,
+                code: "too_many_replies",
+                message: e.to_string(),
+            },
+            CannedError::Store(s) => s.into(),
         }
     }
 }

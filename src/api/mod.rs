@@ -9,6 +9,7 @@
 //! - [`session`], [`inbox`], [`send`], [`search`], [`stats`], [`events`]: the routes.
 //! - [`ws`]: the WebSocket: authentication, the upgrade, one task per connection.
 //! - [`files`]: attachment listings, signed downloads with `Range`, uploads for sending.
+//! - [`canned`]: canned replies; [`contact`]: the contact panel of a conversation.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
 //! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
@@ -24,6 +25,8 @@ pub mod accounts;
 pub mod admin;
 pub mod backups;
 pub mod conversations;
+pub mod canned;
+pub mod contact;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -247,6 +250,11 @@ routes! {
     get "/api/v1/labels" => conversations::labels,
     post "/api/v1/labels" => conversations::create_label,
     delete "/api/v1/labels/{label}" => conversations::delete_label,
+    get "/api/v1/chats/{chat}/contact" => contact::contact,
+    get "/api/v1/canned" => canned::list,
+    post "/api/v1/canned" => canned::create,
+    patch "/api/v1/canned/{id}" => canned::update,
+    delete "/api/v1/canned/{id}" => canned::remove,
     get "/api/v1/search" => search::search,
     get "/api/v1/stats" => stats::stats,
     get "/api/v1/events" => events::events,

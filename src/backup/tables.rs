@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::BackupError;
 use crate::attachments::tables as att;
 use crate::auth::tables as auth;
+use crate::canned::tables as canned;
 use crate::outbox::tables as outbox;
 use crate::search::tables as search;
 use crate::store::codec::{Rec, Record};
@@ -121,11 +122,14 @@ pub static ALL: &[&dyn CopyTable] = &[
     &store::CHAT_ACTIVITY,
     &store::LABEL_RECORD,
     &store::CHAT_NOTE,
+    &store::SENDER_CHAT,
     &store::SEQ_EVENT,
     &auth::USER_RECORD,
     &auth::USERNAME_USER,
     &auth::TOKENHASH_TOKEN,
     &auth::SESSIONHASH_SESSION,
+    &canned::CANNED_REPLY,
+    &canned::CANNED_KEY,
     &search::TERM_POSTINGS,
     &search::PREFIX_TERM,
     &search::DOCROW_MESSAGES,

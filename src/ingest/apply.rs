@@ -306,6 +306,7 @@ fn upsert(
             if !existing.seen_by.contains(&account) {
                 existing.seen_by.push(account);
                 ctx.put_message(key, &existing)?;
+                note_sender(ctx, account, chat_key, &m)?;
                 ctx.append_event(
                     event(EventKind::MessageCreated, vec![account], key),
                     Some(Arc::new(m)),
@@ -362,6 +363,7 @@ fn upsert(
     if stored.direction == Direction::Incoming {
         super::conversation::on_incoming(ctx, chat_key, &[account])?;
     }
+    note_sender(ctx, account, chat_key, &m)?;
     // A button press is stored in the conversation but announced as what it is.
     let kind = if matches!(m.content.body, crate::model::Body::Postback { .. }) {
         EventKind::Postback
@@ -372,6 +374,22 @@ fn upsert(
     ev.unread = Some(unread);
     ctx.append_event(ev, Some(Arc::new(m)))?;
     out.created += 1;
+    Ok(())
+}
+
+/// Remembers that the Telegram user who wrote an incoming message wrote to `account` in this
+/// chat (the contact panel lists the chats a contact shares with the team).
+fn note_sender(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    chat: ChatKey,
+    m: &Message,
+) -> Result<(), StoreError> {
+    if m.direction == Direction::Incoming
+        && let crate::model::Sender::User(u) = &m.content.sender
+    {
+        ctx.note_sender_chat(account, u.id, chat, m.date)?;
+    }
     Ok(())
 }
 

@@ -101,6 +101,7 @@ pub async fn release(store: &Store, index: Arc<dyn IndexHook>, account: u64) -> 
     store
         .write(1, move |ctx| {
             index.remove_account(ctx, account)?;
+            ctx.drop_sender_chats(account)?;
             ctx.destroy_account(account)?;
             ctx.set_meta_flag(&flag, None)
         })

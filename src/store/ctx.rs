@@ -119,6 +119,35 @@ impl<'t> WriteCtx<'t> {
         self.txn
     }
 
+    // ---- who wrote where (the contact panel) ----
+
+    /// Notes that Telegram user `sender` wrote to `account` in `chat` (kept from the first time:
+    /// one lookup per message, a write only for a new pair).
+    pub fn note_sender_chat(
+        &mut self,
+        account: u64,
+        sender: i64,
+        chat: ChatKey,
+        date: i64,
+    ) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(SENDER_CHAT)?;
+        let key = (account, sender, chat.scope, chat.chat);
+        if t.get(key)?.is_none() {
+            t.insert(key, date)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets who wrote where to `account` (on release).
+    pub fn drop_sender_chats(&mut self, account: u64) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(SENDER_CHAT)?;
+        t.retain_in(
+            (account, i64::MIN, 0, i64::MIN)..=(account, i64::MAX, u64::MAX, i64::MAX),
+            |_, _| false,
+        )?;
+        Ok(())
+    }
+
     // ---- per-user read state ----
 
     fn load_user_reads(&mut self, chat: ChatKey) -> Result<&mut UserReads, StoreError> {

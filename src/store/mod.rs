@@ -501,7 +501,39 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHAT_ACTIVITY)?;
         txn.open_table(LABEL_RECORD)?;
         txn.open_table(CHAT_NOTE)?;
+        txn.open_table(SENDER_CHAT)?;
+        if meta.get(META_SENDER_CHAT_BUILT)?.is_none() {
+            build_sender_chat(&txn)?;
+            meta.insert(META_SENDER_CHAT_BUILT, 1)?;
+        }
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Fills [`tables::SENDER_CHAT`] from the messages of a store written before it existed (once:
+/// a flag in `meta` says it was done; ingest keeps it from then on). Only clear fields are read
+/// (direction, sender ID, who received it): user IDs are positive, chats' negative. A record
+/// that does not decode is left to `lanbox check` rather than stop the start.
+fn build_sender_chat(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    use crate::model::Direction;
+    use tables::*;
+    let messages = txn.open_table(CHAT_MESSAGE)?;
+    let mut index = txn.open_table(SENDER_CHAT)?;
+    for row in messages.iter()? {
+        let (k, v) = row?;
+        let (k, Ok(m)) = (k.value(), v.value().get()) else {
+            continue;
+        };
+        if m.direction != Direction::Incoming || m.sender_id <= 0 {
+            continue;
+        }
+        for &account in &m.seen_by {
+            let key = (account, m.sender_id, k.scope, k.chat);
+            if index.get(key)?.is_none_or(|d| d.value() > m.date) {
+                index.insert(key, m.date)?;
+            }
+        }
+    }
     Ok(())
 }

@@ -117,6 +117,27 @@ impl Reader {
         Ok(t.get((chat.scope, chat.chat, user))?.map(|v| v.value()))
     }
 
+    /// The chats where Telegram user `sender` wrote to `account`, with the date of the first
+    /// such message (see [`SENDER_CHAT`]); at most `limit`.
+    pub fn sender_chats(
+        &self,
+        account: u64,
+        sender: i64,
+        limit: usize,
+    ) -> Result<Vec<(ChatKey, i64)>, StoreError> {
+        let t = self.txn.open_table(SENDER_CHAT)?;
+        let mut out = Vec::new();
+        for row in t
+            .range((account, sender, 0, i64::MIN)..=(account, sender, u64::MAX, i64::MAX))?
+            .take(limit)
+        {
+            let (k, v) = row?;
+            let (_, _, scope, chat) = k.value();
+            out.push((ChatKey { scope, chat }, v.value()));
+        }
+        Ok(out)
+    }
+
     pub fn position(&self, account: u64) -> Result<Option<u64>, StoreError> {
         let t = self.txn.open_table(ACCOUNT_POSITION)?;
         Ok(t.get(account)?.map(|v| v.value()))

@@ -57,6 +57,12 @@ pub const CHAT_ACTIVITY: TableDefinition<(u64, i64, u64), Rec<ActivityRecord>> =
 pub const CHAT_NOTE: TableDefinition<(u64, i64, u64), Rec<NoteRecord>> = TableDefinition::new("chat_note");
 /// `label -> LabelRecord`.
 pub const LABEL_RECORD: TableDefinition<u64, Rec<LabelRecord>> = TableDefinition::new("label_record");
+/// `(account, sender, scope, chat) -> first date`: the chats where a Telegram user wrote to
+/// the account (incoming messages; the contact panel's "other conversations"). Only
+/// identifiers and a date, like the message keys; kept from the first message on (a store
+/// older than this table gets it built from its messages on start), removed with the account on
+/// release. Chats that went away are skipped when read.
+pub const SENDER_CHAT: TableDefinition<(u64, i64, u64, i64), i64> = TableDefinition::new("sender_chat");
 /// `seq -> EventRecord`: the workspace event log.
 pub const SEQ_EVENT: TableDefinition<u64, Rec<EventRecord>> = TableDefinition::new("seq_event");
 
@@ -69,6 +75,8 @@ pub const META_NEXT_USER: &str = "next_user";
 pub const META_NEXT_NOTE: &str = "next_note";
 /// The next label ID.
 pub const META_NEXT_LABEL: &str = "next_label";
+/// Set once [`SENDER_CHAT`] holds what the messages stored before it say.
+pub const META_SENDER_CHAT_BUILT: &str = "sender_chat_built";
 
 /// Current layout of the tables above. A release that changes it adds a migration step.
 pub const SCHEMA_VERSION: u64 = 1;

@@ -6,7 +6,9 @@
 //! - [`conversation`]: status, assignee, labels and activity trail of a conversation.
 //! - [`notes`]: private notes, their events, and finding them by their words.
 //! - [`reports`]: conversations by status, workload, response and resolution times.
+//! - [`contact`]: the contact panel beside a conversation.
 
+pub mod contact;
 pub mod conversation;
 pub mod dto;
 pub mod notes;

@@ -878,6 +878,121 @@ async function main() {
 
   // Issue 15: the API could edit and delete sent messages and manage tokens and roles; the
   // browser could not.
+  // Issue 15, point 5: canned replies, the team's and an agent's own, inserted by shortcut.
+  await check('canned replies: "/" opens the picker, a reply goes in with its variables filled, and is sent', async () => {
+    people.lena = { id: 5020, is_bot: false, first_name: 'Lena', last_name: 'Berg', username: 'lena_b', language_code: 'de' };
+    await inject(T1, privateUpdate('lena', { text: 'Hallo, where is my order 5531?' }));
+    // The admin saves a team reply in Settings; a variable the box does not know is refused.
+    await page.goto(BASE + '/#/settings/canned');
+    const form = page.locator('form[aria-label="Add a canned reply"]');
+    await form.getByLabel('Shortcut').fill('thanks');
+    await form.getByLabel('Who can use it').selectOption('team');
+    await form.getByLabel('Text').fill('Thanks {{contact.first_name}}, {{agent.name}} here.');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.locator('tr[data-canned]', { hasText: '/thanks' }).waitFor();
+    await form.getByLabel('Shortcut').fill('oops');
+    await form.getByLabel('Text').fill('Hi {{contact.email}}');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.getByText('unknown variable').waitFor();
+    await shot(page, '20-settings-canned');
+    // The agent adds one of their own (no team option for them); the admin never sees it.
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
+    await a.locator('.chat').first().waitFor();
+    await a.goto(BASE + '/#/settings/canned');
+    const af = a.locator('form[aria-label="Add a canned reply"]');
+    await af.waitFor();
+    if (await af.locator('option[value=team]').count()) throw new Error('an agent is offered team replies');
+    await af.getByLabel('Shortcut').fill('mysig');
+    await af.getByLabel('Text').fill('Best, {{agent.name}}');
+    await af.getByRole('button', { name: 'Save' }).click();
+    await a.locator('tr[data-canned]', { hasText: '/mysig' }).waitFor();
+    if (await a.locator('tr[data-canned]', { hasText: '/thanks' }).getByRole('button', { name: 'Edit…' }).count()) throw new Error('an agent may edit a team reply');
+    const adminSees = await page.evaluate(() => fetch('/api/v1/canned').then((r) => r.json()));
+    if (adminSees.replies.some((r) => r.shortcut === 'mysig')) throw new Error("the admin sees the agent's personal reply");
+    // In Lena's chat: "/" lists both, "/tha" only the team's, Enter inserts it filled in.
+    await a.goto(BASE + '/#/');
+    await a.locator('.chat', { hasText: 'Lena Berg' }).click();
+    await a.locator('.msg', { hasText: 'order 5531' }).waitFor();
+    const box = a.getByLabel('Message', { exact: true });
+    await box.pressSequentially('/');
+    const picker = a.getByRole('listbox', { name: 'Canned replies' });
+    await picker.getByRole('option', { name: /\/thanks/ }).waitFor();
+    await picker.getByRole('option', { name: /\/mysig/ }).waitFor();
+    await shot(a, '21-canned-picker');
+    await box.pressSequentially('tha');
+    await until(async () => (await picker.getByRole('option').count()) === 1, 'the picker filtered to /thanks');
+    await box.press('Enter');
+    await until(async () => (await box.inputValue()) === 'Thanks Lena, agent1 here.', 'the reply filled in');
+    if (await picker.isVisible()) throw new Error('the picker stayed open');
+    await box.press('Enter');
+    await until(async () => (await sim(`/_sim/bot${T1}/sent?since=0`)).find((x) => x.method === 'sendMessage' && x.text === 'Thanks Lena, agent1 here.'),
+      'the canned reply at the simulator');
+    await a.locator('.msg.out', { hasText: 'Thanks Lena, agent1 here.' }).locator('[data-status=sent]').waitFor();
+    // A click inserts too; Escape closes the picker and leaves the text alone.
+    await box.pressSequentially('/my');
+    await picker.getByRole('option', { name: /\/mysig/ }).click();
+    await until(async () => (await box.inputValue()) === 'Best, agent1', 'the clicked reply');
+    await box.fill('');
+    await box.pressSequentially('/');
+    await picker.waitFor();
+    await box.press('Escape');
+    await picker.waitFor({ state: 'hidden' });
+    if ((await box.inputValue()) !== '/') throw new Error('Escape changed the text');
+    await box.fill('');
+    await ctx.close();
+  });
+
+  // Issue 15, point 8: the contact panel, cut to the viewer's grants.
+  await check('contact panel: name, username, Telegram ID, language, accounts and other chats, cut to grants; phone width', async () => {
+    if (!people.lena) throw new Blocked('needs the canned replies check (Lena)');
+    await inject(T2, privateUpdate('lena', { text: 'Also asking sales about 5531' }));
+    await stored(page, 'Also asking sales');
+    await page.goto(BASE + `/#/chat/${encodeURIComponent(`${acct1}:5020`)}`);
+    await page.locator('.msg', { hasText: 'order 5531' }).waitFor();
+    const panel = page.getByRole('complementary', { name: 'Contact' });
+    if (!(await panel.isVisible())) await page.getByRole('button', { name: 'Contact details' }).click();
+    await panel.locator('.cp-name', { hasText: 'Lena Berg' }).waitFor();
+    const field = (p, f) => p.locator(`[data-field=${f}]`).textContent();
+    if ((await field(panel, 'username')) !== '@lena_b') throw new Error('username: ' + await field(panel, 'username'));
+    if ((await field(panel, 'telegram_id')) !== '5020') throw new Error('telegram id: ' + await field(panel, 'telegram_id'));
+    if (!(await field(panel, 'language')).includes('(de)')) throw new Error('language: ' + await field(panel, 'language'));
+    await until(async () => (await panel.locator('li[data-account]').count()) === 2, 'both accounts for the admin');
+    const other = panel.locator(`a[data-chat="${acct2}:5020"]`);
+    await other.waitFor();
+    await shot(page, '22-contact-panel');
+    // The agent, granted only the Support bot, sees neither the Sales bot nor Lena's chat there.
+    const [ctx, a] = await signIn('agent1', AGENT_PW);
+    await a.locator('.chat').first().waitFor();
+    await a.goto(BASE + `/#/chat/${encodeURIComponent(`${acct1}:5020`)}`);
+    await a.locator('.msg', { hasText: 'order 5531' }).waitFor();
+    const ap = a.getByRole('complementary', { name: 'Contact' });
+    if (!(await ap.isVisible())) await a.getByRole('button', { name: 'Contact details' }).click();
+    await ap.locator('.cp-name', { hasText: 'Lena Berg' }).waitFor();
+    await ap.getByText('None you can see.').waitFor();
+    const names = await ap.locator('li[data-account]').allTextContents();
+    if (names.join() !== 'Support bot') throw new Error('agent sees accounts ' + names.join());
+    if ((await ap.textContent()).includes('Sales')) throw new Error('the Sales bot leaked into the agent\'s panel');
+    // Closing is remembered; the toggle brings it back.
+    await ap.getByRole('button', { name: 'Close the contact panel' }).click();
+    await ap.waitFor({ state: 'hidden' });
+    await a.reload();
+    await a.locator('.msg', { hasText: 'order 5531' }).waitFor();
+    if (await ap.isVisible()) throw new Error('the closed panel came back after a reload');
+    await a.getByRole('button', { name: 'Contact details' }).click();
+    await ap.locator('.cp-name', { hasText: 'Lena Berg' }).waitFor();
+    // At phone width it covers the conversation until closed.
+    await a.setViewportSize({ width: 390, height: 800 });
+    const boxSize = await ap.boundingBox();
+    if (!boxSize || boxSize.width < 380) throw new Error('at phone width the panel is ' + JSON.stringify(boxSize));
+    await shot(a, '23-contact-panel-phone');
+    await ap.getByRole('button', { name: 'Close the contact panel' }).click();
+    await a.locator('.msg', { hasText: 'order 5531' }).waitFor({ state: 'visible' });
+    await ctx.close();
+    // The admin follows the link to Lena's other conversation.
+    await other.click();
+    await page.locator('.msg', { hasText: 'Also asking sales' }).waitFor();
+  });
+
   await check('edit and delete your own message; API tokens and roles in Settings', async () => {
     await page.goto(BASE + '/#/');
     await page.locator('.chat', { hasText: 'Ann Lee' }).click();

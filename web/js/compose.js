@@ -5,6 +5,7 @@
 import { h, replace, size } from './dom.js';
 import { get, post, chatPath, upload, explain } from './api.js';
 import { renderMessage, senderName, preview } from './render.js';
+import { CannedPicker } from './canned.js';
 
 export class Composer {
   constructor(convo) {
@@ -24,7 +25,8 @@ export class Composer {
     const form = h('form', { onsubmit: (e) => { e.preventDefault(); this.send(); } },
       h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => this.fileInput.click() }, '📎'),
       this.fileInput, this.text, this.sendBtn);
-    this.el = h('div', { class: 'composer' }, this.replyBar, this.attachBar, form, this.err);
+    this.canned = new CannedPicker(this);
+    this.el = h('div', { class: 'composer' }, this.canned.list, this.replyBar, this.attachBar, form, this.err);
   }
 
   /** A fresh composer for another chat. */
@@ -35,6 +37,7 @@ export class Composer {
     this.renderBars();
     this.err.textContent = '';
     this.text.value = '';
+    this.canned.close();
   }
 
   focus() {
@@ -44,6 +47,7 @@ export class Composer {
   }
 
   keys(e) {
+    if (this.canned.keys(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
     else if (e.key === 'Escape') {
       if (this.replyTo) { this.replyTo = null; this.renderBars(); } else this.text.blur();
@@ -51,6 +55,7 @@ export class Composer {
   }
 
   onInput() {
+    this.canned.onInput();
     this.text.style.height = 'auto';
     this.text.style.height = Math.min(this.text.scrollHeight, 160) + 'px';
     const now = Date.now();

@@ -5,6 +5,7 @@
 import { h, replace, dayLabel, toastError, ask } from './dom.js';
 import { get, post, patch, del, qs, chatPath, explain } from './api.js';
 import { Composer } from './compose.js';
+import { ContactPanel } from './contact.js';
 import { renderMessage, senderName, preview } from './render.js';
 import { ConversationBar } from './team.js';
 
@@ -24,6 +25,8 @@ export class Conversation {
     this.build();
     this.team = new ConversationBar(this);
     this.composer = new Composer(this);
+    this.contact = new ContactPanel(this);
+    this.head.append(this.contact.toggle);
   }
 
   build() {
@@ -61,7 +64,8 @@ export class Conversation {
       this.els.clear();
       this.typers.clear();
       this.composer.reset();
-      replace(this.el, this.head, this.team.el, this.list, this.composer.el);
+      replace(this.el, this.head, this.team.el, this.list, this.composer.el, this.contact.el);
+      this.contact.show(chat);
       replace(this.list, h('div', { class: 'notice' }, 'Loading…'));
     }
     const c = this.inbox.chats.get(chat) || await this.inbox.fetchChat(chat);

@@ -8,9 +8,10 @@
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
 import { get, post, patch, put, del, explain } from './api.js';
 import { labelSettings, notifySettings } from './team.js';
+import { cannedSettings } from './canned.js';
 
-const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['system', 'System'], ['tokens', 'API tokens'], ['notifications', 'Notifications']];
-const AGENT_TABS = [['tokens', 'API tokens'], ['notifications', 'Notifications']];
+const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['canned', 'Canned replies'], ['system', 'System'], ['tokens', 'API tokens'], ['notifications', 'Notifications']];
+const AGENT_TABS = [['tokens', 'API tokens'], ['canned', 'Canned replies'], ['notifications', 'Notifications']];
 
 export async function renderSettings(page, tab, inbox) {
   const admin = inbox.me.role === 'admin';
@@ -24,6 +25,7 @@ export async function renderSettings(page, tab, inbox) {
     }, label))), body);
   try {
     if (tab === 'tokens') await tokens(body, inbox);
+    else if (tab === 'canned') await cannedSettings(body, inbox, () => renderSettings(page, 'canned', inbox));
     else if (tab === 'users') await users(body, inbox);
     else if (tab === 'system') await system(body);
     else if (tab === 'labels') await labelSettings(body, inbox);
