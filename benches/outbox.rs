@@ -116,6 +116,7 @@ async fn outbox_run(n: usize, chats: i64, producers: usize, concurrency: Option<
                     },
                     chat_kind: ChatKind::Private,
                     user: 1,
+                    token: None,
                     reply_to: None,
                     text: Zeroizing::new(text(i)),
                     idempotency_key: Some(format!("bench-{i}")),

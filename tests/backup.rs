@@ -105,6 +105,7 @@ async fn a_backup_taken_while_ingesting_restores_every_record() {
                     chat: ChatKey { scope: a, chat: 1001 },
                     chat_kind: ChatKind::Private,
                     user: 1,
+                    token: None,
                     reply_to: Some(1),
                     text: zeroize::Zeroizing::new("queued reply words".into()),
                     idempotency_key: Some("k1".into()),

@@ -344,14 +344,37 @@ async fn each_sent_message_names_the_user_who_sent_it() {
         .map(|m| (m["text"].as_str().unwrap_or("").to_string(), m["sent_by"].clone()))
         .collect();
     assert!(by.contains(&("hello from Anna".into(), Value::Null)), "{by:?}");
-    assert!(
-        by.contains(&("from alice".into(), json!({"user": alice_id, "name": "alice"}))),
+    // Sent with an API token: the token is named too (by its id and label).
+    let (_, tokens) = get(&e.s, &e.alice, "/api/v1/tokens").await;
+    let alice_token = tokens[0]["id"].clone();
+    let from_alice = by
+        .iter()
+        .find(|(t, _)| t == "from alice")
+        .map(|(_, b)| b.clone())
+        .unwrap();
+    assert_eq!(
+        (
+            from_alice["user"].as_u64(),
+            from_alice["name"].as_str(),
+            &from_alice["token"]["id"]
+        ),
+        (Some(alice_id), Some("alice"), &alice_token),
         "{by:?}"
     );
-    assert!(
-        by.contains(&("from bob".into(), json!({"user": bob_id, "name": "bob"}))),
-        "{by:?}"
+    let from_bob = by
+        .iter()
+        .find(|(t, _)| t == "from bob")
+        .map(|(_, b)| b.clone())
+        .unwrap();
+    assert_eq!(
+        (from_bob["user"].as_u64(), from_bob["name"].as_str()),
+        (Some(bob_id), Some("bob"))
     );
+    assert_ne!(
+        from_bob["token"]["id"], alice_token,
+        "each send names its own token"
+    );
+    assert!(from_bob["token"]["id"].is_string(), "{by:?}");
 }
 
 #[tokio::test]

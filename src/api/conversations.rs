@@ -236,6 +236,7 @@ pub async fn assignees(
                     out.push(SentByDto {
                         user: u.id,
                         name: Some(u.name),
+                        token: None,
                     });
                 }
             }

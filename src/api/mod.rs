@@ -24,9 +24,9 @@
 pub mod accounts;
 pub mod admin;
 pub mod backups;
-pub mod conversations;
 pub mod canned;
 pub mod contact;
+pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod extract;

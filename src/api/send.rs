@@ -131,6 +131,10 @@ pub async fn send_for(
         chat: key,
         chat_kind: chat.record.kind,
         user: caller.user,
+        token: match caller.via {
+            crate::auth::Via::Token(hash) => Some(hash),
+            crate::auth::Via::Session(_) => None,
+        },
         reply_to,
         text,
         idempotency_key: body.idempotency_key,

@@ -199,6 +199,12 @@ pub fn tokens(reader: &Reader, user: u64) -> Result<Vec<(String, TokenRecord)>, 
     Ok(out)
 }
 
+/// The token whose hash this is (`None`: revoked, or never existed).
+pub fn token(reader: &Reader, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    let t = open_or_none!(reader, TOKENHASH_TOKEN);
+    t.get(hash)?.map(|v| v.value().get()).transpose()
+}
+
 /// Revokes the token of `user` named `id` and returns its hash; [`AuthError::UnknownToken`]
 /// when `user` has none by that id (another user's token is not revealed to exist).
 pub async fn revoke_token(store: &Store, user: u64, id: String) -> Result<[u8; 32], AuthError> {

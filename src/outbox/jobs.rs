@@ -23,6 +23,8 @@ pub struct NewItem {
     pub chat: ChatKey,
     pub chat_kind: ChatKind,
     pub user: u64,
+    /// SHA-256 of the API token the send came with (`None` from a browser session).
+    pub token: Option<[u8; 32]>,
     pub reply_to: Option<i64>,
     pub text: Zeroizing<String>,
     pub idempotency_key: Option<String>,
@@ -157,6 +159,7 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         created_at: ctx.now,
         updated_at: ctx.now,
         seq: 0,
+        token: item.token,
     };
     publish_status(ctx, &mut rec, None)?;
     put(ctx, &mut rec)?;
@@ -409,7 +412,10 @@ pub fn pending_after(
 
 /// The user who sent the message at `key` through the outbox; `None` for a message sent some
 /// other way (from a Telegram app, or before lanbox recorded it).
-pub fn sent_by(txn: &redb::ReadTransaction, key: MsgKey) -> Result<Option<u64>, StoreError> {
+pub fn sent_by(
+    txn: &redb::ReadTransaction,
+    key: MsgKey,
+) -> Result<Option<(u64, Option<[u8; 32]>)>, StoreError> {
     let t = match txn.open_table(MSGKEY_ITEM) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -418,7 +424,7 @@ pub fn sent_by(txn: &redb::ReadTransaction, key: MsgKey) -> Result<Option<u64>, 
     let Some(item) = t.get((key.scope, key.chat, key.msg))? else {
         return Ok(None);
     };
-    Ok(read_item(txn, item.value())?.map(|r| r.user))
+    Ok(read_item(txn, item.value())?.map(|r| (r.user, r.token)))
 }
 
 /// One item, read-only.

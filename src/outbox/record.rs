@@ -142,6 +142,9 @@ pub struct OutboxRecord {
     pub updated_at: i64,
     /// Sequence number of the newest `message.status` event about this item.
     pub seq: u64,
+    /// SHA-256 of the API token it was sent with; `None` from a browser session (or queued
+    /// before version 3 of this record).
+    pub token: Option<[u8; 32]>,
 }
 
 impl OutboxRecord {
@@ -179,11 +182,12 @@ pub fn file_aad(item: u64) -> [u8; 19] {
 
 impl Record for OutboxRecord {
     const NAME: &'static str = "outbox item";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn migrate(version: u8, bytes: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => from_v1(bytes),
+            2 => from_v2(bytes),
             v => Err(StoreError::Format {
                 record: Self::NAME,
                 detail: format!("unknown format version {v}"),
@@ -232,6 +236,51 @@ pub fn from_v1(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
         created_at: v.created_at,
         updated_at: v.updated_at,
         seq: v.seq,
+        token: None,
+    })
+}
+
+/// Reads a version 2 record: version 3 added `token`, at the end.
+pub fn from_v2(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
+    #[derive(Deserialize)]
+    struct V2 {
+        id: u64,
+        account: u64,
+        scope: u64,
+        chat_id: i64,
+        chat_kind: ChatKind,
+        user: u64,
+        reply_to: Option<i64>,
+        attachment: Option<StoredFile>,
+        text: Option<Sealed>,
+        state: ItemState,
+        attempts: u32,
+        rate_limited: u32,
+        created_at: i64,
+        updated_at: i64,
+        seq: u64,
+    }
+    let v: V2 = postcard::from_bytes(bytes).map_err(|e| StoreError::Format {
+        record: OutboxRecord::NAME,
+        detail: format!("version 2: {e}"),
+    })?;
+    Ok(OutboxRecord {
+        id: v.id,
+        account: v.account,
+        scope: v.scope,
+        chat_id: v.chat_id,
+        chat_kind: v.chat_kind,
+        user: v.user,
+        reply_to: v.reply_to,
+        attachment: v.attachment,
+        text: v.text,
+        state: v.state,
+        attempts: v.attempts,
+        rate_limited: v.rate_limited,
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+        seq: v.seq,
+        token: None,
     })
 }
 
@@ -245,4 +294,37 @@ pub struct StatusSnapshot {
 impl Record for StatusSnapshot {
     const NAME: &'static str = "outbox status";
     const VERSION: u8 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_2_item_reads_as_sent_from_a_session() {
+        let rec = OutboxRecord {
+            id: 7,
+            account: 1,
+            scope: 1,
+            chat_id: 42,
+            chat_kind: ChatKind::Private,
+            user: 3,
+            reply_to: Some(5),
+            attachment: None,
+            text: None,
+            state: ItemState::Queued,
+            attempts: 1,
+            rate_limited: 0,
+            created_at: 100,
+            updated_at: 101,
+            seq: 9,
+            token: None,
+        };
+        // Version 2 is version 3 without the trailing `token` (postcard writes `None` as one 0).
+        let v3 = postcard::to_allocvec(&rec).unwrap();
+        assert_eq!(v3.last(), Some(&0));
+        let v2 = &v3[..v3.len() - 1];
+        assert_eq!(OutboxRecord::migrate(2, v2).unwrap(), rec);
+        assert!(OutboxRecord::migrate(9, v2).is_err());
+    }
 }

@@ -48,6 +48,7 @@ pub fn user_ref(r: &Reader, user: u64) -> Result<SentByDto, StoreError> {
     Ok(SentByDto {
         user,
         name: users::by_id(r, user)?.map(|u| u.name),
+        token: None,
     })
 }
 

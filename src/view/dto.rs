@@ -79,6 +79,18 @@ pub struct SentByDto {
     pub user: u64,
     /// Their user name; `null` once the user has been deleted.
     pub name: Option<String>,
+    /// The API token a message was sent with (absent when sent from a browser session, and on
+    /// everything that is not a sent message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenRefDto>,
+}
+
+/// An API token as a message names it: its `id` (as `GET /api/v1/tokens` lists it) and label,
+/// `null` once the token was revoked.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRefDto {
+    pub id: String,
+    pub label: Option<String>,
 }
 
 /// Who wrote a message, as Telegram says.

@@ -121,7 +121,7 @@ pub fn conversations(r: &Reader, g: &Grants, now: i64) -> Result<Conversations, 
             });
         }
     }
-    workload.sort_by(|a, b| (b.open + b.pending).cmp(&(a.open + a.pending)));
+    workload.sort_by_key(|w| std::cmp::Reverse(w.open + w.pending));
     Ok(Conversations {
         by_status,
         by_account,

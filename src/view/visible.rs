@@ -6,7 +6,7 @@
 //! event when one of its `accounts` is granted. What is not visible does not exist for the
 //! caller: routes answer 404, lists leave it out, the feed skips it.
 
-use super::dto::{MessageDto, SentByDto};
+use super::dto::{MessageDto, SentByDto, TokenRefDto};
 use crate::auth::{Grants, users};
 use crate::model::{Direction, Message};
 use crate::outbox::jobs as outbox;
@@ -115,12 +115,21 @@ fn sent_by(r: &Reader, key: MsgKey, m: &Message) -> Result<Option<SentByDto>, St
     if m.direction != Direction::Outgoing {
         return Ok(None);
     }
-    let Some(user) = outbox::sent_by(r.txn(), key)? else {
+    let Some((user, token)) = outbox::sent_by(r.txn(), key)? else {
         return Ok(None);
     };
+    let token = token
+        .map(|hash| -> Result<TokenRefDto, StoreError> {
+            Ok(TokenRefDto {
+                id: crate::auth::manage::token_id(&hash),
+                label: crate::auth::manage::token(r, &hash)?.map(|t| t.label),
+            })
+        })
+        .transpose()?;
     Ok(Some(SentByDto {
         user,
         name: users::by_id(r, user)?.map(|u| u.name),
+        token,
     }))
 }
 

@@ -12,7 +12,11 @@ export function byTeammate(m) { return m.direction === 'outgoing' && !!m.sent_by
 
 export function senderName(m) {
   const s = m.sender || {};
-  if (m.direction === 'outgoing' && m.sent_by) return m.sent_by.user === me ? 'You' : (m.sent_by.name || 'A former user');
+  if (m.direction === 'outgoing' && m.sent_by) {
+    const who = m.sent_by.user === me ? 'You' : (m.sent_by.name || 'A former user');
+    const t = m.sent_by.token;
+    return t ? `${who} (API: ${t.label || t.id})` : who;
+  }
   if (m.direction === 'outgoing' && !s.name) return 'You';
   return s.name || (s.username ? '@' + s.username : s.signature || (s.type === 'anonymous_admin' ? 'Admin' : 'Unknown'));
 }
