@@ -5,8 +5,9 @@
 mod support;
 
 use lanbox::model::ChatKind;
-use lanbox::outbox::record::{AttachmentRef, ItemState, StoredFile, text_aad};
+use lanbox::outbox::record::{AttachmentRef, ItemState, OutboxRecord, StoredFile, text_aad};
 use lanbox::outbox::{Outbox, jobs, tables};
+use lanbox::store::codec::Record;
 use lanbox::store::seal::Sealed;
 use serde::Serialize;
 use support::messages::{account, open};
@@ -134,7 +135,11 @@ async fn old_records_are_read_and_their_files_sealed_at_start() {
     Outbox::ensure_tables(&store).await.unwrap();
     for id in [1, 2] {
         let bytes = raw(&store, id).await;
-        assert_eq!(bytes[0], 2, "item {id} rewritten in the current format");
+        assert_eq!(
+            bytes[0],
+            OutboxRecord::VERSION,
+            "item {id} rewritten in the current format"
+        );
         assert!(!holds(&bytes, CANARY) && !holds(&bytes, MIME), "item {id}");
         let (rec, opened) = store
             .read(move |r| {

@@ -410,12 +410,16 @@ pub fn pending_after(
     Ok(out)
 }
 
-/// The user who sent the message at `key` through the outbox; `None` for a message sent some
-/// other way (from a Telegram app, or before lanbox recorded it).
-pub fn sent_by(
-    txn: &redb::ReadTransaction,
-    key: MsgKey,
-) -> Result<Option<(u64, Option<[u8; 32]>)>, StoreError> {
+/// Who queued a sent message: the user, and the API token's hash when it came with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    pub user: u64,
+    pub token: Option<[u8; 32]>,
+}
+
+/// Who sent the message at `key` through the outbox; `None` for a message sent some other way
+/// (from a Telegram app, or before lanbox recorded it).
+pub fn sent_by(txn: &redb::ReadTransaction, key: MsgKey) -> Result<Option<Sender>, StoreError> {
     let t = match txn.open_table(MSGKEY_ITEM) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -424,7 +428,10 @@ pub fn sent_by(
     let Some(item) = t.get((key.scope, key.chat, key.msg))? else {
         return Ok(None);
     };
-    Ok(read_item(txn, item.value())?.map(|r| (r.user, r.token)))
+    Ok(read_item(txn, item.value())?.map(|r| Sender {
+        user: r.user,
+        token: r.token,
+    }))
 }
 
 /// One item, read-only.

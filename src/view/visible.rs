@@ -115,7 +115,7 @@ fn sent_by(r: &Reader, key: MsgKey, m: &Message) -> Result<Option<SentByDto>, St
     if m.direction != Direction::Outgoing {
         return Ok(None);
     }
-    let Some((user, token)) = outbox::sent_by(r.txn(), key)? else {
+    let Some(outbox::Sender { user, token }) = outbox::sent_by(r.txn(), key)? else {
         return Ok(None);
     };
     let token = token

@@ -720,6 +720,9 @@ async function main() {
     await bar(a).locator('select.add-label').selectOption({ label: 'VIP' });
     await row(page).locator('.label-chip', { hasText: 'VIP' }).waitFor();
     await bar(page).locator('.label-chip', { hasText: 'VIP' }).waitFor();
+    // The contact panel shows the conversation's labels too.
+    if (await page.locator('.contact-panel').isHidden()) await page.getByRole('button', { name: 'Contact details' }).click();
+    await page.locator('.contact-panel .cp-labels .label-chip', { hasText: 'VIP' }).waitFor();
     // The views: the admin's Mine and Unassigned leave it out; the label filter keeps it.
     await page.locator('.views [data-view=unassigned]').click();
     await until(async () => (await page.locator('.chat[aria-current=false]', { hasText: 'Tina Team' }).count()) === 0, 'Unassigned without it');

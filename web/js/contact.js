@@ -1,10 +1,12 @@
 // The contact panel beside a conversation: who it is with (name, username, Telegram ID,
 // language), the accounts they wrote to and their other conversations, all as the server cuts
 // them to your grants. Toggled from the conversation's header (the choice is remembered); at
-// phone width it covers the conversation until closed. No labels yet: the box has none.
+// phone width it covers the conversation until closed. The conversation's labels show with it
+// (kept current by `renderLabels` as conversation.labels events arrive).
 
 import { h, replace, shortTime } from './dom.js';
 import { get, chatPath, explain } from './api.js';
+import { labelChip } from './team.js';
 
 const KEY = 'lanbox.contactPanel';
 
@@ -20,6 +22,7 @@ export class ContactPanel {
     this.convo = convo;
     this.chat = null;
     this.body = h('div', { class: 'cp-body' });
+    this.labels = h('div', { class: 'cp-labels', 'aria-label': 'Labels' });
     const close = h('button', { class: 'icon-btn', type: 'button', 'aria-label': 'Close the contact panel', onclick: () => this.setOpen(false) }, '✕');
     this.el = h('aside', { class: 'contact-panel', 'aria-label': 'Contact', hidden: true },
       h('div', { class: 'cp-head' }, h('h3', null, 'Contact'), close), this.body);
@@ -51,6 +54,12 @@ export class ContactPanel {
     if (this.wanted) this.load();
   }
 
+  /** This conversation's labels, as the chat list knows them. */
+  renderLabels() {
+    const ids = this.convo.inbox.chats.get(this.chat)?.conversation?.labels || [];
+    replace(this.labels, ids.length ? ids.map(labelChip) : h('span', { class: 'muted' }, 'None'));
+  }
+
   async load() {
     const chat = this.chat;
     if (!chat) return;
@@ -74,8 +83,11 @@ export class ContactPanel {
     const accounts = v.accounts.length ? h('ul', { class: 'cp-accounts' }, v.accounts.map((a) => h('li', { 'data-account': a.id }, a.name))) : null;
     const others = v.conversations.map((c) => h('li', null, h('a', { href: '#/chat/' + encodeURIComponent(c.id), 'data-chat': c.id },
       h('span', { class: 'cp-title' }, inbox.chatTitle(c)), ' ',
-      h('span', { class: 'muted' }, [c.kind, c.accounts.map((a) => inbox.accountName(a)).join(', '), shortTime(c.last_date)].filter(Boolean).join(' · ')))));
+      h('span', { class: 'muted' }, [c.kind, c.accounts.map((a) => inbox.accountName(a)).join(', '), shortTime(c.last_date)].filter(Boolean).join(' · ')),
+      ...(inbox.chats.get(c.id)?.conversation?.labels || []).map(labelChip))));
+    this.renderLabels();
     replace(this.body, person,
+      h('h4', null, 'Labels'), this.labels,
       accounts ? [h('h4', null, 'Accounts'), accounts] : null,
       h('h4', null, 'Other conversations'),
       others.length ? h('ul', { class: 'cp-convos' }, others) : h('p', { class: 'muted' }, 'None you can see.'));

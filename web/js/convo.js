@@ -362,7 +362,7 @@ export class Conversation {
   }
 
   onEvent(e) {
-    if (e.type.startsWith('conversation.')) { this.team.render(); return; }
+    if (e.type.startsWith('conversation.')) { this.team.render(); this.contact.renderLabels(); return; }
     if (this.team.notes.onEvent(e)) return;
     switch (e.type) {
       case 'message.created': case 'message.updated': case 'message.reaction':

@@ -167,7 +167,7 @@ export class ConversationBar {
     try {
       const conv = await (put_ ? put : post)(chatPath(chat) + path, body);
       const c = this.convo.inbox.chats.get(chat);
-      if (c) { c.conversation = conv; this.convo.inbox.renderChats(); this.convo.inbox.views.refreshCounts(); }
+      if (c) { c.conversation = conv; this.convo.inbox.renderChats(); this.convo.inbox.views.refreshCounts(); this.convo.contact.renderLabels(); }
     } catch (e) { toastError(explain(e)); }
     this.render();
   }
