@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
 use crate::backup::BackupError;
+use crate::export::ExportError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
 use crate::outbox::OutboxError;
@@ -224,6 +225,22 @@ impl From<BackupError> for ApiError {
             BackupError::S3(_) => coded(StatusCode::BAD_GATEWAY, "s3_unavailable", &e),
             BackupError::Store(s) => s.into(),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> ApiError {
+        match e {
+            // The operator's fix is named: which Debian packages to install.
+            ExportError::FontsMissing { .. } => ApiError::Coded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "fonts_missing",
+                message: e.to_string(),
+            },
+            ExportError::BadRequest(m) => ApiError::BadRequest(m),
+            ExportError::Store(e) => e.into(),
+            e => ApiError::Internal(e.to_string()),
         }
     }
 }

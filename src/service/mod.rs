@@ -52,6 +52,8 @@ pub struct ServiceOptions {
     pub retention: Retention,
     /// Where backups go, how many are kept, how often they run (`[backup]`).
     pub backup: BackupOptions,
+    /// PDF transcripts: fonts directory, time zone, the box's name (`[export]`).
+    pub export: crate::export::ExportOptions,
 }
 
 impl Default for ServiceOptions {
@@ -66,6 +68,7 @@ impl Default for ServiceOptions {
             attachments: AttachmentOptions::default(),
             retention: Retention::default(),
             backup: BackupOptions::default(),
+            export: crate::export::ExportOptions::default(),
         }
     }
 }

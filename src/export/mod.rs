@@ -1,0 +1,88 @@
+//! Conversation export: a typeset PDF transcript of a chat, the chat as JSON Lines in the API's
+//! own message shape, and an account's whole archive (JSON Lines plus decrypted attachments in
+//! one streamed tar) so a team can leave lanbox with its data (docs/export.md).
+//!
+//! - [`fonts`]: the Noto fonts read from files on the box, and the error naming the package.
+//! - [`layout`]: shaping, bidi ordering, UAX #14 line breaking, font fallback.
+//! - [`pdf`]: the transcript drawn with krilla in volumes; [`merge`] splices the volumes into
+//!   one streamed file.
+//! - [`source`]: the visible messages of a chat, oldest first, read in batches with the
+//!   caller's grants (the read model decides what is visible, as for every route).
+//! - [`archive`]: JSON Lines and the streamed tar.
+//!
+//! Every export runs on a blocking thread (`spawn_blocking`) and hands its output in pieces over
+//! a bounded channel to the HTTP body, so a slow client slows the export instead of growing a
+//! buffer, and other requests keep their worker threads. Nothing is written to disk: thumbnails
+//! and attachments are decrypted in memory while they stream. No message text reaches a log or
+//! an error string.
+
+pub mod archive;
+pub mod fonts;
+pub mod layout;
+pub mod merge;
+pub mod pdf;
+pub mod source;
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+
+/// `[export]` settings.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Where the fonts are looked for (three levels deep).
+    pub fonts_dir: PathBuf,
+    /// An IANA time zone (`Europe/Berlin`) for the times in transcripts; empty for the box's
+    /// own (`/etc/localtime`, else UTC).
+    pub time_zone: String,
+    /// The box's name, shown in the transcript's header.
+    pub box_name: String,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            fonts_dir: PathBuf::from("/usr/share/fonts"),
+            time_zone: String::new(),
+            box_name: "lanbox.local".into(),
+        }
+    }
+}
+
+impl ExportOptions {
+    /// The configured time zone; an unknown name is refused when the configuration is read.
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, String> {
+        if self.time_zone.is_empty() {
+            return Ok(jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC));
+        }
+        jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| format!("unknown time zone {:?}", self.time_zone))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error("the fonts for PDF export are missing from {dir}: install the Debian packages {packages}")]
+    FontsMissing { packages: String, dir: String },
+    #[error("font file {file} cannot be read: {detail}")]
+    FontUnreadable { file: &'static str, detail: String },
+    #[error("PDF: {0}")]
+    Pdf(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("attachment: {0}")]
+    Attachment(String),
+    /// The client went away; the export stops.
+    #[error("the client closed the download")]
+    Closed,
+}
+
+/// Formats Unix seconds in a zone as `2026-12-05 09:14`.
+pub fn local_time(zone: &jiff::tz::TimeZone, t: i64) -> String {
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        Err(_) => t.to_string(),
+    }
+}
