@@ -410,3 +410,44 @@ async fn missing_fonts_name_the_package_and_give_no_pdf() {
         assert!(msg.contains(p), "{msg} names {p}");
     }
 }
+
+/// A transcript longer than one volume: the volumes splice into one valid PDF whose pages are
+/// numbered through, and every message is in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_transcripts_splice_volumes_into_one_valid_pdf() {
+    let s = TestServer::start().await;
+    let a = s.account("alpha").await;
+    s.user("alice", Role::Agent, &[a]).await;
+    for part in 0..5 {
+        let batch = (1..=500)
+            .map(|i| {
+                let n = part * 500 + i;
+                text(a, n, &format!("message number {n} says {}", ["hello", "привет", "مرحبا بكم", "你好"][n as usize % 4]))
+            })
+            .collect();
+        s.ingest(a, batch).await;
+    }
+    let alice = s.token("alice").await;
+    let (st, _, pdf) = fetch(&s, &alice, &format!("/api/v1/chats/{a}:5001/export.pdf")).await;
+    assert_eq!(st, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let f = file.to_str().unwrap();
+    let info = run("pdfinfo", &[f]);
+    let pages: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pages > 2 * lanbox::export::pdf::VOLUME_PAGES, "{pages} pages: several volumes");
+    let txt = run("pdftotext", &["-enc", "UTF-8", f, "-"]);
+    for n in [1, 777, 1500, 2500] {
+        assert!(txt.contains(&format!("message number {n} says")), "message {n}");
+    }
+    let last = run("pdftotext", &["-enc", "UTF-8", "-f", &pages.to_string(), "-l", &pages.to_string(), f, "-"]);
+    assert!(last.contains(&format!("page {pages}")), "page numbers run through the volumes");
+    assert!(last.contains("message number 2500"));
+}
