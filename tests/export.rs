@@ -207,7 +207,9 @@ fn run(cmd: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{cmd} (Debian's poppler-utils) runs: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd} {args:?}: {err}");
+    assert!(!err.contains("Error"), "{cmd} reads the file without complaint: {err}");
     String::from_utf8(out.stdout).unwrap()
 }
 
