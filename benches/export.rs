@@ -89,7 +89,11 @@ fn message(account: u64, chat: &Chat, id: i64) -> Message {
         chat: chat.clone(),
         message_id: id,
         topic: None,
-        direction: if id % 3 == 0 { Direction::Outgoing } else { Direction::Incoming },
+        direction: if id % 3 == 0 {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        },
         date: 1_700_000_000 + id * 37,
         edited_at: (id % 17 == 0).then_some(1_700_000_000 + id * 37 + 60),
         status: Status::Delivered,
@@ -156,7 +160,9 @@ fn main() -> Res<()> {
     let mut id = 1;
     while id <= n {
         let end = (id + 999).min(n);
-        let changes = (id..=end).map(|i| Change::New(message(account, &chat, i))).collect();
+        let changes = (id..=end)
+            .map(|i| Change::New(message(account, &chat, i)))
+            .collect();
         pipeline.submit_blocking(Batch {
             account,
             changes,
@@ -218,7 +224,9 @@ fn main() -> Res<()> {
     let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
     let consumer = rt.spawn(drain(rx));
     let s2 = store.clone();
-    let lines = rt.block_on(rt.spawn_blocking(move || archive::jsonl(s2, Grants::All, &head, Period::default(), &tx)))??;
+    let lines = rt.block_on(
+        rt.spawn_blocking(move || archive::jsonl(s2, Grants::All, &head, Period::default(), &tx)),
+    )??;
     let bytes = rt.block_on(consumer)?;
     let secs = t.elapsed().as_secs_f64();
     println!(

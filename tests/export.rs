@@ -12,7 +12,9 @@ use lanbox::dev::simulator::Simulator;
 use lanbox::export::ExportOptions;
 use lanbox::export::fonts::Fonts;
 use lanbox::export::layout::{Attr, Shaper, Stats};
-use lanbox::model::{Attachment, Body, ChatKind, Entity, EventKind, Media, MediaKind, Message, ReplyTo, Text};
+use lanbox::model::{
+    Attachment, Body, ChatKind, Entity, EventKind, Media, MediaKind, Message, ReplyTo, Text,
+};
 use lanbox::service::ServiceOptions;
 use support::server::{TestServer, get};
 use support::{bots, messages};
@@ -35,7 +37,11 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
         for &b in data {
             c ^= u32::from(b);
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -192,7 +198,13 @@ async fn setup(options: ServiceOptions) -> Setup {
 }
 
 async fn fetch(s: &TestServer, token: &str, path: &str) -> (u16, String, Vec<u8>) {
-    let res = s.client().get(s.url(path)).bearer_auth(token).send().await.unwrap();
+    let res = s
+        .client()
+        .get(s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     let status = res.status().as_u16();
     let ct = res
         .headers()
@@ -209,7 +221,10 @@ fn run(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("{cmd} (Debian's poppler-utils) runs: {e}"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd} {args:?}: {err}");
-    assert!(!err.contains("Error"), "{cmd} reads the file without complaint: {err}");
+    assert!(
+        !err.contains("Error"),
+        "{cmd} reads the file without complaint: {err}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -259,15 +274,37 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
 
     // Every script's words come out of the text layer, in logical order.
     let txt = run("pdftotext", &["-enc", "UTF-8", f, "-"]);
-    for needle in ["quarterly", "Export check", "front desk", "alice", "Привет команда", "готов", CHINESE, "こんにちは", "準備ができました", "site-photo.png", "Photo of the site", "Replying to the first message"] {
+    for needle in [
+        "quarterly",
+        "Export check",
+        "front desk",
+        "alice",
+        "Привет команда",
+        "готов",
+        CHINESE,
+        "こんにちは",
+        "準備ができました",
+        "site-photo.png",
+        "Photo of the site",
+        "Replying to the first message",
+    ] {
         assert!(txt.contains(needle), "{needle:?} in the text layer");
     }
     for word in ARABIC.split(' ') {
-        assert!(txt.contains(word), "Arabic word {word:?} (logical order) in the text layer");
+        assert!(
+            txt.contains(word),
+            "Arabic word {word:?} (logical order) in the text layer"
+        );
     }
-    assert!(txt.contains("🎉") || txt.contains('\u{1F389}'), "the emoji in the text layer");
+    assert!(
+        txt.contains("🎉") || txt.contains('\u{1F389}'),
+        "the emoji in the text layer"
+    );
     let joined: String = txt.split_whitespace().collect();
-    assert!(joined.contains(&token_1000()), "the 1,000-character token, wrapped, reads whole");
+    assert!(
+        joined.contains(&token_1000()),
+        "the 1,000-character token, wrapped, reads whole"
+    );
 
     // Layout: the Arabic line runs right to left; nothing leaves the page.
     let html = run("pdftotext", &["-bbox", "-enc", "UTF-8", f, "-"]);
@@ -281,17 +318,36 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
             .1
     };
     let ar: Vec<&str> = ARABIC.split(' ').collect();
-    assert!(x_of(ar[0]) > x_of(ar[1]) && x_of(ar[1]) > x_of(ar[3]), "Arabic words right to left");
+    assert!(
+        x_of(ar[0]) > x_of(ar[1]) && x_of(ar[1]) > x_of(ar[3]),
+        "Arabic words right to left"
+    );
     assert!(x_of("Hello") < x_of("quarterly"), "Latin left to right");
     for (w, x0, y0, x1, y1, _) in &ws {
-        assert!(*x0 >= 0.0 && *y0 >= 0.0 && *x1 <= 595.5 && *y1 <= 842.5, "{w:?} inside the page");
+        assert!(
+            *x0 >= 0.0 && *y0 >= 0.0 && *x1 <= 595.5 && *y1 <= 842.5,
+            "{w:?} inside the page"
+        );
         assert!(*x1 <= 595.0 - 40.0, "{w:?} inside the right margin");
     }
     // The link is a link.
     assert!(pdf.windows(26).any(|w| w == b"https://example.com/report"));
 
     // The pages render; keep one to look at.
-    run("pdftoppm", &["-r", "70", "-png", "-f", "1", "-l", "1", f, dir.path().join("page").to_str().unwrap()]);
+    run(
+        "pdftoppm",
+        &[
+            "-r",
+            "70",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            f,
+            dir.path().join("page").to_str().unwrap(),
+        ],
+    );
     let png = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
@@ -306,7 +362,16 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
     let fonts = Fonts::load(&ExportOptions::default().fonts_dir).unwrap();
     let shaper = Shaper::new(&fonts);
     let mut stats = Stats::default();
-    for t in [LATIN, CYRILLIC, ARABIC, CHINESE, JAPANESE, EMOJI, &token_1000(), "한국어 텍스트 👨‍👩‍👧 ❤️ שלום"] {
+    for t in [
+        LATIN,
+        CYRILLIC,
+        ARABIC,
+        CHINESE,
+        JAPANESE,
+        EMOJI,
+        &token_1000(),
+        "한국어 텍스트 👨‍👩‍👧 ❤️ שלום",
+    ] {
         let laid = shaper.layout(t, &|_| Attr::default(), 10.0, 400.0, &mut stats);
         assert!(laid.lines.iter().all(|l| l.width <= 400.0 + 0.01), "lines fit");
     }
@@ -314,7 +379,13 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
     let long = CHINESE.repeat(10);
     let laid = shaper.layout(&long, &|_| Attr::default(), 10.0, 200.0, &mut stats);
     assert!(laid.lines.len() >= 5, "wrapped between characters");
-    assert!(laid.lines.iter().all(|l| l.width <= 200.0 + 0.01 && l.width > 150.0 || l.pieces.is_empty() || std::ptr::eq(l, laid.lines.last().unwrap())));
+    assert!(
+        laid.lines
+            .iter()
+            .all(|l| l.width <= 200.0 + 0.01 && l.width > 150.0
+                || l.pieces.is_empty()
+                || std::ptr::eq(l, laid.lines.last().unwrap()))
+    );
     assert_eq!((stats.notdef, stats.replaced), (0, 0), "no missing glyphs");
 }
 
@@ -334,15 +405,34 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
     assert_eq!(lines.len(), 9);
     // The API's own message shape: each line is what GET .../messages/{id} answers.
     for l in &lines {
-        let (_, one) = get(&t.s, &alice, &format!("/api/v1/chats/{chat}/messages/{}", l["id"])).await;
+        let (_, one) = get(
+            &t.s,
+            &alice,
+            &format!("/api/v1/chats/{chat}/messages/{}", l["id"]),
+        )
+        .await;
         assert_eq!(*l, one);
     }
-    let (st, _, body) = fetch(&t.s, &alice, &format!("/api/v1/chats/{chat}/export.json?from=1700000003&to=1700000005")).await;
+    let (st, _, body) = fetch(
+        &t.s,
+        &alice,
+        &format!("/api/v1/chats/{chat}/export.json?from=1700000003&to=1700000005"),
+    )
+    .await;
     assert_eq!(st, 200);
-    assert_eq!(std::str::from_utf8(&body).unwrap().lines().count(), 3, "the period holds");
+    assert_eq!(
+        std::str::from_utf8(&body).unwrap().lines().count(),
+        3,
+        "the period holds"
+    );
 
     // The account archive: admins only.
-    let (st, _, _) = fetch(&t.s, &alice, &format!("/api/v1/accounts/{}/export.tar", t.account)).await;
+    let (st, _, _) = fetch(
+        &t.s,
+        &alice,
+        &format!("/api/v1/accounts/{}/export.tar", t.account),
+    )
+    .await;
     assert_eq!(st, 403);
     let root = t.s.token("root").await;
     let (st, ct, tar) = fetch(&t.s, &root, &format!("/api/v1/accounts/{}/export.tar", t.account)).await;
@@ -355,18 +445,30 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
         .args(["-xf", file.to_str().unwrap(), "-C", dir.path().to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "tar reads it: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tar reads it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let base = dir.path().join(format!("chats/{}_5001", t.account));
     let jsonl = std::fs::read_to_string(base.join("messages-000001.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 9);
-    assert!(std::fs::read_to_string(dir.path().join("chats.jsonl")).unwrap().contains("Export check"));
+    assert!(
+        std::fs::read_to_string(dir.path().join("chats.jsonl"))
+            .unwrap()
+            .contains("Export check")
+    );
     let files: Vec<_> = std::fs::read_dir(base.join("files")).unwrap().flatten().collect();
     assert_eq!(files.len(), 2, "the photo and its thumbnail");
     let main = files
         .iter()
         .find(|f| f.file_name().to_string_lossy().contains("-file-"))
         .unwrap();
-    assert_eq!(std::fs::read(main.path()).unwrap(), t.photo, "decrypted, byte for byte");
+    assert_eq!(
+        std::fs::read(main.path()).unwrap(),
+        t.photo,
+        "decrypted, byte for byte"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +479,10 @@ async fn grants_hold_and_bad_parameters_are_refused() {
     let chat = format!("{}:5001", t.account);
     for path in ["export.pdf", "export.json"] {
         let (st, _, _) = fetch(&t.s, &nobody, &format!("/api/v1/chats/{chat}/{path}")).await;
-        assert_eq!(st, 404, "{path}: a chat the caller may not see does not exist for them");
+        assert_eq!(
+            st, 404,
+            "{path}: a chat the caller may not see does not exist for them"
+        );
     }
     let (st, _, _) = fetch(&t.s, &alice, "/api/v1/chats/9:9/export.pdf").await;
     assert_eq!(st, 404);
@@ -385,8 +490,24 @@ async fn grants_hold_and_bad_parameters_are_refused() {
         let (st, _, _) = fetch(&t.s, &alice, &format!("/api/v1/chats/{chat}/export.pdf?{q}")).await;
         assert_eq!(st, 400, "{q}");
     }
-    let (st, ct, _) = fetch(&t.s, &alice, &format!("/api/v1/chats/{chat}/export.pdf?media=none&notes=exclude")).await;
+    let (st, ct, _) = fetch(
+        &t.s,
+        &alice,
+        &format!("/api/v1/chats/{chat}/export.pdf?media=none&notes=exclude"),
+    )
+    .await;
     assert_eq!((st, ct.as_str()), (200, "application/pdf"));
+    // At most two exports run at once; a third waits its turn.
+    let places = (
+        t.s.state.exports.start().unwrap(),
+        t.s.state.exports.start().unwrap(),
+    );
+    assert!(t.s.state.exports.start().is_none());
+    let (st, _, _) = fetch(&t.s, &alice, &format!("/api/v1/chats/{chat}/export.json")).await;
+    assert_eq!(st, 429);
+    drop(places);
+    let (st, _, _) = fetch(&t.s, &alice, &format!("/api/v1/chats/{chat}/export.json")).await;
+    assert_eq!(st, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,7 +545,14 @@ async fn long_transcripts_splice_volumes_into_one_valid_pdf() {
         let batch = (1..=500)
             .map(|i| {
                 let n = part * 500 + i;
-                text(a, n, &format!("message number {n} says {}", ["hello", "привет", "مرحبا بكم", "你好"][n as usize % 4]))
+                text(
+                    a,
+                    n,
+                    &format!(
+                        "message number {n} says {}",
+                        ["hello", "привет", "مرحبا بكم", "你好"][n as usize % 4]
+                    ),
+                )
             })
             .collect();
         s.ingest(a, batch).await;
@@ -444,12 +572,30 @@ async fn long_transcripts_splice_volumes_into_one_valid_pdf() {
         .trim()
         .parse()
         .unwrap();
-    assert!(pages > 2 * lanbox::export::pdf::VOLUME_PAGES, "{pages} pages: several volumes");
+    assert!(
+        pages > 2 * lanbox::export::pdf::VOLUME_PAGES,
+        "{pages} pages: several volumes"
+    );
     let txt = run("pdftotext", &["-enc", "UTF-8", f, "-"]);
     for n in [1, 777, 1500, 2500] {
         assert!(txt.contains(&format!("message number {n} says")), "message {n}");
     }
-    let last = run("pdftotext", &["-enc", "UTF-8", "-f", &pages.to_string(), "-l", &pages.to_string(), f, "-"]);
-    assert!(last.contains(&format!("page {pages}")), "page numbers run through the volumes");
+    let last = run(
+        "pdftotext",
+        &[
+            "-enc",
+            "UTF-8",
+            "-f",
+            &pages.to_string(),
+            "-l",
+            &pages.to_string(),
+            f,
+            "-",
+        ],
+    );
+    assert!(
+        last.contains(&format!("page {pages}")),
+        "page numbers run through the volumes"
+    );
     assert!(last.contains("message number 2500"));
 }

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
 use crate::backup::BackupError;
-use crate::export::ExportError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
+use crate::export::ExportError;
 use crate::outbox::OutboxError;
 use crate::search::SearchError;
 use crate::store::StoreError;

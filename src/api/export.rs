@@ -58,17 +58,21 @@ async fn head(s: &Service, caller: &Caller, chat: &str) -> Result<ChatHead, ApiE
 /// A streamed response fed by `job` on a blocking thread. A failure after the first byte can
 /// only cut the stream short (logged without content); the client sees an incomplete file.
 fn stream(
+    running: crate::export::Running,
     content_type: &'static str,
     file_name: String,
     what: &'static str,
     job: impl FnOnce(&Out) -> Result<(), ExportError> + Send + 'static,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(AHEAD);
-    tokio::task::spawn_blocking(move || match job(&tx) {
-        Ok(()) | Err(ExportError::Closed) => {}
-        Err(e) => {
-            tracing::warn!(export = what, error = %e, "export stopped midway");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+    tokio::task::spawn_blocking(move || {
+        let _running = running;
+        match job(&tx) {
+            Ok(()) | Err(ExportError::Closed) => {}
+            Err(e) => {
+                tracing::warn!(export = what, error = %e, "export stopped midway");
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            }
         }
     });
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
@@ -82,6 +86,11 @@ fn stream(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     res
+}
+
+/// A place among the running exports, or 429.
+fn place(s: &Service) -> Result<crate::export::Running, ApiError> {
+    s.exports.start().ok_or(ApiError::TooManyRequests)
 }
 
 fn file_stem(chat: &ChatHead) -> String {
@@ -107,6 +116,7 @@ pub async fn pdf(
         Some(_) => return Err(ApiError::BadRequest("media is thumbnails or none".into())),
     };
     let chat = head(&s, &caller, &id).await?;
+    let running = place(&s)?;
     let options: ExportOptions = s.options.export.clone();
     options.zone().map_err(ApiError::Internal)?;
     let dir = options.fonts_dir.clone();
@@ -127,8 +137,17 @@ pub async fn pdf(
         options,
         rt: tokio::runtime::Handle::current(),
     };
-    Ok(stream("application/pdf", name, "pdf", move |out| {
-        archive::pdf(job, &fonts, out).map(|_| ())
+    Ok(stream(running, "application/pdf", name, "pdf", move |out| {
+        let done = archive::pdf(job, &fonts, out)?;
+        if done.layout.notdef > 0 || done.layout.replaced > 0 || done.overflow > 0 {
+            tracing::warn!(
+                notdef = done.layout.notdef,
+                replaced = done.layout.replaced,
+                overflow = done.overflow,
+                "export: characters without a glyph in the installed fonts, or drawn off the page"
+            );
+        }
+        Ok(())
     }))
 }
 
@@ -141,10 +160,11 @@ pub async fn json(
 ) -> Result<Response, ApiError> {
     let period = period(q.from, q.to)?;
     let chat = head(&s, &caller, &id).await?;
+    let running = place(&s)?;
     // Activity trail hook, as for the PDF.
     let name = format!("{}.jsonl", file_stem(&chat));
     let (store, g) = (s.store.clone(), caller.grants.clone());
-    Ok(stream("application/jsonl", name, "jsonl", move |out| {
+    Ok(stream(running, "application/jsonl", name, "jsonl", move |out| {
         archive::jsonl(store, g, &chat, period, out).map(|_| ())
     }))
 }
@@ -161,10 +181,15 @@ pub async fn account(
         .read(move |r| r.account(account))
         .await?
         .ok_or(ApiError::NotFound)?;
+    let running = place(&s)?;
     let att = s.attachments.clone();
     let rt = tokio::runtime::Handle::current();
     let name = format!("lanbox-account-{account}.tar");
-    Ok(stream("application/x-tar", name, "account archive", move |out| {
-        archive::account_tar(store, att, account, &rec.name, rt, out)
-    }))
+    Ok(stream(
+        running,
+        "application/x-tar",
+        name,
+        "account archive",
+        move |out| archive::account_tar(store, att, account, &rec.name, rt, out),
+    ))
 }

@@ -30,7 +30,8 @@ pub const AHEAD: usize = 4;
 const THUMB_MAX_BYTES: u64 = 1 << 20;
 
 fn send(out: &Out, bytes: Vec<u8>) -> Result<(), ExportError> {
-    out.blocking_send(Ok(Bytes::from(bytes))).map_err(|_| ExportError::Closed)
+    out.blocking_send(Ok(Bytes::from(bytes)))
+        .map_err(|_| ExportError::Closed)
 }
 
 /// A stored file's plaintext, decrypted in memory; `None` when it is not (yet) available or
@@ -88,7 +89,13 @@ pub fn pdf(job: PdfJob, fonts: &Fonts, out: &Out) -> Result<Rendered, ExportErro
     let mut sink = |b: Vec<u8>| send(out, b);
     let mut r = Renderer::new(fonts, Merger::new(&mut sink), &job.chat.title);
     r.header(&header);
-    let mut msgs = Messages::new(job.store.clone(), job.grants.clone(), job.chat.key, job.period, true);
+    let mut msgs = Messages::new(
+        job.store.clone(),
+        job.grants.clone(),
+        job.chat.key,
+        job.period,
+        true,
+    );
     while let Some(batch) = msgs.next_batch()? {
         for row in batch {
             let thumb = job
@@ -98,7 +105,11 @@ pub fn pdf(job: PdfJob, fonts: &Fonts, out: &Out) -> Result<Rendered, ExportErro
                         .files
                         .iter()
                         .find(|f| f.0 == Role::Thumbnail)
-                        .or_else(|| row.files.iter().find(|f| f.0 == Role::Main && row.msg.kind == "photo"))?
+                        .or_else(|| {
+                            row.files
+                                .iter()
+                                .find(|f| f.0 == Role::Main && row.msg.kind == "photo")
+                        })?
                         .1;
                     read_file(&job.rt, &job.attachments, id, THUMB_MAX_BYTES)
                 })
@@ -115,7 +126,13 @@ pub fn pdf(job: PdfJob, fonts: &Fonts, out: &Out) -> Result<Rendered, ExportErro
 }
 
 /// The chat as JSON Lines: one message a line, in the API's message shape, oldest first.
-pub fn jsonl(store: Store, grants: Grants, chat: &ChatHead, period: Period, out: &Out) -> Result<u64, ExportError> {
+pub fn jsonl(
+    store: Store,
+    grants: Grants,
+    chat: &ChatHead,
+    period: Period,
+    out: &Out,
+) -> Result<u64, ExportError> {
     let mut msgs = Messages::new(store, grants, chat.key, period, false);
     let mut n = 0;
     while let Some(batch) = msgs.next_batch()? {
@@ -146,7 +163,7 @@ fn tar_header(name: &str, size: u64, mtime: i64) -> [u8; 512] {
     put(&mut h, 124, 12, format!("{size:011o}\0"));
     put(&mut h, 136, 12, format!("{:011o}\0", mtime.max(0)));
     h[156] = b'0';
-    put(&mut h, 257, 8, "ustar\000".into());
+    put(&mut h, 257, 8, "ustar\u{0}00".into());
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
     put(&mut h, 148, 8, format!("{sum:06o}\0 "));
@@ -165,7 +182,11 @@ fn tar_file(out: &Out, name: &str, data: Vec<u8>, mtime: i64) -> Result<(), Expo
 fn safe_name(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
-        let c = if c.is_alphanumeric() || ".-_".contains(c) { c } else { '_' };
+        let c = if c.is_alphanumeric() || ".-_".contains(c) {
+            c
+        } else {
+            '_'
+        };
         if out.len() + c.len_utf8() > 40 {
             break;
         }
@@ -262,7 +283,12 @@ pub fn account_tar(
                 }
                 if in_part == PART {
                     n += 1;
-                    tar_file(out, &format!("{dir}/messages-{n:06}.jsonl"), std::mem::take(&mut part), now)?;
+                    tar_file(
+                        out,
+                        &format!("{dir}/messages-{n:06}.jsonl"),
+                        std::mem::take(&mut part),
+                        now,
+                    )?;
                     in_part = 0;
                 }
             }
@@ -282,7 +308,13 @@ pub fn account_tar(
 }
 
 /// One attachment into the tar, decrypted piece by piece (a 2 GB video never sits in memory).
-fn stream_file(rt: &Handle, out: &Out, path: &str, o: &crate::attachments::read::Opened, mtime: i64) -> Result<(), ExportError> {
+fn stream_file(
+    rt: &Handle,
+    out: &Out,
+    path: &str,
+    o: &crate::attachments::read::Opened,
+    mtime: i64,
+) -> Result<(), ExportError> {
     let len = o.len();
     send(out, tar_header(path, len, mtime).to_vec())?;
     rt.block_on(async {

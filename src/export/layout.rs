@@ -61,7 +61,6 @@ pub struct Laid {
 struct Run {
     face: usize,
     attr: usize,
-    rtl: bool,
     glyphs: Vec<KrillaGlyph>,
 }
 
@@ -95,14 +94,21 @@ fn is_emoji(c: char, next: Option<char>) -> bool {
 impl<'f> Shaper<'f> {
     pub fn new(fonts: &'f Fonts) -> Shaper<'f> {
         let mut faces: Vec<&'f Face> = Vec::new();
-        let pos = |f: &'f Face, faces: &mut Vec<&'f Face>| match faces.iter().position(|g| std::ptr::eq(*g, f)) {
-            Some(i) => i,
-            None => {
-                faces.push(f);
-                faces.len() - 1
-            }
-        };
-        let styles = [Style::Regular, Style::Bold, Style::Italic, Style::BoldItalic, Style::Mono];
+        let pos =
+            |f: &'f Face, faces: &mut Vec<&'f Face>| match faces.iter().position(|g| std::ptr::eq(*g, f)) {
+                Some(i) => i,
+                None => {
+                    faces.push(f);
+                    faces.len() - 1
+                }
+            };
+        let styles = [
+            Style::Regular,
+            Style::Bold,
+            Style::Italic,
+            Style::BoldItalic,
+            Style::Mono,
+        ];
         let chains = styles
             .iter()
             .map(|s| fonts.chain(*s).map(|f| pos(f, &mut faces)).collect())
@@ -135,7 +141,10 @@ impl<'f> Shaper<'f> {
         if is_emoji(c, next) && self.covers(self.emoji, c) {
             return Some(self.emoji);
         }
-        self.chains[style as usize].iter().copied().find(|&f| self.covers(f, c))
+        self.chains[style as usize]
+            .iter()
+            .copied()
+            .find(|&f| self.covers(f, c))
     }
 
     pub fn ascent(&self, face: usize) -> f32 {
@@ -145,7 +154,14 @@ impl<'f> Shaper<'f> {
 
     /// Lays out `text`, whose byte `i` has attributes `attrs[attr_of[i]]`, in lines at most
     /// `width` points wide at `size` points.
-    pub fn layout(&self, text: &str, attr_of: &dyn Fn(usize) -> Attr, size: f32, width: f32, stats: &mut Stats) -> Laid {
+    pub fn layout(
+        &self,
+        text: &str,
+        attr_of: &dyn Fn(usize) -> Attr,
+        size: f32,
+        width: f32,
+        stats: &mut Stats,
+    ) -> Laid {
         // Clean: control characters become spaces (newlines stay: they end bidi paragraphs and
         // force breaks), characters no face has become U+FFFD or '?'.
         let mut clean = String::with_capacity(text.len());
@@ -174,7 +190,11 @@ impl<'f> Shaper<'f> {
                     Some(f) => (c, Some(f)),
                     None => {
                         stats.replaced += 1;
-                        let r = if self.covers(self.chains[0][0], '\u{FFFD}') { '\u{FFFD}' } else { '?' };
+                        let r = if self.covers(self.chains[0][0], '\u{FFFD}') {
+                            '\u{FFFD}'
+                        } else {
+                            '?'
+                        };
                         (r, self.pick(r, None, style, None))
                     }
                 }
@@ -235,7 +255,6 @@ impl<'f> Shaper<'f> {
                             continue;
                         }
                         let w = glyphs.iter().map(|g| g.x_advance * size).sum();
-                        debug_assert!(r.rtl == rtl || r.glyphs.is_empty() || true);
                         here.push(Piece {
                             face: r.face,
                             glyphs,
@@ -288,7 +307,6 @@ impl<'f> Shaper<'f> {
                 runs.push(Run {
                     face,
                     attr: attr_idx[i] as usize,
-                    rtl,
                     glyphs: self.shape(face, text, start..end, rtl),
                 });
             }

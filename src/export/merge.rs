@@ -39,7 +39,10 @@ fn int_after(hay: &[u8], key: &[u8]) -> Option<u64> {
     let at = find(hay, key)? + key.len();
     let rest = &hay[at..];
     let start = rest.iter().position(|b| b.is_ascii_digit())?;
-    let end = rest[start..].iter().position(|b| !b.is_ascii_digit()).map_or(rest.len(), |e| start + e);
+    let end = rest[start..]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .map_or(rest.len(), |e| start + e);
     std::str::from_utf8(&rest[start..end]).ok()?.parse().ok()
 }
 
@@ -91,7 +94,8 @@ impl<'o> Merger<'o> {
         }
         let mut lines = table.split(|b| *b == b'\n');
         lines.next();
-        let head = std::str::from_utf8(lines.next().ok_or_else(|| bad("xref head"))?).map_err(|_| bad("xref head"))?;
+        let head = std::str::from_utf8(lines.next().ok_or_else(|| bad("xref head"))?)
+            .map_err(|_| bad("xref head"))?;
         let n: usize = head
             .split_whitespace()
             .nth(1)
@@ -100,7 +104,9 @@ impl<'o> Merger<'o> {
         let entries_at = xref_at + 5 + head.len() + 1;
         let mut objs: Vec<(u32, usize)> = Vec::new();
         for i in 1..n {
-            let e = pdf.get(entries_at + i * 20..entries_at + i * 20 + 18).ok_or_else(|| bad("xref entry"))?;
+            let e = pdf
+                .get(entries_at + i * 20..entries_at + i * 20 + 18)
+                .ok_or_else(|| bad("xref entry"))?;
             if e[17] == b'n' {
                 let off: usize = std::str::from_utf8(&e[..10])
                     .ok()
@@ -152,7 +158,14 @@ impl<'o> Merger<'o> {
             .collect();
         let fixed = [
             (1, "<< /Type /Catalog /Pages 2 0 R >>".to_string()),
-            (2, format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), self.count)),
+            (
+                2,
+                format!(
+                    "<< /Type /Pages /Kids [{}] /Count {} >>",
+                    kids.join(" "),
+                    self.count
+                ),
+            ),
             (3, format!("<< /Producer (lanbox) /Title <{title_hex}> >>")),
         ];
         for (num, body) in fixed {
@@ -169,7 +182,10 @@ impl<'o> Merger<'o> {
             };
             self.write(e.as_bytes())?;
         }
-        self.write(format!("trailer\n<< /Size {size} /Root 1 0 R /Info 3 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes())?;
+        self.write(
+            format!("trailer\n<< /Size {size} /Root 1 0 R /Info 3 0 R >>\nstartxref\n{xref}\n%%EOF\n")
+                .as_bytes(),
+        )?;
         self.flush()
     }
 }
@@ -212,13 +228,19 @@ fn renumber(body: &[u8], base: u32) -> Vec<u8> {
                 ints.clear();
             }
             b'<' => {
-                let end = body[i..].iter().position(|c| *c == b'>').map_or(body.len(), |e| i + e + 1);
+                let end = body[i..]
+                    .iter()
+                    .position(|c| *c == b'>')
+                    .map_or(body.len(), |e| i + e + 1);
                 out.extend_from_slice(&body[i..end]);
                 i = end;
                 ints.clear();
             }
             b'%' => {
-                let end = body[i..].iter().position(|c| *c == b'\n').map_or(body.len(), |e| i + e);
+                let end = body[i..]
+                    .iter()
+                    .position(|c| *c == b'\n')
+                    .map_or(body.len(), |e| i + e);
                 out.extend_from_slice(&body[i..end]);
                 i = end;
             }
@@ -232,7 +254,10 @@ fn renumber(body: &[u8], base: u32) -> Vec<u8> {
                 ints.clear();
             }
             _ => {
-                let end = body[i..].iter().position(|c| delim(*c)).map_or(body.len(), |e| i + e);
+                let end = body[i..]
+                    .iter()
+                    .position(|c| delim(*c))
+                    .map_or(body.len(), |e| i + e);
                 let tok = &body[i..end];
                 if tok == b"stream" {
                     out.extend_from_slice(&body[i..]);
@@ -245,7 +270,10 @@ fn renumber(body: &[u8], base: u32) -> Vec<u8> {
                     out.extend_from_slice(format!("{} {g} R", n + u64::from(base)).as_bytes());
                     ints.clear();
                 } else if !tok.is_empty() && tok.iter().all(u8::is_ascii_digit) {
-                    let v = std::str::from_utf8(tok).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let v = std::str::from_utf8(tok)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
                     ints.push((out.len(), v));
                     out.extend_from_slice(tok);
                 } else {

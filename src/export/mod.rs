@@ -24,6 +24,8 @@ pub mod pdf;
 pub mod source;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::store::StoreError;
 
@@ -55,7 +57,8 @@ impl ExportOptions {
         if self.time_zone.is_empty() {
             return Ok(jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC));
         }
-        jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| format!("unknown time zone {:?}", self.time_zone))
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .map_err(|_| format!("unknown time zone {:?}", self.time_zone))
     }
 }
 
@@ -79,10 +82,48 @@ pub enum ExportError {
     Closed,
 }
 
+/// Exports allowed to run at once (each holds the fonts, about 40 MB, and one volume); one
+/// more is refused with 429 until one ends.
+pub const MAX_RUNNING: u32 = 2;
+
+/// The exports running now: a cheap-to-clone handle (a 32-bit atomic: fine on 32-bit ARM).
+#[derive(Clone, Default)]
+pub struct Exports {
+    running: Arc<AtomicU32>,
+}
+
+/// One running export; dropping it (when the job ends, however it ends) frees its place.
+pub struct Running(Arc<AtomicU32>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Exports {
+    /// A place for one more export, or `None` when [`MAX_RUNNING`] are running.
+    pub fn start(&self) -> Option<Running> {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_RUNNING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Running(self.running.clone()))
+    }
+
+    pub fn running(&self) -> u32 {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
 /// Formats Unix seconds in a zone as `2026-12-05 09:14`.
 pub fn local_time(zone: &jiff::tz::TimeZone, t: i64) -> String {
     match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        Ok(ts) => ts
+            .to_zoned_datetime(zone.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => t.to_string(),
     }
 }

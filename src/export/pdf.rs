@@ -127,9 +127,20 @@ impl<'f, 'o> Renderer<'f, 'o> {
         }
     }
 
-    fn text(&mut self, text: &str, attr_of: &dyn Fn(usize) -> Attr, size: f32, x: f32, gray: bool, bar: bool) {
+    fn text(
+        &mut self,
+        text: &str,
+        attr_of: &dyn Fn(usize) -> Attr,
+        size: f32,
+        x: f32,
+        gray: bool,
+        bar: bool,
+    ) {
         let width = PAGE_W - MARGIN - x;
-        let laid = Rc::new(self.shaper.layout(text, attr_of, size, width, &mut self.done.layout));
+        let laid = Rc::new(
+            self.shaper
+                .layout(text, attr_of, size, width, &mut self.done.layout),
+        );
         for line in 0..laid.lines.len() {
             self.place(
                 Item::Line {
@@ -192,7 +203,10 @@ impl<'f, 'o> Renderer<'f, 'o> {
             head.push_str("  (edited)");
         }
         if let Some(f) = &m.forward {
-            head.push_str(&format!("  forwarded from {}", f.name.as_deref().unwrap_or("someone")));
+            head.push_str(&format!(
+                "  forwarded from {}",
+                f.name.as_deref().unwrap_or("someone")
+            ));
         }
         if m.status == "failed" {
             head.push_str("  (not delivered)");
@@ -221,7 +235,11 @@ impl<'f, 'o> Renderer<'f, 'o> {
                 let (w, h) = (w as f32 * scale, h as f32 * scale);
                 self.place(Item::Image { image: img, w, h }, h + 4.0);
             }
-            let mut d = format!("[{}] {}", m.kind, media.file_name.as_deref().unwrap_or("(no name)"));
+            let mut d = format!(
+                "[{}] {}",
+                m.kind,
+                media.file_name.as_deref().unwrap_or("(no name)")
+            );
             if let Some(sz) = media.size {
                 d.push_str(&format!(", {}", human_size(sz)));
             }
@@ -259,7 +277,13 @@ impl<'f, 'o> Renderer<'f, 'o> {
                 style: Some(Style::Regular),
                 ..Attr::default()
             };
-            Rc::new(self.shaper.layout(&t, &|_| a.clone(), SMALL, PAGE_W - 2.0 * MARGIN, &mut self.done.layout))
+            Rc::new(self.shaper.layout(
+                &t,
+                &|_| a.clone(),
+                SMALL,
+                PAGE_W - 2.0 * MARGIN,
+                &mut self.done.layout,
+            ))
         };
         let doc = self.doc.get_or_insert_with(|| Document::new_with(settings()));
         let mut page = doc.start_page_with(PageSettings::new(Size::from_wh(PAGE_W, PAGE_H).expect("A4")));
@@ -278,7 +302,14 @@ impl<'f, 'o> Renderer<'f, 'o> {
                 gray: true,
                 bar: false,
             };
-            draw(&mut s, &self.shaper, &foot, PAGE_H - 40.0, &mut links, &mut self.done);
+            draw(
+                &mut s,
+                &self.shaper,
+                &foot,
+                PAGE_H - 40.0,
+                &mut links,
+                &mut self.done,
+            );
             s.finish();
         }
         for (rect, url) in links {
@@ -367,7 +398,14 @@ fn draw(
                     ..Fill::default()
                 }));
                 let face = shaper.faces[p.face];
-                s.draw_glyphs(Point::from_xy(cx, baseline), &p.glyphs, face.pdf.clone(), &laid.text, *size, false);
+                s.draw_glyphs(
+                    Point::from_xy(cx, baseline),
+                    &p.glyphs,
+                    face.pdf.clone(),
+                    &laid.text,
+                    *size,
+                    false,
+                );
                 if a.underline || a.link.is_some() {
                     rect(s, cx, baseline + 1.5, p.width, 0.5, color);
                 }
@@ -478,10 +516,17 @@ fn detail_lines(m: &MessageDto) -> Vec<String> {
         out.push(format!(
             "Poll, {} voters{}",
             p.get("total_voters").and_then(|v| v.as_u64()).unwrap_or(0),
-            if p.get("closed").and_then(|v| v.as_bool()) == Some(true) { ", closed" } else { "" }
+            if p.get("closed").and_then(|v| v.as_bool()) == Some(true) {
+                ", closed"
+            } else {
+                ""
+            }
         ));
     }
-    let loc = d.location.as_ref().or_else(|| d.venue.as_ref().and_then(|v| v.get("location")));
+    let loc = d
+        .location
+        .as_ref()
+        .or_else(|| d.venue.as_ref().and_then(|v| v.get("location")));
     if let Some(l) = loc {
         let lat = l.get("latitude").and_then(|v| v.as_f64()).unwrap_or(0.0);
         let lon = l.get("longitude").and_then(|v| v.as_f64()).unwrap_or(0.0);
@@ -494,7 +539,11 @@ fn detail_lines(m: &MessageDto) -> Vec<String> {
     }
     if let Some(c) = &d.contact {
         let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        out.push(format!("Contact: {} {} {}", s("first_name"), s("last_name"), s("phone")).trim_end().to_string());
+        out.push(
+            format!("Contact: {} {} {}", s("first_name"), s("last_name"), s("phone"))
+                .trim_end()
+                .to_string(),
+        );
     }
     if let Some(dc) = &d.dice {
         out.push(format!(
@@ -536,7 +585,11 @@ fn entity_attrs(text: &str, m: &MessageDto) -> Vec<(std::ops::Range<usize>, Attr
                 "text_link" => a.link = e.url.clone(),
                 "url" => {
                     let u = &text[r.clone()];
-                    a.link = Some(if u.contains("://") { u.to_string() } else { format!("https://{u}") });
+                    a.link = Some(if u.contains("://") {
+                        u.to_string()
+                    } else {
+                        format!("https://{u}")
+                    });
                 }
                 "email" => a.link = Some(format!("mailto:{}", &text[r.clone()])),
                 _ => return None,

@@ -119,9 +119,11 @@ impl Messages {
                 }
                 let files = tables::read_of_message(r.txn(), self.key.msg(msg.id))?;
                 let reply_excerpt = match (&msg.reply_to, self.excerpts) {
-                    (Some(rt), true) if rt.chat_id.is_none() => visible::message(&r, g, self.key.msg(rt.message_id))?
-                        .and_then(|m| m.text)
-                        .map(|t| excerpt(&t, 120)),
+                    (Some(rt), true) if rt.chat_id.is_none() => {
+                        visible::message(&r, g, self.key.msg(rt.message_id))?
+                            .and_then(|m| m.text)
+                            .map(|t| excerpt(&t, 120))
+                    }
                     _ => None,
                 };
                 out.push(Row {
@@ -140,7 +142,11 @@ impl Messages {
 
 /// The first `n` characters of a text, on one line.
 pub fn excerpt(t: &str, n: usize) -> String {
-    let mut s: String = t.chars().take(n).map(|c| if c == '\n' { ' ' } else { c }).collect();
+    let mut s: String = t
+        .chars()
+        .take(n)
+        .map(|c| if c == '\n' { ' ' } else { c })
+        .collect();
     if t.chars().count() > n {
         s.push('…');
     }

@@ -91,6 +91,8 @@ pub struct Service {
     pub system_stats: Arc<crate::attachments::stats::StatsCache>,
     /// Encrypted backups: now, listed, scheduled.
     pub backups: Backups,
+    /// Exports running now, at most [`crate::export::MAX_RUNNING`] at once.
+    pub exports: crate::export::Exports,
     /// One poller (or webhook keeper) per Telegram account.
     pub pollers: Pollers,
     /// The shared HTTP client for Telegram (connection pool, rustls).
@@ -136,6 +138,7 @@ impl Service {
             attachments,
             backups,
             system_stats: Arc::default(),
+            exports: crate::export::Exports::default(),
             pipeline,
             pollers,
             http,
