@@ -143,13 +143,11 @@ impl Fonts {
             styles.push(face);
         }
         let mut fallbacks = Vec::new();
+        // The required faces come first, so EMOJI stays their index (a missing one fails
+        // below anyway).
         for w in FALLBACKS {
-            match open(w)? {
-                Some(f) => fallbacks.push(f),
-                // Keep the indices of the required ones stable (EMOJI); a missing required
-                // face fails below anyway.
-                None if w.required => {}
-                None => {}
+            if let Some(f) = open(w)? {
+                fallbacks.push(f);
             }
         }
         if !missing.is_empty() {

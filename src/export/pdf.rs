@@ -198,8 +198,7 @@ impl<'f, 'o> Renderer<'f, 'o> {
         let m = &e.msg;
         self.done.messages += 1;
         let mut head = format!("{}  {}", sender_name(m), e.time);
-        if let Some(t) = m.edited_at {
-            let _ = t;
+        if m.edited_at.is_some() {
             head.push_str("  (edited)");
         }
         if let Some(f) = &m.forward {
@@ -601,7 +600,7 @@ fn entity_attrs(text: &str, m: &MessageDto) -> Vec<(std::ops::Range<usize>, Attr
 
 fn attr_at(attrs: &[(std::ops::Range<usize>, Attr)], i: usize) -> Attr {
     let mut out = Attr::default();
-    for (r, a) in attrs.iter().filter(|(r, _)| r.contains(&i)) {
+    for (_, a) in attrs.iter().filter(|(r, _)| r.contains(&i)) {
         out.style = match (out.style, a.style) {
             (Some(Style::Bold), Some(Style::Italic)) | (Some(Style::Italic), Some(Style::Bold)) => {
                 Some(Style::BoldItalic)
@@ -612,7 +611,6 @@ fn attr_at(attrs: &[(std::ops::Range<usize>, Attr)], i: usize) -> Attr {
         out.underline |= a.underline;
         out.strike |= a.strike;
         out.code |= a.code;
-        let _ = r;
     }
     out
 }
