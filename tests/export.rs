@@ -13,7 +13,8 @@ use lanbox::export::ExportOptions;
 use lanbox::export::fonts::Fonts;
 use lanbox::export::layout::{Attr, Shaper, Stats};
 use lanbox::model::{
-    Attachment, Body, ChatKind, Entity, EventKind, Media, MediaKind, Message, ReplyTo, Text,
+    Attachment, Body, ChatKind, Entity, EventKind, Location, Media, MediaKind, Message, PollOption, ReplyTo,
+    ServiceEvent, Text, UserRef,
 };
 use lanbox::service::ServiceOptions;
 use support::server::{TestServer, get};
@@ -163,6 +164,51 @@ async fn setup(options: ServiceOptions) -> Setup {
         chat_id: None,
         quote: None,
     });
+    let mut poll = text(account, 10, "");
+    poll.content.body = Body::Poll {
+        question: "Which day suits you?".into(),
+        options: vec![
+            PollOption {
+                text: "Monday".into(),
+                votes: 3,
+            },
+            PollOption {
+                text: "Friday".into(),
+                votes: 1,
+            },
+        ],
+        total_voters: 4,
+        anonymous: true,
+        quiz: false,
+        multiple_answers: false,
+        closed: false,
+    };
+    let mut place = text(account, 11, "");
+    place.content.body = Body::Location(Location {
+        latitude: 52.52001,
+        longitude: 13.40495,
+        accuracy_m: None,
+        live_period_s: None,
+    });
+    let mut contact = text(account, 12, "");
+    contact.content.body = Body::Contact {
+        phone: "+491701234567".into(),
+        first_name: "Max".into(),
+        last_name: Some("Muster".into()),
+        user_id: None,
+        vcard: None,
+    };
+    let mut joined = text(account, 13, "");
+    joined.content.body = Body::Service(ServiceEvent::MembersJoined(vec![UserRef {
+        id: 77,
+        is_bot: false,
+        first_name: "Nora".into(),
+        last_name: None,
+        username: None,
+        language_code: None,
+    }]));
+    let mut edited = text(account, 14, "Corrected delivery date");
+    edited.edited_at = Some(1_700_000_100);
     let mut rx = s.store.subscribe();
     s.ingest(
         account,
@@ -176,6 +222,11 @@ async fn setup(options: ServiceOptions) -> Setup {
             photo_msg,
             text(account, 8, &token_1000()),
             reply,
+            poll,
+            place,
+            contact,
+            joined,
+            edited,
         ],
     )
     .await;
@@ -287,6 +338,15 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
         "site-photo.png",
         "Photo of the site",
         "Replying to the first message",
+        // Polls, locations, contacts, service events, edited markers, page numbers.
+        "Which day suits you?",
+        "Monday — 3 votes",
+        "Poll, 4 voters",
+        "Location 52.52001, 13.40495",
+        "Contact: Max Muster +491701234567",
+        "Nora joined",
+        "(edited)\n\nCorrected delivery date",
+        "page 2",
     ] {
         assert!(txt.contains(needle), "{needle:?} in the text layer");
     }
@@ -402,7 +462,7 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 9);
+    assert_eq!(lines.len(), 14);
     // The API's own message shape: each line is what GET .../messages/{id} answers.
     for l in &lines {
         let (_, one) = get(
@@ -452,7 +512,7 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
     );
     let base = dir.path().join(format!("chats/{}_5001", t.account));
     let jsonl = std::fs::read_to_string(base.join("messages-000001.jsonl")).unwrap();
-    assert_eq!(jsonl.lines().count(), 9);
+    assert_eq!(jsonl.lines().count(), 14);
     assert!(
         std::fs::read_to_string(dir.path().join("chats.jsonl"))
             .unwrap()

@@ -211,6 +211,10 @@ impl<'f, 'o> Renderer<'f, 'o> {
             head.push_str("  (not delivered)");
         }
         self.gap(6.0);
+        // Keep the sender line with the first line of what follows it.
+        if self.y + (SMALL + 1.0 + BODY) * 1.45 > BOTTOM && !self.page.is_empty() {
+            self.flush_page();
+        }
         self.plain(&head, Style::Bold, SMALL + 1.0, MARGIN, false);
         if let Some(r) = &m.reply_to {
             let q = r.quote.clone().or_else(|| e.reply_excerpt.clone());
