@@ -127,3 +127,24 @@ pub fn local_time(zone: &jiff::tz::TimeZone, t: i64) -> String {
         Err(_) => t.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_the_configured_zone() {
+        let o = |tz: &str| ExportOptions {
+            time_zone: tz.into(),
+            ..ExportOptions::default()
+        };
+        let tokyo = o("Asia/Tokyo").zone().unwrap();
+        assert_eq!(local_time(&tokyo, 1_700_000_000), "2023-11-15 07:13 JST");
+        assert_eq!(
+            local_time(&o("UTC").zone().unwrap(), 1_700_000_000),
+            "2023-11-14 22:13 UTC"
+        );
+        assert!(o("Mars/Olympus").zone().is_err());
+        assert!(o("").zone().is_ok(), "empty: the box's own zone");
+    }
+}

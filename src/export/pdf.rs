@@ -6,7 +6,8 @@
 //! Bounded memory: krilla keeps a whole document in memory until it finishes, so the transcript
 //! is drawn in volumes of [`VOLUME_PAGES`] pages, each a small krilla document that
 //! [`super::merge`] splices into the one PDF file as it streams out. Memory is one volume (its
-//! pages, fonts subsets and thumbnails) plus a few bytes per PDF object for the final xref.
+//! pages, fonts subsets and thumbnails, the latter capped at [`VOLUME_IMAGE_BYTES`] a volume)
+//! plus a few bytes per PDF object for the final xref.
 
 use std::rc::Rc;
 
@@ -28,6 +29,10 @@ use crate::view::dto::MessageDto;
 
 /// Pages per krilla document (volume) before it is spliced out and dropped.
 pub const VOLUME_PAGES: u32 = 40;
+
+/// Thumbnail bytes a volume may hold before it is spliced out early (a page holds a few
+/// thumbnails of at most 1 MB each, so a volume stays near this).
+pub const VOLUME_IMAGE_BYTES: usize = 8 << 20;
 
 const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
@@ -85,6 +90,7 @@ enum Item {
         image: Image,
         w: f32,
         h: f32,
+        bytes: usize,
     },
 }
 
@@ -101,6 +107,8 @@ pub struct Renderer<'f, 'o> {
     page: Vec<Placed>,
     y: f32,
     pages_in_volume: u32,
+    /// Thumbnail bytes drawn into the volume's finished pages.
+    image_bytes: usize,
     doc: Option<Document>,
     done: Rendered,
 }
@@ -122,6 +130,7 @@ impl<'f, 'o> Renderer<'f, 'o> {
             page: Vec::new(),
             y: TOP,
             pages_in_volume: 0,
+            image_bytes: 0,
             doc: None,
             done: Rendered::default(),
         }
@@ -230,13 +239,22 @@ impl<'f, 'o> Renderer<'f, 'o> {
             self.plain(&line, Style::Italic, BODY, MARGIN + INDENT, true);
         }
         if let Some(media) = &m.details.media {
-            if let Some(bytes) = e.thumbnail
-                && let Some(img) = image(bytes)
-            {
-                let (w, h) = img.size();
-                let scale = (THUMB_MAX / w.max(h).max(1) as f32).min(1.0);
-                let (w, h) = (w as f32 * scale, h as f32 * scale);
-                self.place(Item::Image { image: img, w, h }, h + 4.0);
+            if let Some(data) = e.thumbnail {
+                let bytes = data.len();
+                if let Some(img) = image(data) {
+                    let (w, h) = img.size();
+                    let scale = (THUMB_MAX / w.max(h).max(1) as f32).min(1.0);
+                    let (w, h) = (w as f32 * scale, h as f32 * scale);
+                    self.place(
+                        Item::Image {
+                            image: img,
+                            w,
+                            h,
+                            bytes,
+                        },
+                        h + 4.0,
+                    );
+                }
             }
             let mut d = format!(
                 "[{}] {}",
@@ -264,7 +282,9 @@ impl<'f, 'o> Renderer<'f, 'o> {
                 .collect();
             self.plain(&r.join("  "), Style::Regular, SMALL, MARGIN + INDENT, true);
         }
-        if self.pages_in_volume >= VOLUME_PAGES {
+        if self.pages_in_volume >= VOLUME_PAGES
+            || (self.pages_in_volume > 0 && self.image_bytes >= VOLUME_IMAGE_BYTES)
+        {
             self.finish_volume()?;
         }
         Ok(())
@@ -274,6 +294,11 @@ impl<'f, 'o> Renderer<'f, 'o> {
         self.done.pages += 1;
         let number = self.done.pages;
         let placed = std::mem::take(&mut self.page);
+        for p in &placed {
+            if let Item::Image { bytes, .. } = p.item {
+                self.image_bytes += bytes;
+            }
+        }
         let footer = {
             let t = format!("{} · page {number}", self.title);
             let a = Attr {
@@ -334,6 +359,7 @@ impl<'f, 'o> Renderer<'f, 'o> {
             self.merger.volume(&bytes)?;
         }
         self.pages_in_volume = 0;
+        self.image_bytes = 0;
         Ok(())
     }
 
@@ -357,7 +383,7 @@ fn draw(
     done: &mut Rendered,
 ) {
     match item {
-        Item::Image { image, w, h } => {
+        Item::Image { image, w, h, .. } => {
             if MARGIN + INDENT + w > PAGE_W || y + h > PAGE_H {
                 done.overflow += 1;
             }
