@@ -26,6 +26,9 @@ const ARABIC: &str = "مرحبا بالفريق التقرير جاهز";
 const CHINESE: &str = "你好团队报告已经准备好了";
 const JAPANESE: &str = "こんにちはチームの皆さん報告書の準備ができました";
 const EMOJI: &str = "Great work 🎉👍";
+/// Bidi inside one paragraph: Arabic in an English sentence, English and digits in Arabic.
+const MIXED_LTR: &str = "The greeting مرحبا بكم means welcome.";
+const MIXED_RTL: &str = "السعر 250 دولار عند ACME اليوم";
 
 fn token_1000() -> String {
     "abcdefghij".repeat(100)
@@ -227,6 +230,8 @@ async fn setup(options: ServiceOptions) -> Setup {
             contact,
             joined,
             edited,
+            text(account, 15, MIXED_LTR),
+            text(account, 16, MIXED_RTL),
         ],
     )
     .await;
@@ -383,6 +388,20 @@ async fn pdf_transcript_in_every_script_is_typeset_and_searchable() {
         "Arabic words right to left"
     );
     assert!(x_of("Hello") < x_of("quarterly"), "Latin left to right");
+    // Mixed: in the English sentence the Arabic phrase runs right to left between English
+    // words; in the Arabic one, "250" and "ACME" keep their own order inside the RTL line.
+    let on_line = |anchor: &str, w: &str| {
+        let rev: String = w.chars().rev().collect();
+        let y = ws.iter().find(|x| x.0 == anchor).unwrap().2;
+        ws.iter()
+            .find(|x| (x.0 == w || x.0 == rev) && (x.2 - y).abs() < 6.0)
+            .unwrap_or_else(|| panic!("{w:?} on the line of {anchor:?}"))
+            .1
+    };
+    let l = |w: &str| on_line("greeting", w);
+    assert!(l("greeting") < l("بكم") && l("بكم") < l("مرحبا") && l("مرحبا") < l("means"));
+    let r = |w: &str| on_line("ACME", w);
+    assert!(r("السعر") > r("250") && r("250") > r("عند") && r("عند") > r("ACME") && r("ACME") > r("اليوم"));
     for (w, x0, y0, x1, y1, _) in &ws {
         assert!(
             *x0 >= 0.0 && *y0 >= 0.0 && *x1 <= 595.5 && *y1 <= 842.5,
@@ -462,7 +481,7 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 14);
+    assert_eq!(lines.len(), 16);
     // The API's own message shape: each line is what GET .../messages/{id} answers.
     for l in &lines {
         let (_, one) = get(
@@ -512,7 +531,7 @@ async fn json_lines_and_account_archive_carry_every_message_and_file() {
     );
     let base = dir.path().join(format!("chats/{}_5001", t.account));
     let jsonl = std::fs::read_to_string(base.join("messages-000001.jsonl")).unwrap();
-    assert_eq!(jsonl.lines().count(), 14);
+    assert_eq!(jsonl.lines().count(), 16);
     assert!(
         std::fs::read_to_string(dir.path().join("chats.jsonl"))
             .unwrap()
