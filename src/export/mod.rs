@@ -5,7 +5,7 @@
 //! - [`fonts`]: the Noto fonts read from files on the box, and the error naming the package.
 //! - [`layout`]: shaping, bidi ordering, UAX #14 line breaking, font fallback.
 //! - [`pdf`]: the transcript drawn with krilla in volumes; [`merge`] splices the volumes into
-//!   one streamed file.
+//!   one streamed file; [`describe`] words a message's parts (sender, poll, location, ...).
 //! - [`source`]: the visible messages of a chat, oldest first, read in batches with the
 //!   caller's grants (the read model decides what is visible, as for every route).
 //! - [`archive`]: JSON Lines and the streamed tar.
@@ -17,6 +17,7 @@
 //! an error string.
 
 pub mod archive;
+pub mod describe;
 pub mod fonts;
 pub mod layout;
 pub mod merge;
