@@ -14,8 +14,9 @@
 # Contents: /usr/bin/lanbox, the units from systemd/ in /lib/systemd/system, the conffile
 # /etc/lanbox/lanbox.toml, and maintainer scripts that enable the units (deb-systemd-helper,
 # which also works in an image build without a running systemd) and talk to systemd only
-# when it is running. A static binary gets no Depends; a dynamically linked one (a plain
-# host build) gets libc6/libgcc-s1.
+# when it is running. Depends: the Noto fonts PDF export reads from /usr/share/fonts
+# (fonts-noto-core, fonts-noto-cjk, fonts-noto-color-emoji); a dynamically linked binary (a
+# plain host build) also gets libc6/libgcc-s1.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +65,8 @@ for lib in $needed; do
     [[ " ${depends[*]-} " == *" $dep "* ]] || depends+=("$dep")
 done
 [ -z "$needed" ] || echo "build-deb: note: $binary is dynamically linked (depends: ${depends[*]})"
+# PDF export reads these fonts from the box (src/export/fonts.rs), never from the binary.
+depends+=(fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

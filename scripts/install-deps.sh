@@ -18,6 +18,10 @@ command -v npm >/dev/null || need+=(nodejs npm)
 # tests/browser: real glyphs for CJK names and emoji (without them Chromium draws empty boxes).
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
+# PDF export (src/export/fonts.rs): Noto Sans (Latin, Cyrillic, Arabic) besides the two above;
+# tests/export.rs checks the transcripts with poppler's pdftotext and pdftoppm.
+dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
+command -v pdftotext >/dev/null || need+=(poppler-utils)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -37,11 +37,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x "$ROOTFS/usr/lib/systemd/systemd" ]; then
+# The package depends on the fonts PDF export reads; a rootfs cached before that is rebuilt.
+if [ ! -x "$ROOTFS/usr/lib/systemd/systemd" ] || [ ! -e "$ROOTFS/var/lib/dpkg/info/fonts-noto-cjk.list" ]; then
+    rm -rf "$ROOTFS"
     echo "test-systemd-nspawn: building the Debian 12 rootfs in $ROOTFS (once)"
     mkdir -p "$CACHE"
     rm -rf "$ROOTFS.tmp"
-    mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,curl,ca-certificates \
+    mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,curl,ca-certificates,fonts-noto-core,fonts-noto-cjk,fonts-noto-color-emoji \
         bookworm "$ROOTFS.tmp" >/dev/null
     echo lanbox-test > "$ROOTFS.tmp/etc/hostname"
     mv "$ROOTFS.tmp" "$ROOTFS"

@@ -22,6 +22,29 @@ pub struct Config {
     pub attachments: crate::attachments::config::AttachmentsSection,
     pub s3: crate::attachments::config::S3Section,
     pub backup: BackupSection,
+    pub export: ExportSection,
+}
+
+/// `[export]`: PDF transcripts (see docs/export.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportSection {
+    /// Where the Noto fonts are found (Debian: fonts-noto-core, fonts-noto-cjk,
+    /// fonts-noto-color-emoji).
+    pub fonts_dir: String,
+    /// IANA time zone of the times in transcripts (`Europe/Berlin`); empty for the box's own
+    /// (`/etc/localtime`, else UTC).
+    pub time_zone: String,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        let d = crate::export::ExportOptions::default();
+        ExportSection {
+            fonts_dir: d.fonts_dir.display().to_string(),
+            time_zone: d.time_zone,
+        }
+    }
 }
 
 /// `[backup]`: where the running box puts backups and how often (see docs/backups.md).
@@ -355,6 +378,12 @@ impl Config {
                     .into(),
             });
         }
+        if let Err(detail) = self.export_options().zone() {
+            return Err(ConfigError::Invalid {
+                key: "export.time_zone".into(),
+                detail,
+            });
+        }
         crate::attachments::config::validate(&self.attachments, &self.s3)
             .map_err(|(key, detail)| ConfigError::Invalid { key, detail })?;
         let b = &self.backup;
@@ -424,6 +453,7 @@ impl Config {
             attachments: self.attachment_options(),
             retention: self.events.retention(),
             backup: self.backup_options(None),
+            export: self.export_options(),
             ..crate::service::ServiceOptions::default()
         }
     }
@@ -450,6 +480,14 @@ impl Config {
             s3: if to_s3 { self.attachment_options().s3 } else { None },
             keep: b.keep,
             every,
+        }
+    }
+
+    pub fn export_options(&self) -> crate::export::ExportOptions {
+        crate::export::ExportOptions {
+            fonts_dir: self.export.fonts_dir.clone().into(),
+            time_zone: self.export.time_zone.clone(),
+            box_name: self.server.name.clone(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! this against every `crate::` path in `src/`).
 //!
 //! Layers, lowest first: model, system, web < store < auth, ingest, canned < search < channels
-//! < outbox < attachments < backup < view < live < service < api, server < config < app < dev < main
+//! < outbox < attachments < backup < view < export < live < service < api, server < config < app < dev < main
 //!
 //! - [`model`]: the normalised, channel-neutral message, chat and event types.
 //! - [`system`]: the box around the inbox: TLS certificates, sockets passed by systemd, sd_notify,
@@ -35,6 +35,8 @@
 //!   the S3 bucket, and their restore into a new data directory.
 //! - [`view`]: the read model: grants filtering in one place and the JSON shapes of chats and
 //!   messages, shared by REST, WebSocket and downloads.
+//! - [`export`]: conversation export: the typeset PDF transcript (krilla, fonts from the box),
+//!   a chat as JSON Lines, an account's archive as a streamed tar.
 //! - [`live`]: the event fan-out: a hub with bounded per-client queues, the `lanbox.v1`
 //!   protocol, replay from a sequence number, event-log retention.
 //! - [`service`]: the running service assembled in one place (the composition root): every
@@ -80,6 +82,7 @@ pub mod canned;
 pub mod channels;
 pub mod config;
 pub mod dev;
+pub mod export;
 pub mod ingest;
 pub mod live;
 pub mod model;

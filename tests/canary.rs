@@ -509,6 +509,73 @@ async fn every_record_kind_keeps_what_people_wrote_sealed() {
         .unwrap();
     assert_eq!(rec.state.as_str(), "sending");
 
+    // Exports in progress: a PDF transcript of a long chat and the account's archive run as
+    // the routes run them (a blocking thread, output over a bounded channel), but into
+    // channels this test holds and reads one piece of, so both jobs are blocked mid-file,
+    // deterministically, for the whole scan. Whatever they decrypted (texts, names, the
+    // received file) must not have reached the disk, and other requests still get answers.
+    let long_chat = lanbox::model::Chat {
+        id: 9001,
+        kind: ChatKind::Private,
+        title: Some(sealed("chat title").into()),
+        username: None,
+        is_forum: false,
+    };
+    let mut seed = 7u64;
+    let long: Vec<Message> = (1..=1500)
+        .map(|i| {
+            let noise: String = (0..300)
+                .map(|k| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    if k % 9 == 8 {
+                        ' '
+                    } else {
+                        char::from(b'a' + (seed >> 59) as u8 % 26)
+                    }
+                })
+                .collect();
+            text_message(a, &long_chat, i, &format!("{} {noise}", sealed("received text")))
+        })
+        .collect();
+    s.ingest(a, long).await;
+    let (store, atts) = (s.store.clone(), s.state.attachments.clone());
+    let key = lanbox::store::ChatKey { scope: a, chat: 9001 };
+    let head = lanbox::export::source::chat_head(&store, &lanbox::auth::Grants::All, key)
+        .unwrap()
+        .unwrap();
+    let job = lanbox::export::archive::PdfJob {
+        store: store.clone(),
+        attachments: atts.clone(),
+        grants: lanbox::auth::Grants::All,
+        chat: head,
+        period: Default::default(),
+        thumbnails: true,
+        exported_by: "root".into(),
+        options: Default::default(),
+        rt: tokio::runtime::Handle::current(),
+    };
+    let (pdf_tx, mut pdf_rx) = tokio::sync::mpsc::channel(1);
+    let pdf_job = tokio::task::spawn_blocking(move || {
+        let fonts = lanbox::export::fonts::Fonts::load(std::path::Path::new("/usr/share/fonts")).unwrap();
+        lanbox::export::archive::pdf(job, &fonts, &pdf_tx).map(|_| ())
+    });
+    let (tar_tx, mut tar_rx) = tokio::sync::mpsc::channel(1);
+    let rt = tokio::runtime::Handle::current();
+    let tar_job = tokio::task::spawn_blocking(move || {
+        lanbox::export::archive::account_tar(store, atts, a, ACCOUNT_NAME, rt, &tar_tx)
+    });
+    let first = pdf_rx.recv().await.unwrap().unwrap();
+    assert!(first.starts_with(b"%PDF-"));
+    assert!(tar_rx.recv().await.unwrap().is_ok());
+    let (st, _) = get(&s, &root, "/api/v1/chats").await;
+    assert_eq!(st, 200, "other requests are answered while exports run");
+    assert!(
+        !pdf_job.is_finished() && !tar_job.is_finished(),
+        "both exports blocked mid-file"
+    );
+
     // The scan: nothing sealed is found, in any case; everything listed as clear is.
     let mut needles: Vec<String> = Vec::new();
     for (_, c) in SEALED {
@@ -538,6 +605,20 @@ async fn every_record_kind_keeps_what_people_wrote_sealed() {
         })
         .collect();
     assert!(named.is_empty(), "plaintext found at rest: {named:#?}");
+    assert!(
+        !pdf_job.is_finished() && !tar_job.is_finished(),
+        "the exports were still in progress when the scan ended"
+    );
+    // A client that goes away stops its export.
+    drop((pdf_rx, tar_rx));
+    assert!(matches!(
+        pdf_job.await.unwrap(),
+        Err(lanbox::export::ExportError::Closed)
+    ));
+    assert!(matches!(
+        tar_job.await.unwrap(),
+        Err(lanbox::export::ExportError::Closed)
+    ));
     let clear: Vec<String> = CLEAR_BY_DESIGN.iter().map(|(c, _)| (*c).to_owned()).collect();
     let (found, _) = find_all(s.dir.path(), &clear);
     for (c, why) in CLEAR_BY_DESIGN {

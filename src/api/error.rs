@@ -17,6 +17,7 @@ use crate::backup::BackupError;
 use crate::canned::CannedError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
+use crate::export::ExportError;
 use crate::outbox::OutboxError;
 use crate::search::SearchError;
 use crate::store::StoreError;
@@ -243,6 +244,22 @@ impl From<CannedError> for ApiError {
                 message: e.to_string(),
             },
             CannedError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> ApiError {
+        match e {
+            // The operator's fix is named: which Debian packages to install.
+            ExportError::FontsMissing { .. } => ApiError::Coded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "fonts_missing",
+                message: e.to_string(),
+            },
+            ExportError::BadRequest(m) => ApiError::BadRequest(m),
+            ExportError::Store(e) => e.into(),
+            e => ApiError::Internal(e.to_string()),
         }
     }
 }

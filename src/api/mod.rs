@@ -12,6 +12,7 @@
 //! - [`canned`]: canned replies; [`contact`]: the contact panel of a conversation.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
 //! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
+//! - [`export`]: a chat's PDF transcript and JSON Lines, an account's archive (admins).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
@@ -29,6 +30,7 @@ pub mod contact;
 pub mod conversations;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod files;
 pub mod inbox;
@@ -171,7 +173,14 @@ async fn method_not_allowed() -> ApiError {
 async fn deadline(State(s): State<Service>, req: Request, next: Next) -> Response {
     // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it. A
     // backup of a large store, or its download, takes longer too (admins only).
-    if req.uri().path() == "/api/v1/attachments" || req.uri().path().starts_with("/api/v1/backups") {
+    // An export streams for as long as the conversation takes (bounded by the client's pace).
+    let path = req.uri().path();
+    if path == "/api/v1/attachments"
+        || path.starts_with("/api/v1/backups")
+        || path.ends_with("/export.pdf")
+        || path.ends_with("/export.json")
+        || path.ends_with("/export.tar")
+    {
         return next.run(req).await;
     }
     match tokio::time::timeout(s.options.request_timeout, next.run(req)).await {
@@ -231,6 +240,9 @@ routes! {
     get "/api/v1/chats" => inbox::chats,
     get "/api/v1/chats/{chat}" => inbox::chat,
     get "/api/v1/chats/{chat}/messages" => inbox::messages,
+    get "/api/v1/chats/{chat}/export.pdf" => export::pdf,
+    get "/api/v1/chats/{chat}/export.json" => export::json,
+    get "/api/v1/accounts/{account}/export.tar" => export::account,
     post "/api/v1/chats/{chat}/messages" => send::send,
     get "/api/v1/chats/{chat}/messages/{message}" => inbox::message,
     patch "/api/v1/chats/{chat}/messages/{message}" => send::edit,

@@ -52,6 +52,8 @@ pub struct ServiceOptions {
     pub retention: Retention,
     /// Where backups go, how many are kept, how often they run (`[backup]`).
     pub backup: BackupOptions,
+    /// PDF transcripts: fonts directory, time zone, the box's name (`[export]`).
+    pub export: crate::export::ExportOptions,
 }
 
 impl Default for ServiceOptions {
@@ -66,6 +68,7 @@ impl Default for ServiceOptions {
             attachments: AttachmentOptions::default(),
             retention: Retention::default(),
             backup: BackupOptions::default(),
+            export: crate::export::ExportOptions::default(),
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct Service {
     pub system_stats: Arc<crate::attachments::stats::StatsCache>,
     /// Encrypted backups: now, listed, scheduled.
     pub backups: Backups,
+    /// Exports running now, at most [`crate::export::MAX_RUNNING`] at once.
+    pub exports: crate::export::Exports,
     /// One poller (or webhook keeper) per Telegram account.
     pub pollers: Pollers,
     /// The shared HTTP client for Telegram (connection pool, rustls).
@@ -133,6 +138,7 @@ impl Service {
             attachments,
             backups,
             system_stats: Arc::default(),
+            exports: crate::export::Exports::default(),
             pipeline,
             pollers,
             http,

@@ -514,6 +514,20 @@ async function main() {
     await page.locator('.msg audio[src]').waitFor({ state: 'attached' });
   });
 
+  await check('Export PDF downloads a transcript of the open conversation', async () => {
+    const link = page.locator('.convo-head a.export-pdf');
+    await link.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const path = await download.path();
+    const got = (await import('node:fs')).readFileSync(path);
+    if (got.subarray(0, 5).toString() !== '%PDF-') throw new Error('not a PDF: ' + got.subarray(0, 40).toString());
+    if (!got.subarray(-8).toString().includes('%%EOF')) throw new Error('the PDF is cut short');
+    // Its text layer holds the conversation (poppler-utils, installed by scripts/install-deps.sh).
+    const { execFileSync } = await import('node:child_process');
+    const text = execFileSync('pdftotext', ['-enc', 'UTF-8', path, '-']).toString();
+    if (!text.includes('Photo of the label')) throw new Error('the caption is not in the transcript');
+  });
+
   await check('an edit shows live with its marker', async () => {
     const u = privateUpdate('ann', { text: 'Meeting at 3 pm?' });
     await inject(T1, u);

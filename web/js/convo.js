@@ -43,7 +43,10 @@ export class Conversation {
     for (const ev of ['wheel', 'touchmove', 'keydown']) this.list.addEventListener(ev, () => { this.anchor = null; }, { passive: true });
     const unreadBtn = h('button', { class: 'btn mark-unread', type: 'button', title: 'Mark the newest received message unread (for you only) and go back to the list',
       onclick: () => this.markUnread() }, 'Mark unread');
-    this.head = h('div', { class: 'convo-head' }, back, h('div', { class: 'head-main' }, this.title, this.sub, this.typing), unreadBtn);
+    // A plain link: the browser streams the transcript straight to a file (the session cookie
+    // authenticates a GET; nothing is held in the page).
+    this.exportLink = h('a', { class: 'btn export-pdf', download: '', title: 'Download this conversation as a PDF transcript' }, 'Export PDF');
+    this.head = h('div', { class: 'convo-head' }, back, h('div', { class: 'head-main' }, this.title, this.sub, this.typing), this.exportLink, unreadBtn);
     this.empty = h('div', { class: 'empty' }, 'Choose a conversation.');
     this.el = h('section', { class: 'convo', 'aria-label': 'Conversation' }, this.empty);
     document.body.append(this.announcer);
@@ -60,6 +63,7 @@ export class Conversation {
     const same = chat === this.chat;
     if (!same) {
       this.chat = chat;
+      this.exportLink.href = chatPath(chat) + '/export.pdf';
       this.msgs.clear();
       this.els.clear();
       this.typers.clear();
