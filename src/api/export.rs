@@ -105,7 +105,8 @@ pub async fn pdf(
     Query(q): Query<PdfQuery>,
 ) -> Result<Response, ApiError> {
     let period = period(q.from, q.to)?;
-    // Internal notes do not exist yet: `include` and `exclude` both give the messages only.
+    // Private notes are not drawn in transcripts yet: `include` and `exclude` both give the
+    // messages only (docs/export.md).
     match q.notes.as_deref() {
         None | Some("include") | Some("exclude") => {}
         Some(_) => return Err(ApiError::BadRequest("notes is include or exclude".into())),
@@ -123,8 +124,8 @@ pub async fn pdf(
     let fonts = tokio::task::spawn_blocking(move || Fonts::load(&dir))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    // Hook for the conversation's activity trail (not built yet): record here that
-    // `caller.user` exported `chat.key` as PDF for `period`.
+    // Not recorded in the conversation's activity trail yet (`ingest::conversation` keeps
+    // it): an export entry would go here, naming `caller.user`, the format and `period`.
     let name = format!("{}.pdf", file_stem(&chat));
     let job = PdfJob {
         store: s.store.clone(),
