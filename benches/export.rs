@@ -194,6 +194,7 @@ fn main() -> Res<()> {
         chat: head.clone(),
         period: Period::default(),
         thumbnails: true,
+        notes: false,
         exported_by: "bench".into(),
         options: options.clone(),
         rt: rt.handle().clone(),

@@ -552,6 +552,7 @@ async fn every_record_kind_keeps_what_people_wrote_sealed() {
         chat: head,
         period: Default::default(),
         thumbnails: true,
+        notes: true,
         exported_by: "root".into(),
         options: Default::default(),
         rt: tokio::runtime::Handle::current(),

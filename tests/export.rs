@@ -17,7 +17,7 @@ use lanbox::model::{
     ServiceEvent, Text, UserRef,
 };
 use lanbox::service::ServiceOptions;
-use support::server::{TestServer, get};
+use support::server::{TestServer, get, post};
 use support::{bots, messages};
 
 const LATIN: &str = "Hello team, the quarterly report is ready.";
@@ -677,4 +677,56 @@ async fn long_transcripts_splice_volumes_into_one_valid_pdf() {
         "page numbers run through the volumes"
     );
     assert!(last.contains("message number 2500"));
+}
+
+/// Issue 19 points 1 and 6, once notes and the activity trail existed: a transcript draws the
+/// conversation's private notes only when asked (`notes=include`), marked as such, and every
+/// export is an entry of the conversation's activity trail.
+#[tokio::test]
+async fn notes_go_in_only_when_asked_and_each_export_is_in_the_trail() {
+    let s = TestServer::start().await;
+    let a = s.account("alpha").await;
+    s.user("alice", Role::Agent, &[a]).await;
+    s.ingest(a, vec![text(a, 1, "hello there"), text(a, 2, "second line")])
+        .await;
+    let alice = s.token("alice").await;
+    let chat = format!("{a}:5001");
+    let (st, n) = post(
+        &s,
+        &alice,
+        &format!("/api/v1/chats/{chat}/notes"),
+        serde_json::json!({"text": "Refund approved by finance"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{n}");
+    for (q, want) in [("", false), ("?notes=exclude", false), ("?notes=include", true)] {
+        let (st, _, pdf) = fetch(&s, &alice, &format!("/api/v1/chats/{chat}/export.pdf{q}")).await;
+        assert_eq!(st, 200, "{q}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.pdf");
+        std::fs::write(&file, &pdf).unwrap();
+        let txt = run("pdftotext", &["-enc", "UTF-8", file.to_str().unwrap(), "-"]);
+        assert!(txt.contains("second line"), "{q}");
+        assert_eq!(txt.contains("Refund approved by finance"), want, "{q}");
+        assert_eq!(txt.contains("PRIVATE NOTE by alice"), want, "{q}");
+    }
+    let (st, _, _) = fetch(&s, &alice, &format!("/api/v1/chats/{chat}/export.json")).await;
+    assert_eq!(st, 200);
+    let (_, trail) = get(&s, &alice, &format!("/api/v1/chats/{chat}/activity")).await;
+    let exports: Vec<(&str, &str)> = trail["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "exported")
+        .map(|e| (e["format"].as_str().unwrap(), e["by"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        exports,
+        vec![
+            ("jsonl", "alice"),
+            ("pdf", "alice"),
+            ("pdf", "alice"),
+            ("pdf", "alice")
+        ]
+    );
 }

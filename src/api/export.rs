@@ -105,12 +105,12 @@ pub async fn pdf(
     Query(q): Query<PdfQuery>,
 ) -> Result<Response, ApiError> {
     let period = period(q.from, q.to)?;
-    // Private notes are not drawn in transcripts yet: `include` and `exclude` both give the
-    // messages only (docs/export.md).
-    match q.notes.as_deref() {
-        None | Some("include") | Some("exclude") => {}
+    // Private notes stay out unless asked for: a transcript is often for someone outside.
+    let notes = match q.notes.as_deref() {
+        None | Some("exclude") => false,
+        Some("include") => true,
         Some(_) => return Err(ApiError::BadRequest("notes is include or exclude".into())),
-    }
+    };
     let thumbnails = match q.media.as_deref() {
         None | Some("thumbnails") => true,
         Some("none") => false,
@@ -124,8 +124,9 @@ pub async fn pdf(
     let fonts = tokio::task::spawn_blocking(move || Fonts::load(&dir))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    // Not recorded in the conversation's activity trail yet (`ingest::conversation` keeps
-    // it): an export entry would go here, naming `caller.user`, the format and `period`.
+    s.pipeline
+        .record_export(chat.key, caller.user, "pdf", (period.from, period.to))
+        .await?;
     let name = format!("{}.pdf", file_stem(&chat));
     let job = PdfJob {
         store: s.store.clone(),
@@ -134,6 +135,7 @@ pub async fn pdf(
         chat,
         period,
         thumbnails,
+        notes,
         exported_by: caller.name.clone(),
         options,
         rt: tokio::runtime::Handle::current(),
@@ -162,7 +164,9 @@ pub async fn json(
     let period = period(q.from, q.to)?;
     let chat = head(&s, &caller, &id).await?;
     let running = place(&s)?;
-    // Activity trail hook, as for the PDF.
+    s.pipeline
+        .record_export(chat.key, caller.user, "jsonl", (period.from, period.to))
+        .await?;
     let name = format!("{}.jsonl", file_stem(&chat));
     let (store, g) = (s.store.clone(), caller.grants.clone());
     Ok(stream(running, "application/jsonl", name, "jsonl", move |out| {

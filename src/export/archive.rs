@@ -3,6 +3,7 @@
 //! and sends its output over a bounded channel ([`Out`]); when the client goes away the send
 //! fails and the job stops.
 
+use crate::view::notes::NoteDto;
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -51,6 +52,9 @@ fn read_file(rt: &Handle, att: &Attachments, id: u64, max: u64) -> Option<Vec<u8
     })
 }
 
+/// Most notes one transcript draws.
+const MAX_NOTES: usize = 10_000;
+
 /// Everything a PDF export needs, gathered by the route before the response starts.
 pub struct PdfJob {
     pub store: Store,
@@ -59,6 +63,8 @@ pub struct PdfJob {
     pub chat: ChatHead,
     pub period: Period,
     pub thumbnails: bool,
+    /// Draw the chat's private notes among the messages.
+    pub notes: bool,
     pub exported_by: String,
     pub options: ExportOptions,
     pub rt: Handle,
@@ -96,8 +102,30 @@ pub fn pdf(job: PdfJob, fonts: &Fonts, out: &Out) -> Result<Rendered, ExportErro
         job.period,
         true,
     );
+    // Notes are few next to messages (people write them): read once, drawn in time order.
+    let mut notes: std::collections::VecDeque<NoteDto> = if job.notes {
+        let r = job.store.reader()?;
+        let mut all = crate::view::notes::list(&r, job.chat.key, u64::MAX, MAX_NOTES)?;
+        all.retain(|n| job.period.holds(n.at));
+        all.reverse();
+        all.into()
+    } else {
+        Default::default()
+    };
+    let mut draw_notes = |r: &mut Renderer<'_, '_>, before: Option<i64>| -> Result<(), ExportError> {
+        while let Some(n) = notes.front() {
+            if before.is_some_and(|t| n.at >= t) {
+                break;
+            }
+            let n = notes.pop_front().expect("front exists");
+            let by = n.by.name.clone().unwrap_or_else(|| format!("user {}", n.by.user));
+            r.note(&by, &local_time(&zone, n.at), &n.text)?;
+        }
+        Ok(())
+    };
     while let Some(batch) = msgs.next_batch()? {
         for row in batch {
+            draw_notes(&mut r, Some(row.msg.date))?;
             let thumb = job
                 .thumbnails
                 .then(|| {
@@ -122,6 +150,7 @@ pub fn pdf(job: PdfJob, fonts: &Fonts, out: &Out) -> Result<Rendered, ExportErro
             })?;
         }
     }
+    draw_notes(&mut r, None)?;
     r.finish()
 }
 

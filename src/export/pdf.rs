@@ -291,6 +291,22 @@ impl<'f, 'o> Renderer<'f, 'o> {
         Ok(())
     }
 
+    /// A private note: headed as one and set off by a bar, so it is never taken for a message.
+    pub fn note(&mut self, by: &str, time: &str, text: &str) -> Result<(), ExportError> {
+        self.gap(6.0);
+        if self.y + (SMALL + 1.0 + BODY) * 1.45 > BOTTOM && !self.page.is_empty() {
+            self.flush_page();
+        }
+        let head = format!("PRIVATE NOTE by {by}  {time}  (not sent to the customer)");
+        self.plain(&head, Style::Bold, SMALL + 1.0, MARGIN, true);
+        let a = Attr::default();
+        self.text(text, &|_| a.clone(), BODY, MARGIN + INDENT, true, true);
+        if self.pages_in_volume >= VOLUME_PAGES {
+            self.finish_volume()?;
+        }
+        Ok(())
+    }
+
     fn flush_page(&mut self) {
         self.done.pages += 1;
         let number = self.done.pages;

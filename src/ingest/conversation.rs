@@ -147,6 +147,41 @@ fn record(
     Ok(seq)
 }
 
+/// Records in a chat's activity trail that `by` exported it; false when the chat does not exist.
+pub fn exported(
+    ctx: &mut WriteCtx<'_>,
+    chat: ChatKey,
+    by: u64,
+    format: &str,
+    period: (Option<i64>, Option<i64>),
+) -> Result<bool, StoreError> {
+    let Some(accounts) = ctx.chat(chat)?.map(|s| s.record.accounts.clone()) else {
+        return Ok(false);
+    };
+    let seq = ctx.append_event(
+        EventRecord {
+            seq: 0,
+            kind: EventKind::ConversationExported,
+            accounts,
+            scope: chat.scope,
+            chat_id: chat.chat,
+            message_key: None,
+            from_chat: None,
+            unread: None,
+            at: 0,
+        },
+        None,
+    )?;
+    let what = Activity::Exported {
+        format: format.to_string(),
+        from: period.0,
+        to: period.1,
+    };
+    let at = ctx.now;
+    ctx.put_activity(chat, seq, &ActivityRecord { at, by, what })?;
+    Ok(true)
+}
+
 /// Moves a migrated basic group's state to its supergroup (unless that has its own).
 pub fn migrate(ctx: &mut WriteCtx<'_>, from: ChatKey, to: ChatKey) -> Result<(), StoreError> {
     if let Some(owner) = ctx.chat(to)?.map(|s| s.record.owner) {

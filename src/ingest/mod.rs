@@ -99,6 +99,21 @@ impl Pipeline {
             .await
     }
 
+    /// Records an export of `chat` by `user` in its activity trail.
+    pub async fn record_export(
+        &self,
+        chat: ChatKey,
+        user: u64,
+        format: &'static str,
+        period: (Option<i64>, Option<i64>),
+    ) -> Result<bool, StoreError> {
+        self.store
+            .write(1, move |ctx| {
+                conversation::exported(ctx, chat, user, format, period)
+            })
+            .await
+    }
+
     /// Creates a label; `None` when the box has as many as it keeps.
     pub async fn create_label(&self, name: String, color: String) -> Result<Option<LabelRecord>, StoreError> {
         self.store

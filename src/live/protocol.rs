@@ -22,7 +22,8 @@
 //! `message.postback`, `conversation.assigned {assignee, by}`, `conversation.status {status,
 //! snoozed_until, reopened, by}` (`reopened: true` and `by: null` when an incoming message
 //! opened it), `conversation.labels {labels, by}`, `note.created {note_id, note}` and
-//! `note.deleted {note_id}` (private notes; a note's `mentions` name the teammates it tells)
+//! `note.deleted {note_id}` (private notes; a note's `mentions` name the teammates it tells),
+//! `conversation.exported {format, from, to, by}`
 //! (from the event log, each with its `seq`), and `typing`,
 //! `account.status`, `store.status` (not logged: their `seq` is the stream position they were
 //! sent at, and a resume does not replay them); `ack`, `error`, `resync_required`, `pong`.

@@ -54,4 +54,10 @@ pub enum Activity {
     Labels { labels: Vec<u64> },
     /// An incoming message opened a resolved or snoozed conversation again.
     Reopened,
+    /// Someone exported the conversation (`format`: `pdf` or `jsonl`), over a period.
+    Exported {
+        format: String,
+        from: Option<i64>,
+        to: Option<i64>,
+    },
 }

@@ -30,6 +30,8 @@ pub enum EventKind {
     NoteCreated,
     /// A private note was deleted (`message_key` is the note's ID).
     NoteDeleted,
+    /// A conversation was exported (the activity entry under this seq says how).
+    ConversationExported,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::ConversationLabels => "conversation.labels",
             EventKind::NoteCreated => "note.created",
             EventKind::NoteDeleted => "note.deleted",
+            EventKind::ConversationExported => "conversation.exported",
         }
     }
 }

@@ -103,6 +103,12 @@ pub fn activity_json(r: &Reader, seq: u64, a: &ActivityRecord) -> Result<Value, 
             o.insert("type".into(), json!("reopened"));
             o.insert("status".into(), json!("open"));
         }
+        Activity::Exported { format, from, to } => {
+            o.insert("type".into(), json!("exported"));
+            o.insert("format".into(), json!(format));
+            o.insert("from".into(), json!(from));
+            o.insert("to".into(), json!(to));
+        }
     }
     Ok(v)
 }
@@ -122,7 +128,10 @@ pub fn activity(r: &Reader, chat: ChatKey, before: u64, limit: usize) -> Result<
 pub fn is_conversation_event(kind: EventKind) -> bool {
     matches!(
         kind,
-        EventKind::ConversationAssigned | EventKind::ConversationStatus | EventKind::ConversationLabels
+        EventKind::ConversationAssigned
+            | EventKind::ConversationStatus
+            | EventKind::ConversationLabels
+            | EventKind::ConversationExported
     )
 }
 

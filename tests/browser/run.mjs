@@ -855,6 +855,17 @@ async function main() {
     await a.locator('.chat', { hasText: 'Tina: hello?' }).waitFor();
     if ((await shown()).length !== before) throw new Error('notified although turned off');
 
+    // The transcript with notes carries it, marked; the plain one does not.
+    const pdfText = async (sel) => {
+      const [download] = await Promise.all([a.waitForEvent('download'), a.locator(sel).click()]);
+      const { execFileSync } = await import('node:child_process');
+      return execFileSync('pdftotext', ['-enc', 'UTF-8', await download.path(), '-']).toString();
+    };
+    await a.locator('.chat', { hasText: 'Tina Team' }).click();
+    const withNotes = await pdfText('.convo-head a.export-pdf-notes');
+    if (!withNotes.includes('PRIVATE NOTE by admin') || !withNotes.includes('order 5531')) throw new Error('the note is not in the transcript with notes');
+    if ((await pdfText('.convo-head a.export-pdf')).includes('order 5531')) throw new Error('the plain transcript carries a private note');
+
     // Deleting the note takes it off the agent's screen too.
     await page.locator('.chat', { hasText: 'Tina Team' }).click();
     await adminNote.getByRole('button', { name: 'Delete this note' }).click();

@@ -46,7 +46,8 @@ export class Conversation {
     // A plain link: the browser streams the transcript straight to a file (the session cookie
     // authenticates a GET; nothing is held in the page).
     this.exportLink = h('a', { class: 'btn export-pdf', download: '', title: 'Download this conversation as a PDF transcript' }, 'Export PDF');
-    this.head = h('div', { class: 'convo-head' }, back, h('div', { class: 'head-main' }, this.title, this.sub, this.typing), this.exportLink, unreadBtn);
+    this.exportNotes = h('a', { class: 'btn export-pdf-notes', download: '', title: 'The PDF transcript with the team\'s private notes (for the team, not the customer)' }, 'PDF with notes');
+    this.head = h('div', { class: 'convo-head' }, back, h('div', { class: 'head-main' }, this.title, this.sub, this.typing), this.exportLink, this.exportNotes, unreadBtn);
     this.empty = h('div', { class: 'empty' }, 'Choose a conversation.');
     this.el = h('section', { class: 'convo', 'aria-label': 'Conversation' }, this.empty);
     document.body.append(this.announcer);
@@ -64,6 +65,7 @@ export class Conversation {
     if (!same) {
       this.chat = chat;
       this.exportLink.href = chatPath(chat) + '/export.pdf';
+      this.exportNotes.href = chatPath(chat) + '/export.pdf?notes=include';
       this.msgs.clear();
       this.els.clear();
       this.typers.clear();

@@ -51,6 +51,7 @@ export function describe(a, me) {
       ? `${who} snoozed it until ${new Date(a.snoozed_until * 1000).toLocaleString()}` : `${who} marked it ${statusName(a.status).toLowerCase()}`;
     case 'labels': return a.labels.length ? `${who} set the labels ${a.labels.map((l) => labels.byId(l)?.name || l).join(', ')}` : `${who} removed the labels`;
     case 'reopened': return 'a new message reopened it';
+    case 'exported': return `${who} exported it (${a.format === 'pdf' ? 'PDF' : 'JSON Lines'})`;
     default: return a.type;
   }
 }
