@@ -24,7 +24,7 @@ fn at(mut m: lanbox::model::Message, date: i64, dir: Direction) -> lanbox::model
 
 #[tokio::test]
 async fn reports_count_conversations_workload_and_times_over_visible_chats() {
-    let (s, a, b) = workspace().await;
+    let (s, a, _b) = workspace().await;
     let root = s.token("root").await;
     let alice = s.token("alice").await;
     let alice_id = get(&s, &alice, "/api/v1/me").await.1["id"].clone();
@@ -139,7 +139,6 @@ async fn reports_count_conversations_workload_and_times_over_visible_chats() {
     );
     assert_eq!(all["conversations"]["by_account"].as_array().unwrap().len(), 2);
     assert_eq!(all["period"], Value::Null, "no period asked for");
-    let _ = b;
 
     // A bad period is refused.
     let (code, e) = get(&s, &alice, &format!("/api/v1/stats?from={}&to={}", t, t - 1)).await;

@@ -128,23 +128,42 @@ fn record(
     rec: &ConversationRecord,
 ) -> Result<u64, StoreError> {
     ctx.put_conversation(chat, rec)?;
-    let seq = ctx.append_event(
-        EventRecord {
-            seq: 0,
-            kind,
-            accounts,
-            scope: chat.scope,
-            chat_id: chat.chat,
-            message_key: None,
-            from_chat: None,
-            unread: None,
-            at: 0,
-        },
-        None,
-    )?;
+    trail(ctx, chat, accounts, kind, by, what)
+}
+
+/// Appends a `kind` event about `chat` and its activity entry under that event's seq.
+fn trail(
+    ctx: &mut WriteCtx<'_>,
+    chat: ChatKey,
+    accounts: Vec<u64>,
+    kind: EventKind,
+    by: u64,
+    what: Activity,
+) -> Result<u64, StoreError> {
+    let seq = ctx.append_event(chat_event(kind, chat, accounts, None), None)?;
     let at = ctx.now;
     ctx.put_activity(chat, seq, &ActivityRecord { at, by, what })?;
     Ok(seq)
+}
+
+/// A team event about `chat` (`key`: what it names inside the chat, a note's ID for notes).
+pub(super) fn chat_event(
+    kind: EventKind,
+    chat: ChatKey,
+    accounts: Vec<u64>,
+    key: Option<i64>,
+) -> EventRecord {
+    EventRecord {
+        seq: 0,
+        kind,
+        accounts,
+        scope: chat.scope,
+        chat_id: chat.chat,
+        message_key: key,
+        from_chat: None,
+        unread: None,
+        at: 0,
+    }
 }
 
 /// Records in a chat's activity trail that `by` exported it; false when the chat does not exist.
@@ -158,27 +177,12 @@ pub fn exported(
     let Some(accounts) = ctx.chat(chat)?.map(|s| s.record.accounts.clone()) else {
         return Ok(false);
     };
-    let seq = ctx.append_event(
-        EventRecord {
-            seq: 0,
-            kind: EventKind::ConversationExported,
-            accounts,
-            scope: chat.scope,
-            chat_id: chat.chat,
-            message_key: None,
-            from_chat: None,
-            unread: None,
-            at: 0,
-        },
-        None,
-    )?;
     let what = Activity::Exported {
         format: format.to_string(),
         from: period.0,
         to: period.1,
     };
-    let at = ctx.now;
-    ctx.put_activity(chat, seq, &ActivityRecord { at, by, what })?;
+    trail(ctx, chat, accounts, EventKind::ConversationExported, by, what)?;
     Ok(true)
 }
 
