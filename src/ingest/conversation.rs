@@ -146,13 +146,8 @@ fn trail(
     Ok(seq)
 }
 
-/// A team event about `chat` (`key`: what it names inside the chat, a note's ID for notes).
-pub(super) fn chat_event(
-    kind: EventKind,
-    chat: ChatKey,
-    accounts: Vec<u64>,
-    key: Option<i64>,
-) -> EventRecord {
+/// A team event about `chat` (`key`: what it names inside the chat).
+fn chat_event(kind: EventKind, chat: ChatKey, accounts: Vec<u64>, key: Option<i64>) -> EventRecord {
     EventRecord {
         seq: 0,
         kind,

@@ -3,7 +3,7 @@
 //! chat and note ID as associated data. Writing or deleting one appends a `note.*` event.
 //! The caller checks grants, mentions and who may delete; this module keeps the records.
 
-use crate::model::EventKind;
+use crate::model::{EventKind, EventRecord};
 use crate::store::codec::Stored;
 use crate::store::records::{NoteBody, NoteRecord};
 use crate::store::tables::{CHAT_NOTE, META_NEXT_NOTE};
@@ -21,7 +21,17 @@ fn note_event(
     accounts: Vec<u64>,
 ) -> Result<u64, StoreError> {
     ctx.append_event(
-        super::conversation::chat_event(kind, chat, accounts, Some(note as i64)),
+        EventRecord {
+            seq: 0,
+            kind,
+            accounts,
+            scope: chat.scope,
+            chat_id: chat.chat,
+            message_key: Some(note as i64),
+            from_chat: None,
+            unread: None,
+            at: 0,
+        },
         None,
     )
 }
