@@ -85,6 +85,7 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AnyError> {
+    crate::system::ignore_file_size_signal();
     let certs = CertStore::load(cert_source(store.dir(), &config))?;
     let listeners = Listeners::from_config(&config)?;
     let mut service_options = config.service_options();

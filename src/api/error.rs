@@ -112,6 +112,21 @@ impl From<StoreError> for ApiError {
         match e {
             // A request that names an account the box does not have (an upload, a grant).
             StoreError::UnknownAccount(a) => ApiError::invalid("unknown_account", format!("no account {a}")),
+            // The box cannot write (or, for a moment, read) its database: the request was
+            // sound, so not a 500; /api/v1/health says why, and it recovers by itself.
+            e if e.is_disk_full() => ApiError::Coded {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                code: "disk_full",
+                message: "the box's disk is full; nothing of this request was stored".into(),
+            },
+            e if e.is_storage_failure() => {
+                tracing::warn!(error = %e, "a request failed on storage");
+                ApiError::Coded {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "store_unavailable",
+                    message: "the box cannot use its database right now; retry shortly".into(),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -38,6 +38,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the disk refused the write for want of space (a full partition, a quota, a
+    /// file-size limit): nothing of it was stored, and writes work again once space returns.
+    pub fn is_disk_full(&self) -> bool {
+        super::writer::failure_of(self) == Some(super::WriteFailure::DiskFull)
+    }
+
+    /// Whether this is a failure of the storage under the database (the disk, or the database
+    /// closed while the writer reopens it) rather than of the data or the caller.
+    pub fn is_storage_failure(&self) -> bool {
+        super::writer::failure_of(self).is_some()
+    }
+
     /// Whether this is damage to stored data (a record that fails authentication or decoding,
     /// a corrupted page), as opposed to a failure of the disk or of the caller.
     pub fn is_damage(&self) -> bool {

@@ -25,6 +25,9 @@ use crate::model::EventRecord;
 
 /// `name -> u64`: schema version, workspace sequence number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The writer's scratch table when it probes for room after a full disk: written, committed and
+/// dropped again, so it exists only between those two commits (never in a backup).
+pub const SPACE_PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("space_probe");
 /// `account -> AccountRecord`.
 pub const ACCOUNT_RECORD: TableDefinition<u64, Rec<AccountRecord>> = TableDefinition::new("account_record");
 /// `account -> unread incoming messages over all its chats`.

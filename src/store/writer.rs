@@ -35,7 +35,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::ctx::WriteCtx;
 use super::keyring::Keyring;
-use super::tables::{META, META_LAST_SEQ};
+use super::tables::{META, META_LAST_SEQ, SPACE_PROBE};
 use super::{Published, StoreError, StoreHealth, WriteFailure};
 
 /// Why a job did not commit.
@@ -123,6 +123,10 @@ impl DbSlot {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
     }
 }
+
+/// How much room a probe after a full disk makes sure of before writes count as working again:
+/// several batches' worth (a batch of 1,000 messages with its index is about 5 MB).
+const HEADROOM: usize = 8 << 20;
 
 /// First pause before retrying a failed database (doubled per failure, up to [`RETRY_MAX`]).
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -372,17 +376,35 @@ impl Writer {
     }
 
     /// When no job comes while the database is failing: a real page write (the last sequence
-    /// number rewritten with its own value) shows whether the disk takes writes again.
+    /// number rewritten with its own value) shows whether the disk takes writes again. After a
+    /// full disk that is not enough: redb's file has free pages inside, so a small write fits
+    /// where the refused batch did not, and the health would flicker between ok and
+    /// `disk_full` while every batch is still refused. So then the probe also grows the file by
+    /// [`HEADROOM`] (a scratch table written, committed, then dropped; the pages stay in the
+    /// file, free for the next batches): writes count as working again only once there is room.
     fn probe(&mut self) {
         let Some(db) = self.database() else { return };
+        let headroom = self.health.borrow().last_failure == Some(WriteFailure::DiskFull);
         let result = (|| -> Result<(), StoreError> {
             let txn = db.begin_write()?;
             {
                 let mut meta = txn.open_table(META)?;
                 let seq = meta.get(META_LAST_SEQ)?.map(|v| v.value());
                 meta.insert(META_LAST_SEQ, seq.unwrap_or(0))?;
+                if headroom {
+                    let mut scratch = txn.open_table(SPACE_PROBE)?;
+                    let chunk = vec![0u8; HEADROOM / 16];
+                    for i in 0..16u64 {
+                        scratch.insert(i, chunk.as_slice())?;
+                    }
+                }
             }
             txn.commit()?;
+            if headroom {
+                let txn = db.begin_write()?;
+                txn.delete_table(SPACE_PROBE)?;
+                txn.commit()?;
+            }
             Ok(())
         })();
         drop(db);

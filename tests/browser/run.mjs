@@ -9,8 +9,8 @@
 //
 // Screenshots of the main views go to target/browser-artifacts/.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1375,6 +1375,71 @@ async function main() {
     const got = (await import('node:fs')).readFileSync(await download.path());
     if (got.subarray(0, 8).toString() !== 'LANBOXBK') throw new Error('not a lanbox backup: ' + got.subarray(0, 8).toString('hex'));
     if (got.includes(Buffer.from('zebracorn')) || got.includes(Buffer.from('Sent by the agent'))) throw new Error('message text readable in the backup file');
+  });
+
+  await check('a full disk: a banner for admins and agents, reads go on, and it resumes by itself', async () => {
+    // A real full disk without root: lanbox's own file-size limit (RLIMIT_FSIZE, set from
+    // outside with prlimit) stops its database growing, so the kernel refuses the writes
+    // (EFBIG) exactly where a full partition would (ENOSPC); lanbox ignores SIGXFSZ for this.
+    // Regression: with the disk full, a small probe write fitted in the file's free pages, so
+    // health flickered back to ok (and the banner with it) while every batch was refused.
+    const fsize = (v) => execFileSync('prlimit', ['--pid', String(box.proc.pid), `--fsize=${v}:`]);
+    await page.goto(BASE + '/#/');
+    await page.locator('.conn[data-state=online]').waitFor();
+    const [actx, a] = await signIn('agent1', AGENT_PW);
+    await a.locator('.conn[data-state=online]').waitFor();
+    const health = async () => {
+      const r = await page.request.get(BASE + '/api/v1/health');
+      return [r.status(), await r.json()];
+    };
+    fsize(statSync(join(data, 'lanbox.redb')).size);
+    let last = '';
+    try {
+      // Messages until a commit needs the file to grow (about 3 KB each).
+      const filler = 'parcel '.repeat(450);
+      for (let round = 0; round < 60; round++) {
+        const batch = [];
+        for (let i = 0; i < 40; i++) batch.push(privateUpdate('bob', { text: `disk filler ${round}.${i} ${filler}` }));
+        last = `disk filler ${round}.39`;
+        await inject(T1, batch);
+        const full = await until(async () => {
+          const [st, h] = await health();
+          if (st === 503 && (h.reasons || []).some((r) => r.code === 'disk_full')) return 'full';
+          // Everything injected so far was stored: the disk is not full yet.
+          const page1 = await (await page.request.get(BASE + '/api/v1/chats?limit=200')).json();
+          if (page1.chats.some((c) => (c.last_message?.text || '').startsWith(last + ' '))) return 'stored';
+          throw new Error(`health ${st} ${JSON.stringify(h)}`);
+        }, 'the batch stored or the disk full', 3 * TIMEOUT);
+        if (full === 'full') break;
+      }
+      const [st, h] = await health();
+      if (st !== 503 || !(h.reasons || []).some((r) => r.code === 'disk_full')) throw new Error(`the disk never filled: ${st} ${JSON.stringify(h)}`);
+      // Both see the banner, worded for their role; reads go on (the agent opens a chat).
+      await page.locator('.store-banner:not([hidden])', { hasText: 'disk is full' }).waitFor();
+      await page.locator('.store-banner', { hasText: 'Free space on the data partition' }).waitFor();
+      await a.locator('.store-banner:not([hidden])', { hasText: 'disk is full' }).waitFor();
+      if (await a.locator('.store-banner', { hasText: 'Free space' }).count()) throw new Error('an agent is told to free space on the box');
+      await a.locator('.chat', { hasText: 'Bob' }).first().click();
+      await a.locator('.msg').first().waitFor();
+      // A page opened while the disk is full learns it from the WebSocket's hello.
+      const [lctx, late] = await signIn('agent1', AGENT_PW);
+      await late.locator('.store-banner:not([hidden])', { hasText: 'disk is full' }).waitFor();
+      await lctx.close();
+      await shot(page, '16-disk-full');
+    } finally {
+      fsize('unlimited');
+    }
+    // Space is back: the writer reopens the database by itself (probes back off to 30 s), the
+    // banner goes, and the poller stores what Telegram kept, the last filler included.
+    await page.locator('.store-banner').waitFor({ state: 'hidden', timeout: 4 * TIMEOUT });
+    await a.locator('.store-banner').waitFor({ state: 'hidden', timeout: 4 * TIMEOUT });
+    await until(async () => {
+      const page1 = await (await page.request.get(BASE + '/api/v1/chats?limit=200')).json();
+      return page1.chats.some((c) => (c.last_message?.text || '').startsWith(last + ' '));
+    }, 'the batch refused while the disk was full to be stored after all', 4 * TIMEOUT);
+    const [st] = await health();
+    if (st !== 200) throw new Error(`health still ${st}`);
+    await actx.close();
   });
 
   await check('no script errors and a strict CSP', async () => {

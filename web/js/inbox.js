@@ -97,7 +97,22 @@ export class Inbox {
     this.convoBox = h('section');
     this.page = h('section', { class: 'page', hidden: true });
     this.main = h('div', { class: 'main' }, sidebar, this.chatPane, this.convoBox, this.page);
-    replace(this.root, h('div', { class: 'shell' }, top, this.main));
+    this.storeBanner = h('div', { class: 'store-banner', role: 'alert', hidden: true });
+    replace(this.root, h('div', { class: 'shell' }, h('div', null, top, this.storeBanner), this.main));
+  }
+
+  /** Follows `store.status` (and the `hello`'s `store`): a banner while the box cannot write. */
+  setStore({ status, reasons = [] }) {
+    const b = this.storeBanner;
+    b.hidden = status !== 'degraded';
+    b.dataset.reasons = reasons.join(' ');
+    if (b.hidden) return;
+    const admin = this.me.role === 'admin';
+    b.textContent = reasons.includes('disk_full')
+      ? 'The box’s disk is full. New Telegram messages wait upstream (Telegram keeps them for 24 hours) and sending is paused; reading works. '
+        + (admin ? 'Free space on the data partition: lanbox resumes by itself, nothing is lost.' : 'An administrator has been told; nothing is lost.')
+      : 'The box cannot write to its database right now. New messages wait upstream and sending is paused; reading works. '
+        + (admin ? 'See /api/v1/health and the service log.' : 'An administrator has been told.');
   }
 
   setConn(state, text) {
@@ -322,6 +337,9 @@ export class Inbox {
       case 'conversation.assigned': case 'conversation.status': case 'conversation.labels':
         if (applyEvent(c, e)) this.renderChats(); else if (e.chat) this.fetchChat(e.chat);
         this.views.refreshCounts();
+        break;
+      case 'store.status':
+        this.setStore(e);
         break;
       case 'account.status': {
         const a = this.accounts.find((x) => x.id === e.account);

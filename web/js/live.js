@@ -85,6 +85,9 @@ export class Live extends EventTarget {
   }
 
   async onHello(hello) {
+    // The store's health as of this connection (a full disk, say): the same shape as the
+    // `store.status` events that follow whenever it changes.
+    if (hello.store) this.emit('event', hello.store);
     const every = Math.max(5, (hello.heartbeat_s || 30) * 0.6) * 1000;
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.request({ type: 'ping' }).catch(() => {}), every);
