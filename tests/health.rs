@@ -85,7 +85,11 @@ async fn a_full_disk_degrades_health_until_writes_work_again() {
     lanbox::system::ota::check_health(s.addr).await.unwrap();
 
     faults.set_full(true);
-    assert_eq!(login(&s).await, 507, "a login's session cannot be stored: the disk is full");
+    assert_eq!(
+        login(&s).await,
+        507,
+        "a login's session cannot be stored: the disk is full"
+    );
     let (st, v) = get(&s, "", "/api/v1/health").await;
     assert_eq!((st, &v["status"]), (503, &json!("degraded")), "{v}");
     let found = codes(&v);

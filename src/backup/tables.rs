@@ -158,12 +158,13 @@ pub fn by_name(name: &str) -> Option<&'static dyn CopyTable> {
     ALL.iter().copied().find(|t| t.name() == name)
 }
 
-/// Tables in the snapshot that [`ALL`] does not know (a backup must not leave them out).
+/// Tables in the snapshot that [`ALL`] does not know (a backup must not leave them out). The
+/// writer's scratch tables hold nothing to keep and are left out.
 pub fn unknown(txn: &ReadTransaction) -> Result<Vec<String>, BackupError> {
     let mut out = Vec::new();
     for h in txn.list_tables().map_err(db)? {
         let name = redb::TableHandle::name(&h).to_string();
-        if by_name(&name).is_none() {
+        if by_name(&name).is_none() && !store::SCRATCH.contains(&name.as_str()) {
             out.push(name);
         }
     }

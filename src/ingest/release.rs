@@ -55,20 +55,25 @@ pub fn pending(store: &Store) -> Result<Vec<u64>, StoreError> {
     Ok(out)
 }
 
+/// Marks `account`'s release as begun, so that [`pending`] lists it until [`release`] ends:
+/// a caller with its own steps to take first (files, the outbox) calls this before them, so a
+/// crash during any of them is finished at the next start.
+pub async fn begin(store: &Store, account: u64) -> Result<(), StoreError> {
+    let flag = format!("{FLAG_PREFIX}{account}");
+    store
+        .write(1, move |ctx| {
+            ctx.account(account)?;
+            let now = ctx.now as u64;
+            ctx.set_meta_flag(&flag, Some(now))
+        })
+        .await
+}
+
 /// Releases `account`; see the module documentation. The caller stops the account's connector
 /// first (a poller still running would bring messages back).
 pub async fn release(store: &Store, index: Arc<dyn IndexHook>, account: u64) -> Result<Released, StoreError> {
     let flag = format!("{FLAG_PREFIX}{account}");
-    {
-        let flag = flag.clone();
-        store
-            .write(1, move |ctx| {
-                ctx.account(account)?;
-                let now = ctx.now as u64;
-                ctx.set_meta_flag(&flag, Some(now))
-            })
-            .await?;
-    }
+    begin(store, account).await?;
     let chats: Vec<ChatKey> = store
         .read(move |r| {
             Ok(r.chat_records()?

@@ -29,6 +29,7 @@ pub mod attach;
 pub mod jobs;
 pub mod limits;
 pub mod record;
+pub mod release;
 pub mod tables;
 pub mod worker;
 

@@ -78,6 +78,10 @@ impl Service {
             tracing::info!(account, "finishing an interrupted release");
             release_account(&self.pipeline, &self.attachments, account).await?;
         }
+        if self.store.scrub_pending()? {
+            tracing::info!("finishing an interrupted overwrite of free pages");
+            self.store.scrub_free_pages().await?;
+        }
         let started = self.pollers.start_all().await?;
         tracing::info!(accounts = started, "telegram pollers started");
         let senders = self.outbox.start_all().await?;
@@ -184,18 +188,28 @@ async fn forward_store_status(
     }
 }
 
-/// Releases an account everywhere: its files first (they need no key, and a crash between the
-/// two steps then leaves a release flag that finishes the rest), then its messages and key
-/// ([`crate::ingest::release`]). The CLI calls it without a running service.
+/// Releases an account everywhere: marks the release begun (a crash at any later step leaves
+/// the flag, and the next start finishes it), then its files (they need no key), its outbox
+/// items, its messages and key ([`crate::ingest::release`]), and last overwrites the database
+/// file's free pages ([`crate::store::Store::scrub_free_pages`]). The CLI calls it without a running service.
 pub async fn release_account(
     pipeline: &Pipeline,
     attachments: &Attachments,
     account: u64,
 ) -> Result<Released, LifecycleError> {
+    let store = pipeline.store();
+    store.mark_scrub_pending().await?;
+    crate::ingest::release::begin(store, account).await?;
     let files = attachments
         .release_account(account)
         .await
         .map_err(|e| e.into_store())?;
     tracing::info!(account, files, "account files released");
-    Ok(pipeline.release_account(account).await?)
+    let items = crate::outbox::release::release_account(store, account).await?;
+    tracing::info!(account, items, "account outbox released");
+    let done = pipeline.release_account(account).await?;
+    // redb does not zero the pages the release freed: overwrite them, so a raw read of the
+    // file finds no old copy of the account's sealed records or of its wrapped key.
+    store.scrub_free_pages().await?;
+    Ok(done)
 }

@@ -31,6 +31,7 @@ pub mod new_account;
 pub mod preflight;
 pub mod read;
 pub mod records;
+pub mod scrub;
 pub mod seal;
 pub mod tables;
 mod writer;

@@ -28,6 +28,10 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The writer's scratch table when it probes for room after a full disk: written, committed and
 /// dropped again, so it exists only between those two commits (never in a backup).
 pub const SPACE_PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("space_probe");
+/// Zeros written over free pages by [`super::Store::scrub_free_pages`], dropped when it ends.
+pub const SCRUB_FILL: TableDefinition<u64, &[u8]> = TableDefinition::new("scrub_fill");
+/// The scratch tables above: they hold nothing to keep (a backup leaves them out).
+pub const SCRATCH: [&str; 2] = ["space_probe", "scrub_fill"];
 /// `account -> AccountRecord`.
 pub const ACCOUNT_RECORD: TableDefinition<u64, Rec<AccountRecord>> = TableDefinition::new("account_record");
 /// `account -> unread incoming messages over all its chats`.
