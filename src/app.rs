@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use crate::api;
 use crate::config::Config;
 use crate::service::Service;
-use crate::store::Store;
+use crate::store::seal::SecretKey;
+use crate::store::{Store, StoreOptions, sealed_key};
 use crate::system::listen;
 use crate::system::notify::Notifier;
 use crate::system::tls::{self, CertSource, CertStore};
@@ -78,16 +79,41 @@ pub struct ServeOptions {
     pub limits: crate::server::Limits,
 }
 
-/// What `lanbox serve` runs: the service the configuration describes, on the configured (or
-/// systemd's) sockets, until `shutdown` resolves.
+/// What `lanbox serve` runs: the store opened (a sealed box's only once an admin has unlocked
+/// it on the unlock page, served on the same socket meanwhile: [`unlock`]), then the service
+/// the configuration describes, on the configured (or systemd's) sockets, until `shutdown`
+/// resolves.
 pub async fn run(
-    store: Store,
+    data: &Path,
     config: Config,
+    mut store_options: StoreOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AnyError> {
     crate::system::ignore_file_size_signal();
-    let certs = CertStore::load(cert_source(store.dir(), &config))?;
     let listeners = Listeners::from_config(&config)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if store_options.master_key.is_none() && sealed_key::is_sealed(data) {
+        match unlock(data, &config, &listeners, stopped(stop_rx.clone())).await? {
+            Some(key) => store_options.master_key = Some(key),
+            None => return Ok(()),
+        }
+    }
+    let dir = data.to_path_buf();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir, &store_options)).await??;
+    tracing::info!(
+        dir = %data.display(),
+        cipher = ?store.cipher(),
+        master_key = ?store.master_key_source(),
+        "store ready"
+    );
+    let certs = CertStore::load(cert_source(store.dir(), &config))?;
     let mut service_options = config.service_options();
     // Backups copy the configuration file this box was started with.
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -97,7 +123,49 @@ pub async fn run(
         mdns: config.server.mdns.then(|| config.server.name.clone()),
         ..ServeOptions::default()
     };
-    serve(service, listeners, options, shutdown).await
+    serve(service, listeners, options, stopped(stop_rx)).await
+}
+
+/// A sealed box before its unlock: the unlock page ([`api::unlock`]) on a copy of the HTTPS
+/// socket, until an admin unlocks it (the master key) or `shutdown` resolves (`None`). Says so
+/// on the console and to systemd, and keeps systemd's watchdog fed meanwhile.
+pub async fn unlock(
+    data: &Path,
+    config: &Config,
+    listeners: &Listeners,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<SecretKey>, AnyError> {
+    let certs = CertStore::load(cert_source(data, config))?;
+    let https = listeners.https.try_clone()?;
+    https.set_nonblocking(true)?;
+    let https = tokio::net::TcpListener::from_std(https)?;
+    let addr = https.local_addr()?;
+    let page = api::unlock::Unlock::new(data.to_path_buf(), certs.fingerprint());
+    let notifier = Notifier::from_env();
+    let (done_tx, done_rx) = watch::channel(false);
+    spawn_watchdog(notifier.clone(), done_rx.clone());
+    notifier.status("sealed: waiting for an admin to unlock the box");
+    tracing::warn!(addr = %addr, "the master key is sealed: nothing is opened or ingested until an admin unlocks the box");
+    println!("lanbox certificate SHA-256 fingerprint: {}", certs.fingerprint());
+    println!(
+        "lanbox is sealed: open https://{addr}/ and enter the unlock passphrase (nothing is ingested until then)"
+    );
+    let stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(crate::server::run(
+        https,
+        certs,
+        api::unlock::router(page.clone()),
+        stop(done_rx),
+    ));
+    let key = tokio::select! {
+        key = page.key() => Some(key),
+        () = shutdown => None,
+    };
+    let _ = done_tx.send(true);
+    server.await??;
+    Ok(key)
 }
 
 /// Serves `service` on `listeners` until `shutdown` resolves: starts its background work and

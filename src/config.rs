@@ -507,7 +507,14 @@ impl Config {
 fn is_reserved_env(name: &str) -> bool {
     matches!(
         name,
-        "LANBOX_DATA" | "LANBOX_LOG" | "LANBOX_CONFIG" | "LANBOX_PASSWORD" | "LANBOX_BOT_TOKEN"
+        "LANBOX_DATA"
+            | "LANBOX_LOG"
+            | "LANBOX_CONFIG"
+            | "LANBOX_PASSWORD"
+            | "LANBOX_BOT_TOKEN"
+            | "LANBOX_TOKEN"
+            | "LANBOX_BACKUP_PASSPHRASE"
+            | "LANBOX_UNLOCK_PASSPHRASE"
     )
 }
 

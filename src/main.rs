@@ -95,10 +95,37 @@ enum Command {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
+    /// Seal the master key with a passphrase (sealed boot: the box then opens nothing until an
+    /// admin unlocks it on its web page), or unseal it again. See docs/data-safety.md.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Development tools.
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Wrap DIR/master.key with a passphrase (argon2id) into DIR/master.key.sealed and remove
+    /// the plain file. The passphrase from LANBOX_UNLOCK_PASSPHRASE, one line of standard
+    /// input, or the terminal (asked twice). Stop the box first.
+    Seal {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// Turn DIR/master.key.sealed back into a plain DIR/master.key (with the passphrase).
+    Unseal {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
+    /// Say whether the master key is sealed.
+    Status {
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
     },
 }
 
@@ -298,6 +325,7 @@ fn main() -> ExitCode {
         } => backup(command, out, s3, &data),
         Command::Restore { from, data_dir } => restore(&from, &data_dir),
         Command::Check { data } => check(&data),
+        Command::Key { command } => key(command),
         Command::Dev { command } => dev(command),
         Command::Demo { listen } => demo(listen),
     };
@@ -358,8 +386,52 @@ fn damaged_hint(data: &Path, e: lanbox::store::StoreError) -> AnyError {
     }
 }
 
-/// Creates what is missing in `data` and opens the store.
-fn init(data: &Path) -> Result<(Store, Config), AnyError> {
+const UNLOCK_ENV: &str = "LANBOX_UNLOCK_PASSPHRASE";
+
+/// `lanbox key ...`: sealed boot's master key.
+fn key(command: KeyCommand) -> Result<(), AnyError> {
+    use lanbox::store::sealed_key;
+    match command {
+        KeyCommand::Seal { data } => {
+            let pass = zeroize::Zeroizing::new(lanbox::auth::prompt::secret(
+                UNLOCK_ENV,
+                "Unlock passphrase: ",
+                true,
+            )?);
+            sealed_key::seal(&data, &pass)?;
+            println!(
+                "master key sealed in {}; `lanbox serve` now waits for an admin to unlock the box on its web page",
+                data.join(sealed_key::SEALED_MASTER_KEY_FILE).display()
+            );
+        }
+        KeyCommand::Unseal { data } => {
+            let pass = zeroize::Zeroizing::new(lanbox::auth::prompt::secret(
+                UNLOCK_ENV,
+                "Unlock passphrase: ",
+                false,
+            )?);
+            sealed_key::unseal_to_file(&data, &pass)?;
+            println!(
+                "master key unsealed into {}",
+                data.join(lanbox::store::keyring::MASTER_KEY_FILE).display()
+            );
+        }
+        KeyCommand::Status { data } => {
+            if sealed_key::is_sealed(&data) {
+                println!(
+                    "sealed ({})",
+                    data.join(sealed_key::SEALED_MASTER_KEY_FILE).display()
+                );
+            } else {
+                println!("not sealed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates what is missing in `data` and reads the configuration.
+fn load_config(data: &Path) -> Result<Config, AnyError> {
     std::fs::create_dir_all(data).map_err(|e| format!("creating {}: {e}", data.display()))?;
     let env: Vec<(String, String)> = std::env::vars().collect();
     let cfg_path = Config::path(data, &env);
@@ -372,14 +444,33 @@ fn init(data: &Path) -> Result<(Store, Config), AnyError> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let store = Store::open(data, &loaded.config.store_options()).map_err(|e| damaged_hint(data, e))?;
+    Ok(loaded.config)
+}
+
+/// The store's options; for a sealed box, the master key opened with LANBOX_UNLOCK_PASSPHRASE
+/// when that is set (a command run by an operator; `serve` without it shows the unlock page).
+fn store_options(data: &Path, config: &Config) -> Result<lanbox::store::StoreOptions, AnyError> {
+    let mut opts = config.store_options();
+    if lanbox::store::sealed_key::is_sealed(data)
+        && let Ok(pass) = std::env::var(UNLOCK_ENV)
+    {
+        let pass = zeroize::Zeroizing::new(pass);
+        opts.master_key = Some(lanbox::store::sealed_key::unseal(data, &pass)?);
+    }
+    Ok(opts)
+}
+
+/// Creates what is missing in `data` and opens the store.
+fn init(data: &Path) -> Result<(Store, Config), AnyError> {
+    let config = load_config(data)?;
+    let store = Store::open(data, &store_options(data, &config)?).map_err(|e| damaged_hint(data, e))?;
     tracing::info!(
         dir = %data.display(),
         cipher = ?store.cipher(),
         master_key = ?store.master_key_source(),
         "store ready"
     );
-    Ok((store, loaded.config))
+    Ok((store, config))
 }
 
 /// A configuration file that does not read or parse: say what to do.
@@ -475,16 +566,21 @@ fn init_logging(level: &str) {
 }
 
 fn serve(data: &Path) -> Result<(), AnyError> {
-    let (store, config) = init(data)?;
+    let config = load_config(data)?;
+    let opts = store_options(data, &config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         tracing::info!("lanbox running; stop with SIGTERM or Ctrl-C");
         let stop = shutdown_signal();
-        lanbox::app::run(store, config, async {
+        lanbox::app::run(data, config, opts, async {
             stop.await;
             tracing::info!("shutting down");
         })
         .await
+        .map_err(|e| match e.downcast::<lanbox::store::StoreError>() {
+            Ok(e) => damaged_hint(data, *e),
+            Err(e) => e,
+        })
     })
 }
 
@@ -775,7 +871,7 @@ fn open_for_backup(data: &Path) -> Result<Option<(Store, Config)>, AnyError> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let loaded = Config::load(data, env)?;
     init_logging(&loaded.config.log.level);
-    match Store::open(data, &loaded.config.store_options()) {
+    match Store::open(data, &store_options(data, &loaded.config)?) {
         Ok(store) => Ok(Some((store, loaded.config))),
         Err(lanbox::store::StoreError::Db(redb::Error::DatabaseAlreadyOpen)) => Ok(None),
         Err(e) => Err(e.into()),

@@ -14,6 +14,7 @@
 //! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
 //! - [`export`]: a chat's PDF transcript and JSON Lines, an account's archive (admins).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
+//! - [`unlock`]: the sealed box's unlock page and its routes (sealed boot).
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
 //!   it names exactly the routes of [`ROUTES`].
@@ -40,6 +41,7 @@ pub mod send;
 pub mod session;
 pub mod setup;
 pub mod stats;
+pub mod unlock;
 pub mod webhook;
 pub mod ws;
 
@@ -228,6 +230,7 @@ routes! {
     get "/api/v1/openapi.json" => openapi,
     get "/api/v1/setup" => setup::state,
     post "/api/v1/setup" => setup::create,
+    post "/api/v1/unlock" => unlock::not_sealed,
     post "/api/v1/auth/login" => session::login,
     post "/api/v1/auth/logout" => session::logout,
     get "/api/v1/me" => session::me,

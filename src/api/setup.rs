@@ -25,6 +25,9 @@ use crate::service::Service;
 pub struct SetupState {
     /// Whether the box still needs its first admin.
     needed: bool,
+    /// Whether the box waits for its unlock passphrase (sealed boot; never here: a sealed box
+    /// answers this route from its unlock page, `super::unlock`).
+    sealed: bool,
     certificate_sha256: String,
 }
 
@@ -36,6 +39,7 @@ pub async fn state(State(s): State<Service>) -> Result<Json<SetupState>, ApiErro
     let needed = s.setup.code().is_some() && !has_users(&s).await?;
     Ok(Json(SetupState {
         needed,
+        sealed: false,
         certificate_sha256: s.tls.fingerprint(),
     }))
 }

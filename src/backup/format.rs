@@ -34,48 +34,7 @@ const TAG: usize = 16;
 /// High bit of a chunk's length word: this is the final chunk.
 const LAST_FLAG: u32 = 1 << 31;
 
-/// argon2id's cost parameters and salt: what turns the passphrase into the backup key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Kdf {
-    pub m_cost: u32,
-    pub t_cost: u32,
-    pub p_cost: u32,
-    pub salt: [u8; 16],
-}
-
-impl Kdf {
-    /// 64 MiB, 3 passes: about a second on a Pi 4, paid once when the passphrase is set and once
-    /// per restore (never per backup: the box keeps the derived key).
-    pub fn fresh() -> Result<Kdf, BackupError> {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|_| BackupError::Random)?;
-        Ok(Kdf {
-            m_cost: 64 << 10,
-            t_cost: 3,
-            p_cost: 1,
-            salt,
-        })
-    }
-
-    /// The backup key for `passphrase`. Blocking CPU and memory work.
-    pub fn derive(&self, passphrase: &str) -> Result<SecretKey, BackupError> {
-        use argon2::{Algorithm, Argon2, Params, Version};
-        // Bounds a header can ask for: a damaged or hostile file must not make a restore
-        // allocate gigabytes or run for hours.
-        if self.m_cost > 1 << 20 || self.t_cost > 16 || self.p_cost == 0 || self.p_cost > 16 {
-            return Err(BackupError::Damaged(
-                "the header asks for key derivation costs out of bounds".into(),
-            ));
-        }
-        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(32))
-            .map_err(|e| BackupError::Damaged(format!("key derivation parameters: {e}")))?;
-        let mut out = zeroize::Zeroizing::new([0u8; 32]);
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into(passphrase.as_bytes(), &self.salt, out.as_mut())
-            .map_err(|e| BackupError::Damaged(format!("key derivation: {e}")))?;
-        Ok(SecretKey::from_bytes(out.as_ref()).expect("32 bytes"))
-    }
-}
+pub use crate::store::passkey::Kdf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {

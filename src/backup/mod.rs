@@ -78,6 +78,15 @@ pub enum BackupError {
     Stopped,
 }
 
+impl From<crate::store::passkey::KdfError> for BackupError {
+    fn from(e: crate::store::passkey::KdfError) -> Self {
+        match e {
+            crate::store::passkey::KdfError::Random => BackupError::Random,
+            crate::store::passkey::KdfError::Parameters(m) => BackupError::Damaged(m),
+        }
+    }
+}
+
 impl From<redb::StorageError> for BackupError {
     fn from(e: redb::StorageError) -> Self {
         BackupError::Store(e.into())
@@ -395,7 +404,10 @@ impl Sources {
         let master_key = match store.master_key_source() {
             crate::store::MasterKeySource::Created(p)
             | crate::store::MasterKeySource::File(p)
-            | crate::store::MasterKeySource::Credential(p) => p.clone(),
+            | crate::store::MasterKeySource::Credential(p)
+            // A sealed box's backup holds the sealed key: the restored box is sealed by the same
+            // passphrase.
+            | crate::store::MasterKeySource::Unsealed(p) => p.clone(),
         };
         Sources {
             data_dir: store.dir().to_path_buf(),

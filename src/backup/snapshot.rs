@@ -29,6 +29,8 @@ use crate::store::Reader;
 use crate::store::seal::SecretKey;
 
 pub const MASTER_KEY: &str = "master.key";
+/// A sealed box's master key (sealed boot), restored as it was.
+pub const SEALED_MASTER_KEY: &str = crate::store::sealed_key::SEALED_MASTER_KEY_FILE;
 pub const CONFIG: &str = "lanbox.toml";
 const TLS_FILES: [&str; 2] = ["tls/cert.pem", "tls/key.pem"];
 /// Largest record or file name a restore accepts (far above anything lanbox writes).
@@ -173,7 +175,12 @@ pub fn write<W: Write>(
     }
     let mut trailer = Trailer::default();
     let master = std::fs::read(&src.master_key).map_err(|e| BackupError::file(&src.master_key, e))?;
-    put_file(&mut enc, MASTER_KEY, master.len() as u64, &mut &master[..])?;
+    let name = if src.master_key.ends_with(SEALED_MASTER_KEY) {
+        SEALED_MASTER_KEY
+    } else {
+        MASTER_KEY
+    };
+    put_file(&mut enc, name, master.len() as u64, &mut &master[..])?;
     trailer.files += 1;
     let mut small = vec![(CONFIG.to_string(), src.config.clone())];
     small.extend(TLS_FILES.iter().map(|f| (f.to_string(), src.data_dir.join(f))));
@@ -507,7 +514,7 @@ struct Restore {
 }
 
 fn is_restorable(name: &str) -> bool {
-    if name == MASTER_KEY || name == CONFIG || TLS_FILES.contains(&name) {
+    if name == MASTER_KEY || name == SEALED_MASTER_KEY || name == CONFIG || TLS_FILES.contains(&name) {
         return true;
     }
     name.strip_prefix("attachments/")
@@ -615,7 +622,7 @@ pub fn restore(input: impl Read, passphrase: &str, target: &Path) -> Result<Summ
     let db = v.db.take();
     drop(db);
     let finished = result.and_then(|(manifest, trailer, bytes)| {
-        if !tmp.join(MASTER_KEY).exists() {
+        if !tmp.join(MASTER_KEY).exists() && !tmp.join(SEALED_MASTER_KEY).exists() {
             return Err(BackupError::Damaged("the backup holds no master key".into()));
         }
         std::fs::rename(&tmp, target).map_err(|e| BackupError::file(target, e))?;

@@ -31,6 +31,13 @@ pub enum StoreError {
     WriterPanicked,
     #[error("the database is closed after a storage failure and not reopened yet")]
     Unavailable,
+    /// The master key is sealed by a passphrase (sealed boot) and none was given.
+    #[error(
+        "the master key is sealed by a passphrase: unlock the box (its web page, or LANBOX_UNLOCK_PASSPHRASE for a command)"
+    )]
+    Sealed,
+    #[error("wrong passphrase (or a damaged master.key.sealed)")]
+    WrongPassphrase,
     /// A file of the data directory is damaged (or missing beside the others): the box refuses
     /// to open rather than start afresh or repair it. `detail` never quotes file contents.
     #[error("{path}: {detail}")]

@@ -25,13 +25,18 @@ pub enum MasterKeySource {
     Created(PathBuf),
     File(PathBuf),
     Credential(PathBuf),
+    /// `DIR/master.key.sealed`, opened with the operator's passphrase (sealed boot).
+    Unsealed(PathBuf),
 }
 
 impl MasterKeySource {
     /// The file the key came from.
     pub fn path(&self) -> &Path {
         match self {
-            MasterKeySource::Created(p) | MasterKeySource::File(p) | MasterKeySource::Credential(p) => p,
+            MasterKeySource::Created(p)
+            | MasterKeySource::File(p)
+            | MasterKeySource::Credential(p)
+            | MasterKeySource::Unsealed(p) => p,
         }
     }
 }
@@ -76,6 +81,18 @@ impl Keyring {
             },
             source,
         ))
+    }
+
+    /// The keyring of a sealed box, from its unsealed master key.
+    pub fn unsealed(key: SecretKey, dir: &Path, cipher: Cipher) -> (Keyring, MasterKeySource) {
+        (
+            Keyring {
+                master: Sealer::new(key, cipher),
+                cipher,
+                data_keys: Mutex::new(HashMap::new()),
+            },
+            MasterKeySource::Unsealed(dir.join(super::sealed_key::SEALED_MASTER_KEY_FILE)),
+        )
     }
 
     /// Loads an existing master key (credential first, then `dir`); never creates one.

@@ -28,11 +28,13 @@ pub mod faults;
 pub mod inspect;
 pub mod keyring;
 pub mod new_account;
+pub mod passkey;
 pub mod preflight;
 pub mod read;
 pub mod records;
 pub mod scrub;
 pub mod seal;
+pub mod sealed_key;
 pub mod tables;
 mod writer;
 
@@ -50,7 +52,7 @@ pub use tables::{ChatKey, MsgKey};
 
 use crate::model::{EventRecord, Message};
 pub use keyring::Keyring;
-use seal::Cipher;
+use seal::{Cipher, SecretKey};
 use writer::{DbSlot, Job, JobError, Writer};
 
 /// File name of the database inside the data directory.
@@ -84,6 +86,9 @@ pub struct StoreOptions {
     /// once) and that the master key opens every account's data key (see [`preflight`]). Off
     /// only for tests that build stores with made-up keys.
     pub check_on_open: bool,
+    /// The master key, unsealed with the operator's passphrase (sealed boot): used instead of
+    /// reading `master.key`. Without it, a sealed box's store refuses to open.
+    pub master_key: Option<SecretKey>,
 }
 
 impl Default for StoreOptions {
@@ -98,6 +103,7 @@ impl Default for StoreOptions {
             publish_capacity: 4096,
             disk_faults: None,
             check_on_open: true,
+            master_key: None,
         }
     }
 }
@@ -229,7 +235,11 @@ impl Store {
         let db_path = dir.join(DB_FILE);
         preflight::files(dir, &db_path)?;
         let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
-        let (keyring, master_source) = Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?;
+        let (keyring, master_source) = match &opts.master_key {
+            Some(key) => Keyring::unsealed(key.clone(), dir, cipher),
+            None if sealed_key::is_sealed(dir) => return Err(StoreError::Sealed),
+            None => Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?,
+        };
         let existing = std::fs::metadata(&db_path).is_ok_and(|m| m.len() > 0);
         if opts.check_on_open && existing {
             let found = preflight::pages(&db_path, opts.cache_bytes, &keyring, master_source.path())?;

@@ -220,9 +220,13 @@ fn damaged(path: &Path, detail: impl Into<String>) -> StoreError {
 /// Refuses what must not be taken for a new box: a missing or empty database beside an
 /// existing master key file. Call before anything is created.
 pub fn files(dir: &Path, db: &Path) -> Result<(), StoreError> {
-    let key = dir.join(MASTER_KEY_FILE);
+    let mut key = dir.join(MASTER_KEY_FILE);
     if !key.exists() {
-        return Ok(());
+        // A sealed master key is an existing key just the same.
+        key = dir.join(super::sealed_key::SEALED_MASTER_KEY_FILE);
+        if !key.exists() {
+            return Ok(());
+        }
     }
     let db_len = match std::fs::metadata(db) {
         Ok(m) => Some(m.len()),

@@ -57,6 +57,7 @@ assets! {
     "js/settings.js" => JS,
     "js/setup.js" => JS,
     "js/team.js" => JS,
+    "js/unlock.js" => JS,
 }
 
 /// The page, with `{{V}}` where the asset version goes.

@@ -1442,6 +1442,45 @@ async function main() {
     await actx.close();
   });
 
+  await check('sealed boot: the unlock page, a wrong passphrase, then the first-run page', async () => {
+    const d2 = mkdtempSync(join(tmpdir(), 'lanbox-sealed-'));
+    const PASS = 'correct horse battery staple';
+    try {
+      await run(['init', '--data', d2]);
+      await run(['key', 'seal', '--data', d2], { LANBOX_UNLOCK_PASSPHRASE: PASS });
+      const sealed = await start(['serve', '--data', d2], { LANBOX_SERVER_LISTEN: '127.0.0.1:0', LANBOX_SERVER_MDNS: 'false', LANBOX_DATA: d2 }, {
+        fp: /fingerprint: (\S+)/, addr: /lanbox is sealed: open https:\/\/([^/\s]+)\//,
+      });
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(TIMEOUT);
+      await p.goto(`https://${sealed.addr}/`);
+      await p.getByRole('heading', { name: 'This box is locked' }).waitFor();
+      const fp = await p.locator('[data-fingerprint]').first().textContent();
+      if (fp.trim() !== sealed.fp) throw new Error(`unlock page shows fingerprint ${fp}, console ${sealed.fp}`);
+      const pass = p.getByLabel('Unlock passphrase');
+      const btn = p.getByRole('button', { name: 'Unlock' });
+      await pass.fill('not the passphrase');
+      await btn.click();
+      await p.getByText('Wrong passphrase').waitFor();
+      await shot(p, '17-unlock');
+      // Each wrong attempt delays the next (1 s here): try again until it is heard.
+      await until(async () => {
+        if (await p.getByRole('heading', { name: 'Welcome to lanbox' }).count()) return true;
+        if (await btn.isEnabled() && !(await p.getByText('Unlocked').count())) {
+          await pass.fill(PASS);
+          await btn.click();
+        }
+        return false;
+      }, 'the unlocked box to show its first-run page', 4 * TIMEOUT);
+      await ctx.close();
+      sealed.proc.kill('SIGTERM');
+      await new Promise((r) => sealed.proc.once('exit', r));
+    } finally {
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+
   await check('no script errors and a strict CSP', async () => {
     const res = await page.request.get(BASE + '/');
     const csp = res.headers()['content-security-policy'] || '';
