@@ -43,6 +43,15 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Second handles on the same sockets (a restart serves on them again; the unlock page
+    /// serves on one before the service does).
+    pub fn try_clone(&self) -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            https: self.https.try_clone()?,
+            http: self.http.as_ref().map(|l| l.try_clone()).transpose()?,
+        })
+    }
+
     /// The sockets systemd passed (named `https` and `http`, or the first one for HTTPS), else
     /// the configured addresses, bound now.
     pub fn from_config(config: &Config) -> Result<Listeners, AnyError> {
@@ -79,30 +88,36 @@ pub struct ServeOptions {
     pub limits: crate::server::Limits,
 }
 
+/// How [`run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `stop` was set: the process ends.
+    Stopped,
+    /// The service asked to start again on its data directory (a first-run restore was
+    /// staged there): put it in place (`crate::backup::staged::apply`) and call [`run`] again
+    /// on the same listeners.
+    Restart,
+}
+
 /// What `lanbox serve` runs: the store opened (a sealed box's only once an admin has unlocked
 /// it on the unlock page, served on the same socket meanwhile: [`unlock`]), then the service
-/// the configuration describes, on the configured (or systemd's) sockets, until `shutdown`
-/// resolves.
+/// the configuration describes on `listeners`, until `stop` is set or the service asks for a
+/// restart.
 pub async fn run(
     data: &Path,
     config: Config,
     mut store_options: StoreOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), AnyError> {
+    listeners: &Listeners,
+    stop: watch::Receiver<bool>,
+) -> Result<Outcome, AnyError> {
     crate::system::ignore_file_size_signal();
-    let listeners = Listeners::from_config(&config)?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     if store_options.master_key.is_none() && sealed_key::is_sealed(data) {
-        match unlock(data, &config, &listeners, stopped(stop_rx.clone())).await? {
+        match unlock(data, &config, listeners, stopped(stop.clone())).await? {
             Some(key) => store_options.master_key = Some(key),
-            None => return Ok(()),
+            None => return Ok(Outcome::Stopped),
         }
     }
     let dir = data.to_path_buf();
@@ -123,7 +138,22 @@ pub async fn run(
         mdns: config.server.mdns.then(|| config.server.name.clone()),
         ..ServeOptions::default()
     };
-    serve(service, listeners, options, stopped(stop_rx)).await
+    let watcher = service.clone();
+    let until = {
+        let (watcher, stop) = (watcher.clone(), stop.clone());
+        async move {
+            tokio::select! {
+                () = stopped(stop) => {}
+                () = watcher.restart_wanted() => tracing::info!("restarting the box"),
+            }
+        }
+    };
+    serve(service, listeners.try_clone()?, options, until).await?;
+    Ok(if watcher.restart_requested() && !*stop.borrow() {
+        Outcome::Restart
+    } else {
+        Outcome::Stopped
+    })
 }
 
 /// A sealed box before its unlock: the unlock page ([`api::unlock`]) on a copy of the HTTPS

@@ -566,21 +566,35 @@ fn init_logging(level: &str) {
 }
 
 fn serve(data: &Path) -> Result<(), AnyError> {
-    let config = load_config(data)?;
-    let opts = store_options(data, &config)?;
+    // A backup restored from the first-run page waits in DIR/restore-staged.
+    lanbox::backup::staged::apply(data)?;
+    let mut config = load_config(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         tracing::info!("lanbox running; stop with SIGTERM or Ctrl-C");
-        let stop = shutdown_signal();
-        lanbox::app::run(data, config, opts, async {
-            stop.await;
+        let listeners = lanbox::app::Listeners::from_config(&config)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
             tracing::info!("shutting down");
-        })
-        .await
-        .map_err(|e| match e.downcast::<lanbox::store::StoreError>() {
-            Ok(e) => damaged_hint(data, *e),
-            Err(e) => e,
-        })
+            let _ = stop_tx.send(true);
+        });
+        loop {
+            let opts = store_options(data, &config)?;
+            let outcome = lanbox::app::run(data, config, opts, &listeners, stop_rx.clone())
+                .await
+                .map_err(|e| match e.downcast::<lanbox::store::StoreError>() {
+                    Ok(e) => damaged_hint(data, *e),
+                    Err(e) => e,
+                })?;
+            match outcome {
+                lanbox::app::Outcome::Stopped => return Ok(()),
+                lanbox::app::Outcome::Restart => {
+                    lanbox::backup::staged::apply(data)?;
+                    config = load_config(data)?;
+                }
+            }
+        }
     })
 }
 

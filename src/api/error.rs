@@ -239,6 +239,12 @@ impl From<BackupError> for ApiError {
             BackupError::WeakPassphrase => ApiError::invalid("weak_passphrase", e.to_string()),
             BackupError::NotFound(_) => ApiError::NotFound,
             BackupError::S3(_) => coded(StatusCode::BAD_GATEWAY, "s3_unavailable", &e),
+            // A backup given to restore that does not open: the file or the passphrase.
+            BackupError::WrongPassphrase => ApiError::invalid("wrong_passphrase", e.to_string()),
+            BackupError::NotABackup
+            | BackupError::Truncated(_)
+            | BackupError::Damaged(_)
+            | BackupError::TooNew(_) => ApiError::invalid("bad_backup", e.to_string()),
             BackupError::Store(s) => s.into(),
             other => ApiError::Internal(other.to_string()),
         }

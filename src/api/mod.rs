@@ -15,6 +15,7 @@
 //! - [`export`]: a chat's PDF transcript and JSON Lines, an account's archive (admins).
 //! - [`setup`]: first run, the first admin with the one-time setup code from the console.
 //! - [`unlock`]: the sealed box's unlock page and its routes (sealed boot).
+//! - [`restore`]: first run, the other way: a backup uploaded and restored into a new box.
 //! - [`error`]: [`ApiError`] and its mapping to status codes and stable codes.
 //! - `openapi.json`: the OpenAPI 3.1 document, served at `/api/v1/openapi.json`; a test checks
 //!   it names exactly the routes of [`ROUTES`].
@@ -36,6 +37,7 @@ pub mod extract;
 pub mod files;
 pub mod inbox;
 pub mod notes;
+pub mod restore;
 pub mod search;
 pub mod send;
 pub mod session;
@@ -174,11 +176,13 @@ async fn method_not_allowed() -> ApiError {
 /// Answers `408` for a request still running after the deadline (a slow body, a stuck read).
 async fn deadline(State(s): State<Service>, req: Request, next: Next) -> Response {
     // An attachment upload (up to 2 GB) streams for longer; its own size limit bounds it. A
-    // backup of a large store, or its download, takes longer too (admins only).
+    // backup of a large store, or its download, takes longer too (admins only), and so does a
+    // first-run restore's upload and restore (setup code only).
     // An export streams for as long as the conversation takes (bounded by the client's pace).
     let path = req.uri().path();
     if path == "/api/v1/attachments"
         || path.starts_with("/api/v1/backups")
+        || path.starts_with("/api/v1/setup/restore")
         || path.ends_with("/export.pdf")
         || path.ends_with("/export.json")
         || path.ends_with("/export.tar")
@@ -231,6 +235,8 @@ routes! {
     get "/api/v1/setup" => setup::state,
     post "/api/v1/setup" => setup::create,
     post "/api/v1/unlock" => unlock::not_sealed,
+    post "/api/v1/setup/restore/upload" => restore::upload,
+    post "/api/v1/setup/restore" => restore::restore,
     post "/api/v1/auth/login" => session::login,
     post "/api/v1/auth/logout" => session::logout,
     get "/api/v1/me" => session::me,

@@ -20,6 +20,7 @@ pub mod check;
 pub mod format;
 pub mod key;
 pub mod snapshot;
+pub mod staged;
 pub mod tables;
 
 use std::path::{Path, PathBuf};

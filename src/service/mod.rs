@@ -101,6 +101,9 @@ pub struct Service {
     pub setup: Arc<SetupGate>,
     /// Stops every background task of the service ([`Service::shutdown`]).
     stop: Arc<watch::Sender<bool>>,
+    /// Set when the box should stop and start again on its data directory (a first-run
+    /// restore staged a backup there): [`Service::request_restart`].
+    restart: Arc<watch::Sender<bool>>,
     pub options: Arc<ServiceOptions>,
 }
 
@@ -144,6 +147,7 @@ impl Service {
             http,
             setup,
             stop: Arc::new(stop),
+            restart: Arc::new(watch::channel(false).0),
             outbox,
             auth: Auth::new(store.clone(), options.auth.clone()),
             hub,
@@ -152,6 +156,22 @@ impl Service {
             started: Instant::now(),
             options: Arc::new(options),
         })
+    }
+
+    /// Asks whoever runs the service to stop it and start the box again (see `crate::app`).
+    pub fn request_restart(&self) {
+        self.restart.send_replace(true);
+    }
+
+    /// Whether a restart was asked for.
+    pub fn restart_requested(&self) -> bool {
+        *self.restart.borrow()
+    }
+
+    /// Resolves once a restart is asked for.
+    pub async fn restart_wanted(&self) {
+        let mut rx = self.restart.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// Stops the service: closes live sockets (they were upgraded out of the HTTP server's

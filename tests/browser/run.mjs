@@ -10,7 +10,7 @@
 // Screenshots of the main views go to target/browser-artifacts/.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1478,6 +1478,46 @@ async function main() {
       await new Promise((r) => sealed.proc.once('exit', r));
     } finally {
       rmSync(d2, { recursive: true, force: true });
+    }
+  });
+
+  await check('first run: restore from a backup on a new box, then sign in to the restored inbox', async () => {
+    // The backup the settings check above made of this box (its passphrase is set there).
+    const dir = join(data, 'backups');
+    const file = (() => { try { return readdirSync(dir).filter((n) => n.endsWith('.lbk')).sort().pop(); } catch { return null; } })();
+    if (!file) throw new Blocked('needs the backup made by "settings: a backup passphrase, ..."');
+    const d3 = mkdtempSync(join(tmpdir(), 'lanbox-restore-'));
+    try {
+      const nb = await start(['serve', '--data', d3], { LANBOX_SERVER_LISTEN: '127.0.0.1:0', LANBOX_SERVER_MDNS: 'false', LANBOX_DATA: d3 }, {
+        code: /setup code (\S+)/, addr: /listening on https:\/\/(\S+)/,
+      });
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(TIMEOUT);
+      await p.goto(`https://${nb.addr}/`);
+      await p.getByRole('heading', { name: 'Welcome to lanbox' }).waitFor();
+      await p.getByRole('button', { name: 'Restore from a backup instead' }).click();
+      await p.getByRole('heading', { name: 'Restore from a backup' }).waitFor();
+      await p.getByLabel('Setup code').fill(nb.code);
+      await p.getByLabel('Backup file').setInputFiles(join(dir, file));
+      await p.getByLabel('Backup passphrase').fill('not the passphrase');
+      await p.getByRole('button', { name: 'Restore' }).click();
+      await p.getByText('Wrong passphrase for this backup').waitFor({ timeout: 4 * TIMEOUT });
+      await shot(p, '18-restore');
+      await p.getByLabel('Backup passphrase').fill('orange kettle under the stairs');
+      await p.getByRole('button', { name: 'Restore' }).click();
+      // The box restarts on the restored data, on the same address; the page reloads to sign-in.
+      await p.getByRole('heading', { name: 'Sign in to lanbox' }).waitFor({ timeout: 4 * TIMEOUT });
+      await p.getByLabel('User name').fill('admin');
+      await p.getByLabel('Password').fill(ADMIN_PW);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.locator('.acct', { hasText: 'Support bot' }).waitFor();
+      await p.locator('.chat', { hasText: 'Ann' }).first().waitFor();
+      await ctx.close();
+      nb.proc.kill('SIGTERM');
+      await new Promise((r) => nb.proc.once('exit', r));
+    } finally {
+      rmSync(d3, { recursive: true, force: true });
     }
   });
 

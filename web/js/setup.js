@@ -61,8 +61,78 @@ export function setupView(root, fingerprint, done) {
   h('p', null, 'First, check that this page really comes from your box: the fingerprint below must match the one the box printed on its console.'),
   fingerprintEl(fingerprint, 'p'),
   field('Setup code (printed on the box’s console)', code), field('Admin user name', user),
-  field('Password (at least 10 characters)', pass), field('Password again', pass2), err, h('div', { class: 'row' }, btn)));
+  field('Password (at least 10 characters)', pass), field('Password again', pass2), err,
+  h('div', { class: 'row' }, btn, h('button', { class: 'btn', type: 'button', onclick: () => restoreView(root, fingerprint) }, 'Restore from a backup instead'))));
   code.focus();
+}
+
+/** First run, the other way: a backup file of another box, its passphrase, the setup code.
+ *  The box restores it, restarts on it, and the page then signs in to the restored box. */
+function restoreView(root, fingerprint) {
+  const code = h('input', { type: 'text', name: 'setup_code', autocomplete: 'off', required: true, placeholder: 'XXXXX-XXXXX-XXXXX', spellcheck: 'false' });
+  const file = h('input', { type: 'file', name: 'backup', required: true, accept: '.lbk' });
+  const pass = h('input', { type: 'password', name: 'passphrase', autocomplete: 'off', required: true });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const note = h('p', { class: 'muted', role: 'status' });
+  const btn = h('button', { class: 'btn primary', type: 'submit' }, 'Restore');
+  replace(root, h('form', { class: 'card', 'aria-label': 'Restore from a backup', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const f = file.files[0];
+    if (!f) { err.textContent = 'Choose the backup file (lanbox-….lbk).'; return; }
+    btn.disabled = true;
+    try {
+      note.textContent = 'Uploading the backup…';
+      await uploadBackup(f, code.value, (done, total) => { note.textContent = `Uploading the backup… ${Math.floor(100 * done / total)}%`; });
+      note.textContent = 'Decrypting and checking every record…';
+      const r = await post('/api/v1/setup/restore', { setup_code: code.value, passphrase: pass.value });
+      note.textContent = `Restored ${r.records} records. The box is restarting on them…`;
+      await restarted();
+      location.reload();
+    } catch (x) {
+      note.textContent = '';
+      err.textContent = x.code === 'bad_setup_code' ? 'That is not the setup code printed on the box’s console.'
+        : x.code === 'wrong_passphrase' ? 'Wrong passphrase for this backup. Nothing was changed.'
+          : x.code === 'bad_backup' ? 'This file is not a whole lanbox backup: ' + x.message : explain(x);
+      btn.disabled = false;
+    }
+  } }, h('h1', null, 'Restore from a backup'),
+  h('p', null, 'Bring back a lanbox backup on this new box: its messages, users, accounts and keys. Nothing is changed unless the whole backup decrypts and checks. Users sign in with their old passwords afterwards.'),
+  fingerprintEl(fingerprint, 'p'),
+  field('Setup code (printed on the box’s console)', code), field('Backup file', file), field('Backup passphrase', pass), err, note,
+  h('div', { class: 'row' }, btn, h('button', { class: 'btn', type: 'button', onclick: () => setupView(root, fingerprint) }, 'Back'))));
+  code.focus();
+}
+
+/** Streams the backup file to the box, with upload progress (fetch has none). */
+function uploadBackup(file, code, onProgress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', '/api/v1/setup/restore/upload');
+    x.setRequestHeader('content-type', 'application/octet-stream');
+    x.setRequestHeader('x-setup-code', code);
+    x.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded, e.total);
+    x.onload = () => {
+      let body = null;
+      try { body = JSON.parse(x.responseText); } catch { body = null; }
+      if (x.status >= 200 && x.status < 300) resolve(body);
+      else reject(Object.assign(new Error(body?.error?.message || `HTTP ${x.status}`), { code: body?.error?.code }));
+    };
+    x.onerror = () => reject(Object.assign(new Error('the upload was interrupted'), { code: 'network' }));
+    x.send(file);
+  });
+}
+
+/** Resolves once the restarted box answers as a box with users. */
+async function restarted() {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const s = await get('/api/v1/setup');
+      if (!s.needed) return;
+    } catch { /* restarting */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('the box did not come back after the restore; see its console');
 }
 
 function botStep(root, fingerprint, me, done) {
