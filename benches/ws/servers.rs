@@ -110,7 +110,7 @@ fn lanbox(args: &[&str], data: &Path) -> Command {
     c
 }
 
-fn run(args: &[&str], data: &Path, env: &[(&str, &str)]) -> Res<String> {
+pub fn run(args: &[&str], data: &Path, env: &[(&str, &str)]) -> Res<String> {
     let out = lanbox(args, data).envs(env.iter().copied()).output()?;
     if !out.status.success() {
         return Err(format!("lanbox {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
