@@ -363,3 +363,88 @@ async fn catch_up(store: &Store, registry: &Registry, mut last: u64) -> u64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::Subscription;
+    use super::*;
+    use crate::auth::Grants;
+    use crate::model::{EventKind, EventRecord};
+
+    fn hub() -> Hub {
+        Hub {
+            registry: Arc::new(Registry {
+                slots: Mutex::default(),
+                closing: watch::channel(false).0,
+                catch_ups: AtomicU32::new(0),
+            }),
+            queue: 4,
+            _stop: Arc::new(watch::channel(()).0),
+        }
+    }
+
+    fn view(grants: Grants) -> View {
+        View {
+            grants,
+            sub: Subscription::default(),
+        }
+    }
+
+    fn created(seq: u64, account: u64) -> Outgoing {
+        Outgoing::Event(Arc::new(Published {
+            event: EventRecord {
+                seq,
+                kind: EventKind::MessageCreated,
+                accounts: vec![account],
+                scope: account,
+                chat_id: 42,
+                message_key: Some(1),
+                from_chat: None,
+                unread: None,
+                at: 0,
+            },
+            message: None,
+        }))
+    }
+
+    fn next(r: &mut Registration) -> Option<Arc<Shared>> {
+        match r.rx.try_recv().ok()? {
+            Item::Event(s) => Some(s),
+            Item::Ephemeral(_) => None,
+        }
+    }
+
+    /// Clients with equal views get one shared event (rendered once for them all); a client
+    /// with other grants gets its own; a client that may not see the event gets nothing.
+    #[test]
+    fn an_event_is_filtered_and_shared_once_per_distinct_view() {
+        let hub = hub();
+        let mut admins: Vec<_> = (0..3).map(|_| hub.register(view(Grants::All))).collect();
+        let mut agent = hub.register(view(Grants::Only(vec![7])));
+        let mut other = hub.register(view(Grants::Only(vec![8])));
+        assert!(Arc::ptr_eq(admins[0].view(), admins[2].view()), "equal views are interned");
+        hub.registry.deliver(&created(1, 7));
+        let got: Vec<_> = admins.iter_mut().map(|r| next(r).expect("delivered")).collect();
+        assert!(got.iter().all(|s| Arc::ptr_eq(s, &got[0])), "one shared event per view");
+        assert!(Arc::ptr_eq(&got[0].view, admins[0].view()));
+        let mine = next(&mut agent).expect("granted");
+        assert!(!Arc::ptr_eq(&mine, &got[0]));
+        assert_eq!(mine.view.grants, Grants::Only(vec![7]));
+        assert!(next(&mut other).is_none(), "not granted: not delivered");
+    }
+
+    /// Views are counted: changing or dropping a client's view lets an unused one go.
+    #[test]
+    fn views_nobody_holds_are_forgotten() {
+        let hub = hub();
+        let a = hub.register(view(Grants::All));
+        let mut b = hub.register(view(Grants::All));
+        assert_eq!(hub.registry.lock().views.0.len(), 1);
+        b.set_view(view(Grants::Only(vec![1])));
+        assert_eq!(hub.registry.lock().views.0.len(), 2);
+        drop(a);
+        assert_eq!(hub.registry.lock().views.0.len(), 1);
+        drop(b);
+        assert!(hub.registry.lock().views.0.is_empty());
+    }
+}
