@@ -439,7 +439,11 @@ async fn rest_part(sim: &Simulator, args: &Args) -> Res<()> {
         "goal lanbox >= {:.0}% of the bare server's requests/s: {:.1}% {}",
         GOAL_REST_SHARE * 100.0,
         share * 100.0,
-        if share >= GOAL_REST_SHARE { "met" } else { "NOT met" }
+        if share >= GOAL_REST_SHARE {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     Ok(())
 }

@@ -41,10 +41,16 @@ async fn a_page_checks_the_credential_first_and_then_the_grants() {
     ];
     for path in &bad_asks {
         assert_eq!(status(&s, None, None, path).await.0, 401, "{path}");
-        assert_eq!(status(&s, Some("lbx_not_a_token"), None, path).await.0, 401, "{path}");
+        assert_eq!(
+            status(&s, Some("lbx_not_a_token"), None, path).await.0,
+            401,
+            "{path}"
+        );
         assert_eq!(status(&s, Some("garbage"), None, path).await.0, 401, "{path}");
         assert_eq!(
-            status(&s, None, Some("__Host-lanbox_session=forged"), path).await.0,
+            status(&s, None, Some("__Host-lanbox_session=forged"), path)
+                .await
+                .0,
             401,
             "{path}"
         );

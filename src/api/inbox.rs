@@ -9,9 +9,9 @@ use super::extract::{Credential, Json, Path, Query};
 use crate::auth::{Caller, Grants};
 use crate::model::{ChatKind, ConversationStatus};
 use crate::service::Service;
-use crate::store::{ChatKey, Reader, StoreError};
 use crate::store::ctx::unix_now;
 use crate::store::read::ChatView;
+use crate::store::{ChatKey, Reader, StoreError};
 use crate::view::conversation::{self as conv, ConversationDto};
 use crate::view::dto::{MessageDto, chat_id, parse_chat_id};
 use crate::view::visible::{self, Towards};
@@ -334,7 +334,12 @@ pub async fn messages(
 }
 
 fn message_page(r: &Reader, g: &Grants, ask: PageAsk) -> Result<Option<MessagePage>, StoreError> {
-    let PageAsk { key, limit, before, after } = ask;
+    let PageAsk {
+        key,
+        limit,
+        before,
+        after,
+    } = ask;
     let Some(view) = visible::chat(r, g, key)? else {
         return Ok(None);
     };

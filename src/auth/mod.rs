@@ -381,7 +381,7 @@ pub fn caller_in(r: &Reader, via: Via) -> Result<Result<Caller, AuthError>, Stor
     let now = crate::store::ctx::unix_now();
     let user = match via {
         Via::Token(hash) => match credentials::token(r, &hash)? {
-            Some(t) if !t.expires_at.is_some_and(|e| e <= now) => credentials::active_user(r, t.user)?,
+            Some(t) if t.expires_at.is_none_or(|e| e > now) => credentials::active_user(r, t.user)?,
             _ => None,
         },
         Via::Session(hash) => match credentials::session(r, &hash)? {

@@ -118,7 +118,10 @@ struct Views(HashMap<View, (Arc<View>, usize)>);
 
 impl Views {
     fn intern(&mut self, view: View) -> Arc<View> {
-        let e = self.0.entry(view).or_insert_with_key(|v| (Arc::new(v.clone()), 0));
+        let e = self
+            .0
+            .entry(view)
+            .or_insert_with_key(|v| (Arc::new(v.clone()), 0));
         e.1 += 1;
         e.0.clone()
     }
@@ -270,7 +273,13 @@ impl Hub {
             Arc::new(view)
         } else {
             let view = slots.views.intern(view);
-            slots.map.insert(id, Slot { tx, view: view.clone() });
+            slots.map.insert(
+                id,
+                Slot {
+                    tx,
+                    view: view.clone(),
+                },
+            );
             view
         };
         Registration {
@@ -422,10 +431,16 @@ mod tests {
         let mut admins: Vec<_> = (0..3).map(|_| hub.register(view(Grants::All))).collect();
         let mut agent = hub.register(view(Grants::Only(vec![7])));
         let mut other = hub.register(view(Grants::Only(vec![8])));
-        assert!(Arc::ptr_eq(admins[0].view(), admins[2].view()), "equal views are interned");
+        assert!(
+            Arc::ptr_eq(admins[0].view(), admins[2].view()),
+            "equal views are interned"
+        );
         hub.registry.deliver(&created(1, 7));
         let got: Vec<_> = admins.iter_mut().map(|r| next(r).expect("delivered")).collect();
-        assert!(got.iter().all(|s| Arc::ptr_eq(s, &got[0])), "one shared event per view");
+        assert!(
+            got.iter().all(|s| Arc::ptr_eq(s, &got[0])),
+            "one shared event per view"
+        );
         assert!(Arc::ptr_eq(&got[0].view, admins[0].view()));
         let mine = next(&mut agent).expect("granted");
         assert!(!Arc::ptr_eq(&mine, &got[0]));

@@ -253,7 +253,10 @@ mod tests {
         for cipher in [Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305] {
             let s = Sealer::new(key.clone(), cipher);
             let v = s.seal(b"hello in place", b"ctx").unwrap();
-            assert_eq!(s.open_owned(v.clone(), b"ctx").unwrap(), s.open(&v, b"ctx").unwrap());
+            assert_eq!(
+                s.open_owned(v.clone(), b"ctx").unwrap(),
+                s.open(&v, b"ctx").unwrap()
+            );
             assert_eq!(s.open_owned(v.clone(), b"other"), Err(SealError::Open));
             let mut bad = v;
             bad.ciphertext[0] ^= 1;

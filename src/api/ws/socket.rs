@@ -536,7 +536,11 @@ impl Session {
 async fn render(state: &Service, shared: &Shared) -> Bytes {
     let (p, view) = (&shared.event, &shared.view);
     let key = protocol::event_chat(&p.event);
-    let message = match (protocol::wants_message(p.event.kind), p.event.message_key, &p.message) {
+    let message = match (
+        protocol::wants_message(p.event.kind),
+        p.event.message_key,
+        &p.message,
+    ) {
         (true, Some(k), Some(m)) if m.direction != Direction::Outgoing => {
             Some(visible::dto(&view.grants, key.msg(k), m, &p.event.accounts))
         }
