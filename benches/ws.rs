@@ -47,9 +47,11 @@ use lanbox::dev::simulator::{SimBot, Simulator};
 use serde_json::json;
 use servers::Server;
 
-/// Goals from the issue.
-const GOAL_P99_RATIO: f64 = 2.0;
+/// Goals from the issues (17, point 4: p99 at most 1.25x the baseline's; point 3: REST at
+/// least 35% of the bare server's requests per second).
+const GOAL_P99_RATIO: f64 = 1.25;
 const GOAL_KIB_PER_CONN: f64 = 32.0;
+const GOAL_REST_SHARE: f64 = 0.35;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "lanbox WebSocket fan-out and REST benchmark")]
@@ -209,6 +211,12 @@ fn summary(n: usize, lb: &[Round], base: &[Round], frame_len: usize) {
             m(v, |r| r.rssn_mib),
         );
     }
+    let rounds: Vec<String> = lb
+        .iter()
+        .zip(base)
+        .map(|(l, b)| format!("{:.0} / {:.0}", l.p99_ms, b.p99_ms))
+        .collect();
+    println!("rounds, p99 ms lanbox / baseline: {}", rounds.join(", "));
     let ratio = m(lb, |r| r.p99_ms) / m(base, |r| r.p99_ms);
     let kib = m(lb, |r| r.kib_per_conn);
     println!(
@@ -425,6 +433,17 @@ async fn rest_part(sim: &Simulator, args: &Args) -> Res<()> {
         "lanbox RSS {:.1} MiB before wrk, {:.1} MiB after",
         rss_before as f64 / 1048576.0,
         rss_after as f64 / 1048576.0
+    );
+    let share = lb.rps / bl.rps;
+    println!(
+        "goal lanbox >= {:.0}% of the bare server's requests/s: {:.1}% {}",
+        GOAL_REST_SHARE * 100.0,
+        share * 100.0,
+        if share >= GOAL_REST_SHARE {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     Ok(())
 }

@@ -134,9 +134,16 @@ pub async fn run(
     let env: Vec<(String, String)> = std::env::vars().collect();
     service_options.backup.config_file = Some(Config::path(store.dir(), &env));
     let service = Service::open(store, certs, service_options).await?;
+    let mut limits = crate::server::Limits::default();
+    if config.server.max_connections > 0 {
+        limits.max_connections = config.server.max_connections;
+    }
+    if config.server.max_connections_per_client > 0 {
+        limits.max_per_client = config.server.max_connections_per_client;
+    }
     let options = ServeOptions {
         mdns: config.server.mdns.then(|| config.server.name.clone()),
-        ..ServeOptions::default()
+        limits,
     };
     let watcher = service.clone();
     let until = {

@@ -87,6 +87,12 @@ pub struct ServerSection {
     /// Operator-supplied certificate chain and key (PEM). Empty: self-signed in `DIR/tls/`.
     pub tls_cert: String,
     pub tls_key: String,
+    /// Client connections open at once (WebSockets included); 0: derived from the process's
+    /// open-files limit, at most 1024. More needs as many open files.
+    pub max_connections: u32,
+    /// Connections open at once from one client address; 0: derived (half the total, at
+    /// most 64).
+    pub max_connections_per_client: u32,
 }
 
 impl Default for ServerSection {
@@ -98,6 +104,8 @@ impl Default for ServerSection {
             mdns: true,
             tls_cert: String::new(),
             tls_key: String::new(),
+            max_connections: 0,
+            max_connections_per_client: 0,
         }
     }
 }

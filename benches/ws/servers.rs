@@ -151,7 +151,11 @@ pub fn setup_lanbox(data: &Path, bot_token: &str, api_base: &str) -> Res<String>
 }
 
 pub fn start_lanbox(data: &Path) -> Res<Server> {
+    // The default caps (1024 connections, 64 per address) are below the bench's 10,000 clients
+    // from 16 addresses; the open-files limit was raised for them.
     let child = lanbox(&["serve"], data)
+        .env("LANBOX_SERVER_MAX_CONNECTIONS", "16000")
+        .env("LANBOX_SERVER_MAX_CONNECTIONS_PER_CLIENT", "16000")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;

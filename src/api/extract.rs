@@ -9,14 +9,15 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
-use crate::auth::Caller;
+use crate::auth::{self, AuthError, Caller, Via};
 use crate::service::Service;
+use crate::store::{Reader, StoreError};
 
 /// Name of the session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
 /// `Domain`, so no other host (or plain-HTTP page) can set or shadow it.
@@ -78,6 +79,21 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The credential a request presents, unchecked: the bearer token, else the session cookie
+/// (with the `Origin` rule for requests that change something).
+fn presented(parts: &Parts) -> Result<Via, ApiError> {
+    if let Some(token) = bearer(&parts.headers) {
+        Ok(auth::token_credential(token)?)
+    } else if let Some(cookie) = session_cookie(&parts.headers) {
+        if changes_state(&parts.method) && origin(&parts.headers, &parts.uri) != Origin::Same {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(auth::session_credential(&cookie)?)
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
 impl FromRequestParts<Service> for Caller {
     type Rejection = ApiError;
 
@@ -85,18 +101,45 @@ impl FromRequestParts<Service> for Caller {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(c.clone());
         }
-        let caller = if let Some(token) = bearer(&parts.headers) {
-            state.auth.by_token(token).await?
-        } else if let Some(cookie) = session_cookie(&parts.headers) {
-            if changes_state(&parts.method) && origin(&parts.headers, &parts.uri) != Origin::Same {
-                return Err(ApiError::Forbidden);
-            }
-            state.auth.by_session(&cookie).await?
-        } else {
-            return Err(ApiError::Unauthorized);
-        };
+        let via = presented(parts)?;
+        let caller = state.auth.recheck_via(via).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
+    }
+}
+
+/// A request's credential, to be checked inside the handler's own store read: authentication
+/// and the read then take one blocking-pool hop and one read transaction, where [`Caller`]
+/// takes a hop of its own first (for the busiest reads, such as a page of a chat's messages).
+/// [`Credential::caller`] is the only way from it to a [`Caller`], so a handler cannot skip
+/// the check.
+pub struct Credential(Known);
+
+enum Known {
+    /// Checked already (by an earlier extractor of the same request).
+    Caller(Caller),
+    Unchecked(Via),
+}
+
+impl FromRequestParts<Service> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Service) -> Result<Credential, ApiError> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(Credential(Known::Caller(c.clone())));
+        }
+        Ok(Credential(Known::Unchecked(presented(parts)?)))
+    }
+}
+
+impl Credential {
+    /// The caller, checked in `r` (the outer error is the store's, the inner the answer to the
+    /// client: `Unauthenticated` as with [`Caller`]).
+    pub fn caller(self, r: &Reader) -> Result<Result<Caller, AuthError>, StoreError> {
+        match self.0 {
+            Known::Caller(c) => Ok(Ok(c)),
+            Known::Unchecked(via) => auth::caller_in(r, via),
+        }
     }
 }
 
@@ -113,8 +156,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
+    /// Serialises into a `Vec` (serde_json's fast path; axum's `Json` writes through a
+    /// `BytesMut` adapter, a few per cent of a page of messages: docs/benchmarks.md, "REST").
     fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
+        let mut body = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => {
+                let json = HeaderValue::from_static("application/json");
+                ([(header::CONTENT_TYPE, json)], body).into_response()
+            }
+            // axum's own answer to a value that does not serialise.
+            Err(_) => axum::Json(self.0).into_response(),
+        }
     }
 }
 

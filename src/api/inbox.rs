@@ -5,13 +5,13 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use super::extract::{Json, Path, Query};
-use crate::auth::Caller;
+use super::extract::{Credential, Json, Path, Query};
+use crate::auth::{Caller, Grants};
 use crate::model::{ChatKind, ConversationStatus};
 use crate::service::Service;
-use crate::store::ChatKey;
 use crate::store::ctx::unix_now;
 use crate::store::read::ChatView;
+use crate::store::{ChatKey, Reader, StoreError};
 use crate::view::conversation::{self as conv, ConversationDto};
 use crate::view::dto::{MessageDto, chat_id, parse_chat_id};
 use crate::view::visible::{self, Towards};
@@ -285,65 +285,102 @@ pub struct MessagePage {
     newer: Option<i64>,
 }
 
-pub async fn messages(
-    State(s): State<Service>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<MessagesQuery>,
-) -> Result<Json<MessagePage>, ApiError> {
-    let key = chat_key(&id)?;
+/// What a page of messages asks for.
+struct PageAsk {
+    key: ChatKey,
+    limit: usize,
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+fn page_ask(id: &str, q: MessagesQuery) -> Result<PageAsk, ApiError> {
+    let key = chat_key(id)?;
     if q.before.is_some() && q.after.is_some() {
         return Err(ApiError::BadRequest("give `before` or `after`, not both".into()));
     }
-    let limit = page_size(q.limit)?;
+    Ok(PageAsk {
+        key,
+        limit: page_size(q.limit)?,
+        before: q.before,
+        after: q.after,
+    })
+}
+
+/// The busiest read: the credential is checked in the same read transaction (and blocking-pool
+/// hop) as the page, and what the request asks is judged only once it passed, as a [`Caller`]
+/// extractor would have it (an unauthenticated request is told 401 whatever it asks).
+pub async fn messages(
+    State(s): State<Service>,
+    credential: Credential,
+    path: Result<Path<String>, ApiError>,
+    query: Result<Query<MessagesQuery>, ApiError>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let ask = path.and_then(|Path(id)| query.and_then(|Query(q)| page_ask(&id, q)));
     let page = s
         .store
         .read(move |r| {
-            let g = &caller.grants;
-            let Some(view) = visible::chat(r, g, key)? else {
-                return Ok(None);
+            let caller = match credential.caller(r)? {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(ApiError::from(e))),
             };
-            let towards = match q.after {
-                Some(above) => Towards::Newer { above },
-                None => Towards::Older {
-                    below: q.before.unwrap_or(i64::MAX),
-                },
+            let ask = match ask {
+                Ok(a) => a,
+                Err(e) => return Ok(Err(e)),
             };
-            let mut rows = visible::scan(r, g, key, towards, limit + 1)?;
-            let more = rows.len() > limit;
-            rows.truncate(limit);
-            if matches!(towards, Towards::Older { .. }) {
-                rows.reverse();
-            }
-            let (first, last) = match (rows.first(), rows.last()) {
-                (Some(f), Some(l)) => (f.0.msg, l.0.msg),
-                _ => {
-                    return Ok(Some(MessagePage {
-                        messages: Vec::new(),
-                        older: None,
-                        newer: None,
-                    }));
-                }
-            };
-            let (older, newer) = match towards {
-                Towards::Older { .. } => {
-                    let above = !visible::scan(r, g, key, Towards::Newer { above: last }, 1)?.is_empty();
-                    (more.then_some(first), above.then_some(last))
-                }
-                Towards::Newer { .. } => {
-                    let below = !visible::scan(r, g, key, Towards::Older { below: first }, 1)?.is_empty();
-                    (below.then_some(first), more.then_some(last))
-                }
-            };
-            let messages = visible::open_rows(r, g, &view, rows)?;
-            Ok(Some(MessagePage {
-                messages,
-                older,
-                newer,
-            }))
+            message_page(r, &caller.grants, ask).map(Ok)
         })
-        .await?;
+        .await??;
     page.map(Json).ok_or(ApiError::NotFound)
+}
+
+fn message_page(r: &Reader, g: &Grants, ask: PageAsk) -> Result<Option<MessagePage>, StoreError> {
+    let PageAsk {
+        key,
+        limit,
+        before,
+        after,
+    } = ask;
+    let Some(view) = visible::chat(r, g, key)? else {
+        return Ok(None);
+    };
+    let towards = match after {
+        Some(above) => Towards::Newer { above },
+        None => Towards::Older {
+            below: before.unwrap_or(i64::MAX),
+        },
+    };
+    let mut rows = visible::scan(r, g, key, towards, limit + 1)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if matches!(towards, Towards::Older { .. }) {
+        rows.reverse();
+    }
+    let (first, last) = match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) => (f.0.msg, l.0.msg),
+        _ => {
+            return Ok(Some(MessagePage {
+                messages: Vec::new(),
+                older: None,
+                newer: None,
+            }));
+        }
+    };
+    let (older, newer) = match towards {
+        Towards::Older { .. } => {
+            let above = !visible::scan(r, g, key, Towards::Newer { above: last }, 1)?.is_empty();
+            (more.then_some(first), above.then_some(last))
+        }
+        Towards::Newer { .. } => {
+            let below = !visible::scan(r, g, key, Towards::Older { below: first }, 1)?.is_empty();
+            (below.then_some(first), more.then_some(last))
+        }
+    };
+    let messages = visible::open_rows(r, g, &view, rows)?;
+    Ok(Some(MessagePage {
+        messages,
+        older,
+        newer,
+    }))
 }
 
 pub async fn message(

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 pub use records::{Role, UserRecord};
 pub use users::NewUser;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Reader, Store, StoreError};
 use hashing::Hashing;
 use revoke::Revoked;
 use throttle::Throttle;
@@ -93,7 +93,7 @@ macro_rules! store_errors {
 store_errors!(redb::TableError, redb::StorageError);
 
 /// The accounts a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Grants {
     /// Every account (admins).
     All,
@@ -313,54 +313,12 @@ impl Auth {
 
     /// The caller an API token belongs to.
     pub async fn by_token(&self, token: &str) -> Result<Caller, AuthError> {
-        if !secrets::looks_like_token(token) {
-            return Err(AuthError::Unauthenticated);
-        }
-        self.by_token_digest(secrets::digest(token)).await
-    }
-
-    async fn by_token_digest(&self, hash: [u8; 32]) -> Result<Caller, AuthError> {
-        let user = self
-            .inner
-            .store
-            .read(move |r| {
-                let Some(t) = credentials::token(r, &hash)? else {
-                    return Ok(None);
-                };
-                if t.expires_at.is_some_and(|e| e <= crate::store::ctx::unix_now()) {
-                    return Ok(None);
-                }
-                credentials::active_user(r, t.user)
-            })
-            .await?;
-        user.map(|u| Caller::from_user(&u, Via::Token(hash)))
-            .ok_or(AuthError::Unauthenticated)
+        self.by_via(token_credential(token)?).await
     }
 
     /// The caller a session cookie belongs to.
     pub async fn by_session(&self, cookie: &str) -> Result<Caller, AuthError> {
-        if cookie.is_empty() || cookie.len() > 128 {
-            return Err(AuthError::Unauthenticated);
-        }
-        self.by_session_digest(secrets::digest(cookie)).await
-    }
-
-    async fn by_session_digest(&self, hash: [u8; 32]) -> Result<Caller, AuthError> {
-        let user = self
-            .inner
-            .store
-            .read(move |r| {
-                let Some(s) = credentials::session(r, &hash)? else {
-                    return Ok(None);
-                };
-                if s.expires_at <= crate::store::ctx::unix_now() {
-                    return Ok(None);
-                }
-                credentials::active_user(r, s.user)
-            })
-            .await?;
-        user.map(|u| Caller::from_user(&u, Via::Session(hash)))
-            .ok_or(AuthError::Unauthenticated)
+        self.by_via(session_credential(cookie)?).await
     }
 
     /// A single-use WebSocket ticket for this caller, remembering the credential it came with.
@@ -389,10 +347,49 @@ impl Auth {
         self.by_via(caller.via).await
     }
 
-    async fn by_via(&self, via: Via) -> Result<Caller, AuthError> {
-        match via {
-            Via::Token(h) => self.by_token_digest(h).await,
-            Via::Session(h) => self.by_session_digest(h).await,
-        }
+    /// The caller a credential belongs to, checked now.
+    pub async fn recheck_via(&self, via: Via) -> Result<Caller, AuthError> {
+        self.by_via(via).await
     }
+
+    async fn by_via(&self, via: Via) -> Result<Caller, AuthError> {
+        self.inner.store.read(move |r| caller_in(r, via)).await?
+    }
+}
+
+/// The credential an API token is, unchecked (`Unauthenticated` when it cannot be one).
+pub fn token_credential(token: &str) -> Result<Via, AuthError> {
+    if !secrets::looks_like_token(token) {
+        return Err(AuthError::Unauthenticated);
+    }
+    Ok(Via::Token(secrets::digest(token)))
+}
+
+/// The credential a session cookie is, unchecked (`Unauthenticated` when it cannot be one).
+pub fn session_credential(cookie: &str) -> Result<Via, AuthError> {
+    if cookie.is_empty() || cookie.len() > 128 {
+        return Err(AuthError::Unauthenticated);
+    }
+    Ok(Via::Session(secrets::digest(cookie)))
+}
+
+/// The caller a credential belongs to, checked in a read the caller already has open (so a
+/// request can authenticate and read in one transaction). The outer error is the store's;
+/// the inner one `Unauthenticated` for a credential that is unknown, expired or revoked, or
+/// whose user is disabled or gone.
+pub fn caller_in(r: &Reader, via: Via) -> Result<Result<Caller, AuthError>, StoreError> {
+    let now = crate::store::ctx::unix_now();
+    let user = match via {
+        Via::Token(hash) => match credentials::token(r, &hash)? {
+            Some(t) if t.expires_at.is_none_or(|e| e > now) => credentials::active_user(r, t.user)?,
+            _ => None,
+        },
+        Via::Session(hash) => match credentials::session(r, &hash)? {
+            Some(s) if s.expires_at > now => credentials::active_user(r, s.user)?,
+            _ => None,
+        },
+    };
+    Ok(user
+        .map(|u| Caller::from_user(&u, via))
+        .ok_or(AuthError::Unauthenticated))
 }

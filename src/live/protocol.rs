@@ -125,7 +125,7 @@ pub struct FilterSpec {
 }
 
 /// A parsed subscription filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Subscription {
     pub accounts: Option<Vec<u64>>,
     pub chats: Option<Vec<ChatKey>>,
@@ -161,7 +161,7 @@ impl Subscription {
 }
 
 /// What a client sees: its grants and its subscription (set by `subscribe`/`resume`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct View {
     pub grants: Grants,
     pub sub: Subscription,

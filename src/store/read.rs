@@ -195,6 +195,22 @@ impl Reader {
         self.sealer(owner)?.open_record(&sealed, &key.reactions_aad())
     }
 
+    /// Reactions of several messages (`(key, owner)` each), each as [`Reader::reactions`]
+    /// answers it, with the table opened once (a page of a chat).
+    pub fn reactions_each(
+        &self,
+        msgs: &[(MsgKey, u64)],
+    ) -> Result<Vec<Result<Reactions, StoreError>>, StoreError> {
+        let t = self.txn.open_table(MESSAGE_REACTIONS)?;
+        let one = |key: MsgKey, owner: u64| -> Result<Reactions, StoreError> {
+            let Some(sealed) = t.get(key)?.map(|v| v.value().get()).transpose()? else {
+                return Ok(Reactions::default());
+            };
+            self.sealer(owner)?.open_record(&sealed, &key.reactions_aad())
+        };
+        Ok(msgs.iter().map(|&(key, owner)| one(key, owner)).collect())
+    }
+
     /// Rebuilds the normalised message, as seen by its owner account.
     pub fn message(&self, key: MsgKey) -> Result<Option<Message>, StoreError> {
         let Some(stored) = self.stored_message(key)? else {
@@ -224,7 +240,10 @@ impl Reader {
     }
 
     fn assemble(&self, key: MsgKey, stored: StoredMessage, chat: Chat) -> Result<Message, StoreError> {
-        let content = self.open_content(key, &stored)?;
+        // The record is ours: its ciphertext is decrypted where it lies.
+        let content = self
+            .sealer(stored.owner)?
+            .open_record_owned(stored.content, &key.aad())?;
         Ok(Message {
             account: stored.owner,
             chat,

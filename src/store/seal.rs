@@ -8,7 +8,7 @@
 //! another record does not open.
 
 use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -156,6 +156,23 @@ impl Sealer {
         .map_err(|_| SealError::Open)
     }
 
+    /// [`Sealer::open`] for a sealed value the caller gives up: decrypted in the ciphertext's
+    /// own buffer, not a copy of it.
+    pub fn open_owned(&self, sealed: Sealed, aad: &[u8]) -> Result<Vec<u8>, SealError> {
+        let nonce = sealed.nonce.into();
+        // Wiped if it does not open: the cipher may have decrypted it before the tag failed.
+        let mut buffer = zeroize::Zeroizing::new(sealed.ciphertext);
+        let b: &mut Vec<u8> = &mut buffer;
+        match sealed.cipher {
+            Cipher::Aes256Gcm => Aes256Gcm::new(self.key.expose().into()).decrypt_in_place(&nonce, aad, b),
+            Cipher::ChaCha20Poly1305 => {
+                ChaCha20Poly1305::new(self.key.expose().into()).decrypt_in_place(&nonce, aad, b)
+            }
+        }
+        .map_err(|_| SealError::Open)?;
+        Ok(std::mem::take(&mut *buffer))
+    }
+
     /// Seals a record (versioned postcard, see [`super::codec`]) under `aad`.
     pub fn seal_record<T: Record>(&self, value: &T, aad: &[u8]) -> Result<Sealed, StoreError> {
         // The encoded plaintext is wiped once sealed.
@@ -166,6 +183,12 @@ impl Sealer {
     /// Opens a record sealed with [`Sealer::seal_record`].
     pub fn open_record<T: Record>(&self, sealed: &Sealed, aad: &[u8]) -> Result<T, StoreError> {
         let plain = zeroize::Zeroizing::new(self.open(sealed, aad)?);
+        decode(&plain)
+    }
+
+    /// [`Sealer::open_record`] of a sealed value the caller gives up (no copy).
+    pub fn open_record_owned<T: Record>(&self, sealed: Sealed, aad: &[u8]) -> Result<T, StoreError> {
+        let plain = zeroize::Zeroizing::new(self.open_owned(sealed, aad)?);
         decode(&plain)
     }
 }
@@ -221,5 +244,23 @@ mod tests {
         assert_eq!(s.open(&v, b"b"), Err(SealError::Open));
         let other = Sealer::new(SecretKey::generate().unwrap(), Cipher::ChaCha20Poly1305);
         assert_eq!(other.open(&v, b"a"), Err(SealError::Open));
+    }
+
+    /// Opening in place answers as opening a copy does, with either cipher.
+    #[test]
+    fn opening_in_place_is_opening() {
+        let key = SecretKey::generate().unwrap();
+        for cipher in [Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305] {
+            let s = Sealer::new(key.clone(), cipher);
+            let v = s.seal(b"hello in place", b"ctx").unwrap();
+            assert_eq!(
+                s.open_owned(v.clone(), b"ctx").unwrap(),
+                s.open(&v, b"ctx").unwrap()
+            );
+            assert_eq!(s.open_owned(v.clone(), b"other"), Err(SealError::Open));
+            let mut bad = v;
+            bad.ciphertext[0] ^= 1;
+            assert_eq!(s.open_owned(bad, b"ctx"), Err(SealError::Open));
+        }
     }
 }

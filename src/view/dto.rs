@@ -341,32 +341,39 @@ fn location_json(l: &Location) -> serde_json::Value {
 }
 
 /// The readable line, its entities and the kind-specific details of a body.
-fn body_parts(body: &Body) -> (Option<String>, Vec<EntityDto>, DetailsDto) {
+/// Takes the body apart (by value: its strings move into the answer, not copied).
+fn body_parts(body: Body) -> (Option<String>, Vec<EntityDto>, DetailsDto) {
     use serde_json::json;
     let mut d = DetailsDto::default();
     let (text, ents) = match body {
-        Body::Text(t) => (Some(t.text.clone()), entities(t)),
+        Body::Text(t) => {
+            let ents = entities(&t);
+            (Some(t.text), ents)
+        }
         Body::Media(m) => {
             d.media = Some(MediaDto {
-                file_name: m.file.file_name.clone(),
-                mime_type: m.file.mime_type.clone(),
+                file_name: m.file.file_name,
+                mime_type: m.file.mime_type,
                 size: m.file.size,
                 width: m.file.width,
                 height: m.file.height,
                 duration: m.file.duration,
                 has_thumbnail: m.thumbnail.is_some(),
-                title: m.title.clone(),
-                performer: m.performer.clone(),
-                emoji: m.emoji.clone(),
+                title: m.title,
+                performer: m.performer,
+                emoji: m.emoji,
                 spoiler: m.spoiler,
             });
-            match &m.caption {
-                Some(c) => (Some(c.text.clone()), entities(c)),
+            match m.caption {
+                Some(c) => {
+                    let ents = entities(&c);
+                    (Some(c.text), ents)
+                }
                 None => (None, Vec::new()),
             }
         }
         Body::Location(l) => {
-            d.location = Some(location_json(l));
+            d.location = Some(location_json(&l));
             (None, Vec::new())
         }
         Body::Venue {
@@ -374,8 +381,8 @@ fn body_parts(body: &Body) -> (Option<String>, Vec<EntityDto>, DetailsDto) {
             title,
             address,
         } => {
-            d.venue = Some(json!({"title": title, "address": address, "location": location_json(location)}));
-            (Some(title.clone()), Vec::new())
+            d.venue = Some(json!({"title": title, "address": address, "location": location_json(&location)}));
+            (Some(title), Vec::new())
         }
         Body::Contact {
             phone,
@@ -403,22 +410,22 @@ fn body_parts(body: &Body) -> (Option<String>, Vec<EntityDto>, DetailsDto) {
                 "total_voters": total_voters, "anonymous": anonymous, "quiz": quiz,
                 "multiple_answers": multiple_answers, "closed": closed,
             }));
-            (Some(question.clone()), Vec::new())
+            (Some(question), Vec::new())
         }
         Body::Dice { emoji, value } => {
             d.dice = Some(json!({"emoji": emoji, "value": value}));
             (None, Vec::new())
         }
         Body::InteractiveReply { text, payload } => {
-            d.payload = Some(payload.clone());
-            (Some(text.clone()), Vec::new())
+            d.payload = Some(payload);
+            (Some(text), Vec::new())
         }
         Body::Postback { payload, .. } => {
-            d.payload = Some(payload.clone());
+            d.payload = Some(payload);
             (None, Vec::new())
         }
         Body::Service(e) => {
-            d.service = Some(service_json(e));
+            d.service = Some(service_json(&e));
             (None, Vec::new())
         }
         Body::Redacted => (Some(REDACTED_PLACEHOLDER.to_string()), Vec::new()),
@@ -433,8 +440,15 @@ fn body_parts(body: &Body) -> (Option<String>, Vec<EntityDto>, DetailsDto) {
 impl MessageDto {
     /// `accounts` are the caller's accounts that received the message (already filtered).
     pub fn new(key: MsgKey, m: &Message, accounts: Vec<u64>) -> MessageDto {
+        MessageDto::from_message(key, m.clone(), accounts)
+    }
+
+    /// As [`MessageDto::new`], taking the message apart instead of copying its text.
+    pub fn from_message(key: MsgKey, m: Message, accounts: Vec<u64>) -> MessageDto {
         let (status, status_reason) = status_parts(&m.status);
-        let (text, entities, details) = body_parts(&m.content.body);
+        let kind = m.content.body.kind().as_str();
+        let content = m.content;
+        let (text, entities, details) = body_parts(content.body);
         MessageDto {
             id: key.msg,
             chat: chat_id(key.chat_key()),
@@ -446,16 +460,16 @@ impl MessageDto {
             status,
             status_reason,
             topic: m.topic,
-            sender: SenderDto::from(&m.content.sender),
+            sender: SenderDto::from(&content.sender),
             sent_by: None,
-            reply_to: m.content.reply_to.as_ref().map(|r| ReplyDto {
+            reply_to: content.reply_to.map(|r| ReplyDto {
                 message_id: r.message_id,
                 chat_id: r.chat_id,
-                quote: r.quote.clone(),
+                quote: r.quote,
             }),
-            forward: m.content.forward.as_ref().map(ForwardDto::from),
-            media_group: m.content.media_group.clone(),
-            kind: m.content.body.kind().as_str(),
+            forward: content.forward.as_ref().map(ForwardDto::from),
+            media_group: content.media_group,
+            kind,
             text,
             entities,
             reactions: Vec::new(),

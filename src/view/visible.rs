@@ -65,15 +65,15 @@ pub fn message(r: &Reader, g: &Grants, key: MsgKey) -> Result<Option<MessageDto>
     let Some(view) = chat(r, g, key.chat_key())? else {
         return Ok(None);
     };
-    let Some(s) = r.stored_message(key)?.filter(|s| stored(g, s)) else {
+    let Some(mut s) = r.stored_message(key)?.filter(|s| stored(g, s)) else {
         return Ok(None);
     };
-    let seen_by = s.seen_by.clone();
+    let seen_by = std::mem::take(&mut s.seen_by);
     let reactions = r.reactions(key, s.owner)?;
     let m = r.open_message(key, s, view.chat())?;
     let by = sent_by(r, key, &m)?;
     Ok(Some(
-        dto(g, key, &m, &seen_by)
+        MessageDto::from_message(key, m, g.visible(&seen_by))
             .with_reactions(&reactions)
             .with_sent_by(by),
     ))
@@ -193,15 +193,22 @@ pub fn open_rows(
 ) -> Result<Vec<MessageDto>, StoreError> {
     let chat = view.chat();
     let mut out = Vec::with_capacity(rows.len());
-    for (k, s) in rows {
-        let seen_by = s.seen_by.clone();
-        let reactions = r.skip_damaged(r.reactions(k, s.owner))?.unwrap_or_default();
+    let owners: Vec<_> = rows.iter().map(|(k, s)| (*k, s.owner)).collect();
+    let mut reactions = r.skip_damaged(r.reactions_each(&owners))?.map(Vec::into_iter);
+    for (k, mut s) in rows {
+        // The message is taken apart, not copied: `seen_by` out of the record, the text into
+        // the answer.
+        let seen_by = std::mem::take(&mut s.seen_by);
+        let reactions = match reactions.as_mut().and_then(Iterator::next) {
+            Some(got) => r.skip_damaged(got)?.unwrap_or_default(),
+            None => Default::default(),
+        };
         let Some(m) = r.skip_damaged(r.open_message(k, s, chat.clone()))? else {
             continue;
         };
         let by = sent_by(r, k, &m)?;
         out.push(
-            dto(g, k, &m, &seen_by)
+            MessageDto::from_message(k, m, g.visible(&seen_by))
                 .with_reactions(&reactions)
                 .with_sent_by(by),
         );

@@ -13,9 +13,11 @@
 //! disabled or deleted (or takes the user's new grants); every client message is authorised
 //! against the store first; and each heartbeat checks again, which catches expiry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -24,10 +26,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::api::{ApiError, conversations, inbox, send};
 use crate::auth::revoke::{Revoked, Verdict};
 use crate::auth::{AuthError, Caller};
-use crate::live::hub::{Ephemeral, Item, Registration};
+use crate::live::hub::{Ephemeral, Item, Registration, Shared};
 use crate::live::protocol::{self, ClientMsg, Subscription, View, close};
 use crate::live::replay::{self, Reach};
-use crate::model::Direction;
+use crate::model::{Direction, EventKind};
 use crate::service::Service;
 use crate::view::dto::chat_id;
 use crate::view::visible;
@@ -53,6 +55,8 @@ struct Session {
     sink: SplitSink<WebSocket, Message>,
     reg: Option<Registration>,
     sub: Subscription,
+    /// The caller's grants and `sub`, kept current with both.
+    view: Arc<View>,
     /// Highest `seq` sent to the client.
     last_sent: u64,
 }
@@ -61,12 +65,17 @@ struct Session {
 /// authenticated.
 pub async fn run(socket: WebSocket, state: Service, caller: Caller, revoked: broadcast::Receiver<Revoked>) {
     let (sink, stream) = socket.split();
+    let view = Arc::new(View {
+        grants: caller.grants.clone(),
+        sub: Subscription::default(),
+    });
     let mut s = Session {
         state,
         caller,
         sink,
         reg: None,
         sub: Subscription::default(),
+        view,
         last_sent: 0,
     };
     let end = s.serve(stream, revoked).await;
@@ -117,15 +126,42 @@ async fn next_input(
 
 impl Session {
     fn view(&self) -> View {
-        View {
-            grants: self.caller.grants.clone(),
-            sub: self.sub.clone(),
+        (*self.view).clone()
+    }
+
+    /// Gives the hub this session's view, and takes the hub's interned copy of it (equal), so
+    /// that events queued for it are recognised by address.
+    fn tell_hub(&mut self) {
+        let view = self.view();
+        if let Some(r) = &mut self.reg {
+            r.set_view(view);
+            self.view = r.view().clone();
         }
     }
 
+    /// Joins the hub with this session's view.
+    fn join_hub(&mut self) {
+        let r = self.state.hub.register(self.view());
+        self.view = r.view().clone();
+        self.reg = Some(r);
+    }
+
+    /// Takes a new subscription (the hub's registration, if any, is told by the caller).
+    fn set_sub(&mut self, sub: Subscription) {
+        self.sub = sub;
+        self.view = Arc::new(View {
+            grants: self.caller.grants.clone(),
+            sub: self.sub.clone(),
+        });
+    }
+
     async fn send(&mut self, v: &Value) -> Result<(), End> {
+        self.send_text(Utf8Bytes::from(v.to_string())).await
+    }
+
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
         let t = self.state.options.live.write_timeout;
-        match tokio::time::timeout(t, self.sink.send(Message::Text(v.to_string().into()))).await {
+        match tokio::time::timeout(t, self.sink.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             // A socket that takes no data for this long is gone or hopeless.
             _ => Err(End::Closed),
@@ -239,8 +275,9 @@ impl Session {
     fn adopt(&mut self, c: Caller) {
         let changed = c.grants != self.caller.grants;
         self.caller = c;
-        if changed && let Some(r) = &self.reg {
-            r.set_view(self.view());
+        if changed {
+            self.set_sub(self.sub.clone());
+            self.tell_hub();
         }
     }
 
@@ -275,60 +312,32 @@ impl Session {
     }
 
     async fn forward(&mut self, item: Item) -> Result<(), End> {
-        let view = self.view();
         let v = match item {
-            Item::Event(p) => {
-                if p.event.seq <= self.last_sent || !view.sees_event(&p.event) {
+            Item::Event(shared) => {
+                let seq = shared.event.event.seq;
+                if seq <= self.last_sent {
                     return Ok(());
                 }
-                let key = protocol::event_chat(&p.event);
-                let message = match (
-                    protocol::wants_message(p.event.kind),
-                    p.event.message_key,
-                    &p.message,
-                ) {
-                    // Incoming messages render from the event itself; an outgoing one is
-                    // read back, which adds the teammate who sent it (rare next to incoming).
-                    (true, Some(k), Some(m)) if m.direction != Direction::Outgoing => {
-                        Some(visible::dto(&view.grants, key.msg(k), m, &p.event.accounts))
+                // Filtered and rendered for this session's view, unless the view changed since
+                // the hub queued it.
+                let frame = if Arc::ptr_eq(&shared.view, &self.view) || *shared.view == *self.view {
+                    let state = &self.state;
+                    shared.frame.get_or_init(|| render(state, &shared)).await.clone()
+                } else {
+                    if !self.view.sees_event(&shared.event.event) {
+                        return Ok(());
                     }
-                    (true, Some(k), _) => {
-                        let g = view.grants.clone();
-                        self.state
-                            .store
-                            .read(move |r| visible::message(r, &g, key.msg(k)))
-                            .await
-                            .unwrap_or(None)
-                    }
-                    _ => None,
+                    let own = Shared {
+                        event: shared.event.clone(),
+                        view: self.view.clone(),
+                        frame: Default::default(),
+                    };
+                    render(&self.state, &own).await
                 };
-                self.last_sent = p.event.seq;
-                let mut v = protocol::event_json(&view.grants, &p.event, message);
-                if p.event.kind == crate::model::EventKind::MessageStatus {
-                    v = self
-                        .state
-                        .store
-                        .read(move |r| crate::outbox::complete_event(r, &mut v).map(|_| v))
-                        .await
-                        .unwrap_or_else(|_| protocol::event_json(&view.grants, &p.event, None));
-                }
-                if crate::view::conversation::is_conversation_event(p.event.kind)
-                    || crate::view::notes::is_note_event(p.event.kind)
-                {
-                    let e = p.event.clone();
-                    let plain = v.clone();
-                    v = self
-                        .state
-                        .store
-                        .read(move |r| {
-                            crate::view::conversation::complete_event(r, &e, &mut v)?;
-                            crate::view::notes::complete_event(r, &e, &mut v)?;
-                            Ok(v)
-                        })
-                        .await
-                        .unwrap_or(plain);
-                }
-                v
+                self.last_sent = seq;
+                // Valid UTF-8: serde_json wrote it.
+                let text = Utf8Bytes::try_from(frame).map_err(|_| End::Closed)?;
+                return self.send_text(text).await;
             }
             Item::Ephemeral(e) => match &*e {
                 Ephemeral::Typing { chat, user, .. } => {
@@ -393,12 +402,11 @@ impl Session {
         self.authorise().await?;
         match msg {
             ClientMsg::Subscribe { id, filter } => {
-                self.sub = Subscription::parse(filter).map_err(ApiError::BadRequest)?;
-                let view = self.view();
+                self.set_sub(Subscription::parse(filter).map_err(ApiError::BadRequest)?);
                 match &self.reg {
-                    Some(r) => r.set_view(view),
+                    Some(_) => self.tell_hub(),
                     None => {
-                        self.reg = Some(self.state.hub.register(view));
+                        self.join_hub();
                         // Everything committed from here on reaches the queue.
                         self.last_sent = self
                             .state
@@ -411,7 +419,7 @@ impl Session {
                 Ok(Some(protocol::ack(&id, json!({"last_seq": self.last_sent}))))
             }
             ClientMsg::Resume { id, from_seq, filter } => {
-                self.sub = Subscription::parse(filter).map_err(ApiError::BadRequest)?;
+                self.set_sub(Subscription::parse(filter).map_err(ApiError::BadRequest)?);
                 self.resume(id, from_seq).await
             }
             ClientMsg::MarkRead { id, chat, up_to } => {
@@ -491,7 +499,7 @@ impl Session {
         self.reg = None;
         self.last_sent = from_seq;
         let mut replayed = self.replay_to_end().await?;
-        self.reg = Some(self.state.hub.register(self.view()));
+        self.join_hub();
         replayed += self.replay_to_end().await?;
         Ok(Some(protocol::ack(
             &id,
@@ -519,6 +527,57 @@ impl Session {
             }
         }
     }
+}
+
+/// An event as a view sees it, encoded. Incoming messages render from the event itself; an
+/// outgoing one is read back, which adds the teammate who sent it (rare next to incoming), and
+/// some kinds complete their JSON from the store. A read that fails leaves out what it would
+/// have added, as before the frame was shared.
+async fn render(state: &Service, shared: &Shared) -> Bytes {
+    let (p, view) = (&shared.event, &shared.view);
+    let key = protocol::event_chat(&p.event);
+    let message = match (
+        protocol::wants_message(p.event.kind),
+        p.event.message_key,
+        &p.message,
+    ) {
+        (true, Some(k), Some(m)) if m.direction != Direction::Outgoing => {
+            Some(visible::dto(&view.grants, key.msg(k), m, &p.event.accounts))
+        }
+        (true, Some(k), _) => {
+            let g = view.grants.clone();
+            state
+                .store
+                .read(move |r| visible::message(r, &g, key.msg(k)))
+                .await
+                .unwrap_or(None)
+        }
+        _ => None,
+    };
+    let mut v = protocol::event_json(&view.grants, &p.event, message);
+    if p.event.kind == EventKind::MessageStatus {
+        v = state
+            .store
+            .read(move |r| crate::outbox::complete_event(r, &mut v).map(|_| v))
+            .await
+            .unwrap_or_else(|_| protocol::event_json(&view.grants, &p.event, None));
+    }
+    if crate::view::conversation::is_conversation_event(p.event.kind)
+        || crate::view::notes::is_note_event(p.event.kind)
+    {
+        let e = p.event.clone();
+        let plain = v.clone();
+        v = state
+            .store
+            .read(move |r| {
+                crate::view::conversation::complete_event(r, &e, &mut v)?;
+                crate::view::notes::complete_event(r, &e, &mut v)?;
+                Ok(v)
+            })
+            .await
+            .unwrap_or(plain);
+    }
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 
 /// How handling a client message can fail: an error reply, or the end of the session.
