@@ -12,8 +12,9 @@
 //!   simulator (private chats of 200 customers per bot), through lanbox's real long-polling
 //!   connector; every 5 s a 200 KB document too.
 //! - **Live clients**: `--clients` TLS WebSocket clients (`lanbox.v1`, an admin API token) that
-//!   subscribe and note every message they see; every 30 s a tenth of them drop their
-//!   connection and come back with `resume` from the last sequence number they saw.
+//!   subscribe and note every message they see; each drops its connection every
+//!   `--resume-every-s` (300 s; in ten waves) and comes back with `resume` from the last
+//!   sequence number it saw.
 //! - **Sends**: four a second through `POST /api/v1/chats/{chat}/messages` (each with its own
 //!   idempotency key), while the simulator answers `sendMessage` with 429 (retry after 1 s)
 //!   and with 502 in turns every 20 s.
@@ -67,6 +68,9 @@ struct Args {
     /// Bot accounts on the simulator.
     #[arg(long, default_value_t = 4)]
     accounts: usize,
+    /// Each client drops its connection and resumes this often (0: never).
+    #[arg(long, default_value_t = 300)]
+    resume_every_s: u64,
     /// cargo bench passes --bench.
     #[arg(long, hide = true)]
     bench: bool,
@@ -125,13 +129,19 @@ fn mark_of(text: &str) -> Option<usize> {
 async fn live_client(
     t: Arc<Target>,
     n: usize,
+    every: Duration,
     seen: Arc<Seen>,
     c: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_seq: Option<u64> = None;
-    let period = Duration::from_secs(300);
-    let mut next_drop = Instant::now() + Duration::from_secs(30 * (n as u64 % 10) + 30);
+    // Clients drop in ten waves spread over the period.
+    let every = if every.is_zero() {
+        Duration::from_secs(1 << 30)
+    } else {
+        every
+    };
+    let mut next_drop = Instant::now() + every / 10 * (n as u32 % 10 + 1);
     loop {
         if *stop.borrow() {
             return;
@@ -159,7 +169,7 @@ async fn live_client(
                 f = ws.next() => f,
                 _ = stop.changed() => { let _ = ws.close(None).await; return; }
                 _ = tokio::time::sleep_until(next_drop.into()) => {
-                    next_drop += period / 10;
+                    next_drop += every;
                     let _ = ws.close(None).await;
                     break;
                 }
@@ -342,6 +352,7 @@ async fn main() -> Res<()> {
         clients.spawn(live_client(
             target.clone(),
             n,
+            Duration::from_secs(args.resume_every_s),
             s.clone(),
             counters.clone(),
             stop_rx.clone(),

@@ -104,6 +104,9 @@ pub struct Service {
     /// Set when the box should stop and start again on its data directory (a first-run
     /// restore staged a backup there): [`Service::request_restart`].
     restart: Arc<watch::Sender<bool>>,
+    /// Turns for reading a page of the event log for a WebSocket `resume`: bounds the pages
+    /// held in memory when many clients resume at once.
+    pub replays: Arc<tokio::sync::Semaphore>,
     pub options: Arc<ServiceOptions>,
 }
 
@@ -148,6 +151,7 @@ impl Service {
             setup,
             stop: Arc::new(stop),
             restart: Arc::new(watch::channel(false).0),
+            replays: Arc::new(tokio::sync::Semaphore::new(4)),
             outbox,
             auth: Auth::new(store.clone(), options.auth.clone()),
             hub,

@@ -35,7 +35,7 @@ use crate::view::dto::chat_id;
 use crate::view::visible;
 
 /// Events replayed per store read.
-const REPLAY_PAGE: usize = 256;
+const REPLAY_PAGE: usize = 64;
 
 /// Why a session ends.
 enum End {
@@ -511,12 +511,21 @@ impl Session {
         let mut sent = 0;
         loop {
             let (view, after) = (self.view(), self.last_sent);
-            let page = self
-                .state
-                .store
-                .read(move |r| replay::page(r, &view, after, REPLAY_PAGE))
-                .await
-                .map_err(ApiError::from)?;
+            // A wave of clients resuming at once (a Wi-Fi blip) must not read and hold a page
+            // each all at the same time: a few pages are read at once, the rest wait their turn.
+            let page = {
+                let _turn = self
+                    .state
+                    .replays
+                    .acquire()
+                    .await
+                    .map_err(|_| Reply::End(End::Closed))?;
+                self.state
+                    .store
+                    .read(move |r| replay::page(r, &view, after, REPLAY_PAGE))
+                    .await
+                    .map_err(ApiError::from)?
+            };
             for e in &page.events {
                 self.send(e).await.map_err(Reply::End)?;
                 sent += 1;
