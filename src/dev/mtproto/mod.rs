@@ -88,7 +88,7 @@ impl MtSimulator {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mut auth_key = [0u8; 256];
         getrandom::fill(&mut auth_key).map_err(std::io::Error::other)?;
-        Ok(MtSimulator::serve(listener, config, auth_key)?)
+        MtSimulator::serve(listener, config, auth_key)
     }
 
     /// Serves on `listener` with `auth_key` as the one key it knows.

@@ -35,8 +35,10 @@ impl Deserializable for Rest {
     }
 }
 
+/// A function's fields (grammers' generated `deserialize` starts after the constructor ID,
+/// which the caller has matched already).
 fn decode<T: Deserializable>(body: &[u8]) -> Result<T, Answer> {
-    T::from_bytes(body).map_err(|_| err(400, "INPUT_REQUEST_INVALID"))
+    T::from_bytes(&body[4..]).map_err(|_| err(400, "INPUT_REQUEST_INVALID"))
 }
 
 /// Answers one call (after the wrappers, which nest at most a few deep).

@@ -1,0 +1,309 @@
+//! Telegram user accounts (issue 16) against the MTProto simulator over real TCP, through
+//! grammers, into a real store through the real pipeline: login with a code (a wrong code can
+//! be retried, an expired one cannot), a live message stored, a restart that catches up with
+//! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, and
+//! message text absent from the log and from the data directory.
+//!
+//! Real time: the client and simulator talk over sockets, and every wait is on stored state
+//! (polled, since the store announces nothing a test can await per message) or on a status.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanbox::channels::mtproto::{
+    self, LoginError, LoginSpec, MtState, PendingLogin, StoredSession, UserConnector, UserStatus, connector,
+};
+use lanbox::dev::mtproto::{MtSimConfig, MtSimulator};
+use lanbox::ingest::{NoIndex, Pipeline};
+use lanbox::model::{Body, Direction, Sender};
+use lanbox::store::Store;
+use support::messages::open;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Rig {
+    dir: tempfile::TempDir,
+    store: Store,
+    pipeline: Pipeline,
+    sim: MtSimulator,
+}
+
+async fn rig_with(config: MtSimConfig) -> Rig {
+    // Every test of this binary logs into the capture, at trace level for lanbox itself, with
+    // the caps `lanbox serve` puts on grammers; the canary test reads it.
+    support::logs::capture(&format!("trace,{}", mtproto::LOG_DIRECTIVES));
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
+    let sim = MtSimulator::start(config).await.unwrap();
+    Rig {
+        dir,
+        store,
+        pipeline,
+        sim,
+    }
+}
+
+async fn rig() -> Rig {
+    rig_with(MtSimConfig::default()).await
+}
+
+fn spec(sim: &MtSimulator) -> LoginSpec {
+    let SocketAddr::V4(addr) = sim.addr() else {
+        panic!("the simulator listens on IPv4")
+    };
+    LoginSpec {
+        api_id: 12345,
+        api_hash: "0123456789abcdef0123456789abcdef".into(),
+        phone: sim.me().phone.unwrap(),
+        name: None,
+        rented: false,
+        session: StoredSession::preshared(2, addr, sim.auth_key()),
+    }
+}
+
+async fn begin(r: &Rig) -> PendingLogin {
+    mtproto::begin(&r.store, spec(&r.sim)).await.unwrap()
+}
+
+async fn login(r: &Rig) -> u64 {
+    let pending = begin(r).await;
+    pending.submit_code(&r.sim.login_code().unwrap()).await.unwrap()
+}
+
+struct Running {
+    status: watch::Receiver<UserStatus>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<String>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        assert_eq!(self.task.await.unwrap(), "shut down");
+    }
+}
+
+fn start(r: &Rig, account: u64) -> Running {
+    let (status_tx, status) = watch::channel(UserStatus::Starting);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let c = UserConnector {
+        account,
+        pipeline: r.pipeline.clone(),
+        status: status_tx,
+        retry: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(c.run(async move {
+        let _ = stopped.await;
+    }));
+    Running { status, stop, task }
+}
+
+/// Texts of the account's stored messages, by message ID.
+async fn texts(store: &Store) -> Vec<(i64, String)> {
+    store
+        .read(|r| {
+            let mut out = Vec::new();
+            for key in r.all_message_keys()? {
+                let m = r.message(key)?.expect("listed message exists");
+                let Body::Text(t) = m.content.body else {
+                    panic!("a text message")
+                };
+                out.push((m.message_id, t.text));
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
+        .unwrap()
+}
+
+async fn wait_for_count(store: &Store, n: usize) -> Vec<(i64, String)> {
+    support::poll::until_ok(WAIT, || async {
+        let t = texts(store).await;
+        if t.len() >= n {
+            Ok(t)
+        } else {
+            Err(format!("{} of {n} messages stored", t.len()))
+        }
+    })
+    .await
+}
+
+async fn committed(store: &Store, account: u64) -> MtState {
+    connector::committed_state(store, account).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn login_with_a_code_stores_a_sealed_session_and_a_wrong_code_can_be_retried() {
+    let r = rig().await;
+    let pending = begin(&r).await;
+    let code = r.sim.login_code().expect("a code was sent");
+    let wrong = if code == "00000" { "11111" } else { "00000" };
+    let err = pending.submit_code(wrong).await.unwrap_err();
+    assert!(matches!(err, LoginError::CodeInvalid), "{err:?}");
+    assert!(!r.sim.authorized());
+
+    let account = pending.submit_code(&code).await.unwrap();
+    assert!(r.sim.authorized());
+    let (session, options) = connector::load(&r.store, account).await.unwrap().unwrap();
+    let me = r.sim.me();
+    assert_eq!(session.me.map(|m| m.0), Some(me.id));
+    assert_eq!(options.user_id, me.id);
+    let dc2 = session.dcs.iter().find(|d| d.id == 2).unwrap();
+    assert_eq!(SocketAddr::V4(dc2.ipv4), r.sim.addr());
+    assert_eq!(dc2.auth_key.as_deref(), Some(&r.sim.auth_key()[..]));
+    assert_eq!(
+        committed(&r.store, account).await.pts,
+        r.sim.pts(),
+        "state from updates.getState"
+    );
+    // The auth key is stored sealed only: no stretch of it is on disk in the clear.
+    drop(pending);
+    support::canary::assert_absent(r.dir.path(), &[&r.sim.auth_key()[100..132]]);
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused_as_expired() {
+    let r = rig().await;
+    let pending = begin(&r).await;
+    let code = r.sim.login_code().unwrap();
+    r.sim.expire_code();
+    let err = pending.submit_code(&code).await.unwrap_err();
+    assert!(matches!(err, LoginError::CodeExpired), "{err:?}");
+    assert!(!r.sim.authorized());
+    assert!(
+        r.store.read(|r| r.accounts()).await.unwrap().is_empty(),
+        "no account without a login"
+    );
+}
+
+#[tokio::test]
+async fn a_live_message_is_stored_with_the_update_state_of_its_commit() {
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let mut run = start(&r, account);
+    run.status
+        .wait_for(|s| matches!(s, UserStatus::Live { .. }))
+        .await
+        .unwrap();
+
+    let id = r.sim.message_from(&ann, "hello from Ann");
+    let got = wait_for_count(&r.store, 1).await;
+    assert_eq!(got, vec![(i64::from(id), "hello from Ann".to_string())]);
+    let m = r
+        .store
+        .read(move |rd| {
+            let key = rd.all_message_keys()?[0];
+            Ok(rd.message(key)?.unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(m.direction, Direction::Incoming);
+    assert_eq!(m.chat.id, ann.id);
+    assert_eq!(m.chat.title.as_deref(), Some("Ann"));
+    assert!(matches!(&m.content.sender, Sender::User(u) if u.id == ann.id));
+    assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_catches_up_through_difference_slices_with_no_gap_and_no_double() {
+    let r = rig_with(MtSimConfig {
+        difference_page: 40,
+        ..MtSimConfig::default()
+    })
+    .await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let bob = r.sim.add_user("Bob");
+    let run = start(&r, account);
+    r.sim.message_from(&ann, "before 1");
+    wait_for_count(&r.store, 1).await;
+    run.stop().await;
+    let before = committed(&r.store, account).await;
+
+    // Offline: 150 messages, so the catch-up takes four difference slices.
+    for i in 0..150 {
+        let from = if i % 2 == 0 { &ann } else { &bob };
+        r.sim.message_from_unpushed(from, &format!("missed {i}"));
+    }
+    let run = start(&r, account);
+    let got = wait_for_count(&r.store, 151).await;
+    r.sim.message_from(&bob, "live after");
+    let got_all = wait_for_count(&r.store, 152).await;
+    run.stop().await;
+
+    assert_eq!(got.len(), 151, "nothing doubled");
+    let mut expected = vec!["before 1".to_string()];
+    expected.extend((0..150).map(|i| format!("missed {i}")));
+    expected.push("live after".into());
+    let stored: Vec<String> = got_all.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(stored, expected, "every message once, in order");
+    let ids: Vec<i64> = got_all.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap in message IDs: {ids:?}"
+    );
+    let after = committed(&r.store, account).await;
+    assert_eq!((before.pts + 151, after.pts), (after.pts, r.sim.pts()));
+    let diffs = r
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| *c == "updates.getDifference")
+        .count();
+    assert!(
+        diffs >= 4,
+        "the catch-up went through slices ({diffs} getDifference calls)"
+    );
+}
+
+#[tokio::test]
+async fn a_gap_seen_while_live_is_filled_from_the_difference() {
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let mut run = start(&r, account);
+    run.status
+        .wait_for(|s| matches!(s, UserStatus::Live { .. }))
+        .await
+        .unwrap();
+    r.sim.message_from(&ann, "one");
+    wait_for_count(&r.store, 1).await;
+    r.sim.message_from_unpushed(&ann, "two, never pushed");
+    r.sim.message_from(&ann, "three");
+    let got = wait_for_count(&r.store, 3).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["one", "two, never pushed", "three"]);
+    assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn message_text_reaches_neither_the_log_nor_the_disk() {
+    const CANARY: &str = "canary-mtproto-5be1d2 do not log";
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let run = start(&r, account);
+    r.sim.message_from(&ann, CANARY);
+    r.sim
+        .message_from_unpushed(&ann, &format!("{CANARY} (caught up)"));
+    r.sim.message_from(&ann, "after the gap");
+    wait_for_count(&r.store, 3).await;
+    run.stop().await;
+    let log = support::logs::capture("").text();
+    assert!(
+        log.contains("user account connected"),
+        "the capture sees lanbox's log"
+    );
+    assert!(!log.contains("canary-mtproto-5be1d2"), "message text in the log");
+    support::canary::assert_absent(r.dir.path(), &["canary-mtproto-5be1d2"]);
+}
