@@ -1,6 +1,6 @@
 //! Telegram user accounts (issue 16) against the MTProto simulator over real TCP, through
 //! grammers, into a real store through the real pipeline: login with a code (a wrong code can
-//! be retried, an expired one cannot), a live message stored, a restart that catches up with
+//! be retried, an expired one cannot) and a 2FA password proven with SRP, a live message stored, a restart that catches up with
 //! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, and
 //! message text absent from the log and from the data directory.
 //!
@@ -181,6 +181,27 @@ async fn an_expired_code_is_refused_as_expired() {
         r.store.read(|r| r.accounts()).await.unwrap().is_empty(),
         "no account without a login"
     );
+}
+
+#[tokio::test]
+async fn a_2fa_account_needs_its_password_checked_with_srp() {
+    let r = rig_with(MtSimConfig {
+        password: Some("correct horse battery".into()),
+        ..MtSimConfig::default()
+    })
+    .await;
+    let pending = begin(&r).await;
+    let err = pending.submit_code(&r.sim.login_code().unwrap()).await.unwrap_err();
+    assert!(matches!(err, LoginError::PasswordRequired), "{err:?}");
+    let err = pending.submit_password("wrong horse").await.unwrap_err();
+    assert!(matches!(err, LoginError::PasswordInvalid), "{err:?}");
+    assert!(!r.sim.authorized());
+    let account = pending.submit_password("correct horse battery").await.unwrap();
+    assert!(r.sim.authorized());
+    assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
+    let calls = r.sim.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "auth.checkPassword").count(), 2);
+    assert_eq!(calls.iter().filter(|c| *c == "account.getPassword").count(), 2, "a fresh challenge each try");
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! Adding a Telegram user account: phone number -> code -> (2FA password, not yet) -> an
-//! account whose session is sealed in the store.
+//! Adding a Telegram user account: phone number -> code -> 2FA password (when the account has
+//! one) -> an account whose session is sealed in the store.
 //!
 //! [`begin`] connects with the box's `api_id`/`api_hash` and asks Telegram to send a code
 //! (`auth.sendCode`); the [`PendingLogin`] it returns keeps that connection (the code belongs to
 //! its auth key) until [`PendingLogin::submit_code`] succeeds. A wrong code leaves the login
-//! pending, so the person can type it again; an expired one ends it. The calls are made raw
+//! pending, so the person can type it again; an expired one ends it. After
+//! [`LoginError::PasswordRequired`], [`PendingLogin::submit_password`] proves the password with
+//! SRP (`account.getPassword`, `auth.checkPassword`); the password itself never leaves the box. The calls are made raw
 //! (grammers' own `sign_in` folds every `PHONE_CODE_*` error into one), and errors carry
 //! Telegram's error name and numbers, never the phone number or the code.
 //!
@@ -15,6 +17,7 @@ use std::sync::Arc;
 
 use grammers_client::sender::SenderPool;
 use grammers_client::{Client, InvocationError};
+use grammers_crypto::two_factor_auth::{calculate_2fa, check_p_and_g};
 use grammers_session::storages::MemorySession;
 use grammers_tl_types as tl;
 use serde::{Deserialize, Serialize};
@@ -68,8 +71,10 @@ pub enum LoginError {
     CodeInvalid,
     #[error("the code expired; start the login again")]
     CodeExpired,
-    #[error("the account has a 2FA password, which lanbox cannot enter yet")]
+    #[error("the account has a 2FA password: enter it to finish the login")]
     PasswordRequired,
+    #[error("the 2FA password is wrong; try again")]
+    PasswordInvalid,
     #[error("Telegram asks to wait {0} s before trying again (FLOOD_WAIT)")]
     FloodWait(u32),
     #[error("Telegram refused: {code} {name}")]
@@ -91,6 +96,7 @@ impl From<InvocationError> for LoginError {
                 "PHONE_CODE_INVALID" | "PHONE_CODE_EMPTY" => LoginError::CodeInvalid,
                 "PHONE_CODE_EXPIRED" | "PHONE_CODE_HASH_EMPTY" => LoginError::CodeExpired,
                 "SESSION_PASSWORD_NEEDED" => LoginError::PasswordRequired,
+                "PASSWORD_HASH_INVALID" => LoginError::PasswordInvalid,
                 "FLOOD_WAIT" => LoginError::FloodWait(r.value.unwrap_or(0)),
                 _ => LoginError::Telegram {
                     code: r.code,
@@ -173,6 +179,41 @@ impl PendingLogin {
                 email_verification: None,
             })
             .await?;
+        self.finish(auth).await
+    }
+
+    /// Finishes a login that answered [`LoginError::PasswordRequired`]: proves `password` with
+    /// SRP. A wrong password leaves the login pending.
+    pub async fn submit_password(&self, password: &str) -> Result<u64, LoginError> {
+        let tl::enums::account::Password::Password(info) =
+            self.client.invoke(&tl::functions::account::GetPassword {}).await?;
+        let (Some(tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(algo)), Some(g_b), Some(srp_id)) =
+            (info.current_algo, info.srp_b, info.srp_id)
+        else {
+            return Err(LoginError::Unexpected("account.getPassword has no SRP parameters"));
+        };
+        if !check_p_and_g(&algo.p, &algo.g) {
+            return Err(LoginError::Unexpected("the SRP prime or generator is not safe"));
+        }
+        let mut a = vec![0u8; 256];
+        getrandom::fill(&mut a).map_err(|_| LoginError::Unexpected("no randomness"))?;
+        let (m1, g_a) = calculate_2fa(&algo.salt1, &algo.salt2, &algo.p, &algo.g, g_b, a, password);
+        let auth = self
+            .client
+            .invoke(&tl::functions::auth::CheckPassword {
+                password: tl::types::InputCheckPasswordSrp {
+                    srp_id,
+                    a: g_a.to_vec(),
+                    m1: m1.to_vec(),
+                }
+                .into(),
+            })
+            .await?;
+        self.finish(auth).await
+    }
+
+    /// Stores the signed-in account: sealed session and initial update state, one write job.
+    async fn finish(&self, auth: tl::enums::auth::Authorization) -> Result<u64, LoginError> {
         let user = match auth {
             tl::enums::auth::Authorization::Authorization(a) => a.user,
             tl::enums::auth::Authorization::SignUpRequired(_) => {

@@ -15,13 +15,18 @@
 //! connected clients as `updateShortMessage`; [`MtSimulator::message_from_unpushed`] only stores
 //! it, which opens a gap a client finds with its next push or its next catch-up.
 //!
-//! Not simulated yet: 2FA (`account.getPassword`, SRP), channels and groups, media, edits and
+//! An account can have a 2FA password ([`MtSimConfig::password`]): after the right code,
+//! `auth.signIn` answers `SESSION_PASSWORD_NEEDED`, and `auth.checkPassword` verifies the
+//! client's SRP proof against a verifier (`srp.rs`), never the password itself.
+//!
+//! Not simulated yet: channels and groups, media, edits and
 //! deletes, FLOOD_WAIT, `new_session_created` and server salts (any salt is accepted).
 
 mod conn;
 pub mod crypto;
 mod frame;
 mod rpc;
+pub mod srp;
 mod tl_build;
 mod world;
 
@@ -46,6 +51,8 @@ pub struct MtSimConfig {
     pub code_ttl: Duration,
     /// Most messages per `updates.getDifference` answer; more makes it a `differenceSlice`.
     pub difference_page: usize,
+    /// The account's 2FA password: login then needs it after the code (checked with SRP).
+    pub password: Option<String>,
 }
 
 impl Default for MtSimConfig {
@@ -55,6 +62,7 @@ impl Default for MtSimConfig {
             first_name: "Agent".into(),
             code_ttl: Duration::from_secs(300),
             difference_page: 100,
+            password: None,
         }
     }
 }
@@ -106,8 +114,10 @@ impl MtSimulator {
             username: None,
             phone: Some(config.phone.clone()),
         };
+        let mut world = World::new(me, config.code_ttl);
+        world.password = config.password.as_deref().map(srp::Verifier::new);
         let shared = Arc::new(Shared {
-            world: Mutex::new(World::new(me, config.code_ttl)),
+            world: Mutex::new(world),
             auth_key,
             addr,
             difference_page: config.difference_page.max(1),

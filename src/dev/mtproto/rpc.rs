@@ -1,6 +1,7 @@
 //! The API methods the simulator answers, decoded with grammers' TL types
 //! (`deserializable-functions`): the connection wrappers (`invokeWithLayer`, `initConnection`,
-//! `invokeWithoutUpdates`), `help.getConfig`, login (`auth.sendCode`, `auth.signIn`), the
+//! `invokeWithoutUpdates`), `help.getConfig`, login (`auth.sendCode`, `auth.signIn`, and for a
+//! 2FA account `account.getPassword` and `auth.checkPassword`), the
 //! update sequence (`updates.getState`, `updates.getDifference`) and `messages.sendMessage` to a
 //! user. Anything else is answered `400 INPUT_METHOD_INVALID`, so a connector that calls more
 //! than the simulator knows fails loudly instead of getting a made-up answer.
@@ -74,6 +75,8 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
         f::help::GetConfig::CONSTRUCTOR_ID => Ok(ok(&tl_build::config(shared.addr, now()))),
         f::auth::SendCode::CONSTRUCTOR_ID => send_code(shared, decode(body)?),
         f::auth::SignIn::CONSTRUCTOR_ID => sign_in(shared, decode(body)?),
+        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared),
+        f::auth::CheckPassword::CONSTRUCTOR_ID => check_password(shared, decode(body)?),
         f::updates::GetState::CONSTRUCTOR_ID => {
             let w = authorized(shared)?;
             Ok(ok(&tl_build::state(w.pts, w.date, w.seq)))
@@ -134,9 +137,19 @@ fn sign_in(shared: &Shared, req: tl::functions::auth::SignIn) -> Result<Answer, 
         return Err(err(400, "PHONE_CODE_INVALID"));
     }
     w.code = None;
+    if w.password.is_some() {
+        w.password_pending = true;
+        return Err(err(401, "SESSION_PASSWORD_NEEDED"));
+    }
+    Ok(signed_in(&mut w))
+}
+
+/// Signs the key in and answers with the account's user.
+fn signed_in(w: &mut super::world::World) -> Answer {
     w.authorized = true;
+    w.password_pending = false;
     let user = tl_build::user(&w.me, true);
-    Ok(ok(&tl::enums::auth::Authorization::Authorization(
+    ok(&tl::enums::auth::Authorization::Authorization(
         tl::types::auth::Authorization {
             setup_password_required: false,
             otherwise_relogin_days: None,
@@ -144,7 +157,42 @@ fn sign_in(shared: &Shared, req: tl::functions::auth::SignIn) -> Result<Answer, 
             future_auth_token: None,
             user,
         },
-    )))
+    ))
+}
+
+/// `account.getPassword`: the SRP parameters and a fresh challenge.
+fn get_password(shared: &Shared) -> Result<Answer, Answer> {
+    let mut w = shared.lock();
+    if !w.authorized && !w.password_pending {
+        return Err(err(401, "AUTH_KEY_UNREGISTERED"));
+    }
+    let Some(v) = w.password.clone() else {
+        return Ok(ok(&tl_build::password(None, None)));
+    };
+    let c = v.challenge(super::world::random_i64());
+    w.challenge = Some(c.clone());
+    Ok(ok(&tl_build::password(Some(&v), Some(&c))))
+}
+
+/// `auth.checkPassword`: verifies the SRP proof against the last challenge (used once).
+fn check_password(shared: &Shared, req: tl::functions::auth::CheckPassword) -> Result<Answer, Answer> {
+    let mut w = shared.lock();
+    if !w.password_pending {
+        return Err(err(400, "PASSWORD_HASH_INVALID"));
+    }
+    let tl::enums::InputCheckPasswordSrp::Srp(proof) = req.password else {
+        return Err(err(400, "PASSWORD_HASH_INVALID"));
+    };
+    let (Some(v), Some(c)) = (w.password.clone(), w.challenge.take()) else {
+        return Err(err(400, "SRP_ID_INVALID"));
+    };
+    if c.srp_id != proof.srp_id {
+        return Err(err(400, "SRP_ID_INVALID"));
+    }
+    if !v.check(&c, &proof.a, &proof.m1) {
+        return Err(err(400, "PASSWORD_HASH_INVALID"));
+    }
+    Ok(signed_in(&mut w))
 }
 
 fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Result<Answer, Answer> {

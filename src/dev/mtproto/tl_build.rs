@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use grammers_tl_types as tl;
 
+use super::srp::{self, Challenge, Verifier};
 use super::world::{Logged, SimUser};
 
 pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
@@ -217,6 +218,37 @@ pub fn config(addr: SocketAddr, date: i32) -> tl::enums::Config {
         base_lang_pack_version: None,
         reactions_default: None,
         autologin_token: None,
+    }
+    .into()
+}
+
+/// `account.password`: with a verifier, its SRP parameters and the challenge.
+pub fn password(v: Option<&Verifier>, c: Option<&Challenge>) -> tl::enums::account::Password {
+    let algo = |v: &Verifier| -> tl::enums::PasswordKdfAlgo {
+        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
+            salt1: v.salt1.clone(),
+            salt2: v.salt2.clone(),
+            g: srp::G,
+            p: srp::p_bytes(),
+        }
+        .into()
+    };
+    let mut secure_random = vec![0u8; 256];
+    getrandom::fill(&mut secure_random).expect("the OS random source");
+    tl::types::account::Password {
+        has_recovery: false,
+        has_secure_values: false,
+        has_password: v.is_some(),
+        current_algo: v.map(algo),
+        srp_b: c.map(|c| c.g_b.to_vec()),
+        srp_id: c.map(|c| c.srp_id),
+        hint: None,
+        email_unconfirmed_pattern: None,
+        new_algo: tl::enums::PasswordKdfAlgo::Unknown,
+        new_secure_algo: tl::enums::SecurePasswordKdfAlgo::Unknown,
+        secure_random,
+        pending_reset_date: None,
+        login_email_pattern: None,
     }
     .into()
 }

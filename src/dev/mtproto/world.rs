@@ -42,6 +42,12 @@ pub(super) struct Logged {
 pub(super) struct World {
     pub me: SimUser,
     pub authorized: bool,
+    /// The account's 2FA password (its SRP verifier), if it has one.
+    pub password: Option<super::srp::Verifier>,
+    /// The code was right and the password is still to come.
+    pub password_pending: bool,
+    /// The last `account.getPassword` challenge, until answered.
+    pub challenge: Option<super::srp::Challenge>,
     pub code: Option<PendingCode>,
     pub code_ttl: Duration,
     pub users: HashMap<i64, SimUser>,
@@ -63,6 +69,9 @@ impl World {
         World {
             me,
             authorized: false,
+            password: None,
+            password_pending: false,
+            challenge: None,
             code: None,
             code_ttl,
             users: HashMap::new(),
