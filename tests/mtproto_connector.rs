@@ -191,7 +191,10 @@ async fn a_2fa_account_needs_its_password_checked_with_srp() {
     })
     .await;
     let pending = begin(&r).await;
-    let err = pending.submit_code(&r.sim.login_code().unwrap()).await.unwrap_err();
+    let err = pending
+        .submit_code(&r.sim.login_code().unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, LoginError::PasswordRequired), "{err:?}");
     let err = pending.submit_password("wrong horse").await.unwrap_err();
     assert!(matches!(err, LoginError::PasswordInvalid), "{err:?}");
@@ -201,7 +204,11 @@ async fn a_2fa_account_needs_its_password_checked_with_srp() {
     assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
     let calls = r.sim.calls();
     assert_eq!(calls.iter().filter(|c| *c == "auth.checkPassword").count(), 2);
-    assert_eq!(calls.iter().filter(|c| *c == "account.getPassword").count(), 2, "a fresh challenge each try");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "account.getPassword").count(),
+        2,
+        "a fresh challenge each try"
+    );
 }
 
 #[tokio::test]
@@ -327,4 +334,48 @@ async fn message_text_reaches_neither_the_log_nor_the_disk() {
     );
     assert!(!log.contains("canary-mtproto-5be1d2"), "message text in the log");
     support::canary::assert_absent(r.dir.path(), &["canary-mtproto-5be1d2"]);
+}
+
+/// The catch-up figure of issue 16: `LANBOX_CATCHUP_N` (default 100,000) messages missed while
+/// offline, caught up through the simulator's difference slices (100 messages each, as
+/// Telegram pages them) into the store. Run by hand:
+/// `cargo test --release --test mtproto_connector catch_up_time -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run by hand"]
+async fn catch_up_time_for_many_missed_updates() {
+    let n: usize = std::env::var("LANBOX_CATCHUP_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    for i in 0..n {
+        r.sim
+            .message_from_unpushed(&ann, &format!("missed message number {i}"));
+    }
+    let target = r.sim.pts();
+    let started = std::time::Instant::now();
+    let run = start(&r, account);
+    support::poll::until(
+        "the committed pts to reach the simulator's",
+        Duration::from_secs(3600),
+        || async { committed(&r.store, account).await.pts == target },
+    )
+    .await;
+    let took = started.elapsed();
+    run.stop().await;
+    let stored = r.store.read(|rd| Ok(rd.all_message_keys()?.len())).await.unwrap();
+    assert_eq!(stored, n, "every missed message stored once");
+    let diffs = r
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| *c == "updates.getDifference")
+        .count();
+    println!(
+        "caught up {n} missed messages in {:.2} s ({:.0} messages/s, {diffs} getDifference calls)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
 }

@@ -4,8 +4,8 @@
 //! The stream starts from the update state committed in the store ([`super::state`]) with
 //! `catch_up` on, so grammers' message box asks `updates.getDifference` (and
 //! `getChannelDifference`) before it hands out anything pushed live: after a restart the missed
-//! messages come first, in order. Each update is committed with the state it brings the
-//! account to, in one transaction ([`Pipeline::submit_with`]); a crash re-fetches at most the
+//! messages come first, in order. The updates waiting (up to 500) are committed as one batch
+//! with the state they bring the account to, in one transaction ([`Pipeline::submit_with`]); a crash re-fetches at most the
 //! updates that were not committed, and dedup in the pipeline absorbs a repeat. grammers also
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
@@ -17,9 +17,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grammers_client::Client;
+use grammers_client::client::UpdateStream;
+use grammers_client::peer::PeerMap;
 use grammers_client::sender::{SenderPool, UpdatesConfiguration};
-use tokio::sync::watch;
+use grammers_client::{Client, InvocationError};
+use grammers_session::updates::State;
+use grammers_tl_types as tl;
+use tokio::sync::{mpsc, watch};
 
 use super::login::UserOptions;
 use super::session::StoredSession;
@@ -131,13 +135,19 @@ impl UserConnector {
         let client = Client::new(pool.handle.clone());
         let runner = tokio::spawn(pool.runner.run());
         let _stop = StopClient(&client, &runner);
-        let mut stream = match client
+        let stream = match client
             .stream_updates(pool.updates, UpdatesConfiguration { catch_up: true })
             .await
         {
             Ok(s) => s,
             Err(e) => return ConnectorError::Telegram(e.to_string()),
         };
+        // The stream is read by its own task into a bounded queue, so a batch can take every
+        // update already waiting without cancelling a read half-way (grammers' `next_raw` may
+        // be inside a getDifference call).
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let reader = tokio::spawn(read_stream(stream, tx));
+        let _stop_reader = AbortOnDrop(&reader);
         let mut committed = committed;
         let mut count = 0u64;
         let mut saved = stored;
@@ -148,32 +158,52 @@ impl UserConnector {
             "user account connected; catching up"
         );
         loop {
-            let (update, at, peers) = match stream.next_raw().await {
-                Ok(x) => x,
+            let Some(first) = rx.recv().await else {
+                return ConnectorError::Telegram("the update stream ended".into());
+            };
+            let mut failed = None;
+            let mut items = Vec::new();
+            match first {
+                Ok(x) => items.push(x),
                 Err(e) => return ConnectorError::Telegram(e.to_string()),
-            };
-            let changes = map::map_update(account, &update, &peers, me);
+            }
+            while items.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(Ok(x)) => items.push(x),
+                    Ok(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             let mut next = committed.clone();
-            next.advance(&at);
-            if changes.is_empty() && next == committed {
-                continue;
+            let mut changes = Vec::new();
+            for (update, at, peers) in &items {
+                changes.extend(map::map_update(account, update, peers, me));
+                next.advance(at);
             }
-            let write = next.clone();
-            let batch = Batch {
-                account,
-                changes,
-                position: None,
-            };
-            if let Err(e) = self
-                .pipeline
-                .submit_with(batch, move |ctx| state::put(ctx, account, &write))
-                .await
-            {
-                return e.into();
+            if !(changes.is_empty() && next == committed) {
+                let write = next.clone();
+                let batch = Batch {
+                    account,
+                    changes,
+                    position: None,
+                };
+                if let Err(e) = self
+                    .pipeline
+                    .submit_with(batch, move |ctx| state::put(ctx, account, &write))
+                    .await
+                {
+                    return e.into();
+                }
+                committed = next;
+                count += items.len() as u64;
+                self.status.send_replace(UserStatus::Live { committed: count });
             }
-            committed = next;
-            count += 1;
-            self.status.send_replace(UserStatus::Live { committed: count });
+            if let Some(e) = failed {
+                return ConnectorError::Telegram(e.to_string());
+            }
             // Keys made or addresses learnt while connected are kept (rarely changes).
             let now = StoredSession::capture(&memory, saved.me);
             if now != saved {
@@ -183,6 +213,33 @@ impl UserConnector {
                 saved = now;
             }
         }
+    }
+}
+
+/// Updates waiting between the stream's reader and the committer.
+const QUEUE: usize = 1024;
+/// Most updates committed in one batch.
+const BATCH: usize = 500;
+
+type Item = (tl::enums::Update, State, PeerMap);
+
+/// Reads the update stream into `tx` until it fails (the error is passed on) or the committer
+/// is gone.
+async fn read_stream(mut stream: UpdateStream, tx: mpsc::Sender<Result<Item, InvocationError>>) {
+    loop {
+        let r = stream.next_raw().await;
+        let end = r.is_err();
+        if tx.send(r).await.is_err() || end {
+            break;
+        }
+    }
+}
+
+struct AbortOnDrop<'a>(&'a tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

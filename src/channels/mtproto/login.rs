@@ -185,12 +185,19 @@ impl PendingLogin {
     /// Finishes a login that answered [`LoginError::PasswordRequired`]: proves `password` with
     /// SRP. A wrong password leaves the login pending.
     pub async fn submit_password(&self, password: &str) -> Result<u64, LoginError> {
-        let tl::enums::account::Password::Password(info) =
-            self.client.invoke(&tl::functions::account::GetPassword {}).await?;
-        let (Some(tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(algo)), Some(g_b), Some(srp_id)) =
-            (info.current_algo, info.srp_b, info.srp_id)
+        let tl::enums::account::Password::Password(info) = self
+            .client
+            .invoke(&tl::functions::account::GetPassword {})
+            .await?;
+        let (
+            Some(tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(algo)),
+            Some(g_b),
+            Some(srp_id),
+        ) = (info.current_algo, info.srp_b, info.srp_id)
         else {
-            return Err(LoginError::Unexpected("account.getPassword has no SRP parameters"));
+            return Err(LoginError::Unexpected(
+                "account.getPassword has no SRP parameters",
+            ));
         };
         if !check_p_and_g(&algo.p, &algo.g) {
             return Err(LoginError::Unexpected("the SRP prime or generator is not safe"));

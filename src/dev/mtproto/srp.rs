@@ -140,10 +140,29 @@ mod tests {
         let v = Verifier::new("correct horse");
         let c = v.challenge(7);
         let a = random::<256>().to_vec();
-        let (m1, g_a) = calculate_2fa(&v.salt1, &v.salt2, &p_bytes(), &G, c.g_b.to_vec(), a.clone(), "correct horse");
+        let (m1, g_a) = calculate_2fa(
+            &v.salt1,
+            &v.salt2,
+            &p_bytes(),
+            &G,
+            c.g_b.to_vec(),
+            a.clone(),
+            "correct horse",
+        );
         assert!(v.check(&c, &g_a, &m1));
-        let (m1, g_a) = calculate_2fa(&v.salt1, &v.salt2, &p_bytes(), &G, c.g_b.to_vec(), a, "wrong horse");
+        let (m1, g_a) = calculate_2fa(
+            &v.salt1,
+            &v.salt2,
+            &p_bytes(),
+            &G,
+            c.g_b.to_vec(),
+            a,
+            "wrong horse",
+        );
         assert!(!v.check(&c, &g_a, &m1));
-        assert!(check_p_and_g(&p_bytes(), &G), "the prime passes grammers' own check");
+        assert!(
+            check_p_and_g(&p_bytes(), &G),
+            "the prime passes grammers' own check"
+        );
     }
 }
