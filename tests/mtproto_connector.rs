@@ -1,6 +1,7 @@
 //! Telegram user accounts (issue 16) against the MTProto simulator over real TCP, through
 //! grammers, into a real store through the real pipeline: login with a code (a wrong code can
-//! be retried, an expired one cannot) and a 2FA password proven with SRP, a live message stored, a restart that catches up with
+//! be retried, an expired one cannot; FLOOD_WAIT and a banned number are clear errors) and a 2FA
+//! password proven with SRP, a live message stored, a restart that catches up with
 //! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, and
 //! message text absent from the log and from the data directory.
 //!
@@ -184,6 +185,31 @@ async fn an_expired_code_is_refused_as_expired() {
 }
 
 #[tokio::test]
+async fn flood_wait_and_a_banned_number_are_clear_errors() {
+    let r = rig().await;
+    r.sim.fail_next("auth.sendCode", 420, "FLOOD_WAIT_42");
+    let err = mtproto::begin(&r.store, spec(&r.sim)).await.err().unwrap();
+    assert!(matches!(err, LoginError::FloodWait(42)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "Telegram asks to wait 42 s before trying again (FLOOD_WAIT)"
+    );
+    r.sim.fail_next("auth.sendCode", 400, "PHONE_NUMBER_BANNED");
+    let err = mtproto::begin(&r.store, spec(&r.sim)).await.err().unwrap();
+    assert!(matches!(err, LoginError::PhoneBanned), "{err:?}");
+    let mut wrong = spec(&r.sim);
+    wrong.phone = "15559999".into();
+    let err = mtproto::begin(&r.store, wrong).await.err().unwrap();
+    assert!(matches!(err, LoginError::PhoneInvalid), "{err:?}");
+    assert!(
+        !err.to_string().contains("15559999"),
+        "errors never carry the number"
+    );
+    // Nothing is left scheduled: a login now goes through.
+    login(&r).await;
+}
+
+#[tokio::test]
 async fn a_2fa_account_needs_its_password_checked_with_srp() {
     let r = rig_with(MtSimConfig {
         password: Some("correct horse battery".into()),
@@ -311,6 +337,34 @@ async fn a_gap_seen_while_live_is_filled_from_the_difference() {
     let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts, ["one", "two, never pushed", "three"]);
     assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_reopened_and_what_was_missed_caught_up() {
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let mut run = start(&r, account);
+    run.status
+        .wait_for(|s| matches!(s, UserStatus::Live { .. }))
+        .await
+        .unwrap();
+    r.sim.message_from(&ann, "before the drop");
+    wait_for_count(&r.store, 1).await;
+    r.sim.drop_connections();
+    // Sent while the client has no connection: only a catch-up can bring it.
+    r.sim.message_from(&ann, "during the drop");
+    r.sim.message_from(&ann, "after the drop");
+    let got = wait_for_count(&r.store, 3).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["before the drop", "during the drop", "after the drop"]);
+    assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
+    let inits = r.sim.calls().iter().filter(|c| *c == "initConnection").count();
+    assert!(
+        inits >= 2,
+        "a new connection was made ({inits} initConnection calls)"
+    );
     run.stop().await;
 }
 

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use grammers_client::sender::SenderPool;
+use grammers_client::sender::{ConnectionParams, NoRetries, SenderPool};
 use grammers_client::{Client, InvocationError};
 use grammers_crypto::two_factor_auth::{calculate_2fa, check_p_and_g};
 use grammers_session::storages::MemorySession;
@@ -128,7 +128,13 @@ impl Drop for PendingLogin {
 /// Connects and asks Telegram to send a login code to `spec.phone`.
 pub async fn begin(store: &Store, spec: LoginSpec) -> Result<PendingLogin, LoginError> {
     let session = Arc::new(spec.session.to_memory(Default::default()));
-    let pool = SenderPool::new(session.clone(), spec.api_id);
+    // No automatic retries: a FLOOD_WAIT during login goes to the person, with its wait,
+    // instead of grammers sleeping through it while the browser waits.
+    let params = ConnectionParams {
+        retry_policy: Box::new(NoRetries),
+        ..ConnectionParams::default()
+    };
+    let pool = SenderPool::with_configuration(session.clone(), spec.api_id, params);
     let client = Client::new(pool.handle.clone());
     let runner = tokio::spawn(pool.runner.run());
     let mut pending = PendingLogin {

@@ -19,8 +19,11 @@
 //! `auth.signIn` answers `SESSION_PASSWORD_NEEDED`, and `auth.checkPassword` verifies the
 //! client's SRP proof against a verifier (`srp.rs`), never the password itself.
 //!
+//! [`MtSimulator::fail_next`] answers a method's next call with an RPC error (FLOOD_WAIT, a
+//! banned number, ...), and [`MtSimulator::drop_connections`] cuts every connection.
+//!
 //! Not simulated yet: channels and groups, media, edits and
-//! deletes, FLOOD_WAIT, `new_session_created` and server salts (any salt is accepted).
+//! deletes, `new_session_created` and server salts (any salt is accepted).
 
 mod conn;
 pub mod crypto;
@@ -203,6 +206,15 @@ impl MtSimulator {
     /// Method names of every call received (wrappers included), in order.
     pub fn calls(&self) -> Vec<String> {
         self.shared.lock().calls.iter().cloned().collect()
+    }
+
+    /// Answers the next call of `method` (its TL name, e.g. `auth.sendCode`) with RPC error
+    /// `code` `name`, as Telegram words them (`420 FLOOD_WAIT_42`, `400 PHONE_NUMBER_BANNED`).
+    pub fn fail_next(&self, method: &str, code: i32, name: &str) {
+        self.shared
+            .lock()
+            .faults
+            .push((method.to_string(), code, name.to_string()));
     }
 
     /// Closes every open connection (clients see the network drop).

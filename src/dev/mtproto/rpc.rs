@@ -4,7 +4,8 @@
 //! 2FA account `account.getPassword` and `auth.checkPassword`), the
 //! update sequence (`updates.getState`, `updates.getDifference`) and `messages.sendMessage` to a
 //! user. Anything else is answered `400 INPUT_METHOD_INVALID`, so a connector that calls more
-//! than the simulator knows fails loudly instead of getting a made-up answer.
+//! than the simulator knows fails loudly instead of getting a made-up answer. A fault scheduled
+//! for a method ([`super::MtSimulator::fail_next`]) answers its next call instead.
 
 use std::time::Instant;
 
@@ -57,7 +58,15 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
     if depth > 4 {
         return Err(err(400, "INPUT_REQUEST_TOO_DEEP"));
     }
-    shared.lock().record_call(tl::name_for_id(id));
+    let name = tl::name_for_id(id);
+    let fault = {
+        let mut w = shared.lock();
+        w.record_call(name);
+        w.take_fault(name)
+    };
+    if let Some((code, message)) = fault {
+        return Err(Answer::Err(code, message));
+    }
     use tl::functions as f;
     match id {
         f::InvokeWithLayer::<Rest>::CONSTRUCTOR_ID => {

@@ -59,6 +59,8 @@ pub(super) struct World {
     pub log: VecDeque<Logged>,
     /// Method names of every call received, in order (bounded like the log).
     pub calls: VecDeque<String>,
+    /// Errors to answer the next calls of a method with: `(method, code, error name)`.
+    pub faults: Vec<(String, i32, String)>,
 }
 
 impl World {
@@ -82,6 +84,7 @@ impl World {
             next_user_id: 5_000_000_001,
             log: VecDeque::new(),
             calls: VecDeque::new(),
+            faults: Vec::new(),
         }
     }
 
@@ -136,6 +139,13 @@ impl World {
             self.calls.pop_front();
         }
         self.calls.push_back(name.to_string());
+    }
+
+    /// The first fault scheduled for `method`, taken.
+    pub fn take_fault(&mut self, method: &str) -> Option<(i32, String)> {
+        let i = self.faults.iter().position(|f| f.0 == method)?;
+        let (_, code, name) = self.faults.remove(i);
+        Some((code, name))
     }
 
     /// Issues a new login code (five digits, as Telegram's app codes).
