@@ -369,6 +369,33 @@ async fn a_dropped_connection_is_reopened_and_what_was_missed_caught_up() {
 }
 
 #[tokio::test]
+async fn logging_out_ends_the_session_on_telegram_and_erases_it_here() {
+    let r = rig().await;
+    let account = login(&r).await;
+    assert!(r.sim.authorized());
+    mtproto::logout(&r.store, account).await.unwrap();
+    assert!(!r.sim.authorized(), "auth.logOut reached Telegram");
+    assert!(
+        connector::load(&r.store, account).await.unwrap().is_none(),
+        "no session left"
+    );
+    assert!(
+        connector::committed_state(&r.store, account)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let c = UserConnector {
+        account,
+        pipeline: r.pipeline.clone(),
+        status: watch::channel(UserStatus::Starting).0,
+        retry: Duration::from_millis(100),
+    };
+    let reason = c.run(std::future::pending()).await;
+    assert!(reason.contains("no session"), "{reason}");
+}
+
+#[tokio::test]
 async fn message_text_reaches_neither_the_log_nor_the_disk() {
     const CANARY: &str = "canary-mtproto-5be1d2 do not log";
     let r = rig().await;

@@ -2,6 +2,7 @@
 //! default session storage is SQLite in C; lanbox keeps the session itself).
 //!
 //! - [`login`]: phone number -> code -> a new account, its session sealed like a bot token;
+//! - [`logout`]: `auth.logOut` on Telegram, then the sealed session erased;
 //! - [`session`]: what is sealed (data centres, auth keys, the signed-in user);
 //! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
 //!   in the same transaction as the messages it delivered;
@@ -12,12 +13,14 @@
 
 pub mod connector;
 pub mod login;
+pub mod logout;
 pub mod map;
 pub mod session;
 pub mod state;
 
 pub use connector::{UserConnector, UserStatus};
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
+pub use logout::logout;
 pub use session::StoredSession;
 pub use state::MtState;
 

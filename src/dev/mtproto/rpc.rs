@@ -1,7 +1,7 @@
 //! The API methods the simulator answers, decoded with grammers' TL types
 //! (`deserializable-functions`): the connection wrappers (`invokeWithLayer`, `initConnection`,
 //! `invokeWithoutUpdates`), `help.getConfig`, login (`auth.sendCode`, `auth.signIn`, and for a
-//! 2FA account `account.getPassword` and `auth.checkPassword`), the
+//! 2FA account `account.getPassword` and `auth.checkPassword`; `auth.logOut`), the
 //! update sequence (`updates.getState`, `updates.getDifference`) and `messages.sendMessage` to a
 //! user. Anything else is answered `400 INPUT_METHOD_INVALID`, so a connector that calls more
 //! than the simulator knows fails loudly instead of getting a made-up answer. A fault scheduled
@@ -85,6 +85,13 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
         f::auth::SendCode::CONSTRUCTOR_ID => send_code(shared, decode(body)?),
         f::auth::SignIn::CONSTRUCTOR_ID => sign_in(shared, decode(body)?),
         f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared),
+        f::auth::LogOut::CONSTRUCTOR_ID => {
+            let mut w = authorized(shared)?;
+            w.authorized = false;
+            Ok(ok(&tl::enums::auth::LoggedOut::Out(tl::types::auth::LoggedOut {
+                future_auth_token: None,
+            })))
+        }
         f::auth::CheckPassword::CONSTRUCTOR_ID => check_password(shared, decode(body)?),
         f::updates::GetState::CONSTRUCTOR_ID => {
             let w = authorized(shared)?;
