@@ -2,8 +2,9 @@
 //! grammers, into a real store through the real pipeline: login with a code (a wrong code can
 //! be retried, an expired one cannot; FLOOD_WAIT and a banned number are clear errors) and a 2FA
 //! password proven with SRP, a live message stored, a restart that catches up with
-//! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, and
-//! message text absent from the log and from the data directory.
+//! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, a
+//! dropped connection reopened, messages from the person's phone stored as outgoing, a rented
+//! account's login codes redacted, logout, and message text absent from the log and the disk.
 //!
 //! Real time: the client and simulator talk over sockets, and every wait is on stored state
 //! (polled, since the store announces nothing a test can await per message) or on a status.
@@ -112,10 +113,12 @@ async fn texts(store: &Store) -> Vec<(i64, String)> {
             let mut out = Vec::new();
             for key in r.all_message_keys()? {
                 let m = r.message(key)?.expect("listed message exists");
-                let Body::Text(t) = m.content.body else {
-                    panic!("a text message")
+                let text = match m.content.body {
+                    Body::Text(t) => t.text,
+                    Body::Redacted => "<redacted>".into(),
+                    other => panic!("a text message, not {other:?}"),
                 };
-                out.push((m.message_id, t.text));
+                out.push((m.message_id, text));
             }
             out.sort();
             Ok(out)
@@ -393,6 +396,61 @@ async fn logging_out_ends_the_session_on_telegram_and_erases_it_here() {
     };
     let reason = c.run(std::future::pending()).await;
     assert!(reason.contains("no session"), "{reason}");
+}
+
+#[tokio::test]
+async fn messages_sent_from_the_phone_are_stored_as_outgoing() {
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let run = start(&r, account);
+    r.sim.message_from(&ann, "question");
+    r.sim.message_to(&ann, "answer typed on the phone");
+    let got = wait_for_count(&r.store, 2).await;
+    assert_eq!(got[1].1, "answer typed on the phone");
+    let id = got[1].0;
+    let m = r
+        .store
+        .read(move |rd| {
+            let key = rd.all_message_keys()?.into_iter().find(|k| k.msg == id).unwrap();
+            Ok(rd.message(key)?.unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(m.direction, Direction::Outgoing);
+    assert_eq!(m.chat.id, ann.id, "the conversation with Ann");
+    assert!(matches!(&m.content.sender, Sender::User(u) if u.id == r.sim.me().id));
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_rented_accounts_login_codes_are_redacted_through_the_mtproto_path() {
+    const CODE: &str = "canary-login-code-31415";
+    let r = rig().await;
+    let mut s = spec(&r.sim);
+    s.rented = true;
+    let pending = mtproto::begin(&r.store, s).await.unwrap();
+    let account = pending.submit_code(&r.sim.login_code().unwrap()).await.unwrap();
+    let telegram = r.sim.telegram_service();
+    let ann = r.sim.add_user("Ann");
+    let run = start(&r, account);
+    r.sim.message_from(
+        &telegram,
+        &format!("Login code: {CODE}. Do not give it to anyone"),
+    );
+    r.sim
+        .message_from_unpushed(&telegram, &format!("Another code: {CODE}"));
+    r.sim.message_from(&ann, "an ordinary message");
+    let got = wait_for_count(&r.store, 3).await;
+    run.stop().await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["<redacted>", "<redacted>", "an ordinary message"]);
+    drop(pending);
+    support::canary::assert_absent(r.dir.path(), &[CODE]);
+    assert!(
+        !support::logs::capture("").text().contains(CODE),
+        "a login code in the log"
+    );
 }
 
 #[tokio::test]

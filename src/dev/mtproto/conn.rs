@@ -106,7 +106,7 @@ pub(super) async fn serve(
                 }
             }
             e = pushes.recv() => match e {
-                Ok(e) if !e.out && session.id.is_some() && shared.lock().authorized => {
+                Ok(e) if session.id.is_some() && shared.lock().authorized => {
                     vec![session.plaintext(&tl_build::short_message(&e).to_bytes(), false)]
                 }
                 Ok(_) => Vec::new(),

@@ -173,6 +173,20 @@ impl MtSimulator {
         self.shared.lock().add_user(first_name)
     }
 
+    /// Telegram's own service account (777000), which sends login codes.
+    pub fn telegram_service(&self) -> SimUser {
+        self.shared.lock().add_user_at(777_000, "Telegram")
+    }
+
+    /// The account writes `text` to `to` from another device (its phone): stored and pushed
+    /// as an outgoing message. Returns the message ID.
+    pub fn message_to(&self, to: &SimUser, text: &str) -> i32 {
+        let e = self.shared.lock().append_private(to.id, true, text);
+        let id = e.message_id;
+        let _ = self.pushes.send(e);
+        id
+    }
+
     /// `from` writes `text` to the account: stored at the next pts and pushed to the connected
     /// clients. Returns the message ID.
     pub fn message_from(&self, from: &SimUser, text: &str) -> i32 {

@@ -91,6 +91,11 @@ impl World {
     pub fn add_user(&mut self, first_name: &str) -> SimUser {
         let id = self.next_user_id;
         self.next_user_id += 1;
+        self.add_user_at(id, first_name)
+    }
+
+    /// A user with a given ID (Telegram's own service account is 777000).
+    pub fn add_user_at(&mut self, id: i64, first_name: &str) -> SimUser {
         let u = SimUser {
             id,
             access_hash: random_i64(),
