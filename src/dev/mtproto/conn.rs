@@ -220,3 +220,92 @@ fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dev::mtproto::world::{SimUser, World};
+
+    fn shared() -> Shared {
+        let me = SimUser {
+            id: 1,
+            access_hash: 2,
+            first_name: "Me".into(),
+            last_name: None,
+            username: None,
+            phone: Some("1555".into()),
+        };
+        Shared {
+            world: Mutex::new(World::new(me, Duration::from_secs(60))),
+            auth_key: [3u8; 256],
+            addr: "127.0.0.1:1".parse().unwrap(),
+            difference_page: 10,
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            id: Some(9),
+            salt: 0,
+            last_msg_id: 0,
+            content_sent: 0,
+        }
+    }
+
+    fn message(msg_id: i64, body: &[u8]) -> Vec<u8> {
+        let mut m = msg_id.to_le_bytes().to_vec();
+        m.extend_from_slice(&1i32.to_le_bytes());
+        m.extend_from_slice(&(body.len() as i32).to_le_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// The body of the one message in a plaintext the server wrote.
+    fn body_of(plain: &[u8]) -> &[u8] {
+        &plain[32..]
+    }
+
+    #[test]
+    fn a_container_with_an_ack_and_a_ping_gets_one_pong_for_the_ping() {
+        let ack = tl::enums::MsgsAck::Ack(tl::types::MsgsAck { msg_ids: vec![5] }).to_bytes();
+        let ping = tl::functions::Ping { ping_id: 77 }.to_bytes();
+        let mut container = MSG_CONTAINER.to_le_bytes().to_vec();
+        container.extend_from_slice(&2i32.to_le_bytes());
+        container.extend(message(100, &ack));
+        container.extend(message(104, &ping));
+        let mut out = Vec::new();
+        dispatch(&shared(), &mut session(), 108, &container, &mut out, 0);
+        assert_eq!(out.len(), 1);
+        let tl::enums::Pong::Pong(p) = tl::enums::Pong::from_bytes(body_of(&out[0])).unwrap();
+        assert_eq!((p.msg_id, p.ping_id), (104, 77));
+        assert_eq!(
+            i64::from_le_bytes(out[0][16..24].try_into().unwrap()) % 4,
+            1,
+            "an answer's msg_id"
+        );
+    }
+
+    #[test]
+    fn a_gzip_packed_call_is_inflated_and_answered_with_its_rpc_result() {
+        let call = tl::functions::updates::GetState {}.to_bytes();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&call).unwrap();
+        let packed = gz.finish().unwrap();
+        let mut body = GZIP_PACKED.to_le_bytes().to_vec();
+        body.extend(packed.to_bytes());
+        let mut out = Vec::new();
+        dispatch(&shared(), &mut session(), 200, &body, &mut out, 0);
+        let b = body_of(&out[0]);
+        assert_eq!(u32::from_le_bytes(b[..4].try_into().unwrap()), RPC_RESULT);
+        assert_eq!(i64::from_le_bytes(b[4..12].try_into().unwrap()), 200);
+        let tl::enums::RpcError::Error(e) = tl::enums::RpcError::from_bytes(&b[12..]).unwrap();
+        assert_eq!(
+            (e.error_code, e.error_message.as_str()),
+            (401, "AUTH_KEY_UNREGISTERED")
+        );
+    }
+}
