@@ -454,6 +454,29 @@ async fn a_rented_accounts_login_codes_are_redacted_through_the_mtproto_path() {
 }
 
 #[tokio::test]
+async fn releasing_a_user_account_drops_its_update_state() {
+    let s = support::server::TestServer::start().await;
+    let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+    let pending = mtproto::begin(&s.store, spec(&sim)).await.unwrap();
+    let account = pending.submit_code(&sim.login_code().unwrap()).await.unwrap();
+    assert!(
+        connector::committed_state(&s.store, account)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    lanbox::service::lifecycle::release_account(&s.state.pipeline, &s.state.attachments, account)
+        .await
+        .unwrap();
+    assert!(
+        connector::committed_state(&s.store, account)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn message_text_reaches_neither_the_log_nor_the_disk() {
     const CANARY: &str = "canary-mtproto-5be1d2 do not log";
     let r = rig().await;

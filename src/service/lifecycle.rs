@@ -197,5 +197,8 @@ pub async fn release_account(
         .await
         .map_err(|e| e.into_store())?;
     tracing::info!(account, files, "account files released");
-    Ok(pipeline.release_account(account).await?)
+    let released = pipeline.release_account(account).await?;
+    // A user account's MTProto update state (numbers only) goes with it.
+    crate::channels::mtproto::state::forget(pipeline.store(), account).await?;
+    Ok(released)
 }

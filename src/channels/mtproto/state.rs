@@ -9,7 +9,7 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::store::codec::{Rec, Record, Stored};
-use crate::store::{Reader, StoreError, WriteCtx};
+use crate::store::{Reader, Store, StoreError, WriteCtx};
 
 /// `account -> MtState`.
 pub const ACCOUNT_MTSTATE: TableDefinition<u64, Rec<MtState>> = TableDefinition::new("mtproto_account_state");
@@ -69,6 +69,16 @@ pub fn put(ctx: &mut WriteCtx<'_>, account: u64, state: &MtState) -> Result<(), 
         .open_table(ACCOUNT_MTSTATE)?
         .insert(account, Stored::new(state)?)?;
     Ok(())
+}
+
+/// Drops `account`'s state (after a logout, or when the account is released).
+pub async fn forget(store: &Store, account: u64) -> Result<(), StoreError> {
+    store
+        .write(1, move |ctx| {
+            ctx.txn().open_table(ACCOUNT_MTSTATE)?.remove(account)?;
+            Ok(())
+        })
+        .await
 }
 
 /// The committed state of `account`, if it ever had one.
