@@ -477,6 +477,46 @@ async fn releasing_a_user_account_drops_its_update_state() {
 }
 
 #[tokio::test]
+async fn serve_connects_the_user_accounts_in_the_store_and_the_api_shows_their_messages() {
+    let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+    let ann = sim.add_user("Ann");
+    let dir = tempfile::tempdir().unwrap();
+    let account = {
+        let store = open(dir.path());
+        let pending = mtproto::begin(&store, spec(&sim)).await.unwrap();
+        pending.submit_code(&sim.login_code().unwrap()).await.unwrap()
+    };
+    sim.message_from_unpushed(&ann, "sent while the box was off");
+    let s = support::server::TestServer::start_in(dir, Default::default()).await;
+    s.user("root", lanbox::auth::Role::Admin, &[]).await;
+    let root = s.token("root").await;
+    sim.message_from(&ann, "sent while the box runs");
+    let path = format!("/api/v1/chats/{account}:{}/messages", ann.id);
+    let texts = support::poll::until_ok(WAIT, || async {
+        let (st, v) = support::server::get(&s, &root, &path).await;
+        let texts: Vec<String> = v["messages"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["text"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if texts.len() == 2 {
+            Ok(texts)
+        } else {
+            Err(format!("{st} {v}"))
+        }
+    })
+    .await;
+    assert_eq!(texts, ["sent while the box was off", "sent while the box runs"]);
+    assert!(matches!(
+        s.state.users.status(account),
+        Some(UserStatus::Live { .. })
+    ));
+}
+
+#[tokio::test]
 async fn message_text_reaches_neither_the_log_nor_the_disk() {
     const CANARY: &str = "canary-mtproto-5be1d2 do not log";
     let r = rig().await;

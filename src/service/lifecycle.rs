@@ -80,6 +80,8 @@ impl Service {
         }
         let started = self.pollers.start_all().await?;
         tracing::info!(accounts = started, "telegram pollers started");
+        let users = self.users.start_all().await?;
+        tracing::info!(accounts = users, "telegram user accounts started");
         let senders = self.outbox.start_all().await?;
         tracing::info!(accounts = senders, "outbox senders started");
         for (account, _) in self.pollers.statuses() {

@@ -7,11 +7,13 @@
 //! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
 //!   in the same transaction as the messages it delivered;
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
+//!   [`connectors`]: one connector task per signed-in account, for `serve`;
 //! - [`map`]: MTProto updates to normalised changes.
 //!
 //! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
 
 pub mod connector;
+pub mod connectors;
 pub mod login;
 pub mod logout;
 pub mod map;
@@ -19,6 +21,7 @@ pub mod session;
 pub mod state;
 
 pub use connector::{UserConnector, UserStatus};
+pub use connectors::UserConnectors;
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
 pub use logout::logout;
 pub use session::StoredSession;
