@@ -581,3 +581,60 @@ async fn catch_up_time_for_many_missed_updates() {
         n as f64 / took.as_secs_f64()
     );
 }
+
+/// The memory figure of issue 16: this process's peak RSS (`VmHWM`) with five user accounts
+/// connected, each after 1,000 messages (half caught up, half live). The five simulators run in
+/// the same process, so the figure is an upper bound for lanbox's share. Run by hand:
+/// `cargo test --release --test mtproto_connector peak_rss -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run by hand"]
+async fn peak_rss_with_five_user_accounts() {
+    let rss = || {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib = |key: &str| -> u64 {
+            let line = s.lines().find(|l| l.starts_with(key)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        (kib("VmRSS:"), kib("VmHWM:"))
+    };
+    let before = rss();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
+    let mut running = Vec::new();
+    let mut sims = Vec::new();
+    for _ in 0..5 {
+        let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+        let pending = mtproto::begin(&store, spec(&sim)).await.unwrap();
+        let account = pending.submit_code(&sim.login_code().unwrap()).await.unwrap();
+        let ann = sim.add_user("Ann");
+        for i in 0..500 {
+            sim.message_from_unpushed(&ann, &format!("missed {i}"));
+        }
+        let r = Rig {
+            dir: tempfile::tempdir().unwrap(),
+            store: store.clone(),
+            pipeline: pipeline.clone(),
+            sim,
+        };
+        running.push((start(&r, account), account));
+        sims.push((r, ann));
+    }
+    for (r, ann) in &sims {
+        for i in 0..500 {
+            r.sim.message_from(ann, &format!("live {i}"));
+        }
+    }
+    support::poll::until("5,000 messages stored", Duration::from_secs(300), || async {
+        store.read(|r| Ok(r.all_message_keys()?.len())).await.unwrap() == 5_000
+    })
+    .await;
+    let after = rss();
+    for (run, _) in running {
+        run.stop().await;
+    }
+    println!(
+        "5 user accounts connected, 5,000 messages stored: RSS {} KiB (before {} KiB), peak {} KiB",
+        after.0, before.0, after.1
+    );
+}
