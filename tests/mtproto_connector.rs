@@ -3,7 +3,8 @@
 //! be retried, an expired one cannot; FLOOD_WAIT and a banned number are clear errors) and a 2FA
 //! password proven with SRP, a live message stored, a restart that catches up with
 //! `updates.getDifference` (in slices) with no gap and no double, a gap seen live filled, a
-//! dropped connection reopened, messages from the person's phone stored as outgoing, a rented
+//! dropped connection reopened, edits (live and caught up), messages from the person's phone
+//! stored as outgoing, a rented
 //! account's login codes redacted, logout, and message text absent from the log and the disk.
 //!
 //! Real time: the client and simulator talk over sockets, and every wait is on stored state
@@ -514,6 +515,59 @@ async fn serve_connects_the_user_accounts_in_the_store_and_the_api_shows_their_m
         s.state.users.status(account),
         Some(UserStatus::Live { .. })
     ));
+}
+
+#[tokio::test]
+async fn edits_replace_the_text_live_and_after_a_restart() {
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let run = start(&r, account);
+    let first = r.sim.message_from(&ann, "first draft");
+    let second = r.sim.message_from(&ann, "second message");
+    wait_for_count(&r.store, 2).await;
+    assert!(r.sim.edit(first, "first, edited live"));
+    let edited = |id: i32| {
+        let store = r.store.clone();
+        async move {
+            store
+                .read(move |rd| {
+                    let key = rd
+                        .all_message_keys()?
+                        .into_iter()
+                        .find(|k| k.msg == i64::from(id))
+                        .unwrap();
+                    Ok(rd.message(key)?.unwrap())
+                })
+                .await
+                .unwrap()
+        }
+    };
+    support::poll::until("the live edit", WAIT, || async {
+        edited(first).await.edited_at.is_some()
+    })
+    .await;
+    run.stop().await;
+    assert!(r.sim.edit(second, "second, edited while the box was off"));
+    let run = start(&r, account);
+    support::poll::until("the edit from the difference", WAIT, || async {
+        edited(second).await.edited_at.is_some()
+    })
+    .await;
+    run.stop().await;
+    let got = texts(&r.store).await;
+    assert_eq!(
+        got,
+        vec![
+            (i64::from(first), "first, edited live".to_string()),
+            (
+                i64::from(second),
+                "second, edited while the box was off".to_string()
+            ),
+        ],
+        "edits replace; no second copy"
+    );
+    assert_eq!(committed(&r.store, account).await.pts, r.sim.pts());
 }
 
 #[tokio::test]

@@ -2,9 +2,10 @@
 //!
 //! Mapped so far: new messages in private chats (`updateNewMessage`, which grammers also makes
 //! of `updateShortMessage` and of the messages in a difference), incoming and outgoing, with
-//! text and entities. A new message anywhere else, or with media, becomes a counted
+//! text and entities, and their edits (`updateEditMessage`: the text is replaced, `edited_at`
+//! set). A new message anywhere else, or with media, becomes a counted
 //! [`Change::Rejected`] naming what it was, never its text; updates that carry no message
-//! (online status, typing, read receipts, ...) map to nothing yet. Edits, deletes, groups,
+//! (online status, typing, read receipts, ...) map to nothing yet. Deletes, groups,
 //! channels and media are the next steps of issue 16.
 
 use grammers_client::peer::{Peer, PeerMap};
@@ -19,8 +20,9 @@ use crate::model::{
 
 /// The changes one update maps to (none for updates lanbox does not store).
 pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Vec<Change> {
-    let message = match update {
-        tl::enums::Update::NewMessage(u) => &u.message,
+    let (message, edit) = match update {
+        tl::enums::Update::NewMessage(u) => (&u.message, false),
+        tl::enums::Update::EditMessage(u) => (&u.message, true),
         tl::enums::Update::NewChannelMessage(_) => {
             return vec![rejected(
                 account,
@@ -69,7 +71,7 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
         (Direction::Incoming, Status::Delivered, Sender::User(other))
     };
     let (text, notes) = text(&m.message, m.entities.as_deref().unwrap_or(&[]));
-    vec![Change::New(Message {
+    let message = Message {
         account,
         chat,
         message_id: i64::from(m.id),
@@ -86,7 +88,12 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
             body: Body::Text(text),
             notes,
         },
-    })]
+    };
+    vec![if edit {
+        Change::Edit(message)
+    } else {
+        Change::New(message)
+    }]
 }
 
 fn rejected(account: AccountId, update_type: &str, reason: &str) -> Change {

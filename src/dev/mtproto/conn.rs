@@ -1,7 +1,7 @@
 //! One client connection: full-transport packets in, each opened under the auth key, its
 //! messages (inside `msg_container` and `gzip_packed` where the client used them) answered with
 //! `rpc_result`, `pong` for pings, nothing for `msgs_ack`; and the account's new messages pushed
-//! as `updateShortMessage` while the key is signed in.
+//! as `updateShortMessage` (edits as `updateEditMessage`) while the key is signed in.
 //!
 //! A reader task turns the socket into packets (reading is not cancel-safe, so it is not raced
 //! against the pushes directly); the connection loop owns the writer. A packet under an unknown
@@ -107,7 +107,11 @@ pub(super) async fn serve(
             }
             e = pushes.recv() => match e {
                 Ok(e) if session.id.is_some() && shared.lock().authorized => {
-                    vec![session.plaintext(&tl_build::short_message(&e).to_bytes(), false)]
+                    let body = {
+                        let w = shared.lock();
+                        tl_build::push(&e, &w.me, w.users.get(&e.from), w.seq).to_bytes()
+                    };
+                    vec![session.plaintext(&body, false)]
                 }
                 Ok(_) => Vec::new(),
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => break,

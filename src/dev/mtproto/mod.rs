@@ -22,8 +22,9 @@
 //! [`MtSimulator::fail_next`] answers a method's next call with an RPC error (FLOOD_WAIT, a
 //! banned number, ...), and [`MtSimulator::drop_connections`] cuts every connection.
 //!
-//! Not simulated yet: channels and groups, media, edits and
-//! deletes, `new_session_created` and server salts (any salt is accepted).
+//! [`MtSimulator::edit`] edits a message (`updateEditMessage`, live and in differences).
+//!
+//! Not simulated yet: channels and groups, media, deletes, `new_session_created` and server salts (any salt is accepted).
 
 mod conn;
 pub mod crypto;
@@ -194,6 +195,16 @@ impl MtSimulator {
         let id = e.message_id;
         let _ = self.pushes.send(e);
         id
+    }
+
+    /// The message `message_id` is edited to `text` (by whoever wrote it): a new step of the
+    /// sequence, pushed as `updateEditMessage`. False when there is no such message.
+    pub fn edit(&self, message_id: i32, text: &str) -> bool {
+        let Some(e) = self.shared.lock().append_edit(message_id, text) else {
+            return false;
+        };
+        let _ = self.pushes.send(e);
+        true
     }
 
     /// Like [`MtSimulator::message_from`], but not pushed: the client learns of it only through

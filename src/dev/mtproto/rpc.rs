@@ -238,14 +238,23 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
             users.push(tl_build::user(u, false));
         }
     }
-    let new_messages = entries.iter().map(|e| tl_build::message(e, me)).collect();
+    let new_messages = entries
+        .iter()
+        .filter(|e| e.edit_date.is_none())
+        .map(|e| tl_build::message(e, me))
+        .collect();
+    let other_updates: Vec<tl::enums::Update> = entries
+        .iter()
+        .filter(|e| e.edit_date.is_some())
+        .map(|e| tl_build::edit_update(e, me))
+        .collect();
     let complete = last.pts == w.pts;
     let state = tl_build::state(last.pts, if complete { w.date } else { last.date }, w.seq);
     Ok(ok(&if complete {
         tl::enums::updates::Difference::Difference(tl::types::updates::Difference {
             new_messages,
             new_encrypted_messages: Vec::new(),
-            other_updates: Vec::new(),
+            other_updates,
             chats: Vec::new(),
             users,
             state,
@@ -254,7 +263,7 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
         tl::enums::updates::Difference::Slice(tl::types::updates::DifferenceSlice {
             new_messages,
             new_encrypted_messages: Vec::new(),
-            other_updates: Vec::new(),
+            other_updates,
             chats: Vec::new(),
             users,
             intermediate_state: state,

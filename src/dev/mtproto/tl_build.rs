@@ -104,7 +104,7 @@ pub fn message(e: &Logged, me: i64) -> tl::enums::Message {
         views: None,
         forwards: None,
         replies: None,
-        edit_date: None,
+        edit_date: e.edit_date,
         post_author: None,
         grouped_id: None,
         reactions: None,
@@ -119,6 +119,34 @@ pub fn message(e: &Logged, me: i64) -> tl::enums::Message {
         schedule_repeat_period: None,
         summary_from_language: None,
         rich_message: None,
+    }
+    .into()
+}
+
+/// An edit as an update (in a push, or in a difference's `other_updates`).
+pub fn edit_update(e: &Logged, me: i64) -> tl::enums::Update {
+    tl::types::UpdateEditMessage {
+        message: message(e, me),
+        pts: e.pts,
+        pts_count: 1,
+    }
+    .into()
+}
+
+/// The push Telegram sends for one step: `updateShortMessage` for a new private message, an
+/// `updates` with `updateEditMessage` (and the users it names) for an edit.
+pub fn push(e: &Logged, me: &SimUser, other: Option<&SimUser>, seq: i32) -> tl::enums::Updates {
+    if e.edit_date.is_none() {
+        return short_message(e);
+    }
+    let mut users = vec![user(me, true)];
+    users.extend(other.map(|u| user(u, false)));
+    tl::types::Updates {
+        updates: vec![edit_update(e, me.id)],
+        users,
+        chats: Vec::new(),
+        date: e.edit_date.unwrap_or(e.date),
+        seq,
     }
     .into()
 }

@@ -28,15 +28,18 @@ pub(super) struct PendingCode {
     pub expires: Instant,
 }
 
-/// One step of the account's update sequence: a private message at `pts`.
+/// One step of the account's update sequence: a private message at `pts`, or an edit of one.
 #[derive(Debug, Clone)]
 pub(super) struct Logged {
     pub pts: i32,
     pub message_id: i32,
+    /// The other person of the private chat.
     pub from: i64,
     pub out: bool,
     pub date: i32,
     pub text: String,
+    /// Set on an edit: when it was made (the message keeps its `date`).
+    pub edit_date: Option<i32>,
 }
 
 pub(super) struct World {
@@ -119,6 +122,7 @@ impl World {
             out,
             date: self.date,
             text: text.to_string(),
+            edit_date: None,
         };
         self.next_message_id += 1;
         if self.log.len() == Self::LOG_CAP {
@@ -126,6 +130,29 @@ impl World {
         }
         self.log.push_back(entry.clone());
         entry
+    }
+
+    /// Appends an edit of message `message_id` (its new text) at the next pts; `None` when the
+    /// log has no such message.
+    pub fn append_edit(&mut self, message_id: i32, text: &str) -> Option<Logged> {
+        let original = self
+            .log
+            .iter()
+            .find(|e| e.message_id == message_id && e.edit_date.is_none())?
+            .clone();
+        self.pts += 1;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts: self.pts,
+            text: text.to_string(),
+            edit_date: Some(self.date),
+            ..original
+        };
+        if self.log.len() == Self::LOG_CAP {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry.clone());
+        Some(entry)
     }
 
     /// Messages after `pts`, at most `limit`; `None` when the log no longer reaches back that far.
