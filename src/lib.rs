@@ -25,7 +25,9 @@
 //!   transaction through the ingest hook (keyed-hash terms, compact postings, newest-first
 //!   queries with snippets).
 //! - [`channels`]: the real connectors; `channels::telegram` parses Bot API updates, maps them,
-//!   polls or receives webhooks, and manages bot accounts.
+//!   polls or receives webhooks, and manages bot accounts; `channels::mtproto` logs people's own
+//!   accounts in over MTProto (grammers), keeps their sessions sealed, and streams their
+//!   updates (catch-up first) with the update state committed alongside.
 //! - [`outbox`]: durable, rate-limited sending through each account's bot (idempotency keys,
 //!   daily limits, retries, `message.status` events), plus edits, deletes and typing.
 //! - [`attachments`]: media files fetched in the background, encrypted in chunks while they
@@ -50,7 +52,8 @@
 //!   service's options.
 //! - [`app`]: `run` and `serve(service, listeners, shutdown)`: what `lanbox serve` runs, and
 //!   what the integration tests start.
-//! - [`dev`]: development tools that ship as features: the Bot API simulator and `lanbox demo`.
+//! - [`dev`]: development tools that ship as features: the Bot API simulator, the MTProto
+//!   simulator (user accounts) and `lanbox demo`.
 //!
 //! # One incoming update
 //!

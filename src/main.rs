@@ -559,6 +559,8 @@ fn init_logging(level: &str) {
     // rustls warns once per connection about odd client hellos (an IP address as SNI, say):
     // harmless, but a flood on an SD card. Its errors still show.
     let filter = std::env::var("LANBOX_LOG").unwrap_or_else(|_| format!("{level},rustls=error"));
+    // Whatever the level, MTProto's library never logs message text (see the constant).
+    let filter = format!("{filter},{}", lanbox::channels::mtproto::LOG_DIRECTIVES);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

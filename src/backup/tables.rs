@@ -13,6 +13,7 @@ use super::BackupError;
 use crate::attachments::tables as att;
 use crate::auth::tables as auth;
 use crate::canned::tables as canned;
+use crate::channels::mtproto::state as mtproto;
 use crate::outbox::tables as outbox;
 use crate::search::tables as search;
 use crate::store::codec::{Rec, Record};
@@ -135,6 +136,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &search::DOCROW_MESSAGES,
     &search::DOCBLOCK_DATES,
     &search::NAME_SENDERS,
+    &mtproto::ACCOUNT_MTSTATE,
     &outbox::ITEM_RECORD,
     &outbox::ACCOUNTKEY_ITEM,
     &outbox::ACCOUNT_PENDING,

@@ -22,7 +22,7 @@ pub use change::{Batch, Change};
 pub use conversation::{Changed, TeamChange};
 
 use crate::store::records::{LabelRecord, NoteBody};
-use crate::store::{ChatKey, Store, StoreError};
+use crate::store::{ChatKey, Store, StoreError, WriteCtx};
 
 /// A cheap-to-clone handle to the pipeline.
 #[derive(Clone)]
@@ -46,6 +46,24 @@ impl Pipeline {
         let weight = batch.changes.len().max(1);
         self.store
             .write(weight, move |ctx| apply::apply_batch(ctx, index.as_ref(), &batch))
+            .await
+    }
+
+    /// [`Pipeline::submit`] plus `extra`, a connector's own write (its upstream state in a
+    /// table of its own layer), made in the same transaction as the batch: both commit or
+    /// neither does.
+    pub async fn submit_with<F>(&self, batch: Batch, mut extra: F) -> Result<Outcome, StoreError>
+    where
+        F: FnMut(&mut WriteCtx<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let index = self.index.clone();
+        let weight = batch.changes.len().max(1);
+        self.store
+            .write(weight, move |ctx| {
+                let outcome = apply::apply_batch(ctx, index.as_ref(), &batch)?;
+                extra(ctx)?;
+                Ok(outcome)
+            })
             .await
     }
 

@@ -84,6 +84,8 @@ impl Service {
         }
         let started = self.pollers.start_all().await?;
         tracing::info!(accounts = started, "telegram pollers started");
+        let users = self.users.start_all().await?;
+        tracing::info!(accounts = users, "telegram user accounts started");
         let senders = self.outbox.start_all().await?;
         tracing::info!(accounts = senders, "outbox senders started");
         for (account, _) in self.pollers.statuses() {
@@ -208,6 +210,8 @@ pub async fn release_account(
     let items = crate::outbox::release::release_account(store, account).await?;
     tracing::info!(account, items, "account outbox released");
     let done = pipeline.release_account(account).await?;
+    // A user account's MTProto update state (numbers only) goes with it.
+    crate::channels::mtproto::state::forget(store, account).await?;
     // redb does not zero the pages the release freed: overwrite them, so a raw read of the
     // file finds no old copy of the account's sealed records or of its wrapped key.
     store.scrub_free_pages().await?;

@@ -23,6 +23,7 @@ use crate::attachments::{AttachmentOptions, Attachments};
 use crate::auth::setup::SetupGate;
 use crate::auth::{Auth, AuthOptions};
 use crate::backup::{BackupOptions, Backups};
+use crate::channels::mtproto::UserConnectors;
 use crate::channels::telegram::poller::PollerConfig;
 use crate::channels::telegram::pollers::Pollers;
 use crate::ingest::Pipeline;
@@ -95,6 +96,8 @@ pub struct Service {
     pub exports: crate::export::Exports,
     /// One poller (or webhook keeper) per Telegram account.
     pub pollers: Pollers,
+    /// One MTProto connector per Telegram user account.
+    pub users: UserConnectors,
     /// The shared HTTP client for Telegram (connection pool, rustls).
     pub http: reqwest::Client,
     /// First run: the one-time setup code while the box has no user.
@@ -135,6 +138,7 @@ impl Service {
         })?;
         let (stop, stop_rx) = watch::channel(false);
         let setup = Arc::new(SetupGate::open(&store).await?);
+        let users = UserConnectors::new(pipeline.clone(), stop_rx.clone());
         let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
         let backups = Backups::new(store.clone(), options.backup.clone()).map_err(|e| StoreError::Io {
             path: "backup options".into(),
@@ -147,6 +151,7 @@ impl Service {
             exports: crate::export::Exports::default(),
             pipeline,
             pollers,
+            users,
             http,
             setup,
             stop: Arc::new(stop),
@@ -191,6 +196,9 @@ impl Service {
         self.outbox.shutdown().await;
         for (account, reason) in self.pollers.join().await {
             tracing::info!(account, %reason, "poller stopped");
+        }
+        for (account, reason) in self.users.join().await {
+            tracing::info!(account, %reason, "user account connector stopped");
         }
     }
 }

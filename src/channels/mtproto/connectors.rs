@@ -1,0 +1,115 @@
+//! [`UserConnectors`]: one [`UserConnector`] task per signed-in user account, and the status
+//! of each, for `serve`. A cheap-to-clone handle, shaped like the Bot API's `Pollers`.
+//!
+//! Each task stops when the shutdown `watch` given to [`UserConnectors::new`] turns true (or
+//! its sender is dropped), or when its own account is stopped or restarted through the handle.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::CHANNEL;
+use super::connector::{UserConnector, UserStatus};
+use crate::ingest::Pipeline;
+use crate::store::StoreError;
+
+#[derive(Clone)]
+pub struct UserConnectors {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pipeline: Pipeline,
+    shutdown: watch::Receiver<bool>,
+    retry: Duration,
+    /// A std Mutex, not a tokio one: nothing awaits while it is held.
+    tasks: Mutex<HashMap<u64, Task>>,
+}
+
+struct Task {
+    status: watch::Receiver<UserStatus>,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<String>,
+}
+
+impl UserConnectors {
+    pub fn new(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> UserConnectors {
+        UserConnectors {
+            shared: Arc::new(Shared {
+                pipeline,
+                shutdown,
+                retry: Duration::from_secs(1),
+                tasks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Task>> {
+        self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a connector for every user account with a session; returns how many started.
+    pub async fn start_all(&self) -> Result<usize, StoreError> {
+        let ids: Vec<u64> = self
+            .shared
+            .pipeline
+            .store()
+            .read(|r| r.accounts())
+            .await?
+            .into_iter()
+            .filter(|a| a.channel == CHANNEL && a.secret.is_some())
+            .map(|a| a.id)
+            .collect();
+        for &id in &ids {
+            self.start(id);
+        }
+        Ok(ids.len())
+    }
+
+    /// (Re)starts one account's connector (after a login, say). An account without a session
+    /// stops at once, saying so in its status.
+    pub fn start(&self, account: u64) {
+        self.stop(account);
+        let (status_tx, status) = watch::channel(UserStatus::Starting);
+        let (stop, mut stopped) = watch::channel(false);
+        let mut shutdown = self.shared.shutdown.clone();
+        let connector = UserConnector {
+            account,
+            pipeline: self.shared.pipeline.clone(),
+            status: status_tx,
+            retry: self.shared.retry,
+        };
+        let handle = tokio::spawn(connector.run(async move {
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => {}
+                _ = stopped.wait_for(|s| *s) => {}
+            }
+        }));
+        self.tasks().insert(account, Task { status, stop, handle });
+    }
+
+    /// Stops one account's connector (it finishes the batch it is committing).
+    pub fn stop(&self, account: u64) {
+        if let Some(t) = self.tasks().remove(&account) {
+            t.stop.send_replace(true);
+        }
+    }
+
+    pub fn status(&self, account: u64) -> Option<UserStatus> {
+        self.tasks().get(&account).map(|t| t.status.borrow().clone())
+    }
+
+    /// Waits for every task after shutdown; returns why each stopped.
+    pub async fn join(&self) -> Vec<(u64, String)> {
+        let tasks: Vec<(u64, Task)> = self.tasks().drain().collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for (id, t) in tasks {
+            t.stop.send_replace(true);
+            out.push((id, t.handle.await.unwrap_or_else(|e| format!("task failed: {e}"))));
+        }
+        out
+    }
+}

@@ -1,0 +1,211 @@
+//! MTProto updates (grammers' raw TL types) to normalised [`Change`]s.
+//!
+//! Mapped so far: new messages in private chats (`updateNewMessage`, which grammers also makes
+//! of `updateShortMessage` and of the messages in a difference), incoming and outgoing, with
+//! text and entities, and their edits (`updateEditMessage`: the text is replaced, `edited_at`
+//! set). A new message anywhere else, or with media, becomes a counted
+//! [`Change::Rejected`] naming what it was, never its text; updates that carry no message
+//! (online status, typing, read receipts, ...) map to nothing yet. Deletes, groups,
+//! channels and media are the next steps of issue 16.
+
+use grammers_client::peer::{Peer, PeerMap};
+use grammers_client::session::types::PeerId;
+use grammers_tl_types as tl;
+
+use crate::ingest::Change;
+use crate::model::{
+    AccountId, Body, Chat, ChatKind, Direction, Entity, Message, MessageContent, Sender, Status, Text,
+    UserRef,
+};
+
+/// The changes one update maps to (none for updates lanbox does not store).
+pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Vec<Change> {
+    let (message, edit) = match update {
+        tl::enums::Update::NewMessage(u) => (&u.message, false),
+        tl::enums::Update::EditMessage(u) => (&u.message, true),
+        tl::enums::Update::NewChannelMessage(_) => {
+            return vec![rejected(
+                account,
+                "updateNewChannelMessage",
+                "channels are not stored yet",
+            )];
+        }
+        _ => return Vec::new(),
+    };
+    let tl::enums::Message::Message(m) = message else {
+        return vec![rejected(
+            account,
+            "messageService",
+            "service messages are not stored yet",
+        )];
+    };
+    let tl::enums::Peer::User(peer) = &m.peer_id else {
+        return vec![rejected(
+            account,
+            "updateNewMessage",
+            "group messages are not stored yet",
+        )];
+    };
+    if m.media.is_some() {
+        return vec![rejected(
+            account,
+            "updateNewMessage",
+            "media messages are not stored yet",
+        )];
+    }
+    let other = user_ref(peers, peer.user_id);
+    let chat = Chat {
+        id: peer.user_id,
+        kind: ChatKind::Private,
+        title: Some(full_name(&other)),
+        username: other.username.clone(),
+        is_forum: false,
+    };
+    let (direction, status, sender) = if m.out {
+        (
+            Direction::Outgoing,
+            Status::Sent,
+            Sender::User(user_ref(peers, me)),
+        )
+    } else {
+        (Direction::Incoming, Status::Delivered, Sender::User(other))
+    };
+    let (text, notes) = text(&m.message, m.entities.as_deref().unwrap_or(&[]));
+    let message = Message {
+        account,
+        chat,
+        message_id: i64::from(m.id),
+        topic: None,
+        direction,
+        date: i64::from(m.date),
+        edited_at: m.edit_date.map(i64::from),
+        status,
+        content: MessageContent {
+            sender,
+            reply_to: None,
+            forward: None,
+            media_group: m.grouped_id.map(|g| g.to_string()),
+            body: Body::Text(text),
+            notes,
+        },
+    };
+    vec![if edit {
+        Change::Edit(message)
+    } else {
+        Change::New(message)
+    }]
+}
+
+fn rejected(account: AccountId, update_type: &str, reason: &str) -> Change {
+    Change::Rejected {
+        account,
+        update_type: update_type.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn user_ref(peers: &PeerMap, id: i64) -> UserRef {
+    let found = peers.get(PeerId::user_unchecked(id)).and_then(|p| match p {
+        Peer::User(u) => Some(u),
+        _ => None,
+    });
+    UserRef {
+        id,
+        is_bot: found.is_some_and(|u| u.is_bot()),
+        first_name: found.and_then(|u| u.first_name()).unwrap_or_default().to_string(),
+        last_name: found.and_then(|u| u.last_name()).map(str::to_string),
+        username: found.and_then(|u| u.username()).map(str::to_string),
+        language_code: None,
+    }
+}
+
+fn full_name(u: &UserRef) -> String {
+    match &u.last_name {
+        Some(l) => format!("{} {l}", u.first_name),
+        None => u.first_name.clone(),
+    }
+}
+
+/// Text with its entities; MTProto offsets count UTF-16 code units, the model's count UTF-8
+/// bytes. An entity that does not fit the text is dropped with a note (no text in the note).
+fn text(s: &str, entities: &[tl::enums::MessageEntity]) -> (Text, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut out = Vec::new();
+    for (i, e) in entities.iter().enumerate() {
+        let (kind, offset, length, url) = entity_parts(e);
+        match (
+            utf16_to_byte(s, offset),
+            utf16_to_byte(s, offset.saturating_add(length)),
+        ) {
+            (Some(start), Some(end)) if start < end => out.push(Entity {
+                kind: kind.to_string(),
+                start: start as u32,
+                end: end as u32,
+                url,
+                user_id: None,
+                language: None,
+                custom_emoji_id: None,
+            }),
+            _ => notes.push(format!("entity {i} ({kind}) is outside the text and was dropped")),
+        }
+    }
+    (
+        Text {
+            text: s.to_string(),
+            entities: out,
+        },
+        notes,
+    )
+}
+
+fn entity_parts(e: &tl::enums::MessageEntity) -> (&'static str, i32, i32, Option<String>) {
+    use tl::enums::MessageEntity as E;
+    match e {
+        E::Bold(x) => ("bold", x.offset, x.length, None),
+        E::Italic(x) => ("italic", x.offset, x.length, None),
+        E::Underline(x) => ("underline", x.offset, x.length, None),
+        E::Strike(x) => ("strikethrough", x.offset, x.length, None),
+        E::Code(x) => ("code", x.offset, x.length, None),
+        E::Pre(x) => ("pre", x.offset, x.length, None),
+        E::Url(x) => ("url", x.offset, x.length, None),
+        E::TextUrl(x) => ("text_link", x.offset, x.length, Some(x.url.clone())),
+        E::Mention(x) => ("mention", x.offset, x.length, None),
+        E::Hashtag(x) => ("hashtag", x.offset, x.length, None),
+        E::Email(x) => ("email", x.offset, x.length, None),
+        E::Phone(x) => ("phone_number", x.offset, x.length, None),
+        E::Spoiler(x) => ("spoiler", x.offset, x.length, None),
+        _ => ("unknown", 0, 0, None),
+    }
+}
+
+/// The byte offset of UTF-16 offset `units` in `s`, if it falls on a character boundary.
+fn utf16_to_byte(s: &str, units: i32) -> Option<usize> {
+    let units = usize::try_from(units).ok()?;
+    let mut seen = 0usize;
+    for (byte, c) in s.char_indices() {
+        if seen == units {
+            return Some(byte);
+        }
+        seen += c.len_utf16();
+        if seen > units {
+            return None;
+        }
+    }
+    (seen == units).then_some(s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_offsets_become_byte_offsets_on_boundaries() {
+        let s = "a😀b";
+        assert_eq!(utf16_to_byte(s, 0), Some(0));
+        assert_eq!(utf16_to_byte(s, 1), Some(1));
+        assert_eq!(utf16_to_byte(s, 2), None, "inside the surrogate pair");
+        assert_eq!(utf16_to_byte(s, 3), Some(5));
+        assert_eq!(utf16_to_byte(s, 4), Some(6));
+        assert_eq!(utf16_to_byte(s, 5), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! Telegram user accounts over MTProto (issue 16), with grammers (default features off: its
+//! default session storage is SQLite in C; lanbox keeps the session itself).
+//!
+//! - [`login`]: phone number -> code -> a new account, its session sealed like a bot token;
+//! - [`logout`]: `auth.logOut` on Telegram, then the sealed session erased;
+//! - [`session`]: what is sealed (data centres, auth keys, the signed-in user);
+//! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
+//!   in the same transaction as the messages it delivered;
+//! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
+//!   [`connectors`]: one connector task per signed-in account, for `serve`;
+//! - [`map`]: MTProto updates to normalised changes.
+//!
+//! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
+
+pub mod connector;
+pub mod connectors;
+pub mod login;
+pub mod logout;
+pub mod map;
+pub mod session;
+pub mod state;
+
+pub use connector::{UserConnector, UserStatus};
+pub use connectors::UserConnectors;
+pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
+pub use logout::logout;
+pub use session::StoredSession;
+pub use state::MtState;
+
+/// [`crate::store::records::AccountRecord::channel`] of Telegram user accounts.
+pub const CHANNEL: &str = "telegram-user";
+
+/// Log filter directives that every lanbox log filter ends with: grammers logs whole updates
+/// and differences (message text included) at `trace` level, so its crates are capped at
+/// `info` whatever level the rest of the log runs at.
+pub const LOG_DIRECTIVES: &str =
+    "grammers_client=info,grammers_mtsender=info,grammers_session=info,grammers_mtproto=info";

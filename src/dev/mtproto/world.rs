@@ -1,0 +1,235 @@
+//! What the simulated Telegram knows: the one account, its login code, the people who write
+//! to it, and the account's update sequence (`pts`), with the messages each step carried so
+//! `updates.getDifference` can hand them out again.
+//!
+//! One std `Mutex` guards it, never held across an await: every call is a short in-memory
+//! change. The message log is bounded ([`World::LOG_CAP`]); a client further behind than the
+//! log reaches gets `updates.differenceTooLong`, as from Telegram.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A Telegram user the simulator knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimUser {
+    pub id: i64,
+    pub access_hash: i64,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A login code "sent to the Telegram app".
+#[derive(Debug, Clone)]
+pub(super) struct PendingCode {
+    pub hash: String,
+    pub code: String,
+    pub expires: Instant,
+}
+
+/// One step of the account's update sequence: a private message at `pts`, or an edit of one.
+#[derive(Debug, Clone)]
+pub(super) struct Logged {
+    pub pts: i32,
+    pub message_id: i32,
+    /// The other person of the private chat.
+    pub from: i64,
+    pub out: bool,
+    pub date: i32,
+    pub text: String,
+    /// Set on an edit: when it was made (the message keeps its `date`).
+    pub edit_date: Option<i32>,
+}
+
+pub(super) struct World {
+    pub me: SimUser,
+    pub authorized: bool,
+    /// The account's 2FA password (its SRP verifier), if it has one.
+    pub password: Option<super::srp::Verifier>,
+    /// The code was right and the password is still to come.
+    pub password_pending: bool,
+    /// The last `account.getPassword` challenge, until answered.
+    pub challenge: Option<super::srp::Challenge>,
+    pub code: Option<PendingCode>,
+    pub code_ttl: Duration,
+    pub users: HashMap<i64, SimUser>,
+    pub pts: i32,
+    pub seq: i32,
+    pub date: i32,
+    next_message_id: i32,
+    next_user_id: i64,
+    pub log: VecDeque<Logged>,
+    /// Method names of every call received, in order (bounded like the log).
+    pub calls: VecDeque<String>,
+    /// Errors to answer the next calls of a method with: `(method, code, error name)`.
+    pub faults: Vec<(String, i32, String)>,
+}
+
+impl World {
+    pub const LOG_CAP: usize = 200_000;
+    const CALLS_CAP: usize = 10_000;
+
+    pub fn new(me: SimUser, code_ttl: Duration) -> World {
+        World {
+            me,
+            authorized: false,
+            password: None,
+            password_pending: false,
+            challenge: None,
+            code: None,
+            code_ttl,
+            users: HashMap::new(),
+            pts: 1,
+            seq: 0,
+            date: now(),
+            next_message_id: 1,
+            next_user_id: 5_000_000_001,
+            log: VecDeque::new(),
+            calls: VecDeque::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    pub fn add_user(&mut self, first_name: &str) -> SimUser {
+        let id = self.next_user_id;
+        self.next_user_id += 1;
+        self.add_user_at(id, first_name)
+    }
+
+    /// A user with a given ID (Telegram's own service account is 777000).
+    pub fn add_user_at(&mut self, id: i64, first_name: &str) -> SimUser {
+        let u = SimUser {
+            id,
+            access_hash: random_i64(),
+            first_name: first_name.to_string(),
+            last_name: None,
+            username: None,
+            phone: None,
+        };
+        self.users.insert(id, u.clone());
+        u
+    }
+
+    /// Appends a private message to the account's sequence; returns what was logged.
+    pub fn append_private(&mut self, from: i64, out: bool, text: &str) -> Logged {
+        self.pts += 1;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts: self.pts,
+            message_id: self.next_message_id,
+            from,
+            out,
+            date: self.date,
+            text: text.to_string(),
+            edit_date: None,
+        };
+        self.next_message_id += 1;
+        if self.log.len() == Self::LOG_CAP {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry.clone());
+        entry
+    }
+
+    /// Appends an edit of message `message_id` (its new text) at the next pts; `None` when the
+    /// log has no such message.
+    pub fn append_edit(&mut self, message_id: i32, text: &str) -> Option<Logged> {
+        let original = self
+            .log
+            .iter()
+            .find(|e| e.message_id == message_id && e.edit_date.is_none())?
+            .clone();
+        self.pts += 1;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts: self.pts,
+            text: text.to_string(),
+            edit_date: Some(self.date),
+            ..original
+        };
+        if self.log.len() == Self::LOG_CAP {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry.clone());
+        Some(entry)
+    }
+
+    /// Messages after `pts`, at most `limit`; `None` when the log no longer reaches back that far.
+    pub fn after(&self, pts: i32, limit: usize) -> Option<Vec<Logged>> {
+        if let Some(first) = self.log.front()
+            && first.pts > pts + 1
+        {
+            return None;
+        }
+        let start = self.log.partition_point(|e| e.pts <= pts);
+        Some(self.log.iter().skip(start).take(limit).cloned().collect())
+    }
+
+    pub fn record_call(&mut self, name: &str) {
+        if self.calls.len() == Self::CALLS_CAP {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(name.to_string());
+    }
+
+    /// The first fault scheduled for `method`, taken.
+    pub fn take_fault(&mut self, method: &str) -> Option<(i32, String)> {
+        let i = self.faults.iter().position(|f| f.0 == method)?;
+        let (_, code, name) = self.faults.remove(i);
+        Some((code, name))
+    }
+
+    /// Issues a new login code (five digits, as Telegram's app codes).
+    pub fn new_code(&mut self) -> PendingCode {
+        let code = format!("{:05}", random_i64().unsigned_abs() % 100_000);
+        let pending = PendingCode {
+            hash: format!("{:016x}", random_i64()),
+            code,
+            expires: Instant::now() + self.code_ttl,
+        };
+        self.code = Some(pending.clone());
+        pending
+    }
+}
+
+pub(super) fn now() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or(0)
+}
+
+pub(super) fn random_i64() -> i64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source");
+    i64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difference_starts_after_the_given_pts_and_knows_when_the_log_is_too_short() {
+        let me = SimUser {
+            id: 1,
+            access_hash: 2,
+            first_name: "Me".into(),
+            last_name: None,
+            username: None,
+            phone: Some("15550001".into()),
+        };
+        let mut w = World::new(me, Duration::from_secs(60));
+        let u = w.add_user("Ann");
+        for i in 0..5 {
+            w.append_private(u.id, false, &format!("m{i}"));
+        }
+        let all = w.after(1, 100).unwrap();
+        assert_eq!(all.iter().map(|e| e.pts).collect::<Vec<_>>(), vec![2, 3, 4, 5, 6]);
+        assert_eq!(w.after(4, 1).unwrap()[0].pts, 5);
+        assert!(w.after(6, 10).unwrap().is_empty());
+        w.log.pop_front();
+        assert!(w.after(1, 10).is_none(), "pts 2 is gone from the log");
+    }
+}
