@@ -442,7 +442,7 @@ async fn main() -> Res<()> {
         }
         if now >= next_fault {
             next_fault += Duration::from_secs(20);
-            let fault = if fault_turn % 2 == 0 {
+            let fault = if fault_turn.is_multiple_of(2) {
                 Fault::RetryAfter(1)
             } else {
                 Fault::Status(502)

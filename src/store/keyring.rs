@@ -84,14 +84,14 @@ impl Keyring {
     }
 
     /// The keyring of a sealed box, from its unsealed master key.
-    pub fn unsealed(key: SecretKey, dir: &Path, cipher: Cipher) -> (Keyring, MasterKeySource) {
+    pub fn unsealed(key: SecretKey, sealed_file: PathBuf, cipher: Cipher) -> (Keyring, MasterKeySource) {
         (
             Keyring {
                 master: Sealer::new(key, cipher),
                 cipher,
                 data_keys: Mutex::new(HashMap::new()),
             },
-            MasterKeySource::Unsealed(dir.join(super::sealed_key::SEALED_MASTER_KEY_FILE)),
+            MasterKeySource::Unsealed(sealed_file),
         )
     }
 

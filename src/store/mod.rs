@@ -236,7 +236,7 @@ impl Store {
         preflight::files(dir, &db_path)?;
         let cipher = opts.cipher.unwrap_or_else(Cipher::for_this_cpu);
         let (keyring, master_source) = match &opts.master_key {
-            Some(key) => Keyring::unsealed(key.clone(), dir, cipher),
+            Some(key) => Keyring::unsealed(key.clone(), dir.join(sealed_key::SEALED_MASTER_KEY_FILE), cipher),
             None if sealed_key::is_sealed(dir) => return Err(StoreError::Sealed),
             None => Keyring::load_or_create(dir, opts.credentials_dir.as_deref(), cipher)?,
         };
