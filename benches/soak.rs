@@ -19,7 +19,7 @@
 //!   idempotency key), while the simulator answers `sendMessage` with 429 (retry after 1 s)
 //!   and with 502 in turns every 20 s.
 //! - **Attachments** sync to a real S3 server (SeaweedFS) that is stopped for a tenth of the run
-//!   in the middle, then started again.
+//!   (from 20% to 30% of it), then started again.
 //! - **Event-log trimming**: `[events] keep_max = 20000`, so the log is trimmed all along.
 //!
 //! Every 10 s it prints a line of the series: elapsed time, lanbox's RSS, messages injected and
@@ -257,7 +257,7 @@ impl Lanbox {
             for c in page["chats"].as_array().cloned().unwrap_or_default() {
                 total += c["messages"].as_u64().unwrap_or(0);
             }
-            match page["next_cursor"].as_str() {
+            match page["next"].as_str() {
                 Some(c) => cursor = Some(c.to_string()),
                 None => return Ok(total),
             }
@@ -370,7 +370,8 @@ async fn main() -> Res<()> {
     let mut next_send = started + Duration::from_secs(2);
     let mut next_fault = started + Duration::from_secs(20);
     let mut fault_turn = 0u32;
-    let outage = (started + run_for / 2, started + run_for / 2 + run_for / 10);
+    // Early enough that the middle and last thirds, compared for RSS, both come after it.
+    let outage = (started + run_for / 5, started + run_for * 3 / 10);
     let mut s3_down = false;
     let mut sends_made = 0usize;
     let mut series: Vec<(f64, u64)> = Vec::new();

@@ -19,6 +19,8 @@ const CHUNK: usize = 1_000;
 
 /// Deletes everything the outbox holds for `account`; returns how many items went.
 pub async fn release_account(store: &Store, account: u64) -> Result<u64, StoreError> {
+    // A box that never served (a release from the CLI) may not have the tables yet.
+    super::Outbox::ensure_tables(store).await?;
     let ids: Vec<u64> = store
         .read(move |r| {
             let t = r.txn().open_table(ITEM_RECORD)?;
