@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench soak                              # 60 minutes, 200 messages/s, 500 clients
+//! cargo test --bench soak                               # a 20-second smoke test with every check
 //! cargo bench --bench soak -- --minutes 10 --rate 200 --clients 500
 //! ```
 //!
@@ -26,7 +27,8 @@
 //! stored, sends accepted and delivered, WebSocket resumes, resync answers and connection
 //! errors, failed attachment fetches, the health status. At the end it stops the load, waits until lanbox has drained
 //! everything (or a deadline), and checks end to end: every message the simulator sent is
-//! stored once (the sum of the chats' message counts equals what was injected), every send
+//! stored once (the sum of the chats' message counts equals what was injected plus the sends
+//! Telegram took, which are stored as outgoing messages), every send
 //! reached the simulator exactly once, every live client saw every message despite its
 //! reconnections, and RSS in the last third of the run stayed within 15% of the middle third.
 //! It exits non-zero when any of these fails.
@@ -56,24 +58,47 @@ use client::{Res, Target};
 
 #[derive(Parser, Clone)]
 struct Args {
-    /// How long the load runs.
-    #[arg(long, default_value_t = 60.0)]
-    minutes: f64,
-    /// Incoming text messages a second (over all accounts).
-    #[arg(long, default_value_t = 200)]
-    rate: u32,
-    /// Live WebSocket clients.
-    #[arg(long, default_value_t = 500)]
-    clients: usize,
+    /// How long the load runs (60 under `cargo bench`).
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Incoming text messages a second, over all accounts (200).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Live WebSocket clients (500).
+    #[arg(long)]
+    clients: Option<usize>,
     /// Bot accounts on the simulator.
     #[arg(long, default_value_t = 4)]
     accounts: usize,
-    /// Each client drops its connection and resumes this often (0: never).
-    #[arg(long, default_value_t = 300)]
-    resume_every_s: u64,
-    /// cargo bench passes --bench.
+    /// Each client drops its connection and resumes this often, seconds (300; 0: never).
+    #[arg(long)]
+    resume_every_s: Option<u64>,
+    /// cargo bench passes --bench; without it (`cargo test --benches`) the soak is a smoke test
+    /// of 20 seconds at 50 messages/s with 20 clients, with all its checks.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// The run's settings: the soak's under `cargo bench` (or when any is given), else the smoke's.
+struct Settings {
+    minutes: f64,
+    rate: u32,
+    clients: usize,
+    accounts: usize,
+    resume_every_s: u64,
+}
+
+impl Args {
+    fn settings(&self) -> Settings {
+        let full = self.bench || self.minutes.is_some() || self.rate.is_some() || self.clients.is_some();
+        Settings {
+            minutes: self.minutes.unwrap_or(if full { 60.0 } else { 1.0 / 3.0 }),
+            rate: self.rate.unwrap_or(if full { 200 } else { 50 }),
+            clients: self.clients.unwrap_or(if full { 500 } else { 20 }),
+            accounts: self.accounts,
+            resume_every_s: self.resume_every_s.unwrap_or(if full { 300 } else { 6 }),
+        }
+    }
 }
 
 const CUSTOMERS: i64 = 200;
@@ -101,6 +126,8 @@ impl Seen {
 
 #[derive(Default)]
 struct Counters {
+    /// Clients subscribed (their first `ack`): the load starts once all are.
+    ready: AtomicUsize,
     injected: AtomicUsize,
     files: AtomicUsize,
     sends_ok: AtomicUsize,
@@ -135,6 +162,7 @@ async fn live_client(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_seq: Option<u64> = None;
+    let mut subscribed = false;
     // Clients drop in ten waves spread over the period.
     let every = if every.is_zero() {
         Duration::from_secs(1 << 30)
@@ -176,6 +204,10 @@ async fn live_client(
             };
             match frame {
                 Some(Ok(Message::Text(text))) => {
+                    if !subscribed && text.contains("\"ack\"") {
+                        subscribed = true;
+                        c.ready.fetch_add(1, Ordering::Relaxed);
+                    }
                     if text.contains("\"resync_required\"") {
                         c.resyncs.fetch_add(1, Ordering::Relaxed);
                         last_seq = None;
@@ -267,7 +299,7 @@ impl Lanbox {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Res<()> {
-    let args = Args::parse();
+    let args = Args::parse().settings();
     let run_for = Duration::from_secs_f64(args.minutes * 60.0);
     let max_msgs = (args.rate as f64 * run_for.as_secs_f64() * 1.1) as usize + 10_000;
     println!(
@@ -357,6 +389,20 @@ async fn main() -> Res<()> {
             counters.clone(),
             stop_rx.clone(),
         ));
+    }
+
+    // Every client subscribed before the first message (a subscription starts from "now").
+    let ready_by = Instant::now() + Duration::from_secs(120);
+    while counters.ready.load(Ordering::Relaxed) < args.clients {
+        if Instant::now() > ready_by {
+            return Err(format!(
+                "only {} of {} clients subscribed in two minutes",
+                counters.ready.load(Ordering::Relaxed),
+                args.clients
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // Sends and their keys, to count deliveries at the end.
@@ -514,27 +560,38 @@ async fn main() -> Res<()> {
             + stats["system"]["attachments"]["fetch_backlog"]
                 .as_u64()
                 .unwrap_or(0);
-        if (stored >= injected && pending == 0 && delivered >= keys && backlog == 0)
+        // The chats' counts hold our sends too, once Telegram has taken them.
+        if (stored >= injected + delivered as u64 && pending == 0 && delivered >= keys && backlog == 0)
             || Instant::now() > deadline
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Stored is not yet delivered: give the live clients until every one has seen every
+    // message (or a minute) before they stop.
+    let seen_all = Instant::now() + Duration::from_secs(60);
+    while seen.iter().any(|s| s.count() < injected as usize) && Instant::now() < seen_all {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let _ = stop_tx.send(true);
     while clients.join_next().await.is_some() {}
 
     // The end-to-end count.
     let mut failures = Vec::new();
-    if stored != injected {
-        failures.push(format!("stored {stored} messages, the simulator sent {injected}"));
-    }
     let keys = sends.lock().await.clone();
     let mut delivered: HashMap<String, usize> = HashMap::new();
     for m in bots[0].sent() {
         if m.text.starts_with("soaksend") {
             *delivered.entry(m.text).or_default() += 1;
         }
+    }
+    let expected = injected + delivered.len() as u64;
+    if stored != expected {
+        failures.push(format!(
+            "stored {stored} messages; the simulator sent {injected} and took {} sends",
+            delivered.len()
+        ));
     }
     let twice = delivered.values().filter(|&&c| c > 1).count();
     let missing = keys.keys().filter(|k| !delivered.contains_key(*k)).count();
@@ -546,6 +603,12 @@ async fn main() -> Res<()> {
     let counts: Vec<usize> = seen.iter().map(|s| s.count()).collect();
     let short = counts.iter().filter(|&&c| c < injected as usize).count();
     if short > 0 {
+        let first = &seen[0];
+        let missing: Vec<usize> = (0..injected as usize)
+            .filter(|&i| first.0[i / 64].load(Ordering::Relaxed) & (1 << (i % 64)) == 0)
+            .take(10)
+            .collect();
+        println!("# client 0 never saw messages {missing:?}");
         failures.push(format!(
             "{short} of {} live clients missed messages (fewest seen {} of {injected})",
             counts.len(),

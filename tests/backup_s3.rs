@@ -54,15 +54,7 @@ async fn scheduled_backups_go_to_the_bucket_and_keep_n_generations() {
     .await;
 
     // The schedule runs once a passphrase is set.
-    let (status, _) = request(
-        &s,
-        "PUT",
-        &root,
-        "/api/v1/backups/passphrase",
-        Some(serde_json::json!({"passphrase": PASSPHRASE})),
-    )
-    .await;
-    assert_eq!(status, 204);
+    set_backup_passphrase(&s, &root, PASSPHRASE).await;
 
     // Watch the bucket until three different scheduled backups have been seen.
     let bucket = S3::new(cfg).unwrap();

@@ -5,30 +5,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{ChildStdout, Stdio};
+use std::process::Stdio;
 
-use support::binary::{self, FINGERPRINT_LINE, LISTENING_LINE};
+use support::binary::{self, FINGERPRINT_LINE, LISTENING_LINE, read_until};
 use support::server::HOST;
 
 const BACKUP_PASS: &str = "a long backup passphrase";
 const ROOT_PASS: &str = "a long root password";
-
-fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("serve ended before printing {prefix:?}; it printed {seen:?}"))
-            .unwrap();
-        let done = line.starts_with(prefix);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_box_restores_a_backup_from_its_first_run_routes_and_restarts_on_it() {
@@ -77,11 +62,7 @@ async fn a_new_box_restores_a_backup_from_its_first_run_routes_and_restarts_on_i
         .unwrap()
         .parse()
         .unwrap();
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(support::tls::config(&fp))
-        .resolve(HOST, addr)
-        .build()
-        .unwrap();
+    let http = binary::client(&fp, addr);
     let url = |p: &str| format!("https://{HOST}:{}{p}", addr.port());
     let upload = |code: String, body: Vec<u8>| {
         let (http, url) = (http.clone(), url("/api/v1/setup/restore/upload"));
@@ -165,11 +146,7 @@ async fn a_new_box_restores_a_backup_from_its_first_run_routes_and_restarts_on_i
         .find_map(|l| l.strip_prefix(FINGERPRINT_LINE))
         .unwrap()
         .to_string();
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(support::tls::config(&old_fp))
-        .resolve(HOST, addr)
-        .build()
-        .unwrap();
+    let http = binary::client(&old_fp, addr);
     let setup: serde_json::Value = http
         .get(url("/api/v1/setup"))
         .send()

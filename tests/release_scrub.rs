@@ -55,15 +55,7 @@ fn sealed_of(store: &Store, account: u64, chat: ChatKey, messages: &[i64], item:
 async fn a_released_account_leaves_nothing_in_the_file_or_a_later_backup() {
     let (s, a, b) = workspace().await;
     let root = s.token("root").await;
-    let (status, _) = request(
-        &s,
-        "PUT",
-        &root,
-        "/api/v1/backups/passphrase",
-        Some(serde_json::json!({"passphrase": PASSPHRASE})),
-    )
-    .await;
-    assert_eq!(status, 204);
+    set_backup_passphrase(&s, &root, PASSPHRASE).await;
 
     // A private chat of 3,000 messages (several release chunks) and a queued reply.
     let dm = chat(3001, ChatKind::Private, "Dora");

@@ -7,40 +7,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use support::binary::{self, FINGERPRINT_LINE, LISTENING_LINE};
+use support::binary::{self, FINGERPRINT_LINE, LISTENING_LINE, read_until};
 use support::server::HOST;
 
 const PASS: &str = "correct horse battery staple";
 const SEALED_LINE: &str = "lanbox is sealed: open https://";
-
-/// Reads `lines` until one starts with `prefix`; every line read, in order.
-fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("serve ended before printing {prefix:?}; it printed {seen:?}"))
-            .unwrap();
-        let done = line.starts_with(prefix);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-}
-
-fn client(fp: &str, addr: SocketAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(support::tls::config(fp))
-        .resolve(HOST, addr)
-        .build()
-        .unwrap()
-}
 
 /// Every file under `dir`, recursively.
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -119,7 +95,7 @@ async fn a_sealed_box_opens_nothing_until_an_admin_unlocks_it() {
         .unwrap()
         .parse()
         .unwrap();
-    let http = client(&fp, addr);
+    let http = binary::client(&fp, addr);
     let url = |p: &str| format!("https://{HOST}:{}{p}", addr.port());
 
     let health = http.get(url("/api/v1/health")).send().await.unwrap();

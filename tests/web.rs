@@ -111,7 +111,10 @@ async fn first_run_creates_one_admin_with_the_console_code() {
         .json()
         .await
         .unwrap();
-    assert_eq!(state, json!({"needed": true, "certificate_sha256": s.fp}));
+    assert_eq!(
+        state,
+        json!({"needed": true, "sealed": false, "certificate_sha256": s.fp})
+    );
 
     let body =
         |code: &str, password: &str| json!({"username": "boss", "password": password, "setup_code": code});

@@ -2,10 +2,10 @@
 //! listener on port 0, no bot token taken from the environment), runs that must succeed, and
 //! `serve` read up to the certificate fingerprint and address it prints.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanbox");
 
@@ -122,4 +122,31 @@ impl Drop for Serving {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Reads `lines` (a `serve`'s stdout) until one starts with `prefix`; every line read, in order.
+/// For a `serve` whose output goes on past its first listening line (a sealed box, a restart).
+pub fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("serve ended before printing {prefix:?}; it printed {seen:?}"))
+            .unwrap();
+        let done = line.starts_with(prefix);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// An HTTPS client for a `serve` at `addr`, pinned to the certificate fingerprint it printed
+/// (requests go to `https://lanbox.local:PORT/...`).
+pub fn client(fingerprint: &str, addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(super::tls::config(fingerprint))
+        .resolve(super::tls::HOST, addr)
+        .build()
+        .unwrap()
 }

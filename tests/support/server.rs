@@ -452,3 +452,16 @@ fn rand_id() -> u64 {
     static N: AtomicU64 = AtomicU64::new(1);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Sets the box's backup passphrase through the API, as an admin (`token`).
+pub async fn set_backup_passphrase(s: &TestServer, token: &str, passphrase: &str) {
+    let (status, body) = request(
+        s,
+        "PUT",
+        token,
+        "/api/v1/backups/passphrase",
+        Some(serde_json::json!({ "passphrase": passphrase })),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+}
