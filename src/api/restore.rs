@@ -64,11 +64,12 @@ pub async fn upload(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let guess = headers
-        .get(SETUP_CODE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let Some(guess) = headers.get(SETUP_CODE_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::BadRequest(
+            "the setup code printed on the box's console goes in the X-Setup-Code header".into(),
+        ));
+    };
+    let guess = guess.to_string();
     let code = allowed(&s, &headers, &uri, &guess).await?;
     s.setup.put_back(code);
     let dir = s.store.dir().to_path_buf();
