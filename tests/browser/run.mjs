@@ -1386,7 +1386,13 @@ async function main() {
     const fsize = (v) => execFileSync('prlimit', ['--pid', String(box.proc.pid), `--fsize=${v}:`]);
     await page.goto(BASE + '/#/');
     await page.locator('.conn[data-state=online]').waitFor();
-    const [actx, a] = await signIn('agent1', AGENT_PW);
+    // An agent of its own: earlier checks change agent1 (its role, its sessions).
+    const made = await page.evaluate(async (acct) => (await fetch('/api/v1/users', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'diskagent', role: 'agent', password: 'disk agent password', accounts: [acct] }),
+    })).status, acct1);
+    if (made !== 201) throw new Error(`creating the agent answered ${made}`);
+    const [actx, a] = await signIn('diskagent', 'disk agent password');
     await a.locator('.conn[data-state=online]').waitFor();
     const health = async () => {
       const r = await page.request.get(BASE + '/api/v1/health');
@@ -1422,7 +1428,7 @@ async function main() {
       await a.locator('.chat', { hasText: 'Bob' }).first().click();
       await a.locator('.msg').first().waitFor();
       // A page opened while the disk is full learns it from the WebSocket's hello.
-      const [lctx, late] = await signIn('agent1', AGENT_PW);
+      const [lctx, late] = await signIn('diskagent', 'disk agent password');
       await late.locator('.store-banner:not([hidden])', { hasText: 'disk is full' }).waitFor();
       await lctx.close();
       await shot(page, '16-disk-full');
