@@ -167,7 +167,7 @@ impl Service {
         })
     }
 
-    /// Asks whoever runs the service to stop it and start the box again (see `crate::app`).
+    /// Asks whoever runs the service (`lanbox serve`) to stop it and start the box again.
     pub fn request_restart(&self) {
         self.restart.send_replace(true);
     }
