@@ -270,6 +270,7 @@ impl Store {
             health: health.clone(),
             max_weight: opts.max_batch_weight.max(1),
             reopen_after: None,
+            probe_at: None,
         };
         let handle = std::thread::Builder::new()
             .name("lanbox-writer".into())

@@ -142,6 +142,8 @@ pub(super) struct Writer {
     /// After a failed reopen, none is tried again before this (opening repairs the file, which
     /// can take a while; jobs meanwhile are answered at once).
     pub reopen_after: Option<Instant>,
+    /// While writes fail: when the next probe runs, whether or not jobs keep coming.
+    pub probe_at: Option<Instant>,
 }
 
 /// How one round went wrong.
@@ -217,12 +219,24 @@ impl Writer {
     fn next_job(&mut self) -> Next {
         let failures = self.health.borrow().write_failures;
         if failures == 0 {
+            self.probe_at = None;
             return self.jobs.blocking_recv().map_or(Next::Closed, Next::Job);
         }
-        match recv_timeout(&mut self.jobs, Writer::pause(failures)) {
+        // Jobs that come meanwhile are tried, but they do not postpone the probe: after a full
+        // disk, small jobs may fit in free pages, and only the probe says there is room again.
+        let now = Instant::now();
+        let due = *self.probe_at.get_or_insert(now + Writer::pause(failures));
+        if now >= due {
+            self.probe_at = None;
+            return Next::Retry;
+        }
+        match recv_timeout(&mut self.jobs, due - now) {
             Some(Some(job)) => Next::Job(job),
             Some(None) => Next::Closed,
-            None => Next::Retry,
+            None => {
+                self.probe_at = None;
+                Next::Retry
+            }
         }
     }
 
@@ -246,7 +260,11 @@ impl Writer {
             drop(db);
             match outcome {
                 Ok((results, published)) => {
-                    self.succeeded();
+                    // After a full disk, a round that fit in the file's free pages does not
+                    // mean there is room again: the probe decides (see [`Writer::probe`]).
+                    if self.health.borrow().last_failure != Some(WriteFailure::DiskFull) {
+                        self.succeeded();
+                    }
                     for (job, result) in round.drain(..).zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }

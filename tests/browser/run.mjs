@@ -1398,6 +1398,10 @@ async function main() {
       const r = await page.request.get(BASE + '/api/v1/health');
       return [r.status(), await r.json()];
     };
+    // Signed in before the disk fills (a sign-in writes a session, which a full disk may refuse).
+    const [lctx, late0] = await signIn('diskagent', 'disk agent password');
+    await late0.locator('.conn[data-state=online]').waitFor();
+    await late0.close();
     fsize(statSync(join(data, 'lanbox.redb')).size);
     let last = '';
     try {
@@ -1428,9 +1432,16 @@ async function main() {
       await a.locator('.chat', { hasText: 'Bob' }).first().click();
       await a.locator('.msg').first().waitFor();
       // A page opened while the disk is full learns it from the WebSocket's hello.
-      const [lctx, late] = await signIn('diskagent', 'disk agent password');
+      const late = await lctx.newPage();
+      late.setDefaultTimeout(TIMEOUT);
+      await late.goto(BASE + '/#/');
       await late.locator('.store-banner:not([hidden])', { hasText: 'disk is full' }).waitFor();
       await lctx.close();
+      // A new sign-in writes a session: refused with the reason, or, when it fits in the file's
+      // free pages, the inbox with its banner. Either way the person reads why.
+      const [nctx, fresh] = await signIn('diskagent', 'disk agent password');
+      await fresh.getByText('disk is full', { exact: false }).first().waitFor();
+      await nctx.close();
       await shot(page, '16-disk-full');
     } finally {
       fsize('unlimited');

@@ -91,6 +91,7 @@ export function explain(e) {
     case 'telegram_unavailable': return 'Telegram cannot be reached right now; try again shortly.';
     case 'unauthorized': return 'Your session ended; sign in again.';
     case 'forbidden': return 'Not allowed.';
+    case 'disk_full': return 'The box’s disk is full, so this was not saved; reading works, and it resumes by itself once space is freed.';
     case 'network': return 'The box cannot be reached (network down?).';
     default: return e.message || e.code;
   }
