@@ -23,7 +23,7 @@
 //!   (from 20% to 30% of it), then started again.
 //! - **Event-log trimming**: `[events] keep_max = 20000`, so the log is trimmed all along.
 //!
-//! Every 10 s it prints a line of the series: elapsed time, lanbox's RSS, messages injected and
+//! Every 10 s it prints a line of the series: elapsed time, lanbox's RSS and CPU seconds, messages injected and
 //! stored, sends accepted and delivered, WebSocket resumes, resync answers and connection
 //! errors, failed attachment fetches, the health status. At the end it stops the load, waits until lanbox has drained
 //! everything (or a deadline), and checks end to end: every message the simulator sent is
@@ -258,6 +258,21 @@ fn rss_of(pid: u32) -> u64 {
         * 1024
 }
 
+/// CPU time lanbox has used (user + system), seconds, from `/proc/PID/stat`.
+fn cpu_s_of(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which is in parentheses and may hold spaces).
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks.unwrap_or(0) as f64 / hz
+}
+
 struct Lanbox {
     base: String,
     http: reqwest::Client,
@@ -422,7 +437,7 @@ async fn main() -> Res<()> {
     let mut sends_made = 0usize;
     let mut series: Vec<(f64, u64)> = Vec::new();
     println!(
-        "t_s,rss_mib,injected,stored,sends_ok,sends_delivered,resumes,resyncs,ws_errors,attachments_failed,health"
+        "t_s,rss_mib,cpu_s,injected,stored,sends_ok,sends_delivered,resumes,resyncs,ws_errors,attachments_failed,health"
     );
     while started.elapsed() < run_for {
         tick.tick().await;
@@ -522,8 +537,9 @@ async fn main() -> Res<()> {
             let (_, stats) = lb.get("/api/v1/stats").await.unwrap_or((0, Value::Null));
             let att_failed = stats["system"]["attachments"]["failed"].as_u64().unwrap_or(0);
             println!(
-                "{t:.0},{:.1},{},{stored},{},{delivered},{},{},{},{att_failed},{health}",
+                "{t:.0},{:.1},{:.1},{},{stored},{},{delivered},{},{},{},{att_failed},{health}",
                 rss as f64 / (1 << 20) as f64,
+                cpu_s_of(pid),
                 counters.injected.load(Ordering::Relaxed),
                 counters.sends_ok.load(Ordering::Relaxed),
                 counters.resumes.load(Ordering::Relaxed),

@@ -93,8 +93,13 @@ impl Server {
     }
 }
 
+/// The binary Cargo built with the bench, or `LANBOX_BENCH_BIN` (another build of lanbox, for
+/// an A/B run of the same bench against an older or newer server).
 pub fn lanbox_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lanbox")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("LANBOX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lanbox").into())
+    })
 }
 
 fn lanbox(args: &[&str], data: &Path) -> Command {

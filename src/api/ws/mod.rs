@@ -34,6 +34,12 @@ use crate::service::Service;
 /// arrives, the buffer grows for it (up to `max_message`).
 pub const READ_BUFFER: usize = 4 << 10;
 
+/// Write buffer of a WebSocket, bytes: frames queued for a client that has fallen behind are
+/// written into it and go out together (one TLS record holds up to 16 KiB). tungstenite's
+/// default is 128 KiB, and a buffer keeps its largest size: with 500 clients batching, the
+/// default held about 70 MiB more than this (`cargo bench --bench soak`, docs/benchmarks.md).
+pub const WRITE_BUFFER: usize = 16 << 10;
+
 #[derive(Deserialize)]
 pub struct WsQuery {
     ticket: Option<String>,
@@ -89,6 +95,7 @@ pub async fn upgrade(
     let max = s.options.live.max_message;
     Ok(ws
         .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| socket::run(socket, s, caller, revoked)))

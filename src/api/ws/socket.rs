@@ -59,6 +59,8 @@ struct Session {
     view: Arc<View>,
     /// Highest `seq` sent to the client.
     last_sent: u64,
+    /// Frames written into the socket's buffer but not yet flushed (see [`Session::feed_text`]).
+    unflushed: bool,
 }
 
 /// Serves one upgraded connection until it ends. `revoked` was subscribed before `caller` was
@@ -77,6 +79,7 @@ pub async fn run(socket: WebSocket, state: Service, caller: Caller, revoked: bro
         sub: Subscription::default(),
         view,
         last_sent: 0,
+        unflushed: false,
     };
     let end = s.serve(stream, revoked).await;
     if let End::Close(code, reason) = end {
@@ -162,8 +165,46 @@ impl Session {
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
         let t = self.state.options.live.write_timeout;
         match tokio::time::timeout(t, self.sink.send(Message::Text(text))).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
             // A socket that takes no data for this long is gone or hopeless.
+            _ => Err(End::Closed),
+        }
+    }
+
+    /// Writes a frame into the socket's buffer without flushing it: the serve loop flushes once
+    /// the hub's queue for this client is empty. A client that has fallen behind (a burst, a
+    /// busy box) gets its waiting events in a few TLS records and system calls rather than one
+    /// each; when events come one at a time, each is flushed at once, as before. The buffer is
+    /// bounded (tungstenite writes it out when it passes its write-buffer size).
+    async fn feed_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        let t = self.state.options.live.write_timeout;
+        match tokio::time::timeout(t, self.sink.feed(Message::Text(text))).await {
+            Ok(Ok(())) => {
+                self.unflushed = true;
+                Ok(())
+            }
+            _ => Err(End::Closed),
+        }
+    }
+
+    /// Flushes fed frames unless more events are already queued for this client.
+    async fn flush_if_idle(&mut self) -> Result<(), End> {
+        if !self.unflushed || self.reg.as_ref().is_some_and(|r| !r.rx.is_empty()) {
+            return Ok(());
+        }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        let t = self.state.options.live.write_timeout;
+        match tokio::time::timeout(t, self.sink.flush()).await {
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
             _ => Err(End::Closed),
         }
     }
@@ -194,6 +235,9 @@ impl Session {
         let mut closing = self.state.hub.closing();
         let mut revoked = Some(revoked);
         loop {
+            if let Err(e) = self.flush_if_idle().await {
+                return e;
+            }
             // Biased: a pending revocation goes before any frame, event or tick that is also
             // ready, so nothing is acted on or sent after it.
             let input = tokio::select! {
@@ -337,7 +381,7 @@ impl Session {
                 self.last_sent = seq;
                 // Valid UTF-8: serde_json wrote it.
                 let text = Utf8Bytes::try_from(frame).map_err(|_| End::Closed)?;
-                return self.send_text(text).await;
+                return self.feed_text(text).await;
             }
             Item::Ephemeral(e) => match &*e {
                 Ephemeral::Typing { chat, user, .. } => {
@@ -369,7 +413,7 @@ impl Session {
                 Ephemeral::StoreStatus { reasons } => store_status(self.last_sent, reasons),
             },
         };
-        self.send(&v).await
+        self.feed_text(Utf8Bytes::from(v.to_string())).await
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), End> {
@@ -526,10 +570,14 @@ impl Session {
                     .await
                     .map_err(ApiError::from)?
             };
+            // A page goes out in a few TLS records, flushed before the next page is read.
             for e in &page.events {
-                self.send(e).await.map_err(Reply::End)?;
+                self.feed_text(Utf8Bytes::from(e.to_string()))
+                    .await
+                    .map_err(Reply::End)?;
                 sent += 1;
             }
+            self.flush().await.map_err(Reply::End)?;
             self.last_sent = page.last;
             if page.read < REPLAY_PAGE {
                 return Ok(sent);
