@@ -22,6 +22,10 @@ dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 # tests/export.rs checks the transcripts with poppler's pdftotext and pdftoppm.
 dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
+# tests/update.rs: RAUC makes and checks real signed bundles (its squashfs from mksquashfs).
+command -v rauc >/dev/null || need+=(rauc)
+command -v mksquashfs >/dev/null || need+=(squashfs-tools)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

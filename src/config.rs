@@ -23,6 +23,36 @@ pub struct Config {
     pub s3: crate::attachments::config::S3Section,
     pub backup: BackupSection,
     pub export: ExportSection,
+    pub update: UpdateSection,
+}
+
+/// `[update]`: how the box installs updates with RAUC (see docs/updates.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateSection {
+    /// The `rauc` program.
+    pub rauc: String,
+    /// Largest bundle an admin may upload, MiB.
+    pub max_bundle_mb: u64,
+    /// The command that reboots the box when an admin confirms, split on spaces.
+    pub reboot: String,
+    /// RAUC system configuration and keyring other than the image's (for tests; empty: RAUC's
+    /// own, `/etc/rauc/system.conf` and the keyring it names).
+    pub conf: String,
+    pub keyring: String,
+}
+
+impl Default for UpdateSection {
+    fn default() -> Self {
+        let d = crate::system::update::UpdateOptions::default();
+        UpdateSection {
+            rauc: d.rauc.display().to_string(),
+            max_bundle_mb: d.max_bundle >> 20,
+            reboot: d.reboot.join(" "),
+            conf: String::new(),
+            keyring: String::new(),
+        }
+    }
 }
 
 /// `[export]`: PDF transcripts (see docs/export.md).
@@ -462,7 +492,21 @@ impl Config {
             retention: self.events.retention(),
             backup: self.backup_options(None),
             export: self.export_options(),
+            update: self.update_options(),
             ..crate::service::ServiceOptions::default()
+        }
+    }
+
+    /// Updates through RAUC (`[update]`).
+    pub fn update_options(&self) -> crate::system::update::UpdateOptions {
+        let u = &self.update;
+        let path = |v: &str| (!v.is_empty()).then(|| std::path::PathBuf::from(v));
+        crate::system::update::UpdateOptions {
+            rauc: u.rauc.clone().into(),
+            keyring: path(&u.keyring),
+            conf: path(&u.conf),
+            max_bundle: u.max_bundle_mb.saturating_mul(1 << 20),
+            reboot: u.reboot.split_whitespace().map(str::to_string).collect(),
         }
     }
 

@@ -93,12 +93,13 @@ impl Server {
     }
 }
 
-/// The binary Cargo built with the bench, or `LANBOX_BENCH_BIN` (another build of lanbox, for
-/// an A/B run of the same bench against an older or newer server).
+/// The binary Cargo built with the bench, or `BENCH_LANBOX_BIN` (another build of lanbox, for
+/// an A/B run of the same bench against an older or newer server; not `LANBOX_*`, which
+/// lanbox reads as its own configuration and warns about).
 pub fn lanbox_bin() -> &'static str {
     static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        std::env::var("LANBOX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lanbox").into())
+        std::env::var("BENCH_LANBOX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lanbox").into())
     })
 }
 

@@ -21,6 +21,7 @@ use crate::export::ExportError;
 use crate::outbox::OutboxError;
 use crate::search::SearchError;
 use crate::store::StoreError;
+use crate::system::update::UpdateError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -247,6 +248,30 @@ impl From<BackupError> for ApiError {
             | BackupError::TooNew(_) => ApiError::invalid("bad_backup", e.to_string()),
             BackupError::Store(s) => s.into(),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::NotAvailable(_) => ApiError::Coded {
+                status: StatusCode::CONFLICT,
+                code: "update_unavailable",
+                message: e.to_string(),
+            },
+            UpdateError::Refused(_) => ApiError::invalid("bundle_refused", e.to_string()),
+            UpdateError::TooLarge { .. } => ApiError::Coded {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_large",
+                message: e.to_string(),
+            },
+            UpdateError::Rauc(_) => ApiError::Coded {
+                status: StatusCode::BAD_GATEWAY,
+                code: "rauc_failed",
+                message: e.to_string(),
+            },
+            UpdateError::Io(m) => ApiError::Internal(m),
         }
     }
 }

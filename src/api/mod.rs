@@ -44,6 +44,7 @@ pub mod session;
 pub mod setup;
 pub mod stats;
 pub mod unlock;
+pub mod update;
 pub mod webhook;
 pub mod ws;
 
@@ -183,6 +184,7 @@ async fn deadline(State(s): State<Service>, req: Request, next: Next) -> Respons
     if path == "/api/v1/attachments"
         || path.starts_with("/api/v1/backups")
         || path.starts_with("/api/v1/setup/restore")
+        || path == "/api/v1/system/update/bundle"
         || path.ends_with("/export.pdf")
         || path.ends_with("/export.json")
         || path.ends_with("/export.tar")
@@ -297,6 +299,11 @@ routes! {
     post "/api/v1/backups" => backups::create,
     put "/api/v1/backups/passphrase" => backups::set_passphrase,
     get "/api/v1/backups/{name}" => backups::download,
+    get "/api/v1/system/update" => update::state,
+    put "/api/v1/system/update/bundle" => update::upload,
+    delete "/api/v1/system/update/bundle" => update::discard,
+    post "/api/v1/system/update/install" => update::install,
+    post "/api/v1/system/reboot" => update::reboot,
 }
 
 pub fn router(state: Service) -> Router {

@@ -55,6 +55,14 @@ pub enum Ephemeral {
     /// The store's health changed (`reasons`: the storage codes of `/api/v1/health`, such as
     /// `disk_full`; empty once it is healthy again). Everyone sees it.
     StoreStatus { reasons: Vec<&'static str> },
+    /// An update's install moved (`state`: `installing`, `installed`, `failed`). Admins only
+    /// (the sessions filter on role).
+    UpdateProgress {
+        state: &'static str,
+        percent: u8,
+        message: String,
+        error: Option<String>,
+    },
 }
 
 /// A logged event as the clients of one view receive it: filtered once for all of them, and
@@ -98,7 +106,7 @@ impl Outgoing {
                     Ephemeral::Typing { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
                     Ephemeral::AccountStatus { account, .. } => v.sees(&[*account], None),
                     Ephemeral::ChatRead { chat, accounts, .. } => v.sees(accounts, Some(*chat)),
-                    Ephemeral::StoreStatus { .. } => true,
+                    Ephemeral::StoreStatus { .. } | Ephemeral::UpdateProgress { .. } => true,
                 };
                 seen.then(|| Item::Ephemeral(e.clone()))
             }

@@ -13,6 +13,7 @@
 //!   account release.
 
 pub mod lifecycle;
+pub mod updates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ pub struct ServiceOptions {
     pub backup: BackupOptions,
     /// PDF transcripts: fonts directory, time zone, the box's name (`[export]`).
     pub export: crate::export::ExportOptions,
+    /// Updates through RAUC (`[update]`).
+    pub update: crate::system::update::UpdateOptions,
 }
 
 impl Default for ServiceOptions {
@@ -70,6 +73,7 @@ impl Default for ServiceOptions {
             retention: Retention::default(),
             backup: BackupOptions::default(),
             export: crate::export::ExportOptions::default(),
+            update: crate::system::update::UpdateOptions::default(),
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Service {
     pub http: reqwest::Client,
     /// First run: the one-time setup code while the box has no user.
     pub setup: Arc<SetupGate>,
+    /// This box's update: a staged bundle, its install, the reboot.
+    pub updates: updates::Updates,
     /// Stops every background task of the service ([`Service::shutdown`]).
     stop: Arc<watch::Sender<bool>>,
     /// Set when the box should stop and start again on its data directory (a first-run
@@ -144,7 +150,9 @@ impl Service {
             path: "backup options".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let updates = updates::Updates::new(options.update.clone(), store.dir(), hub.clone());
         Ok(Service {
+            updates,
             attachments,
             backups,
             system_stats: Arc::default(),

@@ -6,6 +6,7 @@ pub mod mdns;
 pub mod notify;
 pub mod ota;
 pub mod tls;
+pub mod update;
 
 /// Makes a file-size limit (`RLIMIT_FSIZE`, a quota) an error rather than death: by default the
 /// kernel kills a process with `SIGXFSZ` when it writes past its limit; ignored, the write fails

@@ -411,6 +411,20 @@ impl Session {
                     })
                 }
                 Ephemeral::StoreStatus { reasons } => store_status(self.last_sent, reasons),
+                Ephemeral::UpdateProgress {
+                    state,
+                    percent,
+                    message,
+                    error,
+                } => {
+                    if self.caller.role != crate::auth::Role::Admin {
+                        return Ok(());
+                    }
+                    json!({
+                        "type": "update.progress", "seq": self.last_sent, "state": state,
+                        "percent": percent, "message": message, "error": error,
+                    })
+                }
             },
         };
         self.feed_text(Utf8Bytes::from(v.to_string())).await
