@@ -169,6 +169,7 @@ impl Updates {
             .and_then(|b| serde_json::from_slice(&b).ok());
         let (available, reason, system) = match system {
             Ok(s) => (true, None, Some(s)),
+            Err(UpdateError::NotAvailable(why)) => (false, Some(why), None),
             Err(e) => (false, Some(e.to_string()), None),
         };
         let outcome = match (&last, &system) {

@@ -10,9 +10,10 @@
 // Screenshots of the main views go to target/browser-artifacts/.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import zlib from 'node:zlib';
@@ -199,6 +200,33 @@ async function stored(p, text, origin = new URL(p.url()).origin) {
   }, `lanbox to store "${text}"`);
 }
 
+/** Keys (openssl) and RAUC bundles for the update check, or null where RAUC is missing. */
+function updateBundles(data) {
+  try { execFileSync('sh', ['-c', 'command -v rauc && command -v mksquashfs && command -v openssl'], { stdio: 'ignore' }); } catch { return null; }
+  const dir = join(data, '..', `${basename(data)}-update`);
+  mkdirSync(dir, { recursive: true });
+  const keys = (name) => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', `/CN=lanbox ${name}`,
+      '-keyout', join(dir, `${name}.key.pem`), '-out', join(dir, `${name}.cert.pem`)], { stdio: 'ignore' });
+    return [join(dir, `${name}.cert.pem`), join(dir, `${name}.key.pem`)];
+  };
+  const bundle = (version, [cert, key], name) => {
+    const c = join(dir, `content-${name}`);
+    mkdirSync(c, { recursive: true });
+    writeFileSync(join(c, 'manifest.raucm'), `[update]\ncompatible=lanbox-browser\nversion=${version}\n\n[bundle]\nformat=verity\n\n[image.rootfs]\nfilename=rootfs.ext4\n`);
+    writeFileSync(join(c, 'rootfs.ext4'), randomBytes(256 << 10));
+    const out = join(dir, `${name}.raucb`);
+    execFileSync('rauc', ['bundle', `--cert=${cert}`, `--key=${key}`, c, out], { stdio: 'ignore' });
+    return out;
+  };
+  const ours = keys('ours');
+  const conf = join(dir, 'system.conf');
+  writeFileSync(conf, `[system]\ncompatible=lanbox-browser\nbootloader=noop\n\n[keyring]\npath=${ours[0]}\n\n[slot.rootfs.0]\ndevice=${dir}/a\nbootname=A\n\n[slot.rootfs.1]\ndevice=${dir}/b\nbootname=B\n`);
+  const junk = join(dir, 'junk.raucb');
+  writeFileSync(junk, randomBytes(64 << 10));
+  return { conf, keyring: ours[0], good: bundle('2026.12.2', ours, 'good'), foreign: bundle('2026.12.3', keys('theirs'), 'foreign'), junk };
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 async function main() {
@@ -211,6 +239,9 @@ async function main() {
   log('simulator', SIM);
   await run(['init', '--data', data]);
   const env = { LANBOX_SERVER_LISTEN: '127.0.0.1:0', LANBOX_SERVER_MDNS: 'false', LANBOX_DATA: data };
+  // Update bundles made and signed by the real RAUC, and the keyring the box checks them with.
+  const upd = updateBundles(data);
+  if (upd) Object.assign(env, { LANBOX_UPDATE_CONF: upd.conf, LANBOX_UPDATE_KEYRING: upd.keyring, LANBOX_UPDATE_REBOOT: 'false' });
   const box = await start(['serve', '--data', data], env, {
     fp: /fingerprint: (\S+)/, code: /setup code (\S+)/, addr: /listening on https:\/\/(\S+)/,
   });
@@ -1375,6 +1406,28 @@ async function main() {
     const got = (await import('node:fs')).readFileSync(await download.path());
     if (got.subarray(0, 8).toString() !== 'LANBOXBK') throw new Error('not a lanbox backup: ' + got.subarray(0, 8).toString('hex'));
     if (got.includes(Buffer.from('zebracorn')) || got.includes(Buffer.from('Sent by the agent'))) throw new Error('message text readable in the backup file');
+  });
+
+  await check('settings: an update bundle is checked by RAUC; unsigned and foreign ones are refused with the reason', async () => {
+    if (!upd) throw new Blocked('needs rauc, mksquashfs and openssl (scripts/install-deps.sh installs them)');
+    await page.goto(BASE + '/#/settings/system');
+    const box = page.getByRole('region', { name: 'Update' });
+    // This machine has no A/B slots and no RAUC service: said so, and a bundle can still be checked.
+    await box.locator('[data-update-unavailable]').waitFor();
+    const input = box.getByLabel('Update bundle');
+    await input.setInputFiles(upd.junk);
+    await box.locator('[data-update-status].error', { hasText: 'bundle was refused' }).waitFor();
+    await input.setInputFiles(upd.foreign);
+    await box.locator('[data-update-status].error', { hasText: 'bundle was refused' }).waitFor();
+    await input.setInputFiles(upd.good);
+    await page.getByText('Bundle 2026.12.2 checked').waitFor();
+    await box.locator('[data-update-bundle="2026.12.2"]', { hasText: 'signed with this box' }).waitFor();
+    // Not installable here (no slots): the button says so by being off.
+    if (!(await box.getByRole('button', { name: 'Install' }).isDisabled())) throw new Error('Install offered on a system without slots');
+    await box.scrollIntoViewIfNeeded();
+    await shot(page, '30-settings-update');
+    await box.getByRole('button', { name: 'Discard' }).click();
+    await box.locator('[data-update-unavailable]').waitFor();
   });
 
   await check('a full disk: a banner for admins and agents, reads go on, and it resumes by itself', async () => {

@@ -58,13 +58,18 @@ export const chatPath = (chat) => `/api/v1/chats/${encodeURIComponent(chat)}`;
 
 /** Streams a file to POST /api/v1/attachments with upload progress (fetch has none). */
 export function upload(account, file, onProgress) {
+  // The file's own name and type go with it: Telegram shows the name, and picks a photo
+  // over a document by the type.
+  const name = file.name ? `&name=${encodeURIComponent(file.name)}` : '';
+  return sendFile('POST', `/api/v1/attachments?account=${encodeURIComponent(account)}${name}`, file, onProgress, file.type);
+}
+
+/** Streams `file` as the body of `method path`, calling `onProgress(loaded, total)`. */
+export function sendFile(method, path, file, onProgress, type) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    // The file's own name and type go with it: Telegram shows the name, and picks a photo
-    // over a document by the type.
-    const name = file.name ? `&name=${encodeURIComponent(file.name)}` : '';
-    x.open('POST', `/api/v1/attachments?account=${encodeURIComponent(account)}${name}`);
-    x.setRequestHeader('content-type', file.type || 'application/octet-stream');
+    x.open(method, path);
+    x.setRequestHeader('content-type', type || 'application/octet-stream');
     x.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded, e.total);
     x.onload = () => {
       let body = null;

@@ -341,6 +341,10 @@ export class Inbox {
       case 'store.status':
         this.setStore(e);
         break;
+      case 'update.progress':
+        // Settings -> System follows the install (admins only receive these).
+        dispatchEvent(new CustomEvent('lanbox:update-progress', { detail: e }));
+        break;
       case 'account.status': {
         const a = this.accounts.find((x) => x.id === e.account);
         if (a) { a.status = e.status; a.status_detail = e.detail ?? null; this.renderAccounts(); }

@@ -1,12 +1,13 @@
 // Settings for admins: Telegram accounts (add, rename, rented, daily limit, webhook or
 // polling, status and last error, remove or release), users (grants, passwords, disabling)
 // and the system (version, certificate, uptime, counts, outbox backlog, storage use,
-// attachment and S3 sync backlogs, and backups: passphrase, back up now, download). Every
+// attachment and S3 sync backlogs, backups: passphrase, back up now, download; and the update:
+// slots, a bundle uploaded and checked, its install with progress, the reboot). Every
 // user, agents included, manages their own API tokens here. Questions are asked in the page (`ask`), never with
 // `window.prompt`, so a password is never shown.
 
 import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from './dom.js';
-import { get, post, patch, put, del, explain } from './api.js';
+import { get, post, patch, put, del, explain, sendFile } from './api.js';
 import { labelSettings, notifySettings } from './team.js';
 import { cannedSettings } from './canned.js';
 
@@ -288,11 +289,92 @@ async function backups(box) {
       : h('p', { class: 'muted' }, 'No backups yet.'));
 }
 
+/** Settings -> System -> Update: the A/B slots, a bundle uploaded and checked by RAUC, its
+ * install into the other slot with progress, then the reboot the admin confirms. */
+async function updates(box) {
+  let st;
+  try { st = await get('/api/v1/system/update'); } catch (e) { replace(box, h('p', { class: 'error' }, 'Update: ' + explain(e))); return; }
+  const again = () => updates(box);
+  const status = h('p', { 'data-update-status': '', role: 'status' });
+  const bar = h('progress', { max: 100, value: st.install.percent, hidden: st.install.state !== 'installing' });
+  const showInstall = (i) => {
+    bar.hidden = i.state !== 'installing';
+    bar.value = i.percent;
+    status.className = i.state === 'failed' ? 'error' : '';
+    status.textContent = i.state === 'installing' ? `Installing: ${i.percent}% ${i.message}`
+      : i.state === 'failed' ? `The install failed; the running system is unchanged. ${i.error || ''}`
+        : i.state === 'installed' ? 'Installed. Reboot to start the new version; if it does not come up healthy, the box goes back to this one by itself.' : '';
+  };
+  showInstall(st.install);
+  const onProgress = (e) => {
+    if (!box.isConnected) { removeEventListener('lanbox:update-progress', onProgress); return; }
+    showInstall(e.detail);
+    if (e.detail.state !== 'installing') again();
+  };
+  addEventListener('lanbox:update-progress', onProgress);
+  if (!st.available && !st.bundle) {
+    replace(box, h('p', { class: 'muted', 'data-update-unavailable': '' },
+      'Updates through RAUC are not available on this system (a box installed from the .deb updates with apt). ',
+      st.reason ? `RAUC says: ${st.reason}` : ''), updateUpload(st, again, status), status);
+    return;
+  }
+  const sys = st.system;
+  const slots = sys ? sys.slots.filter((s) => s.class === 'rootfs').map((s) => h('tr', { 'data-slot': s.bootname || s.name },
+    h('td', { 'data-label': 'Slot' }, s.bootname || s.name), h('td', { 'data-label': 'State' }, s.state),
+    h('td', { 'data-label': 'Boot status' }, s.boot_status || ''), h('td', { 'data-label': 'Version' }, s.version || 'unknown'),
+    h('td', { 'data-label': 'Installed' }, s.installed_at || ''))) : [];
+  const last = st.last ? h('p', { 'data-update-last': st.last.outcome || '' }, `Last update: ${st.last.version} into slot ${st.last.slot || '?'} — `,
+    st.last.outcome === 'running' ? 'running now.' : st.last.outcome === 'rolled_back'
+      ? `it did not come up healthy, so the box went back to slot ${st.last.from}.` : 'waiting for a reboot.') : null;
+  const b = st.bundle;
+  const install = h('button', { class: 'btn primary', type: 'button', disabled: !b || st.install.state === 'installing' || !st.available, onclick: async () => {
+    install.disabled = true;
+    try { await post('/api/v1/system/update/install', {}); showInstall({ state: 'installing', percent: 0, message: 'starting' }); } catch (e) { toastError('Install: ' + explain(e)); install.disabled = false; }
+  } }, 'Install');
+  const discard = h('button', { class: 'btn', type: 'button', disabled: !b || st.install.state === 'installing', onclick: async () => {
+    try { await del('/api/v1/system/update/bundle'); again(); } catch (e) { toastError(explain(e)); }
+  } }, 'Discard');
+  const reboot = st.install.state === 'installed' ? h('button', { class: 'btn danger', type: 'button', onclick: async () => {
+    const yes = await ask({ title: 'Reboot the box now?', confirm: 'Reboot', danger: true,
+      body: ['The box restarts into the new version: the inbox is away for a minute or two. Telegram keeps new messages meanwhile.'] });
+    if (!yes) return;
+    try { await post('/api/v1/system/reboot', {}); status.textContent = 'Rebooting… this page reconnects by itself.'; } catch (e) { toastError('Reboot: ' + explain(e)); }
+  } }, 'Reboot now…') : null;
+  const target = st.target ? ` It installs into slot ${st.target.bootname || st.target.name} (now ${st.target.version || 'unknown version'}); the running slot stays as it is.` : '';
+  replace(box,
+    sys ? h('p', null, `Board ${sys.compatible}; booted from slot ${sys.booted || '?'}.`) : h('p', { class: 'muted' }, `This system cannot install updates. RAUC says: ${st.reason || 'nothing'}`),
+    slots.length ? h('table', null, h('thead', null, h('tr', null, ['Slot', 'State', 'Boot status', 'Version', 'Installed'].map((t) => h('th', null, t)))), h('tbody', null, slots)) : null,
+    last,
+    b ? h('p', { 'data-update-bundle': b.version }, `Bundle ${b.version} for ${b.compatible}, checked by RAUC: signed with this box's key.${target}`)
+      : h('p', { class: 'muted' }, 'No bundle uploaded.'),
+    h('p', null, updateUpload(st, again, status), ' ', install, ' ', discard, ' ', reboot),
+    bar, status);
+}
+
+/** The file picker that uploads a bundle (streamed, with progress), checked by the box. */
+function updateUpload(st, again, status) {
+  const input = h('input', { type: 'file', accept: '.raucb', 'aria-label': 'Update bundle', onchange: async () => {
+    const f = input.files[0];
+    if (!f) return;
+    if (f.size > st.max_bundle) { status.className = 'error'; status.textContent = `The file is larger than this box accepts (${size(st.max_bundle)}).`; return; }
+    status.className = '';
+    try {
+      const r = await sendFile('PUT', '/api/v1/system/update/bundle', f, (done, total) => { status.textContent = `Uploading ${Math.round(100 * done / total)}%…`; });
+      toast(`Bundle ${r.bundle.version} checked`);
+      again();
+    } catch (e) { status.className = 'error'; status.textContent = explain(e); }
+    input.value = '';
+  } });
+  return h('label', null, 'Upload a bundle: ', input);
+}
+
 async function system(body) {
   const [health, stats] = await Promise.all([get('/api/v1/health'), get('/api/v1/stats')]);
   const up = health.uptime_s;
   const backupBox = h('section', { 'aria-label': 'Backup' }, h('p', { class: 'muted' }, 'Loading…'));
   backups(backupBox);
+  const updateBox = h('section', { 'aria-label': 'Update' }, h('p', { class: 'muted' }, 'Loading…'));
+  updates(updateBox);
   const kv = (rows) => h('dl', { class: 'kv' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
   replace(body,
     kv([
@@ -308,6 +390,8 @@ async function system(body) {
     ]),
     h('h2', null, 'Backup'),
     backupBox,
+    h('h2', null, 'Update'),
+    updateBox,
     h('h2', null, 'By account'),
     h('table', null, h('thead', null, h('tr', null, ['Account', 'Chats', 'Messages', 'Unread'].map((t) => h('th', null, t)))),
       h('tbody', null, stats.by_account.map((a) => h('tr', null, h('td', { 'data-label': 'Account' }, a.name), h('td', { 'data-label': 'Chats' }, String(a.chats)),
