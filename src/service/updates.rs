@@ -50,6 +50,16 @@ struct Last {
     /// Bootname of the slot running when it was written.
     from: Option<String>,
     at: i64,
+    /// The kernel's boot ID when it was written: the outcome is known only after a reboot.
+    #[serde(default)]
+    boot: String,
+}
+
+/// This boot's ID (`/proc/sys/kernel/random/boot_id`; empty where there is none).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 struct State {
@@ -173,7 +183,8 @@ impl Updates {
             Err(e) => (false, Some(e.to_string()), None),
         };
         let outcome = match (&last, &system) {
-            (Some(l), Some(s)) if install.state != "installed" => Some(match (&l.slot, &s.booted) {
+            (Some(l), _) if l.boot == boot_id() => Some("waiting_for_reboot"),
+            (Some(l), Some(s)) => Some(match (&l.slot, &s.booted) {
                 (Some(slot), Some(booted)) if slot == booted => "running",
                 (_, Some(booted)) if l.from.as_ref() == Some(booted) => "rolled_back",
                 _ => "unknown",
@@ -247,6 +258,7 @@ impl Updates {
                             .and_then(|t| t.bootname.clone()),
                         from: before.as_ref().and_then(|s| s.booted.clone()),
                         at: crate::store::ctx::unix_now(),
+                        boot: boot_id(),
                     };
                     if let Ok(b) = serde_json::to_vec(&last) {
                         let _ = std::fs::write(this.dir.join(LAST), b);

@@ -325,7 +325,7 @@ async function updates(box) {
     h('td', { 'data-label': 'Installed' }, s.installed_at || ''))) : [];
   const last = st.last ? h('p', { 'data-update-last': st.last.outcome || '' }, `Last update: ${st.last.version} into slot ${st.last.slot || '?'} — `,
     st.last.outcome === 'running' ? 'running now.' : st.last.outcome === 'rolled_back'
-      ? `it did not come up healthy, so the box went back to slot ${st.last.from}.` : 'waiting for a reboot.') : null;
+      ? `it did not come up healthy, so the box went back to slot ${st.last.from}.` : st.last.outcome === 'waiting_for_reboot' ? 'waiting for a reboot.' : 'outcome unknown.') : null;
   const b = st.bundle;
   const install = h('button', { class: 'btn primary', type: 'button', disabled: !b || st.install.state === 'installing' || !st.available, onclick: async () => {
     install.disabled = true;
