@@ -227,6 +227,12 @@ fn write_new_key(path: &Path, key: &SecretKey) -> Result<(), StoreError> {
     let mut f = opts.open(path).map_err(io_err(path))?;
     f.write_all(key.expose()).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))?;
+    // And its name: a power cut must not keep the database and lose the key beside it.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
     Ok(())
 }
 

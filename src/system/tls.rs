@@ -124,16 +124,49 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 }
 
 fn load(source: &CertSource) -> Result<Loaded, TlsError> {
-    let (cert_path, key_path) = match source {
-        CertSource::Files { cert, key } => (cert.clone(), key.clone()),
+    match source {
+        CertSource::Files { cert, key } => load_pair(cert, key),
         CertSource::SelfSigned { dir, names } => {
             let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
             if !c.exists() || !k.exists() {
                 generate(dir, names)?;
+                return load_pair(&c, &k);
             }
-            (c, k)
+            match load_pair(&c, &k) {
+                // lanbox's own pair, unreadable: torn by a power cut while it was first written
+                // (before it was written durably), or damaged since. A box that cannot serve
+                // helps nobody, and a new certificate only changes the fingerprint: the old
+                // files are kept aside as evidence, and the new fingerprint is logged.
+                Err(TlsError::Pem { path, detail }) => {
+                    let aside = dir.join(format!("damaged-{}", unix_now()));
+                    tracing::warn!(
+                        %path, %detail, aside = %aside.display(),
+                        "the box's own TLS certificate is unreadable; moved aside, making a new one (its fingerprint changes)"
+                    );
+                    std::fs::create_dir_all(&aside).map_err(io(&aside))?;
+                    for f in [&c, &k] {
+                        if let Some(name) = f.file_name() {
+                            std::fs::rename(f, aside.join(name)).map_err(io(f))?;
+                        }
+                    }
+                    generate(dir, names)?;
+                    load_pair(&c, &k)
+                }
+                other => other,
+            }
         }
-    };
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn load_pair(cert_path: &Path, key_path: &Path) -> Result<Loaded, TlsError> {
+    let (cert_path, key_path) = (cert_path.to_path_buf(), key_path.to_path_buf());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .map_err(|e| TlsError::Pem {
             path: cert_path.display().to_string(),
@@ -175,20 +208,38 @@ fn generate(dir: &Path, names: &[String]) -> Result<(), TlsError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let ck =
         rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::Generate(e.to_string()))?;
-    let key_path = dir.join("key.pem");
+    // Each file written whole and synced before it takes its name, then the directory synced:
+    // a power cut leaves the old state or the new, never an empty or half file (found by the
+    // image's boot test: a box cut off ~20 s after its first start had an empty cert.pem and
+    // refused to start from then on).
+    write_durably(
+        &dir.join("key.pem"),
+        ck.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    write_durably(&dir.join("cert.pem"), ck.cert.pem().as_bytes(), 0o644)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+fn write_durably(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let tmp = path.with_extension("pem.tmp");
+    let _ = std::fs::remove_file(&tmp);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(mode);
     }
-    let mut f = opts.open(&key_path).map_err(io(&key_path))?;
-    f.write_all(ck.signing_key.serialize_pem().as_bytes())
-        .map_err(io(&key_path))?;
-    let cert_path = dir.join("cert.pem");
-    std::fs::write(&cert_path, ck.cert.pem()).map_err(io(&cert_path))?;
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// Names for a self-signed certificate: host name, the mDNS name, `localhost`, and every
@@ -316,4 +367,61 @@ pub fn client_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own(dir: &Path) -> CertSource {
+        CertSource::SelfSigned {
+            dir: dir.to_path_buf(),
+            names: vec!["localhost".into()],
+        }
+    }
+
+    #[test]
+    fn the_own_certificate_is_kept_then_remade_when_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CertStore::load(own(dir.path())).unwrap().fingerprint();
+        assert_eq!(CertStore::load(own(dir.path())).unwrap().fingerprint(), first);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "only cert.pem and key.pem, no temporary file left: {names:?}"
+        );
+        // Regression: a power cut right after the first start left an empty cert.pem, and the
+        // box refused to start from then on.
+        std::fs::write(dir.path().join("cert.pem"), b"").unwrap();
+        let again = CertStore::load(own(dir.path())).unwrap().fingerprint();
+        assert_ne!(again, first);
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert_eq!(aside.len(), 1, "the damaged pair is kept aside");
+        assert_eq!(std::fs::read(aside[0].join("cert.pem")).unwrap(), b"");
+        assert!(aside[0].join("key.pem").exists());
+    }
+
+    #[test]
+    fn an_operators_unreadable_certificate_is_an_error_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, b"").unwrap();
+        std::fs::write(&key, b"").unwrap();
+        assert!(matches!(
+            CertStore::load(CertSource::Files {
+                cert: cert.clone(),
+                key
+            }),
+            Err(TlsError::Pem { .. })
+        ));
+        assert_eq!(std::fs::read(&cert).unwrap(), b"");
+    }
 }
