@@ -55,6 +55,9 @@ pub struct ServiceOptions {
     pub backup: BackupOptions,
     /// PDF transcripts: fonts directory, time zone, the box's name (`[export]`).
     pub export: crate::export::ExportOptions,
+    /// The box's Telegram application that user accounts log in with (`[telegram]`); `None`
+    /// when it has none (then user logins are refused, saying so).
+    pub telegram_app: Option<crate::channels::mtproto::TelegramApp>,
 }
 
 impl Default for ServiceOptions {
@@ -70,6 +73,7 @@ impl Default for ServiceOptions {
             retention: Retention::default(),
             backup: BackupOptions::default(),
             export: crate::export::ExportOptions::default(),
+            telegram_app: None,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use grammers_client::sender::{ConnectionParams, NoRetries, SenderPool};
 use grammers_client::{Client, InvocationError};
 use grammers_crypto::two_factor_auth::{calculate_2fa, check_p_and_g};
+use grammers_session::Session;
 use grammers_session::storages::MemorySession;
 use grammers_tl_types as tl;
 use serde::{Deserialize, Serialize};
@@ -145,26 +146,42 @@ pub async fn begin(store: &Store, spec: LoginSpec) -> Result<PendingLogin, Login
         runner,
         phone_code_hash: String::new(),
     };
-    let sent = pending
-        .client
-        .invoke(&tl::functions::auth::SendCode {
-            phone_number: pending.spec.phone.clone(),
-            api_id: pending.spec.api_id,
-            api_hash: pending.spec.api_hash.clone(),
-            settings: tl::types::CodeSettings {
-                allow_flashcall: false,
-                current_number: false,
-                allow_app_hash: false,
-                allow_missed_call: false,
-                allow_firebase: false,
-                unknown_number: false,
-                logout_tokens: None,
-                token: None,
-                app_sandbox: None,
-            }
-            .into(),
-        })
-        .await?;
+    let send = tl::functions::auth::SendCode {
+        phone_number: pending.spec.phone.clone(),
+        api_id: pending.spec.api_id,
+        api_hash: pending.spec.api_hash.clone(),
+        settings: tl::types::CodeSettings {
+            allow_flashcall: false,
+            current_number: false,
+            allow_app_hash: false,
+            allow_missed_call: false,
+            allow_firebase: false,
+            unknown_number: false,
+            logout_tokens: None,
+            token: None,
+            app_sandbox: None,
+        }
+        .into(),
+    };
+    let sent = match pending.client.invoke(&send).await {
+        // The number belongs to another data centre (PHONE_MIGRATE_n): it becomes the home
+        // one, and the code is asked for there (grammers' `request_login_code` does the same).
+        Err(InvocationError::Rpc(e)) if e.code == 303 => {
+            let Some(dc) = e.value.and_then(|v| i32::try_from(v).ok()) else {
+                return Err(LoginError::Unexpected("a 303 without a data centre"));
+            };
+            let old = pending.session.home_dc_id().unwrap_or(2);
+            pool.handle.disconnect_from_dc(old);
+            pending
+                .session
+                .set_home_dc_id(dc)
+                .await
+                .map_err(|_| LoginError::Unexpected("the session refused a data centre"))?;
+            tracing::info!(dc, "login moved to the number's data centre");
+            pending.client.invoke(&send).await?
+        }
+        other => other?,
+    };
     pending.phone_code_hash = match sent {
         tl::enums::auth::SentCode::Code(c) => c.phone_code_hash,
         _ => return Err(LoginError::Unexpected("auth.sendCode did not send a code")),
