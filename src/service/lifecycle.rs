@@ -12,6 +12,7 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 use super::Service;
 use crate::attachments::Attachments;
+use crate::channels::mtproto::{self, LoginError, UserOptions};
 use crate::channels::telegram::bots::{self, AccountError, AccountSummary, AddBot};
 use crate::channels::telegram::poller::AccountStatus;
 use crate::channels::telegram::webhook;
@@ -31,6 +32,21 @@ pub enum LifecycleError {
     Outbox(#[from] OutboxError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A Telegram user-account login or logout step failed.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(
+        "this box has no Telegram application: set [telegram] api_id and api_hash (see docs/user-accounts.md)"
+    )]
+    NoTelegramApp,
+    #[error("{0}")]
+    BadPhone(&'static str),
+    #[error("no such login in progress: it finished, was cancelled or expired; start again")]
+    LoginNotFound,
+    #[error("this login is busy with another step; wait for its answer")]
+    LoginBusy,
+    #[error("{0} logins are in progress already; finish or cancel one")]
+    TooManyLogins(usize),
 }
 
 /// How an account receives its updates.
@@ -52,6 +68,17 @@ pub fn status_parts(s: Option<&AccountStatus>) -> (&'static str, Option<String>)
         Some(AccountStatus::Running) => ("online", None),
         Some(AccountStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
         Some(AccountStatus::Stopped { reason }) => ("stopped", Some(reason.to_string())),
+    }
+}
+
+/// A user account's connector status, named as [`status_parts`] names a bot's.
+pub fn user_status_parts(s: Option<&mtproto::UserStatus>) -> (&'static str, Option<String>) {
+    match s {
+        None => ("not_running", None),
+        Some(mtproto::UserStatus::Starting) => ("starting", None),
+        Some(mtproto::UserStatus::Live { .. }) => ("online", None),
+        Some(mtproto::UserStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
+        Some(mtproto::UserStatus::Stopped { reason }) => ("stopped", Some(reason.clone())),
     }
 }
 
@@ -127,10 +154,30 @@ impl Service {
     /// Stops an account and removes it (its token is erased). With `release`, its messages,
     /// files and key go too, in the background (it may take minutes on a large account; a
     /// crash resumes it at the next start).
+    ///
+    /// A Telegram user account is logged out: its session is terminated on Telegram
+    /// (`auth.logOut`) before it is erased here; if Telegram cannot be reached, nothing changes
+    /// and the removal can be tried again.
     pub async fn remove_account(&self, id: u64, release: bool) -> Result<(), LifecycleError> {
-        self.pollers.stop(id);
-        self.outbox.stop(id);
-        bots::remove(&self.store, id).await?;
+        let rec = self.store.read(move |r| r.account(id)).await?;
+        if let Some(rec) = rec.filter(|r| r.channel == mtproto::CHANNEL) {
+            let live = serde_json::from_str::<UserOptions>(&rec.options)
+                .is_ok_and(|o| o.removed_at.is_none())
+                && rec.secret.is_some();
+            if !live {
+                return Err(AccountError::NotFound(id).into());
+            }
+            self.users.stop(id);
+            if let Err(e) = mtproto::logout(&self.store, id).await {
+                // Still signed in: it keeps receiving.
+                self.users.start(id);
+                return Err(e.into());
+            }
+        } else {
+            self.pollers.stop(id);
+            self.outbox.stop(id);
+            bots::remove(&self.store, id).await?;
+        }
         if release {
             let (pipeline, attachments) = (self.pipeline.clone(), self.attachments.clone());
             tokio::spawn(async move {

@@ -58,6 +58,10 @@ impl std::fmt::Debug for LoginSpec {
 pub struct UserOptions {
     pub api_id: i32,
     pub user_id: i64,
+    /// Set when the account was logged out (removed): the record stays as a tombstone, as a
+    /// removed bot's does, and no listing shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<i64>,
 }
 
 /// Why a login step failed. Never contains the phone number, the code or a password.
@@ -272,6 +276,7 @@ impl PendingLogin {
         let options = UserOptions {
             api_id: self.spec.api_id,
             user_id: user.id,
+            removed_at: None,
         };
         let new = NewAccount {
             channel: CHANNEL.into(),

@@ -1,7 +1,7 @@
 //! Logging a user account out: the session is terminated on Telegram (`auth.logOut`) first, so
-//! the auth key stops working there too, then its sealed copy is erased from the account record
-//! and the update state dropped. The record itself stays, as a removed bot's does: its messages
-//! are still sealed with its key until the account is released.
+//! the auth key stops working there too, then its sealed copy is erased from the account record,
+//! the update state dropped and the account marked removed. The record itself stays, as a
+//! removed bot's does: its messages are still sealed with its key until the account is released.
 //!
 //! Stop the account's connector before calling [`logout`].
 
@@ -12,6 +12,7 @@ use grammers_client::{Client, InvocationError};
 use grammers_tl_types as tl;
 
 use super::connector::load;
+use super::login::UserOptions;
 use super::state::ACCOUNT_MTSTATE;
 use super::{CHANNEL, LoginError};
 use crate::store::{Store, StoreError};
@@ -45,6 +46,10 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
                 return Err(StoreError::UnknownAccount(account));
             }
             rec.secret = None;
+            if let Ok(mut o) = serde_json::from_str::<UserOptions>(&rec.options) {
+                o.removed_at = Some(ctx.now);
+                rec.options = serde_json::to_string(&o).expect("options serialise");
+            }
             ctx.put_account(rec)?;
             ctx.txn().open_table(ACCOUNT_MTSTATE)?.remove(account)?;
             Ok(())
