@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
-    /// Add, list, change or remove channel accounts (Telegram bots).
+    /// Add, list, change or remove channel accounts (Telegram bots and people's own Telegram
+    /// accounts).
     Account {
         #[command(subcommand)]
         command: AccountCommand,
@@ -256,6 +257,24 @@ enum AccountCommand {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
+    /// Add a person's own Telegram account (a user account, over MTProto): Telegram sends a
+    /// code to their Telegram app, which this asks for, then the account's 2FA password if it
+    /// has one (or set LANBOX_TELEGRAM_PASSWORD). Needs the box's [telegram] api_id and
+    /// api_hash (docs/user-accounts.md). Run it while `lanbox serve` is stopped; while it runs,
+    /// use Settings -> Accounts or POST /api/v1/account-logins.
+    AddUser {
+        /// The account's phone number with its country code (+49 30 1234567).
+        #[arg(long)]
+        phone: String,
+        /// Label shown in the inbox (default: the person's first name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Redact login codes (messages from Telegram's chat 777000).
+        #[arg(long)]
+        rented: bool,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
     /// List accounts (never shows tokens).
     List {
         /// One JSON object per line instead of a table.
@@ -294,8 +313,9 @@ enum AccountCommand {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
-    /// Remove an account: its token is erased and it stops receiving. Its stored messages stay
-    /// (sealed, still searchable by those granted it) unless --release is given.
+    /// Remove an account: its token is erased (a user account is logged out on Telegram) and
+    /// it stops receiving. Its stored messages stay (sealed, still searchable by those granted
+    /// it) unless --release is given.
     Remove {
         /// Account ID, as `account list` shows it.
         id: u64,
@@ -605,6 +625,7 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
     use lanbox::channels::telegram::client::{Token, http_client};
     let data = match &command {
         AccountCommand::Add { data, .. }
+        | AccountCommand::AddUser { data, .. }
         | AccountCommand::List { data, .. }
         | AccountCommand::Update { data, .. }
         | AccountCommand::Remove { data, .. } => data.clone(),
@@ -634,16 +655,45 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 let a = bots::add(&store, http_client()?, spec).await?;
                 println!("{}", bots::table(&[a]));
             }
+            AccountCommand::AddUser {
+                phone, name, rented, ..
+            } => {
+                let app = config.telegram_app()?.ok_or(
+                    "this box has no Telegram application: set [telegram] api_id and api_hash \
+                     (or LANBOX_TELEGRAM_API_ID and LANBOX_TELEGRAM_API_HASH; see docs/user-accounts.md)",
+                )?;
+                let phone = lanbox::channels::mtproto::normalise_phone(&phone)?;
+                let id = add_user(&store, app.login_spec(phone, name, rented)).await?;
+                let all = lanbox::channels::mtproto::accounts::list(&store).await?;
+                let added: Vec<_> = all.into_iter().filter(|a| a.id == id).collect();
+                println!("{}", lanbox::channels::mtproto::accounts::table(&added));
+            }
             AccountCommand::List { json, .. } => {
+                use lanbox::channels::mtproto::accounts as user_accounts;
                 let all = bots::list(&store).await?;
+                let users = user_accounts::list(&store).await?;
                 if json {
                     for a in &all {
                         println!("{}", serde_json::to_string(a)?);
                     }
-                } else if all.is_empty() {
-                    println!("no accounts yet: add one with `lanbox account add telegram --token ...`");
+                    for a in &users {
+                        println!("{}", serde_json::to_string(a)?);
+                    }
+                } else if all.is_empty() && users.is_empty() {
+                    println!(
+                        "no accounts yet: add one with `lanbox account add telegram --token ...` \
+                         or `lanbox account add-user --phone ...`"
+                    );
                 } else {
-                    println!("{}", bots::table(&all));
+                    if !all.is_empty() {
+                        println!("{}", bots::table(&all));
+                    }
+                    if !users.is_empty() {
+                        if !all.is_empty() {
+                            println!();
+                        }
+                        println!("{}", user_accounts::table(&users));
+                    }
                 }
             }
             AccountCommand::Update {
@@ -691,9 +741,24 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
             AccountCommand::Remove { id, release, .. } => {
                 // A tombstoned account can still be released (e.g. to finish an interrupted one).
                 let pending = lanbox::ingest::release::pending(&store)?.contains(&id);
-                match bots::remove(&store, id).await {
-                    Err(bots::AccountError::NotFound(_)) if release || pending => {}
-                    other => other?,
+                let user = store
+                    .read(move |r| r.account(id))
+                    .await?
+                    .as_ref()
+                    .and_then(lanbox::channels::mtproto::accounts::summary);
+                if let Some(u) = user {
+                    // Logged out on Telegram first: the session stops working there too.
+                    if u.signed_in {
+                        lanbox::channels::mtproto::logout(&store, id).await?;
+                        println!("account {id} logged out on Telegram");
+                    } else {
+                        return Err(format!("account {id} has no session to log out").into());
+                    }
+                } else {
+                    match bots::remove(&store, id).await {
+                        Err(bots::AccountError::NotFound(_)) if release || pending => {}
+                        other => other?,
+                    }
                 }
                 if release || pending {
                     let index = std::sync::Arc::new(lanbox::search::SearchIndex::new());
@@ -713,6 +778,57 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
         }
         Ok::<(), AnyError>(())
     })
+}
+
+/// Logs a user account in on the terminal: the code (asked again after a wrong one), then
+/// the 2FA password when the account has one. Standard input is read on a blocking thread, so
+/// the login's connection keeps being served while the person types.
+async fn add_user(store: &Store, spec: lanbox::channels::mtproto::LoginSpec) -> Result<u64, AnyError> {
+    use lanbox::auth::prompt;
+    use lanbox::channels::mtproto::{self, LoginError};
+    const TRIES: usize = 3;
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, AnyError> {
+        Ok(tokio::task::spawn_blocking(f).await??)
+    }
+    let pending = mtproto::begin(store, spec).await?;
+    eprintln!("Telegram sent a login code to the account's Telegram app (or by SMS).");
+    let mut tries = 0;
+    let account = loop {
+        tries += 1;
+        let code = blocking(|| prompt::line("Login code: "))
+            .await?
+            .ok_or("no login code given")?;
+        match pending.submit_code(&code).await {
+            Ok(id) => break Some(id),
+            Err(LoginError::PasswordRequired) => break None,
+            Err(LoginError::CodeInvalid) if tries < TRIES => {
+                eprintln!("lanbox: the code is wrong; try again")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(id) = account {
+        return Ok(id);
+    }
+    eprintln!("The account has a 2FA password.");
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let password = zeroize::Zeroizing::new(
+            blocking(|| prompt::secret("LANBOX_TELEGRAM_PASSWORD", "2FA password: ", false)).await?,
+        );
+        match pending.submit_password(&password).await {
+            Ok(id) => return Ok(id),
+            Err(LoginError::PasswordInvalid)
+                if tries < TRIES && std::env::var_os("LANBOX_TELEGRAM_PASSWORD").is_none() =>
+            {
+                eprintln!("lanbox: the 2FA password is wrong; try again")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn user(command: UserCommand) -> Result<(), AnyError> {
