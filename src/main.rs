@@ -708,6 +708,27 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 ..
             } => {
                 use lanbox::channels::telegram::webhook as hook;
+                let limit = if no_daily_limit {
+                    Some(None)
+                } else {
+                    daily_limit.map(Some)
+                };
+                let user = store
+                    .read(move |r| r.account(id))
+                    .await?
+                    .as_ref()
+                    .and_then(lanbox::channels::mtproto::accounts::summary);
+                if user.is_some() {
+                    if webhook.is_some() || polling {
+                        return Err("a user account has no mode: it always receives over MTProto".into());
+                    }
+                    use lanbox::channels::mtproto::accounts as user_accounts;
+                    let changed = user_accounts::update(&store, id, name, rented, limit)
+                        .await?
+                        .ok_or_else(|| format!("no account {id}"))?;
+                    println!("{}", user_accounts::table(&[changed]));
+                    return Ok(());
+                }
                 if let Some(base) = webhook {
                     let cert = if self_signed {
                         Some(
@@ -726,11 +747,6 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                     hook::switch_to_polling(&store, http_client()?, id).await?;
                     println!("webhook removed: account {id} polls again");
                 }
-                let limit = if no_daily_limit {
-                    Some(None)
-                } else {
-                    daily_limit.map(Some)
-                };
                 let changes = AccountChanges {
                     name,
                     rented,

@@ -100,6 +100,18 @@ async fn add_user_asks_for_the_code_and_the_password_and_remove_logs_out() {
     );
     let id = user["id"].to_string();
 
+    let out = binary::output(binary::command(
+        &["account", "update", &id, "--name", "Support", "--rented", "true"],
+        &data,
+    ))
+    .await;
+    assert!(out.status.success(), "{}", binary::describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Support"),
+        "{}",
+        binary::describe(&out)
+    );
+
     let out = binary::output(binary::command(&["account", "remove", &id], &data)).await;
     assert!(out.status.success(), "{}", binary::describe(&out));
     assert!(!sim.authorized(), "auth.logOut reached Telegram");

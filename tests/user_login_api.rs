@@ -166,6 +166,24 @@ async fn a_login_with_a_code_adds_a_user_account_that_receives_at_once_and_remov
     r.sim.message_from(&ann, "hello from Ann's phone");
     wait_for_text(&r, "hello from Ann's phone").await;
 
+    // Its label and rented flag change like a bot's; it has no mode to switch.
+    let path = format!("/api/v1/accounts/{account}");
+    let (st, v) = request(
+        &r.s,
+        "PATCH",
+        &r.root,
+        &path,
+        Some(json!({"name": "Support", "rented": false})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["name"].as_str(), v["rented"].as_bool()),
+        (Some("Support"), Some(false))
+    );
+    let (st, v) = request(&r.s, "PATCH", &r.root, &path, Some(json!({"mode": "polling"}))).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (400, Some("bad_mode")), "{v}");
+
     // The finished login is gone.
     let (st, v) = code(&r, &login, &sent).await;
     assert_eq!(

@@ -191,6 +191,24 @@ pub async fn update(
     {
         return Err(ApiError::invalid("bad_name", "a name is 1 to 200 bytes"));
     }
+    let is_user = s
+        .store
+        .read(move |r| r.account(id))
+        .await?
+        .is_some_and(|a| a.channel == mtproto::CHANNEL);
+    if is_user {
+        // A user account has no receiving mode to switch.
+        if req.mode.is_some() || req.webhook_base.is_some() {
+            return Err(ApiError::invalid(
+                "bad_mode",
+                "a user account has no mode: it always receives over MTProto",
+            ));
+        }
+        mtproto::accounts::update(&s.store, id, req.name, req.rented, req.daily_limit)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        return Ok(Json(one(&s, id).await?));
+    }
     let changes = AccountChanges {
         name: req.name,
         rented: req.rented,

@@ -78,3 +78,38 @@ pub fn table(accounts: &[UserSummary]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Changes a user account's label, rented flag or daily limit (`None` leaves one as it is;
+/// `Some(None)` removes the limit). `None` when there is no such user account, or it was
+/// removed.
+pub async fn update(
+    store: &Store,
+    id: u64,
+    name: Option<String>,
+    rented: Option<bool>,
+    daily_limit: Option<Option<u32>>,
+) -> Result<Option<UserSummary>, StoreError> {
+    store
+        .write(1, move |ctx| {
+            let mut rec = match ctx.account(id) {
+                Ok(rec) => rec.clone(),
+                Err(StoreError::UnknownAccount(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if summary(&rec).is_none() {
+                return Ok(None);
+            }
+            if let Some(name) = &name {
+                rec.name = name.clone();
+            }
+            if let Some(rented) = rented {
+                rec.rented = rented;
+            }
+            if let Some(limit) = daily_limit {
+                rec.daily_limit = limit;
+            }
+            ctx.put_account(rec.clone())?;
+            Ok(summary(&rec))
+        })
+        .await
+}
