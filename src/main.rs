@@ -149,6 +149,28 @@ enum DevCommand {
         #[arg(long)]
         enforce_limits: bool,
     },
+    /// Serve an MTProto simulator (one Telegram user account, for `lanbox account add-user` and
+    /// Settings -> Accounts) until Ctrl-C or SIGTERM. It prints the two settings that point a
+    /// box at it (`LANBOX_TELEGRAM_DEV_SIMULATOR` and `..._KEY`; development only).
+    MtprotoSim {
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: std::net::SocketAddr,
+        /// The account's phone number.
+        #[arg(long, default_value = "15550100")]
+        phone: String,
+        /// The account holder's first name.
+        #[arg(long, default_value = "Agent")]
+        first_name: String,
+        /// The login code every login gets (the Telegram app would show it).
+        #[arg(long, default_value = "12345")]
+        code: String,
+        /// A 2FA password the login then needs.
+        #[arg(long)]
+        password: Option<String>,
+        /// Once the account signs in, a person named Ann writes this to it.
+        #[arg(long)]
+        welcome: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1136,12 +1158,31 @@ fn restore(from: &Path, data_dir: &Path) -> Result<(), AnyError> {
 
 fn dev(command: DevCommand) -> Result<(), AnyError> {
     use lanbox::dev::simulator::{SimConfig, Simulator};
-    let DevCommand::TelegramSim {
-        listen,
-        tokens,
-        strict,
-        enforce_limits,
-    } = command;
+    let (listen, tokens, strict, enforce_limits) = match command {
+        DevCommand::TelegramSim {
+            listen,
+            tokens,
+            strict,
+            enforce_limits,
+        } => (listen, tokens, strict, enforce_limits),
+        DevCommand::MtprotoSim {
+            listen,
+            phone,
+            first_name,
+            code,
+            password,
+            welcome,
+        } => {
+            let config = lanbox::dev::mtproto::MtSimConfig {
+                phone: lanbox::channels::mtproto::normalise_phone(&phone)?,
+                first_name,
+                code: Some(code),
+                password,
+                ..Default::default()
+            };
+            return mtproto_sim(listen, config, welcome);
+        }
+    };
     init_logging("info");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -1174,6 +1215,59 @@ fn dev(command: DevCommand) -> Result<(), AnyError> {
         }
         stop.await;
         sim.stop().await?;
+        Ok::<(), AnyError>(())
+    })
+}
+
+/// `lanbox dev mtproto-sim`: the simulator on `listen`, with a fresh auth key, printed with
+/// its address for `[telegram] dev_simulator`.
+fn mtproto_sim(
+    listen: std::net::SocketAddr,
+    config: lanbox::dev::mtproto::MtSimConfig,
+    welcome: Option<String>,
+) -> Result<(), AnyError> {
+    use lanbox::dev::mtproto::MtSimulator;
+    init_logging("info");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("binding {listen}: {e}"))?;
+        let mut key = [0u8; 256];
+        getrandom::fill(&mut key).map_err(|e| format!("random source: {e}"))?;
+        let (phone, code) = (config.phone.clone(), config.code.clone().unwrap_or_default());
+        let sim = MtSimulator::serve(listener, config, key)?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        println!(
+            "MTProto simulator at {} (phone {phone}, login code {code})",
+            sim.addr()
+        );
+        println!("LANBOX_TELEGRAM_DEV_SIMULATOR={}", sim.addr());
+        println!("LANBOX_TELEGRAM_DEV_SIMULATOR_KEY={hex}");
+        if let Some(text) = welcome {
+            let ann = sim.add_user("Ann");
+            // The simulator announces no sign-in: look twice a second (a development tool).
+            // After the login has read its starting state (`updates.getState`), so the message
+            // comes after it.
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            let signed_in = || sim.authorized() && sim.calls().iter().any(|c| c == "updates.getState");
+            tokio::select! {
+                _ = async {
+                    while !signed_in() {
+                        tick.tick().await;
+                    }
+                } => {
+                    sim.message_from(&ann, &text);
+                    println!("Ann wrote to the account");
+                    (&mut stop).await;
+                }
+                _ = &mut stop => {}
+            }
+        } else {
+            stop.await;
+        }
         Ok::<(), AnyError>(())
     })
 }

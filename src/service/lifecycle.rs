@@ -113,6 +113,9 @@ impl Service {
         tracing::info!(accounts = started, "telegram pollers started");
         let users = self.users.start_all().await?;
         tracing::info!(accounts = users, "telegram user accounts started");
+        for account in self.users.accounts() {
+            self.forward_user_status(account);
+        }
         let senders = self.outbox.start_all().await?;
         tracing::info!(accounts = senders, "outbox senders started");
         for (account, _) in self.pollers.statuses() {
@@ -170,7 +173,7 @@ impl Service {
             self.users.stop(id);
             if let Err(e) = mtproto::logout(&self.store, id).await {
                 // Still signed in: it keeps receiving.
-                self.users.start(id);
+                self.start_user(id);
                 return Err(e.into());
             }
         } else {
@@ -196,6 +199,36 @@ impl Service {
             return;
         };
         tokio::spawn(forward(account, rx, self.hub.clone()));
+    }
+}
+
+impl Service {
+    /// Starts a user account's connector (after its login) and tells live clients its status.
+    pub fn start_user(&self, account: u64) {
+        self.users.start(account);
+        self.forward_user_status(account);
+    }
+
+    /// Tells live clients whenever a user account's connection changes, as
+    /// [`Service::forward_status`] does for bots.
+    pub fn forward_user_status(&self, account: u64) {
+        let Some(mut rx) = self.users.watch(account) else {
+            return;
+        };
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let (status, detail) = user_status_parts(Some(&*rx.borrow_and_update()));
+                hub.publish(crate::live::Ephemeral::AccountStatus {
+                    account,
+                    status: status.into(),
+                    detail,
+                });
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 }
 

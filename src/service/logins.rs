@@ -196,7 +196,7 @@ impl Service {
         match done {
             Ok(account) => {
                 self.logins.cancel(id);
-                self.users.start(account);
+                self.start_user(account);
                 Ok(account)
             }
             Err(e) => {
