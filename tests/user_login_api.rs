@@ -2,7 +2,7 @@
 //! the MTProto simulator over real TCP: an admin starts a login with a phone number, sends the
 //! code (a wrong one first) and, when the account has one, the 2FA password (a wrong one
 //! first); the account then lists as a user account and receives a pushed message without a
-//! restart; removing it logs it out on Telegram. FLOOD_WAIT (with `Retry-After`), an expired
+//! restart; the same person cannot be added twice; removing it logs it out on Telegram. FLOOD_WAIT (with `Retry-After`), an expired
 //! code, a banned number, a box without a Telegram application and agents are refused
 //! clearly; logins in progress are bounded and expire. The phone number, the code and the
 //! password never reach the log.
@@ -165,6 +165,19 @@ async fn a_login_with_a_code_adds_a_user_account_that_receives_at_once_and_remov
     let ann = r.sim.add_user("Ann");
     r.sim.message_from(&ann, "hello from Ann's phone");
     wait_for_text(&r, "hello from Ann's phone").await;
+
+    // The same person logged in a second time is refused, and that second session ended.
+    let again = begin(&r).await;
+    let (st, v) = code(&r, &again, &r.sim.login_code().unwrap()).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("already_added")),
+        "{v}"
+    );
+    assert_eq!(accounts(&r).await.len(), 1);
+    assert_eq!(r.sim.calls().iter().filter(|c| *c == "auth.logOut").count(), 1);
+    // (The simulator has one auth key for all sessions, so that logged the first one out too;
+    // on Telegram each session has its own.)
 
     // Its label and rented flag change like a bot's; it has no mode to switch.
     let path = format!("/api/v1/accounts/{account}");

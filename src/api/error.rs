@@ -275,6 +275,7 @@ impl From<LoginError> for ApiError {
             LoginError::CodeExpired => coded(StatusCode::GONE, "code_expired", &e),
             LoginError::PasswordRequired => coded(StatusCode::CONFLICT, "password_required", &e),
             LoginError::PasswordInvalid => ApiError::invalid("password_invalid", e.to_string()),
+            LoginError::AlreadyAdded(_) => coded(StatusCode::CONFLICT, "already_added", &e),
             LoginError::FloodWait(s) => ApiError::Wait {
                 code: "flood_wait",
                 message: e.to_string(),

@@ -80,6 +80,8 @@ pub enum LoginError {
     PasswordRequired,
     #[error("the 2FA password is wrong; try again")]
     PasswordInvalid,
+    #[error("this Telegram account is already account {0} of this box")]
+    AlreadyAdded(u64),
     #[error("Telegram asks to wait {0} s before trying again (FLOOD_WAIT)")]
     FloodWait(u32),
     #[error("Telegram refused: {code} {name}")]
@@ -260,6 +262,22 @@ impl PendingLogin {
         let tl::enums::User::User(user) = user else {
             return Err(LoginError::Unexpected("auth.signIn returned an empty user"));
         };
+        let existing = self
+            .store
+            .read(|r| r.accounts())
+            .await?
+            .into_iter()
+            .filter(|a| a.channel == CHANNEL)
+            .find(|a| {
+                serde_json::from_str::<UserOptions>(&a.options)
+                    .is_ok_and(|o| o.user_id == user.id && o.removed_at.is_none())
+            });
+        if let Some(a) = existing {
+            // A second session for a person whose account is here already: it would receive
+            // everything twice. End it on Telegram (best effort) rather than leave it behind.
+            let _ = self.client.invoke(&tl::functions::auth::LogOut {}).await;
+            return Err(LoginError::AlreadyAdded(a.id));
+        }
         let tl::enums::updates::State::State(s) =
             self.client.invoke(&tl::functions::updates::GetState {}).await?;
         let state = MtState {
