@@ -2,7 +2,8 @@
 //! Telegram application and the simulator's address from `LANBOX_TELEGRAM_*`, asks for the
 //! code (a wrong one first) and the 2FA password (a wrong one first) on standard input, and
 //! adds a user account that `account list` shows and `account remove` logs out on Telegram.
-//! Without an application it says what to configure.
+//! Without an application it says what to configure. `lanbox dev mtproto-sim` prints what
+//! points a box at it.
 
 mod support;
 
@@ -120,5 +121,55 @@ async fn add_user_asks_for_the_code_and_the_password_and_remove_logs_out() {
         String::from_utf8_lossy(&listed.stdout).contains("no accounts yet"),
         "{}",
         binary::describe(&listed)
+    );
+}
+
+/// `lanbox dev mtproto-sim` prints the settings that point a box at it, and a box given them
+/// logs the simulated account in with the code it printed.
+#[test]
+fn the_dev_simulator_prints_the_settings_a_box_logs_in_with() {
+    use std::io::{BufRead, BufReader};
+    /// Ends the simulator however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sim = Command::new(binary::BIN)
+        .args(["dev", "mtproto-sim", "--listen", "127.0.0.1:0", "--code", "24680"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let _sim = Killed(sim);
+    let mut settings = Vec::new();
+    while settings.len() < 2 {
+        let line = lines.next().expect("the simulator prints its settings").unwrap();
+        if let Some((k, v)) = line.split_once('=') {
+            settings.push((k.to_string(), v.to_string()));
+        } else {
+            assert!(line.contains("login code 24680"), "{line}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = binary::command(&["account", "add-user", "--phone", "15550100"], dir.path());
+    c.envs(settings)
+        .env("LANBOX_TELEGRAM_API_ID", "1")
+        .env("LANBOX_TELEGRAM_API_HASH", "ffffffffffffffffffffffffffffffff")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // The code is fixed, so it can go in before it is asked for.
+    child.stdin.take().unwrap().write_all(b"24680\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", binary::describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Agent"),
+        "{}",
+        binary::describe(&out)
     );
 }
