@@ -359,6 +359,33 @@ async fn flood_wait_an_expired_code_and_a_banned_number_are_clear_errors() {
     );
     assert!(accounts(&r).await.is_empty());
 
+    // Telegram out of reach: a clear 502, and nothing is left pending.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let SocketAddr::V4(gone) = closed.local_addr().unwrap() else {
+        unreachable!()
+    };
+    drop(closed);
+    let unreachable = TestServer::start_with(ServiceOptions {
+        telegram_app: Some(TelegramApp {
+            endpoint: Endpoint::Preshared {
+                addr: gone,
+                auth_key: Box::new(r.sim.auth_key()),
+            },
+            ..app(&r.sim)
+        }),
+        ..ServiceOptions::default()
+    })
+    .await;
+    unreachable.user("root", Role::Admin, &[]).await;
+    let root = unreachable.token("root").await;
+    let (st, v) = post(&unreachable, &root, "/api/v1/account-logins", start.clone()).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (502, Some("telegram_unavailable")),
+        "{v}"
+    );
+    assert!(unreachable.state.logins.is_empty());
+
     // Agents may not log accounts in.
     r.s.user("ivy", Role::Agent, &[]).await;
     let ivy = r.s.token("ivy").await;

@@ -49,6 +49,9 @@ pub enum LifecycleError {
     TooManyLogins(usize),
 }
 
+/// How long removing a user account waits for Telegram to end its session.
+const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How an account receives its updates.
 pub enum Receive {
     Polling,
@@ -171,7 +174,12 @@ impl Service {
                 return Err(AccountError::NotFound(id).into());
             }
             self.users.stop(id);
-            if let Err(e) = mtproto::logout(&self.store, id).await {
+            // Bounded: an unreachable Telegram must not hold the request (or the account's
+            // connector, stopped meanwhile) indefinitely.
+            let done = tokio::time::timeout(LOGOUT_TIMEOUT, mtproto::logout(&self.store, id))
+                .await
+                .unwrap_or_else(|_| Err(LoginError::Network("Telegram did not answer in time".into())));
+            if let Err(e) = done {
                 // Still signed in: it keeps receiving.
                 self.start_user(id);
                 return Err(e.into());

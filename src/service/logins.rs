@@ -136,6 +136,16 @@ impl Logins {
     }
 }
 
+/// The longest one step may wait for Telegram: less than a request may take, so an
+/// unreachable Telegram is told as such (`502`) rather than as a request timeout.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(step: impl Future<Output = Result<T, LoginError>>) -> Result<T, LoginError> {
+    tokio::time::timeout(STEP_TIMEOUT, step)
+        .await
+        .unwrap_or_else(|_| Err(LoginError::Network("Telegram did not answer in time".into())))
+}
+
 impl Service {
     /// Starts adding a Telegram user account: asks Telegram to send a login code to `phone`.
     pub async fn begin_user_login(
@@ -157,7 +167,7 @@ impl Service {
             .clone()
             .try_acquire_owned()
             .map_err(|_| LifecycleError::TooManyLogins(self.options.user_logins_max))?;
-        let pending = mtproto::begin(&self.store, app.login_spec(phone, name, rented)).await?;
+        let pending = bounded(mtproto::begin(&self.store, app.login_spec(phone, name, rented))).await?;
         let id = self.logins.insert(pending, permit)?;
         tracing::info!("a Telegram account login began; the code was sent");
         Ok(LoginStarted {
@@ -170,7 +180,7 @@ impl Service {
     pub async fn submit_login_code(&self, id: &str, code: &str) -> Result<LoginStep, LifecycleError> {
         let login = self.logins.get(id)?;
         let login = login.try_lock().map_err(|_| LifecycleError::LoginBusy)?;
-        let done = login.submit_code(code.trim()).await;
+        let done = bounded(login.submit_code(code.trim())).await;
         drop(login);
         match done {
             Err(LoginError::PasswordRequired) => Ok(LoginStep::PasswordRequired),
@@ -182,7 +192,7 @@ impl Service {
     pub async fn submit_login_password(&self, id: &str, password: &str) -> Result<u64, LifecycleError> {
         let login = self.logins.get(id)?;
         let login = login.try_lock().map_err(|_| LifecycleError::LoginBusy)?;
-        let done = login.submit_password(password).await;
+        let done = bounded(login.submit_password(password)).await;
         drop(login);
         self.finish_step(id, done).await
     }

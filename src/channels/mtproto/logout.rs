@@ -30,10 +30,11 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
     let memory = Arc::new(session.to_memory(Default::default()));
     let pool = SenderPool::new(memory, options.api_id);
     let client = Client::new(pool.handle.clone());
-    let runner = tokio::spawn(pool.runner.run());
+    // Aborted however this ends, a caller's timeout included.
+    let runner = AbortOnDrop(tokio::spawn(pool.runner.run()));
     let result = client.invoke(&tl::functions::auth::LogOut {}).await;
     client.disconnect();
-    runner.abort();
+    drop(runner);
     match result {
         Ok(_) => {}
         Err(InvocationError::Rpc(e)) if e.code == 401 => {}
@@ -57,4 +58,12 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
         .await?;
     tracing::info!(account, "Telegram user account logged out");
     Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
