@@ -24,6 +24,7 @@ pub struct Config {
     pub backup: BackupSection,
     pub export: ExportSection,
     pub update: UpdateSection,
+    pub telegram: TelegramSection,
 }
 
 /// `[update]`: how the box installs updates with RAUC (see docs/updates.md).
@@ -53,6 +54,22 @@ impl Default for UpdateSection {
             keyring: String::new(),
         }
     }
+}
+
+/// `[telegram]`: the box's own Telegram application, which user accounts (MTProto) log in
+/// with (see docs/user-accounts.md: a team creates one at my.telegram.org). Bots need none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelegramSection {
+    /// The application's api_id (a number); 0 when the box has none.
+    pub api_id: i64,
+    /// The application's api_hash (32 hex characters).
+    pub api_hash: String,
+    /// Development and tests only: log user accounts in at an MTProto simulator at this
+    /// address (`127.0.0.1:PORT`) instead of Telegram's data centres. Empty in production.
+    pub dev_simulator: String,
+    /// Development and tests only: the simulator's auth key (512 hex characters).
+    pub dev_simulator_key: String,
 }
 
 /// `[export]`: PDF transcripts (see docs/export.md).
@@ -449,6 +466,7 @@ impl Config {
                 detail: "must be 1..=1000".into(),
             });
         }
+        self.telegram_app()?;
         if self.store.batch_max == 0 || self.store.queue == 0 {
             return Err(ConfigError::Invalid {
                 key: "store".into(),
@@ -456,6 +474,62 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The box's Telegram application (`[telegram]`), checked; `None` when none is set.
+    pub fn telegram_app(&self) -> Result<Option<crate::channels::mtproto::TelegramApp>, ConfigError> {
+        use crate::channels::mtproto::{Endpoint, TelegramApp};
+        let t = &self.telegram;
+        let invalid = |key: &str, detail: &str| ConfigError::Invalid {
+            key: format!("telegram.{key}"),
+            detail: detail.into(),
+        };
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if t.api_id < 0 || t.api_id > i64::from(i32::MAX) {
+            return Err(invalid(
+                "api_id",
+                "must be the number my.telegram.org shows (or 0 for none)",
+            ));
+        }
+        if !t.api_hash.is_empty() && !hex(&t.api_hash, 32) {
+            // The detail never repeats the value: the hash is not for logs.
+            return Err(invalid(
+                "api_hash",
+                "must be the 32 hex characters my.telegram.org shows",
+            ));
+        }
+        if (t.api_id == 0) != t.api_hash.is_empty() {
+            return Err(invalid("api_id", "api_id and api_hash go together"));
+        }
+        let endpoint = match (t.dev_simulator.is_empty(), t.dev_simulator_key.is_empty()) {
+            (true, true) => Endpoint::Telegram,
+            (false, false) => {
+                let addr = t
+                    .dev_simulator
+                    .parse()
+                    .map_err(|_| invalid("dev_simulator", "must be an IPv4 address like 127.0.0.1:4242"))?;
+                let mut key = Box::new([0u8; 256]);
+                if !hex(&t.dev_simulator_key, 512) {
+                    return Err(invalid("dev_simulator_key", "must be 512 hex characters"));
+                }
+                for (i, b) in key.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&t.dev_simulator_key[2 * i..2 * i + 2], 16)
+                        .expect("checked as hex");
+                }
+                Endpoint::Preshared { addr, auth_key: key }
+            }
+            _ => {
+                return Err(invalid(
+                    "dev_simulator",
+                    "dev_simulator and dev_simulator_key go together",
+                ));
+            }
+        };
+        Ok((t.api_id != 0).then(|| TelegramApp {
+            api_id: t.api_id as i32,
+            api_hash: t.api_hash.clone(),
+            endpoint,
+        }))
     }
 
     pub fn store_options(&self) -> StoreOptions {
@@ -493,6 +567,8 @@ impl Config {
             backup: self.backup_options(None),
             export: self.export_options(),
             update: self.update_options(),
+            // Checked by `validate` when the configuration was loaded.
+            telegram_app: self.telegram_app().ok().flatten(),
             ..crate::service::ServiceOptions::default()
         }
     }
@@ -567,6 +643,7 @@ fn is_reserved_env(name: &str) -> bool {
             | "LANBOX_TOKEN"
             | "LANBOX_BACKUP_PASSPHRASE"
             | "LANBOX_UNLOCK_PASSPHRASE"
+            | "LANBOX_TELEGRAM_PASSWORD"
     )
 }
 
@@ -672,6 +749,53 @@ mod tests {
         assert_eq!(l.config.store.cipher, "chacha20-poly1305");
         assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
         assert!(l.warnings.iter().any(|w| w.contains("store.bogus")));
+    }
+
+    #[test]
+    fn the_telegram_app_is_checked_and_set_from_the_environment() {
+        let hash = "0123456789abcdef0123456789ABCDEF";
+        let env = vec![
+            ("LANBOX_TELEGRAM_API_ID".to_string(), "12345".to_string()),
+            ("LANBOX_TELEGRAM_API_HASH".to_string(), hash.to_string()),
+        ];
+        let l = Config::from_parts("", "t", env).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let app = l.config.telegram_app().unwrap().unwrap();
+        assert_eq!((app.api_id, app.api_hash.as_str()), (12345, hash));
+        assert!(app.endpoint == crate::channels::mtproto::Endpoint::Telegram);
+        assert!(
+            Config::default().telegram_app().unwrap().is_none(),
+            "none by default"
+        );
+        let key = "ab".repeat(256);
+        let sim = format!(
+            "[telegram]\napi_id = 1\napi_hash = \"{hash}\"\ndev_simulator = \"127.0.0.1:4242\"\ndev_simulator_key = \"{key}\"\n"
+        );
+        let app = Config::from_parts(&sim, "t", Vec::new())
+            .unwrap()
+            .config
+            .telegram_app()
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(app.endpoint, crate::channels::mtproto::Endpoint::Preshared { auth_key, .. } if auth_key[0] == 0xab)
+        );
+        for (text, key) in [
+            ("[telegram]\napi_id = 1\n", "telegram.api_id"),
+            ("[telegram]\napi_id = -1\n", "telegram.api_id"),
+            (
+                "[telegram]\napi_id = 1\napi_hash = \"secretsecret\"\n",
+                "telegram.api_hash",
+            ),
+            (
+                "[telegram]\ndev_simulator = \"127.0.0.1:1\"\n",
+                "telegram.dev_simulator",
+            ),
+        ] {
+            let e = Config::from_parts(text, "t", Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(!e.contains("secretsecret"), "the hash is not repeated: {e}");
+        }
     }
 
     #[test]

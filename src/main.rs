@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
-    /// Add, list, change or remove channel accounts (Telegram bots).
+    /// Add, list, change or remove channel accounts (Telegram bots and people's own Telegram
+    /// accounts).
     Account {
         #[command(subcommand)]
         command: AccountCommand,
@@ -148,6 +149,28 @@ enum DevCommand {
         #[arg(long)]
         enforce_limits: bool,
     },
+    /// Serve an MTProto simulator (one Telegram user account, for `lanbox account add-user` and
+    /// Settings -> Accounts) until Ctrl-C or SIGTERM. It prints the two settings that point a
+    /// box at it (`LANBOX_TELEGRAM_DEV_SIMULATOR` and `..._KEY`; development only).
+    MtprotoSim {
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: std::net::SocketAddr,
+        /// The account's phone number.
+        #[arg(long, default_value = "15550100")]
+        phone: String,
+        /// The account holder's first name.
+        #[arg(long, default_value = "Agent")]
+        first_name: String,
+        /// The login code every login gets (the Telegram app would show it).
+        #[arg(long, default_value = "12345")]
+        code: String,
+        /// A 2FA password the login then needs.
+        #[arg(long)]
+        password: Option<String>,
+        /// Once the account signs in, a person named Ann writes this to it.
+        #[arg(long)]
+        welcome: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,6 +279,24 @@ enum AccountCommand {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
+    /// Add a person's own Telegram account (a user account, over MTProto): Telegram sends a
+    /// code to their Telegram app, which this asks for, then the account's 2FA password if it
+    /// has one (or set LANBOX_TELEGRAM_PASSWORD). Needs the box's [telegram] api_id and
+    /// api_hash (docs/user-accounts.md). Run it while `lanbox serve` is stopped; while it runs,
+    /// use Settings -> Accounts or POST /api/v1/account-logins.
+    AddUser {
+        /// The account's phone number with its country code (+49 30 1234567).
+        #[arg(long)]
+        phone: String,
+        /// Label shown in the inbox (default: the person's first name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Redact login codes (messages from Telegram's chat 777000).
+        #[arg(long)]
+        rented: bool,
+        #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
+        data: PathBuf,
+    },
     /// List accounts (never shows tokens).
     List {
         /// One JSON object per line instead of a table.
@@ -294,8 +335,9 @@ enum AccountCommand {
         #[arg(long, env = "LANBOX_DATA", default_value = "./lanbox-data")]
         data: PathBuf,
     },
-    /// Remove an account: its token is erased and it stops receiving. Its stored messages stay
-    /// (sealed, still searchable by those granted it) unless --release is given.
+    /// Remove an account: its token is erased (a user account is logged out on Telegram) and
+    /// it stops receiving. Its stored messages stay (sealed, still searchable by those granted
+    /// it) unless --release is given.
     Remove {
         /// Account ID, as `account list` shows it.
         id: u64,
@@ -605,6 +647,7 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
     use lanbox::channels::telegram::client::{Token, http_client};
     let data = match &command {
         AccountCommand::Add { data, .. }
+        | AccountCommand::AddUser { data, .. }
         | AccountCommand::List { data, .. }
         | AccountCommand::Update { data, .. }
         | AccountCommand::Remove { data, .. } => data.clone(),
@@ -634,16 +677,45 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 let a = bots::add(&store, http_client()?, spec).await?;
                 println!("{}", bots::table(&[a]));
             }
+            AccountCommand::AddUser {
+                phone, name, rented, ..
+            } => {
+                let app = config.telegram_app()?.ok_or(
+                    "this box has no Telegram application: set [telegram] api_id and api_hash \
+                     (or LANBOX_TELEGRAM_API_ID and LANBOX_TELEGRAM_API_HASH; see docs/user-accounts.md)",
+                )?;
+                let phone = lanbox::channels::mtproto::normalise_phone(&phone)?;
+                let id = add_user(&store, app.login_spec(phone, name, rented)).await?;
+                let all = lanbox::channels::mtproto::accounts::list(&store).await?;
+                let added: Vec<_> = all.into_iter().filter(|a| a.id == id).collect();
+                println!("{}", lanbox::channels::mtproto::accounts::table(&added));
+            }
             AccountCommand::List { json, .. } => {
+                use lanbox::channels::mtproto::accounts as user_accounts;
                 let all = bots::list(&store).await?;
+                let users = user_accounts::list(&store).await?;
                 if json {
                     for a in &all {
                         println!("{}", serde_json::to_string(a)?);
                     }
-                } else if all.is_empty() {
-                    println!("no accounts yet: add one with `lanbox account add telegram --token ...`");
+                    for a in &users {
+                        println!("{}", serde_json::to_string(a)?);
+                    }
+                } else if all.is_empty() && users.is_empty() {
+                    println!(
+                        "no accounts yet: add one with `lanbox account add telegram --token ...` \
+                         or `lanbox account add-user --phone ...`"
+                    );
                 } else {
-                    println!("{}", bots::table(&all));
+                    if !all.is_empty() {
+                        println!("{}", bots::table(&all));
+                    }
+                    if !users.is_empty() {
+                        if !all.is_empty() {
+                            println!();
+                        }
+                        println!("{}", user_accounts::table(&users));
+                    }
                 }
             }
             AccountCommand::Update {
@@ -658,6 +730,27 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                 ..
             } => {
                 use lanbox::channels::telegram::webhook as hook;
+                let limit = if no_daily_limit {
+                    Some(None)
+                } else {
+                    daily_limit.map(Some)
+                };
+                let user = store
+                    .read(move |r| r.account(id))
+                    .await?
+                    .as_ref()
+                    .and_then(lanbox::channels::mtproto::accounts::summary);
+                if user.is_some() {
+                    if webhook.is_some() || polling {
+                        return Err("a user account has no mode: it always receives over MTProto".into());
+                    }
+                    use lanbox::channels::mtproto::accounts as user_accounts;
+                    let changed = user_accounts::update(&store, id, name, rented, limit)
+                        .await?
+                        .ok_or_else(|| format!("no account {id}"))?;
+                    println!("{}", user_accounts::table(&[changed]));
+                    return Ok(());
+                }
                 if let Some(base) = webhook {
                     let cert = if self_signed {
                         Some(
@@ -676,11 +769,6 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
                     hook::switch_to_polling(&store, http_client()?, id).await?;
                     println!("webhook removed: account {id} polls again");
                 }
-                let limit = if no_daily_limit {
-                    Some(None)
-                } else {
-                    daily_limit.map(Some)
-                };
                 let changes = AccountChanges {
                     name,
                     rented,
@@ -691,9 +779,24 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
             AccountCommand::Remove { id, release, .. } => {
                 // A tombstoned account can still be released (e.g. to finish an interrupted one).
                 let pending = lanbox::ingest::release::pending(&store)?.contains(&id);
-                match bots::remove(&store, id).await {
-                    Err(bots::AccountError::NotFound(_)) if release || pending => {}
-                    other => other?,
+                let user = store
+                    .read(move |r| r.account(id))
+                    .await?
+                    .as_ref()
+                    .and_then(lanbox::channels::mtproto::accounts::summary);
+                if let Some(u) = user {
+                    // Logged out on Telegram first: the session stops working there too.
+                    if u.signed_in {
+                        lanbox::channels::mtproto::logout(&store, id).await?;
+                        println!("account {id} logged out on Telegram");
+                    } else {
+                        return Err(format!("account {id} has no session to log out").into());
+                    }
+                } else {
+                    match bots::remove(&store, id).await {
+                        Err(bots::AccountError::NotFound(_)) if release || pending => {}
+                        other => other?,
+                    }
                 }
                 if release || pending {
                     let index = std::sync::Arc::new(lanbox::search::SearchIndex::new());
@@ -713,6 +816,57 @@ fn account(command: AccountCommand) -> Result<(), AnyError> {
         }
         Ok::<(), AnyError>(())
     })
+}
+
+/// Logs a user account in on the terminal: the code (asked again after a wrong one), then
+/// the 2FA password when the account has one. Standard input is read on a blocking thread, so
+/// the login's connection keeps being served while the person types.
+async fn add_user(store: &Store, spec: lanbox::channels::mtproto::LoginSpec) -> Result<u64, AnyError> {
+    use lanbox::auth::prompt;
+    use lanbox::channels::mtproto::{self, LoginError};
+    const TRIES: usize = 3;
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, AnyError> {
+        Ok(tokio::task::spawn_blocking(f).await??)
+    }
+    let pending = mtproto::begin(store, spec).await?;
+    eprintln!("Telegram sent a login code to the account's Telegram app (or by SMS).");
+    let mut tries = 0;
+    let account = loop {
+        tries += 1;
+        let code = blocking(|| prompt::line("Login code: "))
+            .await?
+            .ok_or("no login code given")?;
+        match pending.submit_code(&code).await {
+            Ok(id) => break Some(id),
+            Err(LoginError::PasswordRequired) => break None,
+            Err(LoginError::CodeInvalid) if tries < TRIES => {
+                eprintln!("lanbox: the code is wrong; try again")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(id) = account {
+        return Ok(id);
+    }
+    eprintln!("The account has a 2FA password.");
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let password = zeroize::Zeroizing::new(
+            blocking(|| prompt::secret("LANBOX_TELEGRAM_PASSWORD", "2FA password: ", false)).await?,
+        );
+        match pending.submit_password(&password).await {
+            Ok(id) => return Ok(id),
+            Err(LoginError::PasswordInvalid)
+                if tries < TRIES && std::env::var_os("LANBOX_TELEGRAM_PASSWORD").is_none() =>
+            {
+                eprintln!("lanbox: the 2FA password is wrong; try again")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn user(command: UserCommand) -> Result<(), AnyError> {
@@ -1004,12 +1158,31 @@ fn restore(from: &Path, data_dir: &Path) -> Result<(), AnyError> {
 
 fn dev(command: DevCommand) -> Result<(), AnyError> {
     use lanbox::dev::simulator::{SimConfig, Simulator};
-    let DevCommand::TelegramSim {
-        listen,
-        tokens,
-        strict,
-        enforce_limits,
-    } = command;
+    let (listen, tokens, strict, enforce_limits) = match command {
+        DevCommand::TelegramSim {
+            listen,
+            tokens,
+            strict,
+            enforce_limits,
+        } => (listen, tokens, strict, enforce_limits),
+        DevCommand::MtprotoSim {
+            listen,
+            phone,
+            first_name,
+            code,
+            password,
+            welcome,
+        } => {
+            let config = lanbox::dev::mtproto::MtSimConfig {
+                phone: lanbox::channels::mtproto::normalise_phone(&phone)?,
+                first_name,
+                code: Some(code),
+                password,
+                ..Default::default()
+            };
+            return mtproto_sim(listen, config, welcome);
+        }
+    };
     init_logging("info");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -1042,6 +1215,59 @@ fn dev(command: DevCommand) -> Result<(), AnyError> {
         }
         stop.await;
         sim.stop().await?;
+        Ok::<(), AnyError>(())
+    })
+}
+
+/// `lanbox dev mtproto-sim`: the simulator on `listen`, with a fresh auth key, printed with
+/// its address for `[telegram] dev_simulator`.
+fn mtproto_sim(
+    listen: std::net::SocketAddr,
+    config: lanbox::dev::mtproto::MtSimConfig,
+    welcome: Option<String>,
+) -> Result<(), AnyError> {
+    use lanbox::dev::mtproto::MtSimulator;
+    init_logging("info");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("binding {listen}: {e}"))?;
+        let mut key = [0u8; 256];
+        getrandom::fill(&mut key).map_err(|e| format!("random source: {e}"))?;
+        let (phone, code) = (config.phone.clone(), config.code.clone().unwrap_or_default());
+        let sim = MtSimulator::serve(listener, config, key)?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        println!(
+            "MTProto simulator at {} (phone {phone}, login code {code})",
+            sim.addr()
+        );
+        println!("LANBOX_TELEGRAM_DEV_SIMULATOR={}", sim.addr());
+        println!("LANBOX_TELEGRAM_DEV_SIMULATOR_KEY={hex}");
+        if let Some(text) = welcome {
+            let ann = sim.add_user("Ann");
+            // The simulator announces no sign-in: look twice a second (a development tool).
+            // After the login has read its starting state (`updates.getState`), so the message
+            // comes after it.
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            let signed_in = || sim.authorized() && sim.calls().iter().any(|c| c == "updates.getState");
+            tokio::select! {
+                _ = async {
+                    while !signed_in() {
+                        tick.tick().await;
+                    }
+                } => {
+                    sim.message_from(&ann, &text);
+                    println!("Ann wrote to the account");
+                    (&mut stop).await;
+                }
+                _ = &mut stop => {}
+            }
+        } else {
+            stop.await;
+        }
         Ok::<(), AnyError>(())
     })
 }

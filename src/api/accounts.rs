@@ -4,6 +4,9 @@
 //! change takes effect at once: the account's poller (or webhook keeper) and outbox sender are
 //! (re)started or stopped.
 //!
+//! Telegram user accounts (MTProto) list here too (`kind: user`); they are added through the
+//! login routes of [`super::account_logins`], and removing one logs it out on Telegram.
+//!
 //! A token goes in and never comes out: no reply, log line or error carries it.
 
 use axum::extract::State;
@@ -14,16 +17,21 @@ use super::ApiError;
 use super::admin::Admin;
 use super::extract::{Json, Path, Query};
 use crate::auth::{Caller, Grants};
+use crate::channels::mtproto::{self, UserOptions};
 use crate::channels::telegram::bots::{self, AccountChanges, AddBot, Mode};
 use crate::channels::telegram::client::Token;
 use crate::service::Service;
-use crate::service::lifecycle::{Receive, status_parts};
+use crate::service::lifecycle::{Receive, status_parts, user_status_parts};
 use crate::view::visible;
 
 #[derive(Serialize)]
 pub struct AccountDto {
     id: u64,
     channel: String,
+    /// `bot` (Bot API) or `user` (a person's own account, over MTProto).
+    kind: &'static str,
+    /// A user account's Telegram user ID.
+    user_id: Option<i64>,
     name: String,
     rented: bool,
     daily_limit: Option<u32>,
@@ -31,7 +39,7 @@ pub struct AccountDto {
     created_at: i64,
     bot_id: Option<i64>,
     bot_username: Option<String>,
-    /// `polling` or `webhook`.
+    /// `polling` or `webhook` (bots), `mtproto` (user accounts).
     mode: &'static str,
     webhook_url: Option<String>,
     /// `starting`, `online`, `backing_off`, `stopped` or `not_running`.
@@ -65,16 +73,28 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
         .await?;
     let mut out = Vec::with_capacity(records.len());
     for (unread, a) in records {
-        // Accounts of other channels (none yet) or without bot options still list, plainly.
-        let options = bots::parse_options(&a.options).ok();
-        if options.as_ref().is_some_and(|o| o.removed_at.is_some()) {
+        let is_user = a.channel == mtproto::CHANNEL;
+        let user = is_user
+            .then(|| serde_json::from_str::<UserOptions>(&a.options).ok())
+            .flatten();
+        // Accounts of other channels or without bot options still list, plainly.
+        let options = (!is_user).then(|| bots::parse_options(&a.options).ok()).flatten();
+        if options.as_ref().is_some_and(|o| o.removed_at.is_some())
+            || user.as_ref().is_some_and(|o| o.removed_at.is_some())
+        {
             continue;
         }
-        let bot = bots::summary(&a).ok();
-        let (status, status_detail) = status_parts(s.pollers.status(a.id).as_ref());
+        let bot = (!is_user).then(|| bots::summary(&a).ok()).flatten();
+        let (status, status_detail) = if is_user {
+            user_status_parts(s.users.status(a.id).as_ref())
+        } else {
+            status_parts(s.pollers.status(a.id).as_ref())
+        };
         out.push(AccountDto {
             id: a.id,
             channel: a.channel,
+            kind: if is_user { "user" } else { "bot" },
+            user_id: user.map(|u| u.user_id),
             name: a.name,
             rented: a.rented,
             daily_limit: a.daily_limit,
@@ -83,6 +103,7 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
             bot_id: bot.as_ref().map(|b| b.bot_id),
             bot_username: bot.as_ref().and_then(|b| b.bot_username.clone()),
             mode: match bot.as_ref().map(|b| b.mode) {
+                _ if is_user => "mtproto",
                 Some(Mode::Webhook) => "webhook",
                 _ => "polling",
             },
@@ -94,7 +115,7 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
     Ok(out)
 }
 
-async fn one(s: &Service, id: u64) -> Result<AccountDto, ApiError> {
+pub(super) async fn one(s: &Service, id: u64) -> Result<AccountDto, ApiError> {
     dtos(s, Grants::All, None)
         .await?
         .into_iter()
@@ -169,6 +190,24 @@ pub async fn update(
         .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
     {
         return Err(ApiError::invalid("bad_name", "a name is 1 to 200 bytes"));
+    }
+    let is_user = s
+        .store
+        .read(move |r| r.account(id))
+        .await?
+        .is_some_and(|a| a.channel == mtproto::CHANNEL);
+    if is_user {
+        // A user account has no receiving mode to switch.
+        if req.mode.is_some() || req.webhook_base.is_some() {
+            return Err(ApiError::invalid(
+                "bad_mode",
+                "a user account has no mode: it always receives over MTProto",
+            ));
+        }
+        mtproto::accounts::update(&s.store, id, req.name, req.rented, req.daily_limit)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        return Ok(Json(one(&s, id).await?));
     }
     let changes = AccountChanges {
         name: req.name,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::backup::BackupError;
 use crate::canned::CannedError;
+use crate::channels::mtproto::LoginError;
 use crate::channels::telegram::bots::AccountError;
 use crate::channels::telegram::client::{ApiError as TelegramError, BadToken};
 use crate::export::ExportError;
@@ -59,6 +60,13 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("internal error")]
     Internal(String),
+    /// 429 with its own stable code and `Retry-After` (Telegram's FLOOD_WAIT).
+    #[error("{message}")]
+    Wait {
+        code: &'static str,
+        message: String,
+        wait: Duration,
+    },
     /// Any other status with its own stable code (the outbox's refusals).
     #[error("{message}")]
     Coded {
@@ -88,6 +96,7 @@ impl ApiError {
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Coded { status, code, .. } => (*status, code),
+            ApiError::Wait { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
         }
     }
 
@@ -223,6 +232,62 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Account(a) => a.into(),
             LifecycleError::Outbox(o) => o.into(),
             LifecycleError::Store(s) => s.into(),
+            LifecycleError::Login(l) => l.into(),
+            LifecycleError::NoTelegramApp => ApiError::Coded {
+                status: StatusCode::CONFLICT,
+                code: "telegram_app_unset",
+                message: e.to_string(),
+            },
+            LifecycleError::BadPhone(m) => ApiError::invalid("bad_phone", m),
+            LifecycleError::LoginNotFound => ApiError::Coded {
+                status: StatusCode::NOT_FOUND,
+                code: "login_not_found",
+                message: e.to_string(),
+            },
+            LifecycleError::LoginBusy => ApiError::Coded {
+                status: StatusCode::CONFLICT,
+                code: "login_busy",
+                message: e.to_string(),
+            },
+            LifecycleError::TooManyLogins(_) => ApiError::Coded {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "too_many_logins",
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// A user-account login's errors: a wrong code or password may be retried on the same login
+/// (400); an expired code (410) or a banned number (403) ends it; FLOOD_WAIT says how long to
+/// wait (429 with `Retry-After`). None of the messages names the number, the code or the
+/// password.
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        let coded = |status, code, e: &LoginError| ApiError::Coded {
+            status,
+            code,
+            message: e.to_string(),
+        };
+        match e {
+            LoginError::PhoneInvalid => ApiError::invalid("phone_invalid", e.to_string()),
+            LoginError::PhoneBanned => coded(StatusCode::FORBIDDEN, "phone_banned", &e),
+            LoginError::CodeInvalid => ApiError::invalid("code_invalid", e.to_string()),
+            LoginError::CodeExpired => coded(StatusCode::GONE, "code_expired", &e),
+            LoginError::PasswordRequired => coded(StatusCode::CONFLICT, "password_required", &e),
+            LoginError::PasswordInvalid => ApiError::invalid("password_invalid", e.to_string()),
+            LoginError::AlreadyAdded(_) => coded(StatusCode::CONFLICT, "already_added", &e),
+            LoginError::FloodWait(s) => ApiError::Wait {
+                code: "flood_wait",
+                message: e.to_string(),
+                wait: Duration::from_secs(u64::from(s)),
+            },
+            LoginError::Telegram { .. } => coded(StatusCode::UNPROCESSABLE_ENTITY, "telegram_refused", &e),
+            LoginError::Network(_) | LoginError::Unexpected(_) => {
+                tracing::warn!(error = %e, "a Telegram account login step failed");
+                coded(StatusCode::BAD_GATEWAY, "telegram_unavailable", &e)
+            }
+            LoginError::Store(s) => s.into(),
         }
     }
 }
@@ -392,7 +457,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
         let mut res = (status, Json(body)).into_response();
         match &self {
-            ApiError::Throttled(d) => {
+            ApiError::Throttled(d) | ApiError::Wait { wait: d, .. } => {
                 let secs = d.as_secs().max(1).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);

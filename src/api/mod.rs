@@ -10,6 +10,8 @@
 //! - [`ws`]: the WebSocket: authentication, the upgrade, one task per connection.
 //! - [`files`]: attachment listings, signed downloads with `Range`, uploads for sending.
 //! - [`canned`]: canned replies; [`contact`]: the contact panel of a conversation.
+//! - [`accounts`]: channel accounts; [`account_logins`]: adding a Telegram user account
+//!   (phone, code, 2FA password), admins only.
 //! - [`admin`]: users, grants (admins only) and the caller's own API tokens.
 //! - [`backups`]: backups now, their list and download, the backup passphrase (admins only).
 //! - [`export`]: a chat's PDF transcript and JSON Lines, an account's archive (admins).
@@ -24,6 +26,7 @@
 //! longer than `ServiceOptions::request_timeout` (a client trickling its body, say) is answered
 //! `408` and dropped. A WebSocket is out of the request's scope once upgraded.
 
+pub mod account_logins;
 pub mod accounts;
 pub mod admin;
 pub mod backups;
@@ -248,6 +251,10 @@ routes! {
     post "/api/v1/accounts" => accounts::create,
     patch "/api/v1/accounts/{account}" => accounts::update,
     delete "/api/v1/accounts/{account}" => accounts::remove,
+    post "/api/v1/account-logins" => account_logins::begin,
+    post "/api/v1/account-logins/{login}/code" => account_logins::code,
+    post "/api/v1/account-logins/{login}/password" => account_logins::password,
+    delete "/api/v1/account-logins/{login}" => account_logins::cancel,
     get "/api/v1/chats" => inbox::chats,
     get "/api/v1/chats/{chat}" => inbox::chat,
     get "/api/v1/chats/{chat}/messages" => inbox::messages,

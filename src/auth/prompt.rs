@@ -48,6 +48,22 @@ pub fn secret(env: &str, prompt: &str, confirm: bool) -> Result<String, String> 
     Ok(first)
 }
 
+/// Reads one line that is not secret (a login code): asks on the terminal with echo, or takes
+/// the next line of a pipe. `None` at the end of the input.
+pub fn line(prompt: &str) -> Result<Option<String>, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    let n = stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading standard input: {e}"))?;
+    Ok((n > 0).then(|| line.trim_end_matches(['\r', '\n']).to_string()))
+}
+
 fn ask(prompt: &str) -> Result<String, String> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();

@@ -12,6 +12,7 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 use super::Service;
 use crate::attachments::Attachments;
+use crate::channels::mtproto::{self, LoginError, UserOptions};
 use crate::channels::telegram::bots::{self, AccountError, AccountSummary, AddBot};
 use crate::channels::telegram::poller::AccountStatus;
 use crate::channels::telegram::webhook;
@@ -31,7 +32,25 @@ pub enum LifecycleError {
     Outbox(#[from] OutboxError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A Telegram user-account login or logout step failed.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(
+        "this box has no Telegram application: set [telegram] api_id and api_hash (see docs/user-accounts.md)"
+    )]
+    NoTelegramApp,
+    #[error("{0}")]
+    BadPhone(&'static str),
+    #[error("no such login in progress: it finished, was cancelled or expired; start again")]
+    LoginNotFound,
+    #[error("this login is busy with another step; wait for its answer")]
+    LoginBusy,
+    #[error("{0} logins are in progress already; finish or cancel one")]
+    TooManyLogins(usize),
 }
+
+/// How long removing a user account waits for Telegram to end its session.
+const LOGOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How an account receives its updates.
 pub enum Receive {
@@ -52,6 +71,17 @@ pub fn status_parts(s: Option<&AccountStatus>) -> (&'static str, Option<String>)
         Some(AccountStatus::Running) => ("online", None),
         Some(AccountStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
         Some(AccountStatus::Stopped { reason }) => ("stopped", Some(reason.to_string())),
+    }
+}
+
+/// A user account's connector status, named as [`status_parts`] names a bot's.
+pub fn user_status_parts(s: Option<&mtproto::UserStatus>) -> (&'static str, Option<String>) {
+    match s {
+        None => ("not_running", None),
+        Some(mtproto::UserStatus::Starting) => ("starting", None),
+        Some(mtproto::UserStatus::Live { .. }) => ("online", None),
+        Some(mtproto::UserStatus::BackingOff { reason, .. }) => ("backing_off", Some(reason.clone())),
+        Some(mtproto::UserStatus::Stopped { reason }) => ("stopped", Some(reason.clone())),
     }
 }
 
@@ -86,6 +116,9 @@ impl Service {
         tracing::info!(accounts = started, "telegram pollers started");
         let users = self.users.start_all().await?;
         tracing::info!(accounts = users, "telegram user accounts started");
+        for account in self.users.accounts() {
+            self.forward_user_status(account);
+        }
         let senders = self.outbox.start_all().await?;
         tracing::info!(accounts = senders, "outbox senders started");
         for (account, _) in self.pollers.statuses() {
@@ -127,10 +160,35 @@ impl Service {
     /// Stops an account and removes it (its token is erased). With `release`, its messages,
     /// files and key go too, in the background (it may take minutes on a large account; a
     /// crash resumes it at the next start).
+    ///
+    /// A Telegram user account is logged out: its session is terminated on Telegram
+    /// (`auth.logOut`) before it is erased here; if Telegram cannot be reached, nothing changes
+    /// and the removal can be tried again.
     pub async fn remove_account(&self, id: u64, release: bool) -> Result<(), LifecycleError> {
-        self.pollers.stop(id);
-        self.outbox.stop(id);
-        bots::remove(&self.store, id).await?;
+        let rec = self.store.read(move |r| r.account(id)).await?;
+        if let Some(rec) = rec.filter(|r| r.channel == mtproto::CHANNEL) {
+            let live = serde_json::from_str::<UserOptions>(&rec.options)
+                .is_ok_and(|o| o.removed_at.is_none())
+                && rec.secret.is_some();
+            if !live {
+                return Err(AccountError::NotFound(id).into());
+            }
+            self.users.stop(id);
+            // Bounded: an unreachable Telegram must not hold the request (or the account's
+            // connector, stopped meanwhile) indefinitely.
+            let done = tokio::time::timeout(LOGOUT_TIMEOUT, mtproto::logout(&self.store, id))
+                .await
+                .unwrap_or_else(|_| Err(LoginError::Network("Telegram did not answer in time".into())));
+            if let Err(e) = done {
+                // Still signed in: it keeps receiving.
+                self.start_user(id);
+                return Err(e.into());
+            }
+        } else {
+            self.pollers.stop(id);
+            self.outbox.stop(id);
+            bots::remove(&self.store, id).await?;
+        }
         if release {
             let (pipeline, attachments) = (self.pipeline.clone(), self.attachments.clone());
             tokio::spawn(async move {
@@ -149,6 +207,36 @@ impl Service {
             return;
         };
         tokio::spawn(forward(account, rx, self.hub.clone()));
+    }
+}
+
+impl Service {
+    /// Starts a user account's connector (after its login) and tells live clients its status.
+    pub fn start_user(&self, account: u64) {
+        self.users.start(account);
+        self.forward_user_status(account);
+    }
+
+    /// Tells live clients whenever a user account's connection changes, as
+    /// [`Service::forward_status`] does for bots.
+    pub fn forward_user_status(&self, account: u64) {
+        let Some(mut rx) = self.users.watch(account) else {
+            return;
+        };
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let (status, detail) = user_status_parts(Some(&*rx.borrow_and_update()));
+                hub.publish(crate::live::Ephemeral::AccountStatus {
+                    account,
+                    status: status.into(),
+                    detail,
+                });
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 }
 

@@ -11,9 +11,12 @@
 //! - [`lifecycle`]: starting the background work, and an account's running parts (poller or webhook keeper, outbox sender, status
 //!   feed) started, restarted and stopped as the account is added, changed or removed, and
 //!   account release.
+//! - [`logins`]: Telegram user-account logins in progress (phone -> code -> 2FA password),
+//!   bounded and expiring, and the account's connector started when one succeeds.
 
 pub mod lifecycle;
 pub mod updates;
+pub mod logins;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +61,13 @@ pub struct ServiceOptions {
     pub export: crate::export::ExportOptions,
     /// Updates through RAUC (`[update]`).
     pub update: crate::system::update::UpdateOptions,
+    /// The box's Telegram application that user accounts log in with (`[telegram]`); `None`
+    /// when it has none (then user logins are refused, saying so).
+    pub telegram_app: Option<crate::channels::mtproto::TelegramApp>,
+    /// User-account logins in progress at once.
+    pub user_logins_max: usize,
+    /// How long a user-account login may take, from its start.
+    pub user_login_ttl: Duration,
 }
 
 impl Default for ServiceOptions {
@@ -74,6 +84,9 @@ impl Default for ServiceOptions {
             backup: BackupOptions::default(),
             export: crate::export::ExportOptions::default(),
             update: crate::system::update::UpdateOptions::default(),
+            telegram_app: None,
+            user_logins_max: logins::MAX_PENDING,
+            user_login_ttl: logins::LOGIN_TTL,
         }
     }
 }
@@ -102,6 +115,8 @@ pub struct Service {
     pub pollers: Pollers,
     /// One MTProto connector per Telegram user account.
     pub users: UserConnectors,
+    /// Telegram user-account logins in progress.
+    pub logins: logins::Logins,
     /// The shared HTTP client for Telegram (connection pool, rustls).
     pub http: reqwest::Client,
     /// First run: the one-time setup code while the box has no user.
@@ -160,6 +175,7 @@ impl Service {
             pipeline,
             pollers,
             users,
+            logins: logins::Logins::new(options.user_logins_max, options.user_login_ttl),
             http,
             setup,
             stop: Arc::new(stop),

@@ -58,6 +58,7 @@ assets! {
     "js/setup.js" => JS,
     "js/team.js" => JS,
     "js/unlock.js" => JS,
+    "js/userlogin.js" => JS,
 }
 
 /// The page, with `{{V}}` where the asset version goes.

@@ -1,7 +1,8 @@
 // Browser tests of the lanbox web inbox: Debian's Chromium driven by playwright-core.
 //
 // Real parts only: the debug `lanbox` binary serving HTTPS on a temp data dir, the Bot API
-// simulator (`lanbox dev telegram-sim`) as Telegram, and a TCP pass-through between the browser
+// simulator (`lanbox dev telegram-sim`) and the MTProto simulator (`lanbox dev mtproto-sim`,
+// a person's own account) as Telegram, and a TCP pass-through between the browser
 // and lanbox that the test can cut, to drop the WebSocket the way a network does.
 //
 //   node tests/browser/run.mjs            (LANBOX_BIN overrides target/debug/lanbox;
@@ -29,6 +30,9 @@ const T2 = '222222:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
 const ADMIN_PW = 'correct horse battery';
 const AGENT_PW = 'agent password 1';
 const TIMEOUT = 15000;
+// The MTProto simulator's account (`lanbox dev mtproto-sim`): a person's own Telegram account.
+const MT_PW = 'two step canary';
+const MT_WELCOME = 'Hello from Ann to your own account';
 
 rmSync(ART, { recursive: true, force: true });
 mkdirSync(ART, { recursive: true });
@@ -237,8 +241,14 @@ async function main() {
   const s = await start(['dev', 'telegram-sim', '--listen', '127.0.0.1:0', '--token', T1, '--token', T2], {}, { base: /simulator at (\S+)/ });
   SIM = s.base.replace(/\/$/, '');
   log('simulator', SIM);
+  const mt = await start(['dev', 'mtproto-sim', '--listen', '127.0.0.1:0', '--password', MT_PW, '--welcome', MT_WELCOME], {}, {
+    addr: /^LANBOX_TELEGRAM_DEV_SIMULATOR=(\S+)/, key: /^LANBOX_TELEGRAM_DEV_SIMULATOR_KEY=(\S+)/, code: /login code (\S+)\)/,
+  });
+  log('MTProto simulator', mt.addr);
   await run(['init', '--data', data]);
-  const env = { LANBOX_SERVER_LISTEN: '127.0.0.1:0', LANBOX_SERVER_MDNS: 'false', LANBOX_DATA: data };
+  const env = { LANBOX_SERVER_LISTEN: '127.0.0.1:0', LANBOX_SERVER_MDNS: 'false', LANBOX_DATA: data,
+    LANBOX_TELEGRAM_API_ID: '12345', LANBOX_TELEGRAM_API_HASH: '0123456789abcdef0123456789abcdef',
+    LANBOX_TELEGRAM_DEV_SIMULATOR: mt.addr, LANBOX_TELEGRAM_DEV_SIMULATOR_KEY: mt.key };
   // Update bundles made and signed by the real RAUC, and the keyring the box checks them with.
   const upd = updateBundles(data);
   if (upd) Object.assign(env, { LANBOX_UPDATE_CONF: upd.conf, LANBOX_UPDATE_KEYRING: upd.keyring, LANBOX_UPDATE_REBOOT: 'false' });
@@ -1589,6 +1599,37 @@ async function main() {
     } finally {
       rmSync(d3, { recursive: true, force: true });
     }
+  });
+
+  await check('settings: add a Telegram user account (phone, code, 2FA password); it receives at once', async () => {
+    await page.goto(BASE + '/#/settings/accounts');
+    const form = page.locator('form[aria-label="Add a Telegram account"]');
+    await form.getByLabel('Phone number').fill('+1 555 0100');
+    await form.getByLabel('Label').fill('Own account');
+    await form.getByRole('button', { name: 'Send the code' }).click();
+    await page.locator('form[data-step=code]').waitFor();
+    await form.getByLabel('Login code').fill(mt.code === '00000' ? '11111' : '00000');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await form.locator('[role=alert]', { hasText: 'code is wrong' }).waitFor();
+    await form.getByLabel('Login code').fill(mt.code);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('form[data-step=password]').waitFor();
+    await form.getByLabel('2FA password').fill('not ' + MT_PW);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await form.locator('[role=alert]', { hasText: 'password is wrong' }).waitFor();
+    await form.getByLabel('2FA password').fill(MT_PW);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    const row = page.locator('tr[data-account]', { hasText: 'user account' });
+    await until(() => row.textContent().then((t) => /online|starting/.test(t)), 'the user account listed');
+    await until(() => page.evaluate(() => fetch('/api/v1/accounts').then((r) => r.json()))
+      .then((l) => l.some((a) => a.kind === 'user' && a.status === 'online')), 'the user account online');
+    // The sidebar follows its status live.
+    await page.locator('.acct', { hasText: 'Own account' }).waitFor();
+    if (await row.getByRole('button', { name: /Switch to/ }).count()) throw new Error('a user account offers a webhook switch');
+    await page.locator('form[data-step=phone]').waitFor();
+    await shot(page, '16-settings-user-account');
+    // Ann writes to the account once it is signed in: it arrives without a restart.
+    await stored(page, MT_WELCOME);
   });
 
   await check('no script errors and a strict CSP', async () => {

@@ -1,4 +1,4 @@
-// Settings for admins: Telegram accounts (add, rename, rented, daily limit, webhook or
+// Settings for admins: Telegram accounts (add a bot or a person's own account, rename, rented, daily limit, webhook or
 // polling, status and last error, remove or release), users (grants, passwords, disabling)
 // and the system (version, certificate, uptime, counts, outbox backlog, storage use,
 // attachment and S3 sync backlogs, backups: passphrase, back up now, download; and the update:
@@ -10,6 +10,7 @@ import { h, replace, fullTime, toast, toastError, ask, size, fingerprint } from 
 import { get, post, patch, put, del, explain, sendFile } from './api.js';
 import { labelSettings, notifySettings } from './team.js';
 import { cannedSettings } from './canned.js';
+import { userLoginForm } from './userlogin.js';
 
 const ADMIN_TABS = [['accounts', 'Telegram accounts'], ['users', 'Users'], ['labels', 'Labels'], ['canned', 'Canned replies'], ['system', 'System'], ['tokens', 'API tokens'], ['notifications', 'Notifications']];
 const AGENT_TABS = [['tokens', 'API tokens'], ['canned', 'Canned replies'], ['notifications', 'Notifications']];
@@ -95,11 +96,13 @@ async function accounts(body, inbox) {
       } catch (e) { toastError(explain(e)); }
     } }, 'Save');
     const again = () => renderSettings(body.parentElement, 'accounts', inbox);
-    const receive = h('button', { class: 'btn', type: 'button', onclick: () => switchReceive(a).then((changed) => changed && again()) },
+    const user = a.kind === 'user';
+    const receive = user ? null : h('button', { class: 'btn', type: 'button', onclick: () => switchReceive(a).then((changed) => changed && again()) },
       a.mode === 'webhook' ? 'Switch to polling…' : 'Switch to webhook…');
     const remove = h('button', { class: 'btn', type: 'button', onclick: async () => {
       const yes = await ask({ title: `Remove ${a.name}?`, confirm: 'Remove', body: [
-        'Its token is erased and it stops receiving and sending. Its conversations and messages stay in the inbox, readable as before.'] });
+        user ? 'It is logged out of Telegram (the session ends there too) and stops receiving and sending. Its conversations and messages stay in the inbox, readable as before.'
+          : 'Its token is erased and it stops receiving and sending. Its conversations and messages stay in the inbox, readable as before.'] });
       if (!yes) return;
       try { await del(`/api/v1/accounts/${a.id}`); toast(`Removed ${a.name}`); inbox.loadAccounts(); again(); } catch (e) { toastError(explain(e)); }
     } }, 'Remove…');
@@ -117,7 +120,7 @@ async function accounts(body, inbox) {
       try { await del(`/api/v1/accounts/${a.id}?release=true`); toast(`Releasing ${a.name}…`); inbox.loadAccounts(); again(); } catch (e) { toastError(explain(e)); }
     } }, 'Release…');
     return h('tr', { 'data-account': a.id },
-      h('td', { 'data-label': 'Account' }, name, h('div', { class: 'muted' }, a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · `, h('span', { 'data-mode': a.mode }, a.mode))),
+      h('td', { 'data-label': 'Account' }, name, h('div', { class: 'muted' }, user ? 'user account' : a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · `, h('span', { 'data-mode': a.mode }, a.mode))),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null),
       h('td', { 'data-label': 'Rented' }, rented), h('td', { 'data-label': 'Daily limit' }, limit), h('td', { 'data-label': 'Unread' }, String(a.unread)),
       h('td', { class: 'actions' }, save, ' ', receive, ' ', remove, ' ', release));
@@ -147,7 +150,8 @@ async function accounts(body, inbox) {
       h('button', { class: 'btn primary', type: 'submit' }, 'Check and add')), err));
   replace(body, h('table', null,
     h('thead', null, h('tr', null, ['Account', 'Status', 'Rented', 'Daily limit', 'Unread', ''].map((t) => h('th', null, t)))),
-    h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No accounts yet.')))), add);
+    h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No accounts yet.')))), add,
+  userLoginForm(() => { inbox.loadAccounts(); renderSettings(body.parentElement, 'accounts', inbox); }));
 }
 
 async function users(body, inbox) {

@@ -98,6 +98,16 @@ impl UserConnectors {
         }
     }
 
+    /// Follows one account's status, for as long as its connector runs.
+    pub fn watch(&self, account: u64) -> Option<watch::Receiver<UserStatus>> {
+        self.tasks().get(&account).map(|t| t.status.clone())
+    }
+
+    /// The accounts whose connector was started and not stopped.
+    pub fn accounts(&self) -> Vec<u64> {
+        self.tasks().keys().copied().collect()
+    }
+
     pub fn status(&self, account: u64) -> Option<UserStatus> {
         self.tasks().get(&account).map(|t| t.status.borrow().clone())
     }

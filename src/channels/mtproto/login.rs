@@ -18,6 +18,7 @@ use std::sync::Arc;
 use grammers_client::sender::{ConnectionParams, NoRetries, SenderPool};
 use grammers_client::{Client, InvocationError};
 use grammers_crypto::two_factor_auth::{calculate_2fa, check_p_and_g};
+use grammers_session::Session;
 use grammers_session::storages::MemorySession;
 use grammers_tl_types as tl;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,10 @@ impl std::fmt::Debug for LoginSpec {
 pub struct UserOptions {
     pub api_id: i32,
     pub user_id: i64,
+    /// Set when the account was logged out (removed): the record stays as a tombstone, as a
+    /// removed bot's does, and no listing shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<i64>,
 }
 
 /// Why a login step failed. Never contains the phone number, the code or a password.
@@ -75,6 +80,8 @@ pub enum LoginError {
     PasswordRequired,
     #[error("the 2FA password is wrong; try again")]
     PasswordInvalid,
+    #[error("this Telegram account is already account {0} of this box")]
+    AlreadyAdded(u64),
     #[error("Telegram asks to wait {0} s before trying again (FLOOD_WAIT)")]
     FloodWait(u32),
     #[error("Telegram refused: {code} {name}")]
@@ -145,26 +152,42 @@ pub async fn begin(store: &Store, spec: LoginSpec) -> Result<PendingLogin, Login
         runner,
         phone_code_hash: String::new(),
     };
-    let sent = pending
-        .client
-        .invoke(&tl::functions::auth::SendCode {
-            phone_number: pending.spec.phone.clone(),
-            api_id: pending.spec.api_id,
-            api_hash: pending.spec.api_hash.clone(),
-            settings: tl::types::CodeSettings {
-                allow_flashcall: false,
-                current_number: false,
-                allow_app_hash: false,
-                allow_missed_call: false,
-                allow_firebase: false,
-                unknown_number: false,
-                logout_tokens: None,
-                token: None,
-                app_sandbox: None,
-            }
-            .into(),
-        })
-        .await?;
+    let send = tl::functions::auth::SendCode {
+        phone_number: pending.spec.phone.clone(),
+        api_id: pending.spec.api_id,
+        api_hash: pending.spec.api_hash.clone(),
+        settings: tl::types::CodeSettings {
+            allow_flashcall: false,
+            current_number: false,
+            allow_app_hash: false,
+            allow_missed_call: false,
+            allow_firebase: false,
+            unknown_number: false,
+            logout_tokens: None,
+            token: None,
+            app_sandbox: None,
+        }
+        .into(),
+    };
+    let sent = match pending.client.invoke(&send).await {
+        // The number belongs to another data centre (PHONE_MIGRATE_n): it becomes the home
+        // one, and the code is asked for there (grammers' `request_login_code` does the same).
+        Err(InvocationError::Rpc(e)) if e.code == 303 => {
+            let Some(dc) = e.value.and_then(|v| i32::try_from(v).ok()) else {
+                return Err(LoginError::Unexpected("a 303 without a data centre"));
+            };
+            let old = pending.session.home_dc_id().unwrap_or(2);
+            pool.handle.disconnect_from_dc(old);
+            pending
+                .session
+                .set_home_dc_id(dc)
+                .await
+                .map_err(|_| LoginError::Unexpected("the session refused a data centre"))?;
+            tracing::info!(dc, "login moved to the number's data centre");
+            pending.client.invoke(&send).await?
+        }
+        other => other?,
+    };
     pending.phone_code_hash = match sent {
         tl::enums::auth::SentCode::Code(c) => c.phone_code_hash,
         _ => return Err(LoginError::Unexpected("auth.sendCode did not send a code")),
@@ -239,6 +262,22 @@ impl PendingLogin {
         let tl::enums::User::User(user) = user else {
             return Err(LoginError::Unexpected("auth.signIn returned an empty user"));
         };
+        let existing = self
+            .store
+            .read(|r| r.accounts())
+            .await?
+            .into_iter()
+            .filter(|a| a.channel == CHANNEL)
+            .find(|a| {
+                serde_json::from_str::<UserOptions>(&a.options)
+                    .is_ok_and(|o| o.user_id == user.id && o.removed_at.is_none())
+            });
+        if let Some(a) = existing {
+            // A second session for a person whose account is here already: it would receive
+            // everything twice. End it on Telegram (best effort) rather than leave it behind.
+            let _ = self.client.invoke(&tl::functions::auth::LogOut {}).await;
+            return Err(LoginError::AlreadyAdded(a.id));
+        }
         let tl::enums::updates::State::State(s) =
             self.client.invoke(&tl::functions::updates::GetState {}).await?;
         let state = MtState {
@@ -255,6 +294,7 @@ impl PendingLogin {
         let options = UserOptions {
             api_id: self.spec.api_id,
             user_id: user.id,
+            removed_at: None,
         };
         let new = NewAccount {
             channel: CHANNEL.into(),

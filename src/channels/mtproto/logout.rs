@@ -1,7 +1,7 @@
 //! Logging a user account out: the session is terminated on Telegram (`auth.logOut`) first, so
-//! the auth key stops working there too, then its sealed copy is erased from the account record
-//! and the update state dropped. The record itself stays, as a removed bot's does: its messages
-//! are still sealed with its key until the account is released.
+//! the auth key stops working there too, then its sealed copy is erased from the account record,
+//! the update state dropped and the account marked removed. The record itself stays, as a
+//! removed bot's does: its messages are still sealed with its key until the account is released.
 //!
 //! Stop the account's connector before calling [`logout`].
 
@@ -12,6 +12,7 @@ use grammers_client::{Client, InvocationError};
 use grammers_tl_types as tl;
 
 use super::connector::load;
+use super::login::UserOptions;
 use super::state::ACCOUNT_MTSTATE;
 use super::{CHANNEL, LoginError};
 use crate::store::{Store, StoreError};
@@ -29,10 +30,11 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
     let memory = Arc::new(session.to_memory(Default::default()));
     let pool = SenderPool::new(memory, options.api_id);
     let client = Client::new(pool.handle.clone());
-    let runner = tokio::spawn(pool.runner.run());
+    // Aborted however this ends, a caller's timeout included.
+    let runner = AbortOnDrop(tokio::spawn(pool.runner.run()));
     let result = client.invoke(&tl::functions::auth::LogOut {}).await;
     client.disconnect();
-    runner.abort();
+    drop(runner);
     match result {
         Ok(_) => {}
         Err(InvocationError::Rpc(e)) if e.code == 401 => {}
@@ -45,6 +47,10 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
                 return Err(StoreError::UnknownAccount(account));
             }
             rec.secret = None;
+            if let Ok(mut o) = serde_json::from_str::<UserOptions>(&rec.options) {
+                o.removed_at = Some(ctx.now);
+                rec.options = serde_json::to_string(&o).expect("options serialise");
+            }
             ctx.put_account(rec)?;
             ctx.txn().open_table(ACCOUNT_MTSTATE)?.remove(account)?;
             Ok(())
@@ -52,4 +58,12 @@ pub async fn logout(store: &Store, account: u64) -> Result<(), LoginError> {
         .await?;
     tracing::info!(account, "Telegram user account logged out");
     Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -1,6 +1,8 @@
 //! Telegram user accounts over MTProto (issue 16), with grammers (default features off: its
 //! default session storage is SQLite in C; lanbox keeps the session itself).
 //!
+//! - [`accounts`]: user accounts listed for the command line;
+//! - [`app`]: the box's `api_id`/`api_hash` (`[telegram]`) and where logins connect;
 //! - [`login`]: phone number -> code -> a new account, its session sealed like a bot token;
 //! - [`logout`]: `auth.logOut` on Telegram, then the sealed session erased;
 //! - [`session`]: what is sealed (data centres, auth keys, the signed-in user);
@@ -12,6 +14,8 @@
 //!
 //! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
 
+pub mod accounts;
+pub mod app;
 pub mod connector;
 pub mod connectors;
 pub mod login;
@@ -20,6 +24,7 @@ pub mod map;
 pub mod session;
 pub mod state;
 
+pub use app::{Endpoint, TelegramApp, normalise_phone};
 pub use connector::{UserConnector, UserStatus};
 pub use connectors::UserConnectors;
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};

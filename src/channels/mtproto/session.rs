@@ -53,6 +53,12 @@ impl std::fmt::Debug for StoredSession {
 }
 
 impl StoredSession {
+    /// A new session for Telegram's own data centres: home DC 2 at its known address, no key
+    /// yet (grammers makes one on first connect; `PHONE_MIGRATE` moves the home DC).
+    pub fn telegram() -> StoredSession {
+        from_data(&SessionData::default(), None)
+    }
+
     /// A session that reaches `home_dc` at `addr` with a key both ends already hold (the
     /// simulator's case); the other data centres keep Telegram's addresses.
     pub fn preshared(home_dc: i32, addr: SocketAddrV4, auth_key: [u8; 256]) -> StoredSession {

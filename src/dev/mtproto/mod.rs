@@ -57,6 +57,9 @@ pub struct MtSimConfig {
     pub difference_page: usize,
     /// The account's 2FA password: login then needs it after the code (checked with SRP).
     pub password: Option<String>,
+    /// Every login code is this one instead of five random digits (a log canary wants a code
+    /// that cannot occur in a log by chance, as digits can in a timestamp).
+    pub code: Option<String>,
 }
 
 impl Default for MtSimConfig {
@@ -67,6 +70,7 @@ impl Default for MtSimConfig {
             code_ttl: Duration::from_secs(300),
             difference_page: 100,
             password: None,
+            code: None,
         }
     }
 }
@@ -120,6 +124,7 @@ impl MtSimulator {
         };
         let mut world = World::new(me, config.code_ttl);
         world.password = config.password.as_deref().map(srp::Verifier::new);
+        world.fixed_code = config.code.clone();
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
             auth_key,

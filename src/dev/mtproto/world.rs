@@ -53,6 +53,8 @@ pub(super) struct World {
     pub challenge: Option<super::srp::Challenge>,
     pub code: Option<PendingCode>,
     pub code_ttl: Duration,
+    /// The code every login gets, when set (else five random digits).
+    pub fixed_code: Option<String>,
     pub users: HashMap<i64, SimUser>,
     pub pts: i32,
     pub seq: i32,
@@ -79,6 +81,7 @@ impl World {
             challenge: None,
             code: None,
             code_ttl,
+            fixed_code: None,
             users: HashMap::new(),
             pts: 1,
             seq: 0,
@@ -182,7 +185,10 @@ impl World {
 
     /// Issues a new login code (five digits, as Telegram's app codes).
     pub fn new_code(&mut self) -> PendingCode {
-        let code = format!("{:05}", random_i64().unsigned_abs() % 100_000);
+        let code = self
+            .fixed_code
+            .clone()
+            .unwrap_or_else(|| format!("{:05}", random_i64().unsigned_abs() % 100_000));
         let pending = PendingCode {
             hash: format!("{:016x}", random_i64()),
             code,
