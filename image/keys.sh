@@ -39,7 +39,9 @@ subjectKeyIdentifier = hash
 [ v3_signing ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
-extendedKeyUsage = codeSigning
+# codeSigning for the box (system.conf: check-purpose=codesign); emailProtection because
+# RAUC's default purpose check (smimesign, e.g. Debian 12's RAUC 1.8 on the build host) wants it.
+extendedKeyUsage = codeSigning, emailProtection
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 CNF

@@ -105,11 +105,12 @@ chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
 # lanbox-mark-good.service runs as a static system user here: with DynamicUser=yes dbus-daemon
 # (trixie) closes the connection ("The connection is closed"), checked under qemu, so
 # `rauc status mark-good` never reaches RAUC. User=nobody works; a user of its own is better.
-printf 'u lanbox-update - "lanbox: marks the booted slot good" - -\n' >"$root/usr/lib/sysusers.d/lanbox-image.conf"
+printf 'u lanbox-update - "lanbox slot marker" - -\n' >"$root/usr/lib/sysusers.d/lanbox-image.conf"
 sysu="$(mktemp -d)"
 cp -a "$root/usr/lib/sysusers.d/." "$sysu/"
 sed -i 's/^u! /u /' "$root"/usr/lib/sysusers.d/*.conf
-systemd-sysusers --root="$root" >/dev/null
+systemd-sysusers --root="$root" 2>&1 | grep -v "^Creating " >&2 || true
+grep -q "^lanbox-update:" "$root/etc/passwd" || { say "systemd-sysusers made no lanbox-update user"; exit 1; }
 rm -rf "$root/usr/lib/sysusers.d"
 mv "$sysu" "$root/usr/lib/sysusers.d"
 chmod 0755 "$root/usr/lib/sysusers.d"
