@@ -70,6 +70,9 @@ cp "$root/boot/vmlinuz-$kver" "$work/boot/vmlinuz"
 cp "$root/boot/initrd.img" "$work/boot/initrd.img"
 if [ -n "${DTB:-}" ]; then
     cp "$root/usr/lib/linux-image-$kver/$DTB" "$work/boot/$(basename "$DTB")"
+    # Also in the slot: an update brings its own device tree (tryboot-post-install copies it).
+    install -d "$root/boot/dtb"
+    cp "$root/usr/lib/linux-image-$kver/$DTB" "$root/boot/dtb/"
 fi
 if [ -d "$root/usr/lib/raspi-firmware" ]; then
     mkdir -p "$work/boot/firmware"
