@@ -30,6 +30,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -88,11 +89,17 @@ class Grubenv:
 
 
 class Qemu:
-    def __init__(self, disk, vars_fd, log, port):
+    def __init__(self, disk, vars_fd, log, port, console=False):
         self.log = log
+        if console:
+            # A unix socket the test types into; qemu still writes everything to the log file.
+            serial = ["-chardev", f"socket,id=ser0,path={log}.console,server=on,wait=off,logfile={log}",
+                      "-serial", "chardev:ser0"]
+        else:
+            serial = ["-serial", f"file:{log}"]
         cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", "max,pauth-impdef=on",
                "-smp", os.environ.get("QEMU_SMP", "2"), "-m", "1024",
-               "-display", "none", "-serial", f"file:{log}",
+               "-display", "none"] + serial + [
                "-monitor", f"unix:{log}.monitor,server,nowait",
                "-drive", f"if=pflash,format=raw,readonly=on,file={AAVMF}/AAVMF_CODE.fd",
                "-drive", f"if=pflash,format=raw,file={vars_fd}",
@@ -148,6 +155,70 @@ class Qemu:
             os.unlink(self.log + ".monitor")
         except FileNotFoundError:
             pass
+
+
+class Console:
+    """A root shell on the serial console (systemd.debug_shell=ttyAMA0; test copies only: the
+    image has no bash, so the test links /usr/bin/bash to dash in the slots it boots). A thread
+    drains the socket all the time: qemu stops the guest's serial output when nobody reads."""
+
+    def __init__(self, q):
+        self.q = q
+        self.sock = socket.socket(socket.AF_UNIX)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock.connect(q.log + ".console")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    fail("cannot connect to the serial console socket")
+                time.sleep(0.2)
+        self.buf = b""
+        self.lock = threading.Lock()
+        self.n = 0
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if b"\x1b[6n" in chunk:  # systemd's shell asks for the cursor position
+                try:
+                    self.sock.sendall(b"\x1b[24;80R")
+                except OSError:
+                    return
+            with self.lock:
+                self.buf += chunk
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+    def run(self, command, timeout=TIMEOUT):
+        """Runs command in the debug shell; returns (exit status, output)."""
+        self.n += 1
+        tag = f"@@{self.n}@@"
+        with self.lock:
+            start = len(self.buf)
+        self.send(f"{command}; echo \"{tag[:2]}\"\"{tag[2:]}$?\"\r")
+        deadline = time.monotonic() + timeout
+        rx = re.compile(re.escape(tag).encode() + rb"(\d+)")
+        while time.monotonic() < deadline:
+            with self.lock:
+                m = rx.search(self.buf, start)
+                if m:
+                    return int(m.group(1)), self.buf[start:m.start()].decode("utf-8", "replace")
+            if self.q.proc.poll() is not None:
+                fail("qemu exited while a console command ran")
+            time.sleep(0.2)
+        fail(f"console command timed out: {command}")
+
+    def close(self):
+        self.sock.close()
 
 
 def health(port):
@@ -276,10 +347,98 @@ def main():
         q.stop()
     if "broken lanbox" not in q.text() and "lanbox.service: Failed" not in q.text():
         say("note: the bad lanbox's own message is not in the serial log")
+    install_phase(disk, vars_fd, layout, grubenv, port, cert, results)
     results["logs"] = sorted(f for f in os.listdir(WORK) if f.endswith(".log"))
     os.unlink(disk)
     os.unlink(vars_fd)
     say("PASS " + json.dumps(results))
+
+
+def debugfs(image, *commands):
+    with tempfile.NamedTemporaryFile("w", suffix=".cmds") as f:
+        f.write("\n".join(commands) + "\n")
+        f.flush()
+        subprocess.run(["debugfs", "-w", "-f", f.name, image], check=True, capture_output=True)
+
+
+def rootfs_with_version(src, dest, version):
+    """A copy of the rootfs with another IMAGE_VERSION and /usr/bin/bash -> dash (debug shell)."""
+    subprocess.run(["cp", "--sparse=always", src, dest], check=True)
+    text = subprocess.run(["debugfs", "-R", "cat /usr/lib/os-release", dest], check=True,
+                          capture_output=True, text=True).stdout
+    text = re.sub(r"(?m)^IMAGE_VERSION=.*$", f"IMAGE_VERSION={version}", text)
+    with tempfile.NamedTemporaryFile("w") as f:
+        f.write(text)
+        f.flush()
+        debugfs(dest, "rm /usr/lib/os-release", f"write {f.name} /usr/lib/os-release",
+                "sif /usr/lib/os-release mode 0100644", "sif /usr/lib/os-release uid 0",
+                "sif /usr/lib/os-release gid 0", "symlink /usr/bin/bash /usr/bin/dash")
+
+
+def install_phase(disk, vars_fd, layout, grubenv, port, cert, results):
+    """3. rauc install inside the guest (RAUC 1.13): an older bundle is refused by the
+    pre-install handler without touching the slots; a newer one installs into B, GRUB boots it,
+    lanbox serves with the same data and marks B good."""
+    say("boot 3: rauc install in the guest: an older bundle (refused), then a newer one")
+    manifest = dict(line.split("=", 1) for line in open(os.path.join(OUT, "manifest.txt"))
+                    if "=" in line and not line.startswith("sfdisk"))
+    version = manifest["version"].strip()
+    newer, older = version + ".1", "0.0.1"
+    bundles = {}
+    for name, v in (("new", newer), ("old", older)):
+        rootfs = os.path.join(WORK, f"rootfs-{name}.ext4")
+        rootfs_with_version(os.path.join(OUT, "rootfs.ext4"), rootfs, v)
+        bundles[name] = os.path.join(WORK, f"{name}.raucb")
+        subprocess.run([os.path.join(HERE, "bundle.sh"), BOARD, rootfs, bundles[name]],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.unlink(rootfs)
+    results["bundle_bytes"] = os.path.getsize(bundles["new"])
+    data = f"{disk}?offset={layout['data'] * MIB}"
+    debugfs(data, f"write {bundles['new']} /new.raucb", f"write {bundles['old']} /old.raucb")
+    for b in bundles.values():
+        os.unlink(b)
+    debugfs(f"{disk}?offset={layout['rootfs-a'] * MIB}", "symlink /usr/bin/bash /usr/bin/dash")
+    grubenv.set(EXTRA_CMDLINE="systemd.journald.forward_to_console=1 systemd.debug_shell=ttyAMA0")
+    q = Qemu(disk, vars_fd, os.path.join(WORK, "boot3.log"), port, console=True)
+    try:
+        c = Console(q)
+        q.wait_log(r"lanbox: booting slot A")
+        wait_serving(q, port)
+        before = wait_env(grubenv, q, {"A_OK": "1", "A_TRY": "0"})
+        rc, out = c.run("rauc install /var/lib/old.raucb >/tmp/old.log 2>&1")
+        _, log = c.run("tail -n 4 /tmp/old.log")
+        if rc == 0 or "downgrade refused" not in log:
+            fail(f"the older bundle was not refused (exit {rc}): {log!r}")
+        time.sleep(5)
+        if grubenv.read() != before:
+            fail(f"the refused install changed the boot variables: {before} -> {grubenv.read()}")
+        say("older bundle refused by the pre-install handler; grubenv untouched")
+        t = time.monotonic()
+        rc, out = c.run("rauc install /var/lib/new.raucb >/tmp/new.log 2>&1")
+        results["install_s"] = round(time.monotonic() - t, 1)
+        _, log = c.run("tail -n 5 /tmp/new.log")
+        if rc != 0:
+            fail(f"rauc install of the newer bundle failed (exit {rc}): {log!r}")
+        _, out2 = c.run("rauc status --detailed 2>&1 | grep -E 'Activated|bootname|boot status|bundle.version' ")
+        env = wait_env(grubenv, q, {"ORDER": "B A", "B_OK": "1", "B_TRY": "0"}, timeout=60)
+        say(f"newer bundle installed into B in {results['install_s']} s; grubenv {env}")
+        say("rauc status: " + " | ".join(l.strip() for l in out2.splitlines() if l.strip())[:400])
+        at = len(q.text())
+        c.send("systemctl reboot\r")
+        at = q.wait_log(r"lanbox: booting slot B", after=at)
+        q.wait_log(r"root=PARTLABEL=rootfs-b", after=at)
+        body = wait_serving(q, port)
+        if body.get("certificate_sha256") != cert:
+            fail("another TLS certificate after the update: the data partition was not kept")
+        env = wait_env(grubenv, q, {"B_OK": "1", "B_TRY": "0"})
+        rc, out = c.run("grep IMAGE_VERSION /etc/os-release")
+        if f"IMAGE_VERSION={newer}" not in out:
+            fail(f"slot B does not run {newer}: {out!r}")
+        say(f"slot B runs {newer}, serves with the same certificate, marked good: {env}")
+        c.close()
+        say(f"powered off cleanly in {q.power_off()} s")
+    finally:
+        q.stop()
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@
 # mmdebstrap (rootfs without root), e2fsprogs/dosfstools/mtools/fdisk (filesystems and the GPT
 # without mounting), grub-common (grub-mkstandalone; the arm64 modules come from the registry
 # at build time), rauc + squashfs-tools (bundles), kmod/cpio/xz/zstd (initramfs),
-# qemu-system-arm + qemu-efi-aarch64 (image/boot-test.sh), python3-pexpect (boot-test).
+# qemu-system-arm + qemu-efi-aarch64 + python3 (image/boot-test.py), llvm (llvm-strip),
+# file (check.sh).
 # Idempotent; quick when everything is present.
 set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in mmdebstrap uidmap e2fsprogs dosfstools mtools fdisk grub-common rauc squashfs-tools \
-    kmod cpio xz-utils zstd openssl qemu-system-arm qemu-efi-aarch64 qemu-utils python3-pexpect curl; do
+    kmod cpio xz-utils zstd openssl file llvm qemu-system-arm qemu-efi-aarch64 python3; do
     have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
