@@ -150,15 +150,21 @@ else
     rm -f "$tmp/unsigned.raucb"
 fi
 
-# --- downgrade handler -------------------------------------------------------------------
+# --- downgrade handler (as RAUC runs it: the bundle mounted, its manifest inside) ------------
 printf 'IMAGE_VERSION=0.2.0.1764950000\n' >"$tmp/os-release"
 h="$here/rootfs/pre-install"
-refuse "pre-install: refuses 0.1.9.1799999999 on 0.2.0.1764950000" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION=0.1.9.1799999999 "$h"
-refuse "pre-install: refuses 0.2.0.1764949999" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION=0.2.0.1764949999 "$h"
-expect "pre-install: accepts the same version" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION=0.2.0.1764950000 "$h"
-expect "pre-install: accepts 0.2.0.1764950001" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION=0.2.0.1764950001 "$h"
-expect "pre-install: accepts 0.10.0.1 (numeric, not text, order)" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION=0.10.0.1 "$h"
-refuse "pre-install: refuses a bundle without a version" env LANBOX_OS_RELEASE="$tmp/os-release" RAUC_MF_VERSION= "$h"
+pre() {
+    mkdir -p "$tmp/mnt"
+    if [ -n "$1" ]; then v="version=$1"; else v=""; fi
+    printf '[update]\ncompatible=%s\n%s\n\n[bundle]\nformat=verity\n\n[image.rootfs]\nfilename=rootfs.ext4\n' "$COMPATIBLE" "$v" >"$tmp/mnt/manifest.raucm"
+    env -u RAUC_MF_VERSION LANBOX_OS_RELEASE="$tmp/os-release" RAUC_BUNDLE_MOUNT_POINT="$tmp/mnt" "$h"
+}
+refuse "pre-install: refuses 0.1.9.1799999999 on 0.2.0.1764950000" pre 0.1.9.1799999999
+refuse "pre-install: refuses 0.2.0.1764949999" pre 0.2.0.1764949999
+expect "pre-install: accepts the same version" pre 0.2.0.1764950000
+expect "pre-install: accepts 0.2.0.1764950001" pre 0.2.0.1764950001
+expect "pre-install: accepts 0.10.0.1 (numeric, not text, order)" pre 0.10.0.1
+refuse "pre-install: refuses a bundle without a version" pre ""
 
 if [ "$BOOT" = tryboot ]; then
     expect "tryboot backend: state machine (image/rootfs/tryboot-test.sh)" "$here/rootfs/tryboot-test.sh"

@@ -32,7 +32,7 @@ closure() {
 }
 mapfile -t initramfs_mods < <(closure $INITRAMFS_MODULES)
 mapfile -t rootfs_mods < <(closure $INITRAMFS_MODULES $ROOTFS_MODULES)
-keep="$(mktemp)"
+keep="$work/modules.keep"
 printf '%s\n' "${rootfs_mods[@]}" | sed "s|^$root||; s|^/lib/|/usr/lib/|" | sort -u >"$keep"
 find "$root/usr/lib/modules/$kver/kernel" -type f -name '*.ko*' | sed "s|^$root||" | sort \
     | comm -23 - "$keep" | sed "s|^|$root|" | xargs -r rm -f
@@ -87,7 +87,7 @@ rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bug,bash-completion,zsh,fi
 # Fonts: exactly the files src/export/fonts.rs looks for (required and optional).
 mapfile -t fonts < <(grep -o 'want("[^"]*"' "$FONTS_RS" | sed 's/want("//; s/"$//' | sort -u)
 [ "${#fonts[@]}" -gt 3 ] || { say "no font list in $FONTS_RS"; exit 1; }
-fkeep="$(mktemp)"
+fkeep="$work/fonts.keep"
 printf '%s\n' "${fonts[@]}" >"$fkeep"
 find "$root/usr/share/fonts" -type f | while read -r f; do
     grep -qxF "$(basename "$f")" "$fkeep" || rm -f "$f"
@@ -245,5 +245,5 @@ size_mib=$(( (used_kib * 115 / 100 / 1024 + 24 + 3) / 4 * 4 ))
 rm -f "$work/rootfs.ext4" "$work/data.ext4"
 mke2fs -q -t ext4 -O ^has_journal -m 0 -L rootfs -d "$root" "$work/rootfs.ext4" "${size_mib}M"
 mke2fs -q -t ext4 -m 1 -L lanbox-data -d "$work/data" "$work/data.ext4" "${DATA_MIB}M"
-rm -rf "$work/data"
+rm -rf "$work/data" "$keep" "$fkeep"
 say "rootfs.ext4 ${size_mib} MiB (tree $((used_kib / 1024)) MiB), data.ext4 ${DATA_MIB} MiB"
