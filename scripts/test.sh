@@ -39,6 +39,14 @@ if [ "${LANBOX_SKIP_ARM:-0}" != 1 ]; then
     LANBOX_SMOKE_RUNNER=qemu-aarch64-static \
         cargo test --locked --test smoke -- --nocapture
 
+    step "disk image and signed update bundle for the qemu board: layout and signatures (image/)"
+    image/install-deps.sh
+    LANBOX_BIN="$TARGET_DIR/dist/aarch64-unknown-linux-musl/lanbox" image/build.sh qemu-aarch64
+    image/bundle.sh qemu-aarch64
+    image/check.sh qemu-aarch64
+    # The boot test under qemu-system-aarch64 (image/boot-test.py) takes several minutes more:
+    # docs/updates.md gives its command and figures.
+
     step "armv7: static build, started once under qemu-user"
     scripts/build-arm.sh armv7 --smoke
 fi
