@@ -105,6 +105,16 @@ mdns = true
 # Operator certificate chain and key (PEM); empty: self-signed, generated on first start.
 tls_cert = ""
 tls_key = ""
+# Client connections at once (WebSockets included), and from one address; 0: derived from
+# the open-files limit (at most 1024, and 64 per address).
+max_connections = 0
+max_connections_per_client = 0
+
+[telegram]
+# The team's own Telegram application, needed only for user accounts (docs/user-accounts.md):
+# create it at https://my.telegram.org -> API development tools. 0 and "": none.
+api_id = 0
+api_hash = ""
 
 [log]
 level = "info"
