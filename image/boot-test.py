@@ -13,6 +13,14 @@
    with the same TLS certificate (the data partition is intact). Reports the time from the
    bad slot's boot to serving on A.
 
+3. Makes bundles (a newer version, an older one, one signed by another CA's key, one without
+   its signature), writes them onto the data partition, boots A with a root shell on the
+   serial console (systemd.debug_shell) and runs `rauc install` in the guest (RAUC 1.13): the
+   older one is refused by the pre-install handler, the other two for their signature, none
+   touches grubenv; the newer one installs into B, `systemctl reboot` boots B, which serves
+   with the same certificate, runs the new IMAGE_VERSION and is marked good. Reports the
+   install time.
+
 Each boot ends with the power button (qemu's system_powerdown) and a clean shutdown: a power
 cut right after the first boot left lanbox's new TLS certificate empty on the data partition
 (lanbox then refused to start), a lanbox bug this test does not cover yet.
@@ -393,8 +401,31 @@ def install_phase(disk, vars_fd, layout, grubenv, port, cert, results):
                        check=True, stdout=subprocess.DEVNULL)
         os.unlink(rootfs)
     results["bundle_bytes"] = os.path.getsize(bundles["new"])
+    # Signed by another CA's key (a small payload: the signature is checked first).
+    other = os.path.join(os.path.dirname(OUT), "other-key")
+    if not os.path.exists(os.path.join(other, "signing.cert.pem")):
+        subprocess.run([os.path.join(HERE, "keys.sh"), "--other", other], check=True,
+                       stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as content:
+        with open(os.path.join(content, "rootfs.ext4"), "wb") as f:
+            f.write(os.urandom(65536))
+        with open(os.path.join(content, "manifest.raucm"), "w") as f:
+            f.write(f"[update]\ncompatible={manifest['compatible'].strip()}\nversion=999\n\n"
+                    "[bundle]\nformat=verity\n\n[image.rootfs]\nfilename=rootfs.ext4\n")
+        bundles["other"] = os.path.join(WORK, "other.raucb")
+        subprocess.run(["rauc", "bundle", f"--cert={other}/signing.cert.pem",
+                        f"--key={other}/signing.key.pem", content, bundles["other"]],
+                       check=True, capture_output=True)
+    # Unsigned: the newer bundle without its CMS signature and size trailer.
+    with open(bundles["new"], "rb") as f:
+        raw = f.read()
+    sig = int.from_bytes(raw[-8:], "big")
+    bundles["unsigned"] = os.path.join(WORK, "unsigned.raucb")
+    with open(bundles["unsigned"], "wb") as f:
+        f.write(raw[:len(raw) - 8 - sig])
+    del raw
     data = f"{disk}?offset={layout['data'] * MIB}"
-    debugfs(data, f"write {bundles['new']} /new.raucb", f"write {bundles['old']} /old.raucb")
+    debugfs(data, *(f"write {path} /{name}.raucb" for name, path in bundles.items()))
     for b in bundles.values():
         os.unlink(b)
     debugfs(f"{disk}?offset={layout['rootfs-a'] * MIB}", "symlink /usr/bin/bash /usr/bin/dash")
@@ -416,6 +447,15 @@ def install_phase(disk, vars_fd, layout, grubenv, port, cert, results):
         if grubenv.read() != before:
             fail(f"the refused install changed the boot variables: {before} -> {grubenv.read()}")
         say("older bundle refused by the pre-install handler; grubenv untouched")
+        for name in ("other", "unsigned"):
+            rc, _ = c.run(f"rauc install /var/lib/{name}.raucb >/tmp/{name}.log 2>&1")
+            _, log = c.run(f"tail -n 3 /tmp/{name}.log")
+            if rc == 0 or "signature" not in log.lower():
+                fail(f"the {name} bundle was not refused for its signature (exit {rc}): {log!r}")
+            say(f"{name} bundle refused: " + " ".join(log.split())[-160:])
+        if grubenv.read() != before:
+            fail(f"a refused install changed the boot variables: {before} -> {grubenv.read()}")
+        say("grubenv untouched by the refused installs")
         t = time.monotonic()
         rc, out = c.run("rauc install /var/lib/new.raucb >/tmp/new.log 2>&1")
         results["install_s"] = round(time.monotonic() - t, 1)
