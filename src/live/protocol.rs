@@ -25,11 +25,13 @@
 //! `note.deleted {note_id}` (private notes; a note's `mentions` name the teammates it tells),
 //! `conversation.exported {format, from, to, by}`
 //! (from the event log, each with its `seq`), and `typing`,
-//! `account.status`, `store.status` (not logged: their `seq` is the stream position they were
+//! `account.status`, `store.status`, `update.progress` (not logged: their `seq` is the stream position they were
 //! sent at, and a resume does not replay them); `ack`, `error`, `resync_required`, `pong`.
 //! `store.status {status, reasons}` goes to every client when the store's health changes
 //! (`degraded` with `disk_full` while the disk refuses writes, `ok` again once they work); `hello`
-//! carries the current one as `store`.
+//! carries the current one as `store`. `update.progress {state, percent, message, error}`
+//! (admins only, not logged) follows an update's install: `installing` with RAUC's percentage
+//! and step, then `installed` or `failed`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
