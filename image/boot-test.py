@@ -617,15 +617,37 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
         say(f"GET /api/v1/system/update: booted {system['booted']}, slots " + ", ".join(
             f"{s.get('bootname')}={s.get('state')}/{s.get('boot_status')}/{s.get('version')}"
             for s in system["slots"]) + f", target {st.get('target')}")
-        for name in ("old", "other"):
+        booted_version = next((s.get("version") for s in system["slots"]
+                               if s.get("bootname") == running), None)
+        for name in ("other", "old"):
             status, out = api.call("PUT", "/api/v1/system/update/bundle", file=bundles[name])
             err = (out or {}).get("error") or {} if isinstance(out, dict) else {}
+            if name == "old" and booted_version is None and status == 201:
+                # RAUC knows no version for a slot it did not write (slot A as built), so
+                # lanbox has nothing to compare with; the image's pre-install handler must
+                # refuse the install instead.
+                say("older bundle accepted by lanbox: RAUC has no version for the booted slot"
+                    " (written by the image build); installing it must fail")
+                status, out = api.call("POST", "/api/v1/system/update/install")
+                inst = {}
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    _, st = api.call("GET", "/api/v1/system/update")
+                    inst = (st or {}).get("install") or {}
+                    if inst.get("state") in ("failed", "installed"):
+                        break
+                    time.sleep(1)
+                if inst.get("state") != "failed":
+                    fail(f"the older bundle's install did not fail: {status} {out} {inst}")
+                say(f"older bundle's install failed: {(inst.get('error') or '')[:200]}")
+                q.wait_log(r"downgrade refused", timeout=30)
+                continue
             if status != 400 or err.get("code") != "bundle_refused":
                 fail(f"the {name} bundle was not refused: {status} {out}")
             say(f"{name} bundle refused: {err.get('message', '')[:200]}")
-        status, st = api.call("GET", "/api/v1/system/update")
-        if st.get("bundle") is not None:
-            fail(f"a refused bundle is staged: {st.get('bundle')}")
+            status, st = api.call("GET", "/api/v1/system/update")
+            if st.get("bundle") is not None:
+                fail(f"a refused bundle is staged: {st.get('bundle')}")
         if grubenv.read() != before:
             fail(f"a refused upload changed the boot variables: {before} -> {grubenv.read()}")
         t = time.monotonic()
