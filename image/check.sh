@@ -93,6 +93,20 @@ for w in multi-user.target.wants/lanbox.service sockets.target.wants/lanbox.sock
 done
 expect "slot A: lanbox.service drop-in (reboot when lanbox cannot start)" \
     bash -c "debugfs -R 'cat /etc/systemd/system/lanbox.service.d/image.conf' '$a' 2>/dev/null | grep -q StartLimitAction=reboot"
+dcat "$a" /etc/systemd/system/lanbox.service.d/image.conf >"$tmp/lanbox-dropin.conf"
+expect "slot A: lanbox.service runs as the static user lanbox (RAUC's D-Bus refuses a DynamicUser)" \
+    bash -c "grep -qx 'DynamicUser=no' '$tmp/lanbox-dropin.conf' && grep -qx 'User=lanbox' '$tmp/lanbox-dropin.conf'"
+expect "slot A: users lanbox and lanbox-update in /etc/passwd" \
+    bash -c "debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox:' && debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox-update:'"
+expect "slot A: lanbox's reboot request goes through /run/lanbox/reboot" \
+    grep -qx 'Environment="LANBOX_UPDATE_REBOOT=touch /run/lanbox/reboot"' "$tmp/lanbox-dropin.conf"
+expect "slot A: lanbox sees /proc/sys (the boot ID tells an update's reboot)" grep -qx 'ProcSubset=all' "$tmp/lanbox-dropin.conf"
+for u in lanbox-reboot.path lanbox-reboot.service; do
+    expect "slot A: unit $u" dexists "$a" "/usr/lib/systemd/system/$u"
+done
+expect "slot A: enabled multi-user.target.wants/lanbox-reboot.path" dexists "$a" /etc/systemd/system/multi-user.target.wants/lanbox-reboot.path
+expect "slot A: lanbox-reboot.path watches /run/lanbox/reboot" \
+    bash -c "debugfs -R 'cat /usr/lib/systemd/system/lanbox-reboot.path' '$a' 2>/dev/null | grep -qx 'PathExists=/run/lanbox/reboot'"
 dcat "$a" /etc/rauc/system.conf >"$tmp/system.conf"
 expect "slot A: rauc system.conf compatible=$COMPATIBLE" grep -qx "compatible=$COMPATIBLE" "$tmp/system.conf"
 expect "slot A: rauc system.conf bootloader for $BOOT" grep -qx "bootloader=$( [ "$BOOT" = grub ] && echo grub || echo custom)" "$tmp/system.conf"
@@ -116,7 +130,7 @@ expect "slot A: no documentation, no apt lists" bash -c "! debugfs -R 'stat /usr
 # --- data --------------------------------------------------------------------------------
 d="$(fs "$PART_DATA")"
 expect "data: label lanbox-data" bash -c "dumpe2fs -h '$d' 2>/dev/null | grep -q 'volume name:.*lanbox-data'"
-expect "data: private/ (lanbox's StateDirectory under DynamicUser) mode 0700" \
+expect "data: private/ mode 0700 (StateDirectory of an older image's DynamicUser lanbox, for a fallback)" \
     bash -c "debugfs -R 'stat /private' '$d' 2>/dev/null | grep -q 'Mode:  0700'"
 expect "data: rauc/" dexists "$d" /rauc
 expect "slot B is empty until the first update" bash -c "! dumpe2fs -h '$(fs "$PART_B")' >/dev/null 2>&1"

@@ -108,12 +108,17 @@ chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
 # lanbox-mark-good.service runs as a static system user here: with DynamicUser=yes dbus-daemon
 # (trixie) closes the connection ("The connection is closed"), checked under qemu, so
 # `rauc status mark-good` never reaches RAUC. User=nobody works; a user of its own is better.
-printf 'u lanbox-update - "lanbox slot marker" - -\n' >"$root/usr/lib/sysusers.d/lanbox-image.conf"
+# lanbox.service runs as the static user lanbox for the same reason: its update API calls RAUC
+# over D-Bus (image/rootfs/lanbox-image.conf).
+printf 'u lanbox-update - "lanbox slot marker" - -\nu lanbox - "lanbox inbox" /var/lib/lanbox -\n' \
+    >"$root/usr/lib/sysusers.d/lanbox-image.conf"
 sysu="$(mktemp -d)"
 cp -a "$root/usr/lib/sysusers.d/." "$sysu/"
 sed -i 's/^u! /u /' "$root"/usr/lib/sysusers.d/*.conf
 systemd-sysusers --root="$root" 2>&1 | grep -v "^Creating " >&2 || true
-grep -q "^lanbox-update:" "$root/etc/passwd" || { say "systemd-sysusers made no lanbox-update user"; exit 1; }
+for u in lanbox-update lanbox; do
+    grep -q "^$u:" "$root/etc/passwd" || { say "systemd-sysusers made no $u user"; exit 1; }
+done
 rm -rf "$root/usr/lib/sysusers.d"
 mv "$sysu" "$root/usr/lib/sysusers.d"
 chmod 0755 "$root/usr/lib/sysusers.d"
@@ -165,6 +170,7 @@ install -d "$root/etc/systemd/system/lanbox.service.d" "$root/etc/systemd/system
 install -m 0644 "$here/rootfs/lanbox-image.conf" "$root/etc/systemd/system/lanbox.service.d/image.conf"
 install -d "$root/etc/systemd/system/lanbox-mark-good.service.d"
 install -m 0644 "$here/rootfs/mark-good-user.conf" "$root/etc/systemd/system/lanbox-mark-good.service.d/image.conf"
+install -m 0644 "$here/rootfs/lanbox-reboot.path" "$here/rootfs/lanbox-reboot.service" "$root/usr/lib/systemd/system/"
 install -m 0644 "$here/rootfs/wait-online.conf" "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/image.conf"
 install -m 0644 "$here/rootfs/80-wired.network" "$root/etc/systemd/network/80-wired.network"
 install -m 0644 "$here/rootfs/journald.conf" "$root/etc/systemd/journald.conf.d/image.conf"
@@ -224,7 +230,7 @@ printf 'IMAGE_ID=lanbox-%s\nIMAGE_VERSION=%s\n' "$BOARD_NAME" "$VERSION" >>"$roo
 systemctl --root="$root" set-default multi-user.target >/dev/null 2>&1
 systemctl --root="$root" enable systemd-networkd.service systemd-resolved.service \
     systemd-timesyncd.service lanbox.socket lanbox-http.socket lanbox.service \
-    lanbox-mark-good.service >/dev/null 2>&1
+    lanbox-mark-good.service lanbox-reboot.path >/dev/null 2>&1
 # Nobody logs in on the box.
 systemctl --root="$root" mask getty@.service serial-getty@.service console-getty.service ldconfig.service >/dev/null 2>&1
 
