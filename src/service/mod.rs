@@ -15,8 +15,8 @@
 //!   bounded and expiring, and the account's connector started when one succeeds.
 
 pub mod lifecycle;
-pub mod updates;
 pub mod logins;
+pub mod updates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -182,8 +182,18 @@ impl Updates {
             Err(UpdateError::NotAvailable(why)) => (false, Some(why), None),
             Err(e) => (false, Some(e.to_string()), None),
         };
+        // Before the reboot: the same boot, or (where the boot ID cannot be read) this very
+        // process installed it. An empty ID never counts as "the same boot".
+        let now = boot_id();
+        let same_boot = |l: &Last| {
+            if l.boot.is_empty() || now.is_empty() {
+                install.state == "installed"
+            } else {
+                l.boot == now
+            }
+        };
         let outcome = match (&last, &system) {
-            (Some(l), _) if l.boot == boot_id() => Some("waiting_for_reboot"),
+            (Some(l), _) if same_boot(l) => Some("waiting_for_reboot"),
             (Some(l), Some(s)) => Some(match (&l.slot, &s.booted) {
                 (Some(slot), Some(booted)) if slot == booted => "running",
                 (_, Some(booted)) if l.from.as_ref() == Some(booted) => "rolled_back",

@@ -102,12 +102,23 @@ pub struct SystemStatus {
 }
 
 impl SystemStatus {
-    /// The booted root filesystem's version, if RAUC recorded one.
+    /// The booted root filesystem's version, if RAUC recorded one (it has none for the slot a
+    /// freshly flashed box booted: RAUC did not write it).
     pub fn booted_version(&self) -> Option<&str> {
         self.slots
             .iter()
             .find(|s| s.state == "booted" && s.class == "rootfs")
             .and_then(|s| s.version.as_deref())
+    }
+
+    /// The running version: RAUC's record of the booted slot, else the image's own
+    /// `IMAGE_VERSION` (`/etc/os-release`, as image/ writes it).
+    pub fn running_version(&self) -> Option<String> {
+        self.booted_version().map(str::to_string).or_else(|| {
+            ["/etc/os-release", "/usr/lib/os-release"]
+                .iter()
+                .find_map(|p| image_version(&std::fs::read_to_string(p).ok()?))
+        })
     }
 
     /// The root filesystem slot an install writes: the one not booted.
@@ -249,6 +260,14 @@ pub fn is_newer(new: &str, old: &str) -> bool {
     false
 }
 
+/// `IMAGE_VERSION` of an os-release file's text (quotes removed).
+fn image_version(os_release: &str) -> Option<String> {
+    os_release.lines().find_map(|l| {
+        let v = l.strip_prefix("IMAGE_VERSION=")?.trim().trim_matches(['"', '\'']);
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
 /// Whether this system takes `bundle`: same board (`compatible`), a newer version than the
 /// booted one (when RAUC knows it).
 pub fn check_takes(system: &SystemStatus, bundle: &BundleInfo) -> Result<(), UpdateError> {
@@ -258,8 +277,8 @@ pub fn check_takes(system: &SystemStatus, bundle: &BundleInfo) -> Result<(), Upd
             bundle.compatible, system.compatible
         )));
     }
-    if let Some(current) = system.booted_version()
-        && !is_newer(&bundle.version, current)
+    if let Some(current) = system.running_version()
+        && !is_newer(&bundle.version, &current)
     {
         return Err(UpdateError::Refused(format!(
             "the bundle's version {} is not newer than the running {current}: downgrades are refused",
@@ -364,6 +383,13 @@ mod tests {
         assert!(!is_newer("1.2", "1.2"));
         assert!(!is_newer("1.1.9", "1.2"));
         assert!(is_newer("2", "1.99"));
+    }
+
+    #[test]
+    fn image_version_from_os_release() {
+        let text = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nIMAGE_ID=lanbox\nIMAGE_VERSION=\"0.1.0.1796489909\"\n";
+        assert_eq!(image_version(text).as_deref(), Some("0.1.0.1796489909"));
+        assert_eq!(image_version("ID=debian\n"), None);
     }
 
     #[test]
