@@ -18,23 +18,10 @@ use std::time::Duration;
 use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
 use lanbox::model::ChatKind;
 use lanbox::store::WriteFailure;
-use support::messages::{account, chat, open, text_message};
+use support::messages::{account, chat, filler_batch, open, text_message, wait_writes_work};
 
 const CHILD_ENV: &str = "LANBOX_DISK_FULL_CHILD_DIR";
 const BATCH: u64 = 50;
-
-fn batch(account: u64, from: u64) -> Batch {
-    let c = chat(1001, ChatKind::Private, "Customer");
-    // About 1 KiB each, so the file grows quickly.
-    let filler = "lorem ipsum dolor sit amet ".repeat(40);
-    Batch {
-        account,
-        changes: (from..from + BATCH)
-            .map(|i| Change::New(text_message(account, &c, i as i64 + 1, &format!("{i} {filler}"))))
-            .collect(),
-        position: Some(from + BATCH),
-    }
-}
 
 fn set_fsize_limit(soft: libc::rlim_t) -> std::io::Result<()> {
     let mut lim = libc::rlimit {
@@ -66,7 +53,7 @@ fn disk_full_child() {
     let store = open(&dir);
     let a = account(&store, "alpha", false);
     let p = Pipeline::new(store.clone(), Arc::new(NoIndex));
-    p.submit_blocking(batch(a, 0)).unwrap();
+    p.submit_blocking(filler_batch(a, 0, BATCH)).unwrap();
     let mut pos = BATCH;
 
     let size = std::fs::metadata(dir.join("lanbox.redb")).unwrap().len();
@@ -76,7 +63,7 @@ fn disk_full_child() {
     }
     let mut refused = None;
     for _ in 0..10_000 {
-        match p.submit_blocking(batch(a, pos)) {
+        match p.submit_blocking(filler_batch(a, pos, BATCH)) {
             Ok(_) => pos += BATCH,
             Err(e) => {
                 refused = Some(e);
@@ -100,7 +87,7 @@ fn disk_full_child() {
     assert_eq!(r.all_message_keys().unwrap().len() as u64, pos);
     drop(r);
     // Still full: still refused, never a false success.
-    assert!(p.submit_blocking(batch(a, pos)).is_err());
+    assert!(p.submit_blocking(filler_batch(a, pos, BATCH)).is_err());
     // A small write may still fit in the file's free pages. Regression: its success cleared
     // `disk_full`, so health (and the browser's banner) flickered back to ok while every real
     // batch was refused. Only the writer's probe, which makes room for batches, clears it.
@@ -121,22 +108,9 @@ fn disk_full_child() {
 
     // Space returns: the writer finds out by itself (its probe), with no restart.
     set_fsize_limit(libc::RLIM_INFINITY).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let mut health = store.watch_health();
-    rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(90),
-            health.wait_for(|h| h.write_failures == 0 && h.database_open),
-        )
-        .await
-        .expect("the store did not recover once space returned")
-        .map(|_| ())
-    })
-    .unwrap();
-    p.submit_blocking(batch(a, pos)).expect("writes work again");
+    wait_writes_work(&store, Duration::from_secs(90));
+    p.submit_blocking(filler_batch(a, pos, BATCH))
+        .expect("writes work again");
     pos += BATCH;
     let r = store.reader().unwrap();
     assert_eq!(r.position(a).unwrap(), Some(pos));

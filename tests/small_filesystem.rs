@@ -13,25 +13,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
-use lanbox::model::ChatKind;
+use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::store::WriteFailure;
-use support::messages::{account, chat, open, text_message};
+use support::messages::{account, filler_batch, open, wait_writes_work};
 
 const CHILD_ENV: &str = "LANBOX_SMALL_FS_CHILD_DIR";
 const BATCH: u64 = 50;
-
-fn batch(account: u64, from: u64) -> Batch {
-    let c = chat(1001, ChatKind::Private, "Customer");
-    let filler = "lorem ipsum dolor sit amet ".repeat(40);
-    Batch {
-        account,
-        changes: (from..from + BATCH)
-            .map(|i| Change::New(text_message(account, &c, i as i64 + 1, &format!("{i} {filler}"))))
-            .collect(),
-        position: Some(from + BATCH),
-    }
-}
 
 /// The child, inside its own user and mount namespace.
 #[test]
@@ -67,7 +54,7 @@ fn small_filesystem_child() {
     let mut pos = 0;
     let mut refused = None;
     for _ in 0..100_000 {
-        match p.submit_blocking(batch(a, pos)) {
+        match p.submit_blocking(filler_batch(a, pos, BATCH)) {
             Ok(_) => pos += BATCH,
             Err(e) => {
                 refused = Some(e);
@@ -85,7 +72,7 @@ fn small_filesystem_child() {
     assert_eq!(r.all_message_keys().unwrap().len() as u64, pos);
     drop(r);
     assert!(
-        p.submit_blocking(batch(a, pos)).is_err(),
+        p.submit_blocking(filler_batch(a, pos, BATCH)).is_err(),
         "still full, still refused"
     );
 
@@ -101,22 +88,9 @@ fn small_filesystem_child() {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     eprintln!("freed: database file {size} bytes; {df}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let mut health = store.watch_health();
-    rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(120),
-            health.wait_for(|h| h.write_failures == 0 && h.database_open),
-        )
-        .await
-        .expect("the store did not recover once space was freed")
-        .map(|_| ())
-    })
-    .unwrap();
-    p.submit_blocking(batch(a, pos)).expect("writes work again");
+    wait_writes_work(&store, Duration::from_secs(120));
+    p.submit_blocking(filler_batch(a, pos, BATCH))
+        .expect("writes work again");
     pos += BATCH;
     let r = store.reader().unwrap();
     assert_eq!(r.position(a).unwrap(), Some(pos));

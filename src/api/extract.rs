@@ -195,3 +195,44 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         Ok(Path(v))
     }
 }
+
+/// Streams a request body into `path` (created, then synced), never holding it in memory; at
+/// most `max` bytes (`413 too_large` past that). On any failure the file is removed again.
+/// The number of bytes written. `what` names the upload in errors ("backup", "bundle").
+pub async fn body_to_file(
+    body: axum::body::Body,
+    path: &std::path::Path,
+    max: u64,
+    what: &str,
+) -> Result<u64, ApiError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| ApiError::Internal(format!("writing the uploaded {what}: {e}"));
+    let mut f = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut stream = body.into_data_stream();
+    let mut bytes = 0u64;
+    let written = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
+            bytes += chunk.len() as u64;
+            if bytes > max {
+                return Err(ApiError::Coded {
+                    status: axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "too_large",
+                    message: format!("the {what} is larger than this box accepts ({max} bytes)"),
+                });
+            }
+            f.write_all(&chunk).await.map_err(io)?;
+        }
+        f.sync_all().await.map_err(io)
+    }
+    .await;
+    drop(f);
+    match written {
+        Ok(()) => Ok(bytes),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(path).await;
+            Err(e)
+        }
+    }
+}

@@ -16,13 +16,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use super::ApiError;
-use super::extract::{Json, Origin, origin};
+use super::extract::{Json, Origin, body_to_file, origin};
 use crate::auth::users;
 use crate::backup::{snapshot, staged};
 use crate::service::Service;
@@ -75,27 +73,8 @@ pub async fn upload(
     let dir = s.store.dir().to_path_buf();
     let part = dir.join(format!("{}.part", staged::UPLOAD));
     let path = dir.join(staged::UPLOAD);
+    let bytes = body_to_file(body, &part, u64::MAX, "backup").await?;
     let io = |e: std::io::Error| ApiError::Internal(format!("writing the uploaded backup: {e}"));
-    let mut f = tokio::fs::File::create(&part).await.map_err(io)?;
-    let mut stream = body.into_data_stream();
-    let mut bytes = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(ApiError::BadRequest(format!("the upload broke off: {e}")));
-            }
-        };
-        bytes += chunk.len() as u64;
-        if let Err(e) = f.write_all(&chunk).await {
-            drop(f);
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(io(e));
-        }
-    }
-    f.sync_all().await.map_err(io)?;
-    drop(f);
     tokio::fs::rename(&part, &path).await.map_err(io)?;
     tracing::info!(bytes, "a backup was uploaded for a first-run restore");
     Ok((StatusCode::CREATED, axum::Json(json!({"bytes": bytes}))).into_response())

@@ -7,13 +7,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use super::ApiError;
 use super::admin::Admin;
-use super::extract::Json;
+use super::extract::{Json, body_to_file};
 use crate::service::Service;
 use crate::system::update::UpdateError;
 
@@ -37,33 +35,7 @@ pub async fn upload(
         return Err(UpdateError::TooLarge { max }.into());
     }
     let part = s.updates.prepare_upload().await?;
-    let io = |e: std::io::Error| ApiError::Internal(format!("writing the uploaded bundle: {e}"));
-    let mut f = tokio::fs::File::create(&part).await.map_err(io)?;
-    let mut stream = body.into_data_stream();
-    let mut bytes = 0u64;
-    let failed = loop {
-        let Some(chunk) = stream.next().await else {
-            break None;
-        };
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => break Some(ApiError::BadRequest(format!("the upload broke off: {e}"))),
-        };
-        bytes += chunk.len() as u64;
-        if bytes > max {
-            break Some(UpdateError::TooLarge { max }.into());
-        }
-        if let Err(e) = f.write_all(&chunk).await {
-            break Some(io(e));
-        }
-    };
-    if let Some(e) = failed {
-        drop(f);
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(e);
-    }
-    f.sync_all().await.map_err(io)?;
-    drop(f);
+    let bytes = body_to_file(body, &part, max, "bundle").await?;
     let info = s.updates.stage(&part).await?;
     tracing::info!(bytes, version = %info.version, "an update bundle was uploaded and checked");
     Ok((StatusCode::CREATED, Json(json!({"bytes": bytes, "bundle": info}))).into_response())

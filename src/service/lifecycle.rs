@@ -206,7 +206,7 @@ impl Service {
         let Some(rx) = self.pollers.watch(account) else {
             return;
         };
-        tokio::spawn(forward(account, rx, self.hub.clone()));
+        tokio::spawn(forward(account, rx, self.hub.clone(), status_parts));
     }
 }
 
@@ -220,29 +220,22 @@ impl Service {
     /// Tells live clients whenever a user account's connection changes, as
     /// [`Service::forward_status`] does for bots.
     pub fn forward_user_status(&self, account: u64) {
-        let Some(mut rx) = self.users.watch(account) else {
+        let Some(rx) = self.users.watch(account) else {
             return;
         };
-        let hub = self.hub.clone();
-        tokio::spawn(async move {
-            loop {
-                let (status, detail) = user_status_parts(Some(&*rx.borrow_and_update()));
-                hub.publish(crate::live::Ephemeral::AccountStatus {
-                    account,
-                    status: status.into(),
-                    detail,
-                });
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
+        tokio::spawn(forward(account, rx, self.hub.clone(), user_status_parts));
     }
 }
 
-async fn forward(account: u64, mut rx: watch::Receiver<AccountStatus>, hub: crate::live::Hub) {
+/// Publishes an account's connection status, as `parts` words it, at once and on each change.
+async fn forward<T>(
+    account: u64,
+    mut rx: watch::Receiver<T>,
+    hub: crate::live::Hub,
+    parts: fn(Option<&T>) -> (&'static str, Option<String>),
+) {
     loop {
-        let (status, detail) = status_parts(Some(&*rx.borrow_and_update()));
+        let (status, detail) = parts(Some(&*rx.borrow_and_update()));
         hub.publish(crate::live::Ephemeral::AccountStatus {
             account,
             status: status.into(),

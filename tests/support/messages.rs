@@ -78,3 +78,39 @@ pub fn body_text(m: &Message) -> String {
         other => format!("<{:?}>", other.kind()),
     }
 }
+
+/// A batch of `n` text messages of about 1 KiB each (ids from `from` + 1) in one private chat,
+/// with the position after them: what fills a small disk quickly.
+pub fn filler_batch(account: u64, from: u64, n: u64) -> lanbox::ingest::Batch {
+    let c = chat(1001, ChatKind::Private, "Customer");
+    let filler = "lorem ipsum dolor sit amet ".repeat(40);
+    lanbox::ingest::Batch {
+        account,
+        changes: (from..from + n)
+            .map(|i| {
+                lanbox::ingest::Change::New(text_message(account, &c, i as i64 + 1, &format!("{i} {filler}")))
+            })
+            .collect(),
+        position: Some(from + n),
+    }
+}
+
+/// Blocks until the store's writes work again (no failure counted, the database open), or
+/// panics after `within`. For tests whose store runs outside a tokio runtime.
+pub fn wait_writes_work(store: &Store, within: std::time::Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut health = store.watch_health();
+    rt.block_on(async {
+        tokio::time::timeout(
+            within,
+            health.wait_for(|h| h.write_failures == 0 && h.database_open),
+        )
+        .await
+        .expect("the store did not recover once space returned")
+        .map(|_| ())
+    })
+    .unwrap();
+}
