@@ -27,6 +27,11 @@ fn small_filesystem_child() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
+    // The store's own account of its probes and reopens, for the parent to show on failure.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("lanbox=info")
+        .try_init();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=32m", "lanbox-test"])
         .arg(&dir)
@@ -102,13 +107,11 @@ fn small_filesystem_child() {
     println!("child ok {pos}");
 }
 
-// Ignored: it finds a real problem, still open (issue 18, point 3). On a 32 MiB tmpfs the
-// database fills at 14,550 messages with ENOSPC, cleanly (position not committed, reads work);
-// but after the 12 MiB ballast is deleted the store has not cleared `disk_full` 120 s later
-// (its file is 43.8 MB apparent, 20 MiB allocated, 12 MiB free). Whether the probe or the
-// reopen fails is not known yet. Run it with `cargo test --test small_filesystem -- --ignored`.
+// Regression: on this filesystem the database filled at 14,550 messages with ENOSPC,
+// cleanly, but after the ballast was deleted (12 MiB free) the store never cleared `disk_full`:
+// its probe wrote its 8 MiB of headroom as 512 KiB values, which redb gives pages of their own
+// rounded up to a power of two, so the probe asked for more than the disk had and kept failing.
 #[test]
-#[ignore = "finds a store that does not recover after space is freed on a small tmpfs (issue 18)"]
 fn a_small_filesystem_fills_and_ingest_resumes_when_space_is_freed() {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new("unshare")

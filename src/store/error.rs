@@ -31,6 +31,10 @@ pub enum StoreError {
     WriterPanicked,
     #[error("the database is closed after a storage failure and not reopened yet")]
     Unavailable,
+    /// The database is closed because the disk refused a write for want of space, and a
+    /// retry waits for space: nothing of this request was stored.
+    #[error("the disk is full; the database reopens once space is freed")]
+    WaitingForSpace,
     /// The master key is sealed by a passphrase (sealed boot) and none was given.
     #[error(
         "the master key is sealed by a passphrase: unlock the box (its web page, or LANBOX_UNLOCK_PASSPHRASE for a command)"

@@ -27,7 +27,8 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable};
@@ -82,7 +83,17 @@ pub(super) struct DbSlot {
     fallback: RwLock<Option<Arc<Database>>>,
     open: OpenDb,
     open_read_only: OpenDb,
+    /// True while the writer closes the database and opens it again: a read that finds no
+    /// handle then waits for the reopen (at most [`READ_WAIT`]) rather than fail.
+    reopening: Mutex<bool>,
+    reopened: Condvar,
+    /// Reads waiting for a reopen now (for tests to know one is parked).
+    waiting: AtomicUsize,
 }
+
+/// The longest a read waits for the writer to reopen the database (opening repairs the file
+/// after a failure, which takes a moment on a large database and a slow card).
+const READ_WAIT: Duration = Duration::from_secs(10);
 
 impl DbSlot {
     pub fn new(db: Database, open: OpenDb, open_read_only: OpenDb) -> DbSlot {
@@ -91,20 +102,62 @@ impl DbSlot {
             fallback: RwLock::new(None),
             open,
             open_read_only,
+            reopening: Mutex::new(false),
+            reopened: Condvar::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
     /// Runs `f` on the open database (or, while it cannot be reopened, its read-only view) with
     /// the slot held, so the database cannot close meanwhile. Only for quick calls (beginning a
     /// read transaction).
+    ///
+    /// While the writer is reopening the database neither handle is there for a moment; the
+    /// read waits for it (bounded) instead of failing with [`StoreError::Unavailable`].
     pub fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(db) = guard.as_ref() {
-            return f(db);
+        let deadline = Instant::now() + READ_WAIT;
+        let mut looked_again = false;
+        loop {
+            {
+                let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+                if let Some(db) = guard.as_ref() {
+                    return f(db);
+                }
+            }
+            {
+                let guard = self.fallback.read().unwrap_or_else(|p| p.into_inner());
+                if let Some(db) = guard.as_ref() {
+                    return f(db);
+                }
+            }
+            let busy = self.reopening.lock().unwrap_or_else(|p| p.into_inner());
+            if !*busy {
+                // No reopen under way: look once more (one may have just ended), then say so.
+                if looked_again {
+                    return Err(StoreError::Unavailable);
+                }
+                looked_again = true;
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let (busy, _) = self
+                .reopened
+                .wait_timeout_while(busy, left, |b| *b)
+                .unwrap_or_else(|p| p.into_inner());
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if *busy {
+                return Err(StoreError::Unavailable);
+            }
         }
-        drop(guard);
-        let guard = self.fallback.read().unwrap_or_else(|p| p.into_inner());
-        f(guard.as_ref().ok_or(StoreError::Unavailable)?)
+    }
+
+    /// Marks a reopen under way (true) or over (false), waking the reads that wait for it.
+    fn set_reopening(&self, on: bool) {
+        *self.reopening.lock().unwrap_or_else(|p| p.into_inner()) = on;
+        if !on {
+            self.reopened.notify_all();
+        }
     }
 
     fn set_fallback(&self, db: Option<Database>) {
@@ -124,9 +177,28 @@ impl DbSlot {
     }
 }
 
+/// A reopen under way, over when dropped (a panic inside redb's open included).
+struct Reopening<'a>(&'a DbSlot);
+
+impl<'a> Reopening<'a> {
+    fn start(slot: &'a DbSlot) -> Reopening<'a> {
+        slot.set_reopening(true);
+        Reopening(slot)
+    }
+}
+
+impl Drop for Reopening<'_> {
+    fn drop(&mut self) {
+        self.0.set_reopening(false);
+    }
+}
+
 /// How much room a probe after a full disk makes sure of before writes count as working again:
 /// several batches' worth (a batch of 1,000 messages with its index is about 5 MB).
 const HEADROOM: usize = 8 << 20;
+
+/// The size of one value the probe writes to make [`HEADROOM`].
+const PROBE_VALUE: usize = 1000;
 
 /// First pause before retrying a failed database (doubled per failure, up to [`RETRY_MAX`]).
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -251,8 +323,16 @@ impl Writer {
         let mut reopened = false;
         while !round.is_empty() {
             let Some(db) = self.database() else {
+                // Said as the reason it is closed: a person signing in while the disk is full
+                // reads "the disk is full", not "retry shortly".
+                let full = self.health.borrow().last_failure == Some(WriteFailure::DiskFull);
                 for job in round.drain(..) {
-                    let _ = job.reply.send(Err(JobError::Store(StoreError::Unavailable)));
+                    let e = if full {
+                        StoreError::WaitingForSpace
+                    } else {
+                        StoreError::Unavailable
+                    };
+                    let _ = job.reply.send(Err(JobError::Store(e)));
                 }
                 return;
             };
@@ -365,6 +445,12 @@ impl Writer {
 
     /// Closes the database and opens it again (redb's way out of a latched I/O failure).
     fn reopen(&mut self) {
+        let slot = self.slot.clone();
+        let _under_way = Reopening::start(&slot);
+        self.reopen_now();
+    }
+
+    fn reopen_now(&mut self) {
         // The writer holds no handle here, and readers hold the slot only while they begin a
         // transaction, so this drop closes the file and releases redb's locks on it. Read
         // transactions still running get "database closed".
@@ -410,9 +496,12 @@ impl Writer {
                 let seq = meta.get(META_LAST_SEQ)?.map(|v| v.value());
                 meta.insert(META_LAST_SEQ, seq.unwrap_or(0))?;
                 if headroom {
+                    // Small values, several to a page: redb gives a large value pages of its
+                    // own rounded up to a power of two, which would ask the disk for about
+                    // twice the headroom (seen on a 32 MiB filesystem with 12 MiB free).
                     let mut scratch = txn.open_table(SPACE_PROBE)?;
-                    let chunk = vec![0u8; HEADROOM / 16];
-                    for i in 0..16u64 {
+                    let chunk = [0u8; PROBE_VALUE];
+                    for i in 0..(HEADROOM / PROBE_VALUE) as u64 {
                         scratch.insert(i, chunk.as_slice())?;
                     }
                 }
@@ -483,6 +572,7 @@ pub(super) fn failure_of(e: &StoreError) -> Option<WriteFailure> {
         StoreError::Io { source, .. } if is_full(source) => Some(WriteFailure::DiskFull),
         StoreError::Io { .. } => Some(WriteFailure::Io),
         StoreError::Unavailable => Some(WriteFailure::Closed),
+        StoreError::WaitingForSpace => Some(WriteFailure::DiskFull),
         StoreError::WriterPanicked => Some(WriteFailure::Panic),
         _ => None,
     }
@@ -518,5 +608,50 @@ fn recv_timeout(rx: &mut mpsc::Receiver<Job>, wait: Duration) -> Option<Option<J
             return None;
         }
         std::thread::park_timeout(deadline - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableDatabase;
+
+    fn slot(dir: &std::path::Path) -> DbSlot {
+        let path = dir.join("t.redb");
+        let db = Database::create(&path).unwrap();
+        let open: OpenDb = Box::new(move || Ok(Database::create(&path)?));
+        let none: OpenDb = Box::new(|| Err(StoreError::Unavailable));
+        DbSlot::new(db, open, none)
+    }
+
+    // Regression: a read that came while the writer had closed the database to reopen it
+    // failed at once with `Unavailable` (seen in CI as `store_unavailable` on an agent's
+    // conversation while the disk was full). It waits for the reopen now.
+    #[test]
+    fn a_read_during_a_reopen_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot = Arc::new(slot(dir.path()));
+        let guard = Reopening::start(&slot);
+        let db = slot.take().unwrap();
+        let reader = std::thread::spawn({
+            let slot = slot.clone();
+            move || slot.with(|db| Ok(db.begin_read().is_ok()))
+        });
+        // The reader finds no database and parks until the reopen ends.
+        while slot.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        drop(db);
+        slot.put((slot.open)().unwrap());
+        drop(guard);
+        assert!(reader.join().unwrap().unwrap());
+    }
+
+    #[test]
+    fn with_no_database_and_no_reopen_a_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot = slot(dir.path());
+        drop(slot.take());
+        assert!(matches!(slot.with(|_| Ok(())), Err(StoreError::Unavailable)));
     }
 }
