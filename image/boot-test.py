@@ -27,14 +27,23 @@
    untouched), then of a newer one (201 with its version), `POST .../install`, polls `GET`
    until `installed`, `POST /api/v1/system/reboot`; the box comes back on the other slot,
    serving the new version with `last.outcome` = `running`, and marks it good. Reports upload,
-   install and reboot-to-serving times.
+   install and reboot-to-serving times. Telegram is the Bot API simulator on the host (the
+   host's own lanbox build: LANBOX_HOST_BIN, default target/debug/lanbox): before the update a
+   bot account on it ingests 40 messages; after it the same 40 are there, once each, and 10
+   sent after the update arrive too.
+5. (Right after 4, same boot.) A bad update through the same API: a newer bundle, correctly
+   signed, whose lanbox exits 1. lanbox accepts and installs it and reboots; the bad slot's
+   lanbox fails, systemd reboots, GRUB goes back to the good slot, which serves again with
+   the same certificate and data; lanbox reports `last.outcome` = `rolled_back` for that
+   version, every message is there once and ingest goes on. Reports bad boot to serving.
 
 Each boot ends with the power button (qemu's system_powerdown) and a clean shutdown: a power
 cut right after the first boot left lanbox's new TLS certificate empty on the data partition
 (lanbox then refused to start), a lanbox bug this test does not cover yet.
 Serial logs of every boot: target-image/BOARD/boot-test/boot*.log.
 Environment: BOOT_TEST_TIMEOUT (seconds per wait, default 600), QEMU_SMP (default 2),
-BOOT_TEST_ONLY=api (only boot 4, on the image as built: slot A, update into B).
+BOOT_TEST_ONLY=api (only boots 4 and 5, on the image as built: slot A, update into B, a bad
+update back into A).
 """
 import http.client
 import json
@@ -49,6 +58,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -540,6 +550,101 @@ class Api:
             return r.status, raw.decode("utf-8", "replace")
 
 
+class BotSim:
+    """The Bot API simulator (`lanbox dev telegram-sim`, the host's own lanbox build) on the
+    host's loopback; the guest reaches it as 10.0.2.2 through qemu's user network. It stands
+    for Telegram, so the box ingests real messages before the update and after it."""
+
+    TOKEN = "333333:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+
+    def __init__(self, log_path):
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+        binary = os.environ.get("LANBOX_HOST_BIN", os.path.join(target, "debug", "lanbox"))
+        if not os.access(binary, os.X_OK):
+            fail(f"no host lanbox at {binary} for the Bot API simulator: cargo build, or set"
+                 " LANBOX_HOST_BIN")
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, "dev", "telegram-sim", "--listen", "127.0.0.1:0", "--token", self.TOKEN],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"simulator at http://127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.stop()
+            fail(f"the Bot API simulator did not start: {line!r}")
+        self.port = int(m.group(1))
+        threading.Thread(target=lambda: [self.log.write(l) for l in self.proc.stdout],
+                         daemon=True).start()
+        self.next_id = 1
+
+    def api_base(self):
+        return f"http://10.0.2.2:{self.port}"
+
+    def inject(self, texts):
+        """Ann writes each of `texts` to the bot, in order, as one batch of updates."""
+        updates = []
+        for t in texts:
+            updates.append({"message": {
+                "message_id": self.next_id, "date": int(time.time()), "text": t,
+                "chat": {"id": 5001, "type": "private", "first_name": "Ann"},
+                "from": {"id": 5001, "is_bot": False, "first_name": "Ann"}}})
+            self.next_id += 1
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("POST", f"/_sim/bot{self.TOKEN}/updates", body=json.dumps(updates),
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200:
+                fail(f"injecting into the simulator: {r.status} {body[:200]!r}")
+        finally:
+            c.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def stored_texts(api, timeout=TIMEOUT):
+    """Every message text of Ann's chat, oldest first (all pages), or [] with no chat yet."""
+    status, page = api.call("GET", "/api/v1/chats?limit=200")
+    if status != 200:
+        fail(f"GET /api/v1/chats: {status} {page}")
+    chats = [c for c in page["chats"] if c.get("telegram_id") == 5001]
+    if not chats:
+        return []
+    texts, before = [], None
+    chat = urllib.parse.quote(chats[0]["id"], safe="")
+    while True:
+        q = f"/api/v1/chats/{chat}/messages?limit=200" + (f"&before={before}" if before else "")
+        status, out = api.call("GET", q)
+        if status != 200:
+            fail(f"GET {q}: {status} {out}")
+        msgs = out["messages"]
+        texts = [m.get("text") for m in msgs] + texts
+        if not msgs or out.get("older") is None:
+            return texts
+        before = out["older"]
+
+
+def wait_texts(api, want, what, timeout=TIMEOUT):
+    """Waits until Ann's chat holds exactly `want` (each once, in order)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = stored_texts(api)
+        if got == want:
+            return
+        if len(got) > len(want) or got != want[:len(got)] or time.monotonic() > deadline:
+            fail(f"{what}: stored {len(got)} messages, expected {len(want)};"
+                 f" first difference at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}")
+        time.sleep(1)
+
+
 def small_bundle(path, compatible, version, cert, key):
     """A tiny signed verity bundle (random payload): lanbox's `rauc info` checks only the
     signature and the manifest, so it stands for an older or foreign bundle."""
@@ -583,6 +688,9 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
     small_bundle(bundles["other"], compatible, "999", f"{other}/signing.cert.pem",
                  f"{other}/signing.key.pem")
     grubenv.set(EXTRA_CMDLINE="systemd.journald.forward_to_console=1")
+    sim = BotSim(os.path.join(WORK, "boot4-telegram-sim.log"))
+    before_update = [f"before the update {i:03}" for i in range(40)]
+    after_update = [f"after the update {i:03}" for i in range(10)]
     q = Qemu(disk, vars_fd, os.path.join(WORK, "boot4.log"), port)
     try:
         at = q.wait_log(rf"lanbox: booting slot {running}")
@@ -607,6 +715,14 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
                                {"username": "admin", "password": "boot-test-password"})
         if status != 200 or not api.cookie:
             fail(f"login: {status} {out}")
+        # Telegram's messages before the update: a bot account on the simulator, Ann writes.
+        status, out = api.call("POST", "/api/v1/accounts", {
+            "token": BotSim.TOKEN, "name": "Boot test bot", "api_base": sim.api_base()})
+        if status not in (201, 409):
+            fail(f"POST /api/v1/accounts: {status} {out}")
+        sim.inject(before_update)
+        wait_texts(api, before_update, "messages before the update")
+        say(f"{len(before_update)} messages ingested from the Bot API simulator before the update")
         status, st = api.call("GET", "/api/v1/system/update")
         if status != 200 or not st.get("available"):
             fail(f"GET /api/v1/system/update: {status} {st}")
@@ -706,14 +822,93 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
             fail(f"after the reboot: booted {system.get('booted')}, last {last}")
         say(f"back on {target} {results['api_reboot_to_serving_s']} s after the reboot request,"
             f" same certificate, admin still there; last {last}; slot {booted}")
+        # The messages of before are all there, once each, and ingest goes on from Telegram's
+        # offset the old slot committed (nothing again, nothing skipped).
+        wait_texts(api, before_update, "messages after the update")
+        sim.inject(after_update)
+        wait_texts(api, before_update + after_update, "messages sent after the update")
+        say(f"after the update: the {len(before_update)} messages of before, each once, and"
+            f" {len(after_update)} new ones ingested")
         env = wait_env(grubenv, q, {f"{target}_OK": "1", f"{target}_TRY": "0"})
         say(f"slot {target} marked good: {env}")
+        bad_update_through_api(q, api, port, cert, grubenv, target, running, newer, sim,
+                               before_update + after_update, results)
         say(f"powered off cleanly in {q.power_off()} s")
     finally:
         q.stop()
+        sim.stop()
         for b in bundles.values():
             if os.path.exists(b):
                 os.unlink(b)
+
+
+def bad_update_through_api(q, api, port, cert, grubenv, good, other, version, sim, texts,
+                           results):
+    """5. A bad update installed through lanbox's API: a newer, correctly signed bundle whose
+    lanbox exits 1. The box reboots into it, lanbox fails, systemd reboots (StartLimitAction),
+    the never-confirmed slot is abandoned, and the good slot serves again: lanbox says
+    `rolled_back`, the messages are all there and ingest goes on."""
+    bad_version = version + ".1"
+    say(f"boot 5: a bad update ({bad_version}, lanbox exits 1) through the API into {other}")
+    rootfs = os.path.join(WORK, "rootfs-bad-api.ext4")
+    bad = os.path.join(WORK, "rootfs-bad-api-broken.ext4")
+    bundle = os.path.join(WORK, "api-bad.raucb")
+    try:
+        rootfs_with_version(os.path.join(OUT, "rootfs.ext4"), rootfs, bad_version)
+        broken_slot(rootfs, bad)
+        os.unlink(rootfs)
+        subprocess.run([os.path.join(HERE, "bundle.sh"), BOARD, bad, bundle], check=True,
+                       stdout=subprocess.DEVNULL)
+        os.unlink(bad)
+        status, out = api.call("PUT", "/api/v1/system/update/bundle", file=bundle, timeout=600)
+        if status != 201 or (out or {}).get("bundle", {}).get("version") != bad_version:
+            fail(f"the bad (but signed and newer) bundle was not accepted: {status} {out}")
+    finally:
+        for f in (rootfs, bad, bundle):
+            if os.path.exists(f):
+                os.unlink(f)
+    status, out = api.call("POST", "/api/v1/system/update/install")
+    if status != 202:
+        fail(f"POST install of the bad bundle: {status} {out}")
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        status, st = api.call("GET", "/api/v1/system/update")
+        inst = (st or {}).get("install") or {}
+        if inst.get("state") == "installed":
+            break
+        if inst.get("state") == "failed" or time.monotonic() > deadline:
+            fail(f"the bad bundle's install: {inst}")
+        time.sleep(1)
+    wait_env(grubenv, q, {"ORDER": f"{other} {good}", f"{other}_OK": "1"}, timeout=60)
+    at = len(q.text())
+    status, out = api.call("POST", "/api/v1/system/reboot")
+    if status != 202:
+        fail(f"POST /api/v1/system/reboot: {status} {out}")
+    at = q.wait_log(rf"lanbox: booting slot {other}", after=at, timeout=300)
+    t_bad = time.monotonic()
+    at = q.wait_log(rf"lanbox: booting slot {good}", after=at)
+    body = wait_serving(q, port)
+    results["api_bad_update_to_serving_s"] = round(time.monotonic() - t_bad, 1)
+    if body.get("certificate_sha256") != cert:
+        fail("another TLS certificate after the rollback: the data partition was not kept")
+    api = Api(port)
+    status, out = api.call("POST", "/api/v1/auth/login",
+                           {"username": "admin", "password": "boot-test-password"})
+    if status != 200:
+        fail(f"login after the rollback: {status} {out}")
+    status, st = api.call("GET", "/api/v1/system/update")
+    system = (st or {}).get("system") or {}
+    last = (st or {}).get("last") or {}
+    if system.get("booted") != good or last.get("outcome") != "rolled_back" \
+            or last.get("version") != bad_version:
+        fail(f"after the bad update: booted {system.get('booted')}, last {last}")
+    wait_texts(api, texts, "messages after the rollback")
+    more = [f"after the rollback {i:03}" for i in range(5)]
+    sim.inject(more)
+    wait_texts(api, texts + more, "messages sent after the rollback")
+    say(f"back on {good} {results['api_bad_update_to_serving_s']} s after the bad slot booted;"
+        f" lanbox says {last.get('outcome')} ({last.get('version')}); {len(texts)} messages"
+        f" there once each, {len(more)} new ones ingested")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ impl StatsCache {
         let (database_bytes, (disk_free_bytes, disk_total_bytes)) = tokio::task::spawn_blocking(move || {
             let db = dir.join(crate::store::DB_FILE);
             let size = std::fs::metadata(&db).map_err(io(&db))?.len();
-            Ok::<_, AttachmentError>((size, disk_space(&dir)?))
+            let space = crate::system::disk::space(&dir).map_err(io(&dir))?;
+            Ok::<_, AttachmentError>((size, (space.available, space.total)))
         })
         .await
         .map_err(|_| AttachmentError::Stopped)??;
@@ -205,38 +206,9 @@ fn count_failed(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
     Ok(n)
 }
 
-/// `(available, total)` bytes of the filesystem holding `dir` (statvfs).
-#[allow(clippy::unnecessary_cast)] // the field types differ between targets
-fn disk_space(dir: &Path) -> Result<(u64, u64), AttachmentError> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| AttachmentError::Io {
-        path: dir.display().to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte"),
-    })?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a NUL-terminated path and `st` points to writable memory of the right
-    // type, which statvfs fills completely when it returns 0.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io(dir)(std::io::Error::last_os_error()));
-    }
-    // SAFETY: statvfs returned 0, so `st` is initialised.
-    let st = unsafe { st.assume_init() };
-    let unit = if st.f_frsize > 0 { st.f_frsize } else { st.f_bsize } as u64;
-    Ok((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disk_space_of_a_real_directory() {
-        let dir = std::env::temp_dir();
-        let (free, total) = disk_space(&dir).unwrap();
-        assert!(total > 0);
-        assert!(free <= total);
-    }
 
     #[test]
     fn local_files_counts_only_finished_files() {

@@ -271,6 +271,7 @@ impl Store {
             max_weight: opts.max_batch_weight.max(1),
             reopen_after: None,
             probe_at: None,
+            dir: dir.to_path_buf(),
         };
         let handle = std::thread::Builder::new()
             .name("lanbox-writer".into())

@@ -27,6 +27,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -216,6 +217,8 @@ pub(super) struct Writer {
     pub reopen_after: Option<Instant>,
     /// While writes fail: when the next probe runs, whether or not jobs keep coming.
     pub probe_at: Option<Instant>,
+    /// The data directory, whose filesystem's free space a probe after a full disk asks first.
+    pub dir: PathBuf,
 }
 
 /// How one round went wrong.
@@ -486,9 +489,20 @@ impl Writer {
     /// `disk_full` while every batch is still refused. So then the probe also grows the file by
     /// [`HEADROOM`] (a scratch table written, committed, then dropped; the pages stay in the
     /// file, free for the next batches): writes count as working again only once there is room.
+    ///
+    /// Before writing its headroom the probe asks the filesystem: while it has less free than
+    /// the headroom, the probe writes nothing (megabytes every few seconds for as long as a disk
+    /// stays full would wear an SD card) and comes again at the same pace. A limit the
+    /// filesystem does not show (a quota, `RLIMIT_FSIZE`) is found by the write itself.
     fn probe(&mut self) {
-        let Some(db) = self.database() else { return };
         let headroom = self.health.borrow().last_failure == Some(WriteFailure::DiskFull);
+        if headroom
+            && let Ok(space) = crate::system::disk::space(&self.dir)
+            && space.available < HEADROOM as u64
+        {
+            return;
+        }
+        let Some(db) = self.database() else { return };
         let result = (|| -> Result<(), StoreError> {
             let txn = db.begin_write()?;
             {

@@ -1,6 +1,7 @@
 //! The box around the inbox: TLS certificates, listening sockets (systemd socket activation),
-//! systemd notifications.
+//! systemd notifications, free disk space.
 
+pub mod disk;
 pub mod listen;
 pub mod mdns;
 pub mod notify;
