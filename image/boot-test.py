@@ -68,6 +68,8 @@ WORK = os.path.join(OUT, "boot-test")
 TIMEOUT = float(os.environ.get("BOOT_TEST_TIMEOUT", "600"))
 AAVMF = "/usr/share/AAVMF"
 MIB = 1048576
+# How much larger than the image the test's disk is (the data partition grows into it).
+GROW_MIB = 1024
 
 
 def say(msg):
@@ -80,12 +82,17 @@ def fail(msg):
 
 
 def board_layout():
-    """Partition start (MiB) by name, from the board descriptor through image/lib.sh."""
+    """Partition start (MiB) by name, and size as NAME-size, from the board descriptor through
+    image/lib.sh."""
     out = subprocess.run(
         ["bash", "-c", f'. "{HERE}/boards/{BOARD}.conf"; . "{HERE}/lib.sh"; parse_partitions; '
-         'for i in $(seq 1 $PART_COUNT); do echo "${PART_NAME[i]} ${PART_START_MIB[i]}"; done'],
+         'for i in $(seq 1 $PART_COUNT); do echo "${PART_NAME[i]} ${PART_START_MIB[i]} ${PART_MIB[i]}"; done'],
         check=True, capture_output=True, text=True).stdout
-    return {n: int(s) for n, s in (line.split() for line in out.splitlines())}
+    layout = {}
+    for n, start, size in (line.split() for line in out.splitlines()):
+        layout[n] = int(start)
+        layout[f"{n}-size"] = int(size)
+    return layout
 
 
 class Grubenv:
@@ -323,6 +330,8 @@ def main():
     os.makedirs(WORK)
     disk = os.path.join(WORK, "disk.img")
     subprocess.run(["cp", "--sparse=always", disk_src, disk], check=True)
+    # A disk larger than the image, as a card is: the data partition must grow into the rest.
+    os.truncate(disk, os.path.getsize(disk) + GROW_MIB * MIB)
     vars_fd = os.path.join(WORK, "vars.fd")
     shutil.copyfile(f"{AAVMF}/AAVMF_VARS.fd", vars_fd)
     layout = board_layout()
@@ -715,6 +724,14 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
                                {"username": "admin", "password": "boot-test-password"})
         if status != 200 or not api.cookie:
             fail(f"login: {status} {out}")
+        # The data partition grew into the rest of the disk at the first boot (systemd-repart,
+        # then x-systemd.growfs), as lanbox sees it.
+        status, stats = api.call("GET", "/api/v1/stats")
+        total = ((stats or {}).get("system") or {}).get("disk_total_bytes") or 0
+        results["data_filesystem_mib"] = total // MIB
+        if status != 200 or total < (layout["data-size"] + GROW_MIB // 2) * MIB:
+            fail(f"the data partition did not grow into the disk: {status}, {total // MIB} MiB")
+        say(f"data filesystem {total // MIB} MiB (the image's partition: {layout['data-size']} MiB)")
         # Telegram's messages before the update: a bot account on the simulator, Ann writes.
         status, out = api.call("POST", "/api/v1/accounts", {
             "token": BotSim.TOKEN, "name": "Boot test bot", "api_base": sim.api_base()})

@@ -77,7 +77,7 @@ ENV
 
 # --- root filesystem: mmdebstrap extracts, image/rootfs.sh configures and makes the images ---
 packages=(base-files base-passwd dash coreutils sed grep util-linux mount kmod e2fsprogs
-    systemd systemd-sysv libnss-systemd udev dbus systemd-resolved systemd-timesyncd rauc rauc-service
+    systemd systemd-sysv libnss-systemd udev dbus systemd-resolved systemd-timesyncd systemd-repart rauc rauc-service
     linux-image-arm64 busybox-static fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)
 [ "$BOOT" = grub ] && packages+=(grub-common)
 # shellcheck disable=SC2206

@@ -123,6 +123,7 @@ for f in NotoSans-Regular.ttf NotoSans-Bold.ttf NotoSansArabic-Regular.ttf NotoS
     expect "slot A: font $f" bash -c "{ debugfs -R 'ls -p /usr/share/fonts/truetype/noto' '$a'; debugfs -R 'ls -p /usr/share/fonts/opentype/noto' '$a'; } 2>/dev/null | grep -q '/$f/'"
 done
 expect "slot A: fstab mounts the data partition on /var/lib" bash -c "debugfs -R 'cat /etc/fstab' '$a' 2>/dev/null | grep -q '^LABEL=lanbox-data /var/lib ext4'"
+expect "slot A: the data partition grows at boot (repart.d, x-systemd.growfs)" bash -c "debugfs -R 'cat /usr/lib/repart.d/40-data.conf' '$a' 2>/dev/null | grep -q '^Type=linux-generic' && ! debugfs -R 'cat /usr/lib/repart.d/40-data.conf' '$a' 2>/dev/null | grep -q SizeMax && debugfs -R 'cat /etc/fstab' '$a' 2>/dev/null | grep -q 'x-systemd.growfs' && debugfs -R 'stat /usr/bin/systemd-repart' '$a' 2>/dev/null | grep -q 'Type: regular'"
 expect "slot A: /var/lib is empty (a mount point)" test "$(debugfs -R 'ls -p /var/lib' "$a" 2>/dev/null | grep '^/' | grep -cv '/\.\{1,2\}//$')" -eq 0
 expect "slot A: IMAGE_VERSION=$(manifest_get version)" bash -c "debugfs -R 'cat /usr/lib/os-release' '$a' 2>/dev/null | grep -qx 'IMAGE_VERSION=$(manifest_get version)'"
 expect "slot A: no documentation, no apt lists" bash -c "! debugfs -R 'stat /usr/share/doc' '$a' 2>&1 | grep -q '^Inode:'"

@@ -151,7 +151,7 @@ esp_mount=""
 cat >"$root/etc/fstab" <<FSTAB
 # The root filesystem (a RAUC slot) is mounted read-only by the initramfs (root= from the
 # bootloader); it stays read-only. Everything that must survive lives on the data partition.
-LABEL=lanbox-data /var/lib ext4 defaults,noatime,nosuid,nodev 0 2
+LABEL=lanbox-data /var/lib ext4 defaults,noatime,nosuid,nodev,x-systemd.growfs 0 2
 $esp_mount
 tmpfs /tmp tmpfs mode=1777,nosuid,nodev,size=25% 0 0
 tmpfs /var/tmp tmpfs mode=1777,nosuid,nodev,size=25% 0 0
@@ -159,6 +159,33 @@ tmpfs /var/log tmpfs mode=0755,nosuid,nodev,size=64M 0 0
 tmpfs /var/cache tmpfs mode=0755,nosuid,nodev,size=64M 0 0
 FSTAB
 mkdir -p "$root/boot/efi" "$root/boot/firmware"
+
+# --- the data partition fills the disk: systemd-repart grows it at boot, systemd-growfs its ext4
+# The image is as small as the board descriptor says; written to a 32 GB card, the rest of the
+# card would stay unused. repart matches existing partitions by type and order, so every
+# partition of the GPT gets a definition; all but the data partition keep their exact size.
+# repart only grows into free space right after a partition, and data is the last one.
+install -d "$root/usr/lib/repart.d" "$root/etc/systemd/system/systemd-repart.service.d"
+n=0
+for p in $PARTITIONS; do
+    IFS=: read -r pname pmib pkind <<<"$p"
+    n=$((n + 1))
+    {
+        echo "# $pname, from the board's PARTITIONS (image/rootfs.sh)."
+        echo "[Partition]"
+        [ "$pkind" = esp ] && echo "Type=esp" || echo "Type=linux-generic"
+        if [ "$pkind" = data ]; then
+            echo "# No size limit: grows into the rest of the disk."
+        else
+            echo "SizeMinBytes=${pmib}M"
+            echo "SizeMaxBytes=${pmib}M"
+        fi
+    } >"$root/usr/lib/repart.d/$((n * 10))-$pname.conf"
+done
+# The partition grows before /var/lib is mounted, so x-systemd.growfs then grows the filesystem
+# (online, at every boot; a no-op once it fills the partition).
+printf '[Unit]\nBefore=var-lib.mount systemd-growfs@var-lib.service\n' \
+    >"$root/etc/systemd/system/systemd-repart.service.d/image.conf"
 
 # --- lanbox -------------------------------------------------------------------------------
 install -m 0755 "$LANBOX" "$root/usr/bin/lanbox"

@@ -158,6 +158,7 @@ function png(w, h, [r, g, b]) {
 class Blocked extends Error {}
 
 let current = null; // the page a failure screenshot is taken of
+let openBrowser = null; // every other open page is shot too (a second agent's, say)
 
 // LANBOX_BROWSER_ONLY=<regexp> runs only the checks whose names match (to chase one failure).
 const ONLY = process.env.LANBOX_BROWSER_ONLY ? new RegExp(process.env.LANBOX_BROWSER_ONLY) : null;
@@ -173,7 +174,15 @@ async function check(name, f) {
     const blocked = e instanceof Blocked;
     results.push([name, blocked ? 'blocked' : 'FAIL', e.message]);
     log(blocked ? 'BLOCKED' : 'FAIL', name, '-', e.message.split('\n')[0]);
-    if (!blocked && current) await current.screenshot({ path: join(ART, 'FAILED-' + name.replace(/\W+/g, '-').slice(0, 60) + '.png') }).catch(() => {});
+    const base = 'FAILED-' + name.replace(/\W+/g, '-').slice(0, 60);
+    if (!blocked && current) await current.screenshot({ path: join(ART, base + '.png') }).catch(() => {});
+    if (!blocked && openBrowser) {
+      const others = openBrowser.contexts().flatMap((c) => c.pages()).filter((p) => p !== current);
+      for (const [i, p] of others.entries()) {
+        await p.screenshot({ path: join(ART, `${base}-page${i + 2}.png`) }).catch(() => {});
+        log(`  page ${i + 2}: ${p.url()}`);
+      }
+    }
     if (!blocked && process.env.LANBOX_BROWSER_VERBOSE) console.log(e.stack);
   }
 }
@@ -264,6 +273,7 @@ async function main() {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  openBrowser = browser;
   /** A new browser context signed in as `name` (its own cookies): [context, page]. */
   const signIn = async (name, pw) => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -1112,6 +1122,35 @@ async function main() {
     await page.getByText('agent1 is now an agent').waitFor();
     const users = await page.evaluate(() => fetch('/api/v1/users').then((r) => r.json()));
     if (users.find((u) => u.name === 'agent1').role !== 'agent') throw new Error('role not restored');
+  });
+
+  await check('a page opened while the inbox still loads keeps what was typed into it', async () => {
+    // Regression: when its first load finished, the inbox routed once more, so a page opened
+    // meanwhile was rendered afresh and what the person had typed was gone (seen in CI under
+    // load: an agent's token label, so the token was made without it). The chat list is held
+    // back here until the label is typed.
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    let release;
+    const held = new Promise((r) => { release = r; });
+    await ctx.route(/\/api\/v1\/chats(\?|$)/, async (route) => { await held; await route.continue(); });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(TIMEOUT);
+    await p.goto(BASE + '/');
+    await p.getByLabel('User name').fill('admin');
+    await p.getByLabel('Password').fill(ADMIN_PW);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('link', { name: 'Settings' }).waitFor();
+    await p.evaluate(() => { location.hash = '#/settings/tokens'; });
+    const label = p.locator('form[aria-label="Create an API token"]').getByLabel('Label');
+    await label.fill('typed while loading');
+    const loaded = p.waitForResponse(/\/api\/v1\/chats(\?|$)/);
+    release();
+    await loaded;
+    // Live starts right after the load, and the start's last step follows it at once.
+    await p.locator('.conn[data-state=online]').waitFor();
+    const kept = await label.inputValue();
+    if (kept !== 'typed while loading') throw new Error(`the label typed while loading became "${kept}"`);
+    await ctx.close();
   });
 
   await check('the page recovers from a dropped connection and resumes from its last seq', async () => {

@@ -34,7 +34,7 @@ export class Inbox {
     });
     live.addEventListener('reconnected', (e) => this.onReconnected(e.detail));
     live.addEventListener('resync', () => this.reloadAll());
-    addEventListener('hashchange', () => this.route());
+    addEventListener('hashchange', () => { this.navigated = true; this.route(); });
     document.addEventListener('keydown', (e) => this.onKey(e));
     document.addEventListener('visibilitychange', () => !document.hidden && this.convo.maybeMarkRead());
   }
@@ -47,7 +47,9 @@ export class Inbox {
     this.views.render();
     const [, seq] = await Promise.all([this.loadAccounts(), this.loadChats()]);
     this.live.start(seq);
-    this.route();
+    // The page the address names, unless the person already went somewhere while this loaded
+    // (routing again would render that page afresh and wipe what they had typed into it).
+    if (!this.navigated) this.route();
   }
 
   accountName(id) {
