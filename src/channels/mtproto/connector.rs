@@ -23,14 +23,16 @@ use grammers_client::sender::{SenderPool, UpdatesConfiguration};
 use grammers_client::{Client, InvocationError};
 use grammers_session::updates::State;
 use grammers_tl_types as tl;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::login::UserOptions;
 use super::session::StoredSession;
+use super::events::{self, CustomerTyping};
+use super::message_chat::{self, Row};
 use super::state::{self, MtState};
 use super::{CHANNEL, map};
-use crate::ingest::{Batch, Pipeline};
-use crate::model::AccountId;
+use crate::ingest::{Batch, Change, Pipeline};
+use crate::model::{AccountId, Chat, ChatKind};
 use crate::store::new_account::secret_aad;
 use crate::store::{Store, StoreError};
 
@@ -71,6 +73,8 @@ pub struct UserConnector {
     pub status: watch::Sender<UserStatus>,
     /// First wait after a failure; doubles up to a minute.
     pub retry: Duration,
+    /// Where the other side's typing goes (to the live feed, in `serve`); `None`: nowhere.
+    pub typing: Option<broadcast::Sender<CustomerTyping>>,
 }
 
 impl UserConnector {
@@ -178,11 +182,13 @@ impl UserConnector {
                 }
             }
             let mut next = committed.clone();
-            let mut changes = Vec::new();
-            for (update, at, peers) in &items {
-                changes.extend(map::map_update(account, update, peers, me));
+            for (_, at, _) in &items {
                 next.advance(at);
             }
+            let (changes, rows) = match self.changes_of(&items, me).await {
+                Ok(x) => x,
+                Err(e) => return e.into(),
+            };
             if !(changes.is_empty() && next == committed) {
                 let write = next.clone();
                 let batch = Batch {
@@ -192,7 +198,10 @@ impl UserConnector {
                 };
                 if let Err(e) = self
                     .pipeline
-                    .submit_with(batch, move |ctx| state::put(ctx, account, &write))
+                    .submit_with(batch, move |ctx| {
+                        message_chat::apply(ctx, account, &rows)?;
+                        state::put(ctx, account, &write)
+                    })
                     .await
                 {
                     return e.into();
@@ -213,6 +222,77 @@ impl UserConnector {
                 saved = now;
             }
         }
+    }
+}
+
+impl UserConnector {
+    /// The changes of a batch of updates, and the rows of [`message_chat`] to write with them.
+    /// Typing is passed on at once (it is not stored). The chats of an `updateDeleteMessages`
+    /// come from the messages earlier in the batch, else from the store: this connector is the
+    /// only writer of its account's rows, and its previous batch has committed.
+    async fn changes_of(&self, items: &[Item], me: i64) -> Result<(Vec<Change>, Vec<Row>), StoreError> {
+        let account = self.account;
+        let mut changes = Vec::new();
+        let mut rows = Vec::new();
+        for (update, _, peers) in items {
+            if let Some(t) = events::typing(account, update, peers, me) {
+                if let Some(tx) = &self.typing {
+                    // No one listening is fine: typing is best effort.
+                    let _ = tx.send(t);
+                }
+                continue;
+            }
+            if let Some(ids) = events::deleted_ids(update) {
+                let mut found: Vec<(i32, i64)> = Vec::new();
+                let mut unknown = Vec::new();
+                for &id in ids {
+                    match rows.iter().rev().find_map(|r| match *r {
+                        Row::Put { message_id, chat } if message_id == id => Some(Some(chat)),
+                        Row::Remove { message_id } if message_id == id => Some(None),
+                        _ => None,
+                    }) {
+                        Some(Some(chat)) => found.push((id, chat)),
+                        Some(None) => {}
+                        None => unknown.push(id),
+                    }
+                }
+                if !unknown.is_empty() {
+                    let store = self.pipeline.store();
+                    found.extend(store.read(move |r| message_chat::lookup(r, account, &unknown)).await?);
+                }
+                found.sort_by_key(|&(_, chat)| chat);
+                for group in found.chunk_by(|a, b| a.1 == b.1) {
+                    let chat = group[0].1;
+                    rows.extend(group.iter().map(|&(message_id, _)| Row::Remove { message_id }));
+                    changes.push(Change::Delete {
+                        account,
+                        chat: Chat {
+                            id: chat,
+                            // Per-account IDs: a user's ID is positive, a basic group's negative.
+                            kind: if chat > 0 { ChatKind::Private } else { ChatKind::Group },
+                            title: None,
+                            username: None,
+                            is_forum: false,
+                        },
+                        message_ids: group.iter().map(|&(id, _)| i64::from(id)).collect(),
+                    });
+                }
+                continue;
+            }
+            for c in map::map_update(account, update, peers, me) {
+                if let Change::New(m) | Change::Edit(m) = &c
+                    && m.chat.kind.ids_per_account()
+                    && let Ok(message_id) = i32::try_from(m.message_id)
+                {
+                    rows.push(Row::Put {
+                        message_id,
+                        chat: m.chat.id,
+                    });
+                }
+                changes.push(c);
+            }
+        }
+        Ok((changes, rows))
     }
 }
 

@@ -10,7 +10,9 @@
 //!   in the same transaction as the messages it delivered;
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
-//! - [`map`]: MTProto updates to normalised changes.
+//! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
+//!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
+//!   ID, which `updateDeleteMessages` does not name.
 //!
 //! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
 
@@ -18,15 +20,18 @@ pub mod accounts;
 pub mod app;
 pub mod connector;
 pub mod connectors;
+pub mod events;
 pub mod login;
 pub mod logout;
 pub mod map;
+pub mod message_chat;
 pub mod session;
 pub mod state;
 
 pub use app::{Endpoint, TelegramApp, normalise_phone};
 pub use connector::{UserConnector, UserStatus};
 pub use connectors::UserConnectors;
+pub use events::CustomerTyping;
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
 pub use logout::logout;
 pub use session::StoredSession;
