@@ -1,0 +1,123 @@
+//! The simulator's groups and channels: basic groups, whose messages share the account's
+//! sequence and numbering (as Telegram's do), and supergroups and broadcast channels, each
+//! with its own pts, message numbering and log, which `updates.getChannelDifference` reads.
+
+use super::world::{Logged, Step, World, now, random_i64};
+
+/// What kind of group or channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimChatKind {
+    /// A basic group (`chat`): message IDs per account, in the account's sequence.
+    Group,
+    /// A supergroup (`channel` with `megagroup`).
+    Supergroup,
+    /// A broadcast channel (`channel` with `broadcast`): posts come from the channel.
+    Channel,
+}
+
+/// A group or channel the account is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimChat {
+    /// MTProto's bare ID (the Bot API writes it `-id`, or `-100…id` for a channel).
+    pub id: i64,
+    pub access_hash: i64,
+    pub title: String,
+    pub kind: SimChatKind,
+    /// A channel's own pts (unused for a basic group).
+    pub(super) pts: i32,
+    pub(super) next_message_id: i32,
+}
+
+impl SimChat {
+    pub fn is_channel(&self) -> bool {
+        self.kind != SimChatKind::Group
+    }
+}
+
+impl World {
+    /// Steps kept of all channels together.
+    const CHANNEL_LOG_CAP: usize = 200_000;
+
+    pub fn add_chat(&mut self, title: &str, kind: SimChatKind) -> SimChat {
+        let c = SimChat {
+            id: self.next_chat_id,
+            access_hash: random_i64(),
+            title: title.to_string(),
+            kind,
+            pts: 1,
+            next_message_id: 1,
+        };
+        self.next_chat_id += 1;
+        self.chats.insert(c.id, c.clone());
+        c
+    }
+
+    /// A message in a group or channel from `from` (the account itself when `out`; 0 for a
+    /// broadcast channel's own post); `None` when the account is not in `chat`.
+    pub fn append_chat_message(&mut self, chat: i64, from: i64, out: bool, text: &str) -> Option<Logged> {
+        let c = self.chats.get(&chat)?.clone();
+        if !c.is_channel() {
+            return Some(self.append_common(Some(chat), from, out, text));
+        }
+        let c = self.chats.get_mut(&chat)?;
+        c.pts += 1;
+        let message_id = c.next_message_id;
+        c.next_message_id += 1;
+        let pts = c.pts;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts,
+            message_id,
+            from,
+            chat: Some(chat),
+            out,
+            date: self.date,
+            text: text.to_string(),
+            edit_date: None,
+            step: Step::Message,
+        };
+        Some(self.push_channel(entry))
+    }
+
+    /// Deletes `ids` in a channel, at its next pts (moved by their number).
+    pub fn append_channel_delete(&mut self, chat: i64, ids: &[i32]) -> Option<Logged> {
+        let c = self.chats.get_mut(&chat).filter(|c| c.is_channel())?;
+        c.pts += ids.len() as i32;
+        let pts = c.pts;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts,
+            message_id: 0,
+            from: 0,
+            chat: Some(chat),
+            out: false,
+            date: self.date,
+            text: String::new(),
+            edit_date: None,
+            step: Step::Deleted(ids.to_vec()),
+        };
+        Some(self.push_channel(entry))
+    }
+
+    fn push_channel(&mut self, entry: Logged) -> Logged {
+        if self.channel_log.len() == Self::CHANNEL_LOG_CAP {
+            self.channel_log.pop_front();
+        }
+        self.channel_log.push_back(entry.clone());
+        entry
+    }
+
+    /// A channel's steps after `pts`, at most `limit`, and its current pts; `None` when the
+    /// account is not in it.
+    pub fn channel_after(&self, chat: i64, pts: i32, limit: usize) -> Option<(Vec<Logged>, i32)> {
+        let c = self.chats.get(&chat).filter(|c| c.is_channel())?;
+        let steps = self
+            .channel_log
+            .iter()
+            .filter(|e| e.chat == Some(chat) && e.pts > pts)
+            .take(limit)
+            .cloned()
+            .collect();
+        Some((steps, c.pts))
+    }
+}
