@@ -105,6 +105,7 @@ impl Service {
         ));
         tokio::spawn(super::typing::forward(
             self.users.typing(),
+            self.store.clone(),
             self.hub.clone(),
             stopped.clone(),
         ));

@@ -103,10 +103,13 @@ pub(super) fn chat_of(peer: &tl::enums::Peer, peers: &PeerMap, post: bool) -> Ch
     match peer {
         tl::enums::Peer::User(p) => {
             let other = user_ref(peers, p.user_id);
+            // An update that did not describe the person (`updateShortMessage`) leaves the
+            // title the chat has rather than blanking it.
+            let known = peers.get(PeerId::user_unchecked(p.user_id)).is_some();
             Chat {
                 id: p.user_id,
                 kind: ChatKind::Private,
-                title: Some(full_name(&other)),
+                title: known.then(|| full_name(&other)),
                 username: other.username,
                 is_forum: false,
             }
