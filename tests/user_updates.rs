@@ -6,7 +6,8 @@
 //! - deletes (`updateDeleteMessages` across a private chat and a basic group, whose IDs are per
 //!   account and name no chat; `updateDeleteChannelMessages`) remove the message, from the
 //!   chat and from search, with no tombstone; a delete missed while lanbox was down arrives
-//!   through `updates.getDifference`;
+//!   through `updates.getDifference`, a supergroup's message through
+//!   `updates.getChannelDifference`;
 //! - read receipts of the account's outgoing messages (`updateReadHistoryOutbox`,
 //!   `updateReadChannelOutbox`) make them `read`, with `message.status` events;
 //! - the other side's typing (`updateUserTyping`, `updateChatUserTyping`,
@@ -336,4 +337,31 @@ async fn groups_supergroups_and_channels_are_chats_of_their_kind() {
         (Some("chat"), Some("Clinic news")),
         "a channel's post comes from the channel: {m}"
     );
+}
+
+// Regression: grammers needs a channel's access hash to ask `updates.getChannelDifference`,
+// and lanbox did not keep the hashes across a restart, so grammers gave the channel up
+// ("missing its hash") and a supergroup's messages sent while lanbox was down never arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supergroup_message_missed_while_down_arrives_with_the_catch_up() {
+    let r = rig().await;
+    let ann = r.sim.add_user("Ann");
+    let sgroup = r.sim.add_chat("Patients forum", SimChatKind::Supergroup);
+    r.sim.message_in(&sgroup, &ann, "before the stop");
+    r.wait_for("before the stop").await;
+    let users = &r.s.state.users;
+    let mut status = users.watch(r.account).unwrap();
+    users.stop(r.account);
+    let _ = status
+        .wait_for(|s| matches!(s, UserStatus::Stopped { .. }))
+        .await;
+    r.sim.message_in(&sgroup, &ann, "while stopped");
+    r.s.state.start_user(r.account);
+    let (chat, _) = r.wait_for("while stopped").await;
+    assert_eq!(chat["kind"], "supergroup");
+    assert!(
+        r.sim.calls().iter().any(|c| c == "updates.getChannelDifference"),
+        "fetched by the channel's own catch-up"
+    );
+    assert_eq!(r.messages().await.len(), 2, "each once");
 }

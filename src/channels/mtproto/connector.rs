@@ -9,10 +9,16 @@
 //! updates that were not committed, and dedup in the pipeline absorbs a repeat. grammers also
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
+//! Alongside go the rows of [`super::message_chat`] (the chat of each per-account message ID,
+//! for deletes that name none) and the access hashes of channels first seen
+//! ([`super::channel_access`], given back to grammers at the next start so it can catch those
+//! channels up).
+//!
 //! A failure (network, Telegram, store) ends the client; [`UserConnector::run`] then waits with
 //! a capped, doubling delay and starts again from the committed state. Logs name the account
 //! and counts, never message text.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +27,15 @@ use grammers_client::client::UpdateStream;
 use grammers_client::peer::PeerMap;
 use grammers_client::sender::{SenderPool, UpdatesConfiguration};
 use grammers_client::{Client, InvocationError};
+use grammers_session::Session;
+use grammers_session::types::{PeerAuth, PeerInfo};
 use grammers_session::updates::State;
 use grammers_tl_types as tl;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::login::UserOptions;
 use super::session::StoredSession;
+use super::channel_access;
 use super::events::{self, CustomerTyping};
 use super::message_chat::{self, Row};
 use super::state::{self, MtState};
@@ -135,6 +144,22 @@ impl UserConnector {
         };
         let me = stored.me.map(|(id, _)| id).unwrap_or(options.user_id);
         let memory = Arc::new(stored.to_memory(committed.to_grammers()));
+        // The channels' access hashes, so grammers can catch each channel up.
+        let mut channels: HashMap<i64, i64> = match store.read(move |r| channel_access::all(r, account)).await {
+            Ok(c) => c.into_iter().collect(),
+            Err(e) => return e.into(),
+        };
+        let infos = channels
+            .iter()
+            .map(|(&id, &hash)| PeerInfo::Channel {
+                id,
+                auth: Some(PeerAuth::from_hash(hash)),
+                kind: None,
+            })
+            .collect();
+        if memory.cache_peers(infos).await.is_err() {
+            return ConnectorError::BadSession;
+        }
         let pool = SenderPool::new(memory.clone(), options.api_id);
         let client = Client::new(pool.handle.clone());
         let runner = tokio::spawn(pool.runner.run());
@@ -189,7 +214,15 @@ impl UserConnector {
                 Ok(x) => x,
                 Err(e) => return e.into(),
             };
-            if !(changes.is_empty() && next == committed) {
+            let mut fresh = Vec::new();
+            for (_, _, peers) in &items {
+                for (id, hash) in channel_access::seen(peers) {
+                    if channels.insert(id, hash) != Some(hash) {
+                        fresh.push((id, hash));
+                    }
+                }
+            }
+            if !(changes.is_empty() && next == committed && fresh.is_empty()) {
                 let write = next.clone();
                 let batch = Batch {
                     account,
@@ -200,6 +233,7 @@ impl UserConnector {
                     .pipeline
                     .submit_with(batch, move |ctx| {
                         message_chat::apply(ctx, account, &rows)?;
+                        channel_access::put(ctx, account, &fresh)?;
                         state::put(ctx, account, &write)
                     })
                     .await

@@ -7,7 +7,8 @@
 //! - [`logout`]: `auth.logOut` on Telegram, then the sealed session erased;
 //! - [`session`]: what is sealed (data centres, auth keys, the signed-in user);
 //! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
-//!   in the same transaction as the messages it delivered;
+//!   in the same transaction as the messages it delivered; [`channel_access`]: the channels'
+//!   access hashes, which a channel's catch-up needs after a restart;
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
 //! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
@@ -18,6 +19,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod channel_access;
 pub mod connector;
 pub mod connectors;
 pub mod events;
