@@ -200,7 +200,11 @@ async fn deletes_remove_messages_from_private_chats_basic_groups_and_supergroups
         .await;
     let mut texts = texts;
     texts.sort();
-    assert_eq!(texts, ["keep group", "keep private", "keep super"], "no tombstones");
+    assert_eq!(
+        texts,
+        ["keep group", "keep private", "keep super"],
+        "no tombstones"
+    );
     assert!(r.search("walrus").await.is_empty(), "gone from search too");
     for chat in r.chats().await {
         assert_eq!(chat["messages"], 1, "{chat}");
@@ -220,9 +224,7 @@ async fn a_delete_missed_while_down_arrives_with_the_catch_up() {
     let users = &r.s.state.users;
     let mut status = users.watch(r.account).unwrap();
     users.stop(r.account);
-    let _ = status
-        .wait_for(|s| matches!(s, UserStatus::Stopped { .. }))
-        .await;
+    let _ = status.wait_for(|s| matches!(s, UserStatus::Stopped { .. })).await;
     r.sim.delete(&[gone]);
     r.s.state.start_user(r.account);
     let texts = r.wait_texts("the delete caught up", |t| t.len() == 1).await;
@@ -254,7 +256,11 @@ async fn read_receipts_make_outgoing_messages_read() {
     assert_eq!(ev["message"]["text"], "first from the phone", "{ev}");
     assert_eq!(r.status_of("first from the phone").await, "read");
     assert_eq!(r.status_of("second from the phone").await, "sent");
-    assert_eq!(r.status_of("an answer").await, "delivered", "incoming is untouched");
+    assert_eq!(
+        r.status_of("an answer").await,
+        "delivered",
+        "incoming is untouched"
+    );
 
     // In a supergroup the receipt is updateReadChannelOutbox.
     r.sim.read_outbox_in(&sgroup, posted);
@@ -288,13 +294,25 @@ async fn the_other_sides_typing_is_the_live_typing_event() {
     // updateUserTyping in an updateShort names no one: the private chat's title is Ann's name.
     r.sim.typing(&ann);
     let ev = next_of(&mut ws, "typing").await;
-    assert_eq!((&ev["chat"], ev["user"].as_str()), (&private["id"], Some("Ann")), "{ev}");
+    assert_eq!(
+        (&ev["chat"], ev["user"].as_str()),
+        (&private["id"], Some("Ann")),
+        "{ev}"
+    );
     r.sim.typing_in(&group, &ann);
     let ev = next_of(&mut ws, "typing").await;
-    assert_eq!((&ev["chat"], ev["user"].as_str()), (&basic["id"], Some("Ann")), "{ev}");
+    assert_eq!(
+        (&ev["chat"], ev["user"].as_str()),
+        (&basic["id"], Some("Ann")),
+        "{ev}"
+    );
     r.sim.typing_in(&sgroup, &ann);
     let ev = next_of(&mut ws, "typing").await;
-    assert_eq!((&ev["chat"], ev["user"].as_str()), (&sup["id"], Some("Ann")), "{ev}");
+    assert_eq!(
+        (&ev["chat"], ev["user"].as_str()),
+        (&sup["id"], Some("Ann")),
+        "{ev}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,21 +333,37 @@ async fn groups_supergroups_and_channels_are_chats_of_their_kind() {
         (Some("group"), Some("Clinic staff"), Some(-group.id)),
         "{c}"
     );
-    assert_eq!((m["sender"]["type"].as_str(), m["sender"]["name"].as_str()), (Some("user"), Some("Ann")), "{m}");
+    assert_eq!(
+        (m["sender"]["type"].as_str(), m["sender"]["name"].as_str()),
+        (Some("user"), Some("Ann")),
+        "{m}"
+    );
     let (c, m) = r.wait_for("in the supergroup").await;
     assert_eq!(
         (c["kind"].as_str(), c["title"].as_str(), c["telegram_id"].as_i64()),
-        (Some("supergroup"), Some("Patients forum"), Some(-1_000_000_000_000 - sgroup.id)),
+        (
+            Some("supergroup"),
+            Some("Patients forum"),
+            Some(-1_000_000_000_000 - sgroup.id)
+        ),
         "{c}"
     );
     assert_eq!(m["direction"], "incoming", "{m}");
     let (c2, m) = r.wait_for("ours in the supergroup").await;
     assert_eq!(c2["id"], c["id"], "one chat");
-    assert_eq!((m["direction"].as_str(), m["status"].as_str()), (Some("outgoing"), Some("sent")), "{m}");
+    assert_eq!(
+        (m["direction"].as_str(), m["status"].as_str()),
+        (Some("outgoing"), Some("sent")),
+        "{m}"
+    );
     let (c, m) = r.wait_for("a channel post").await;
     assert_eq!(
         (c["kind"].as_str(), c["title"].as_str(), c["telegram_id"].as_i64()),
-        (Some("channel"), Some("Clinic news"), Some(-1_000_000_000_000 - channel.id)),
+        (
+            Some("channel"),
+            Some("Clinic news"),
+            Some(-1_000_000_000_000 - channel.id)
+        ),
         "{c}"
     );
     assert_eq!(
@@ -352,9 +386,7 @@ async fn a_supergroup_message_missed_while_down_arrives_with_the_catch_up() {
     let users = &r.s.state.users;
     let mut status = users.watch(r.account).unwrap();
     users.stop(r.account);
-    let _ = status
-        .wait_for(|s| matches!(s, UserStatus::Stopped { .. }))
-        .await;
+    let _ = status.wait_for(|s| matches!(s, UserStatus::Stopped { .. })).await;
     r.sim.message_in(&sgroup, &ann, "while stopped");
     r.s.state.start_user(r.account);
     let (chat, _) = r.wait_for("while stopped").await;

@@ -427,11 +427,21 @@ fn count_for_readers(
     ctx.count_for_readers(key.chat_key(), key.msg, delta)
 }
 
+/// Most messages one read receipt looks at: receipts only move forward, so the walk normally
+/// ends at the previous receipt's message long before this; the bound keeps a receipt in a
+/// long chat with nothing outgoing read yet from reading the whole chat in the writer.
+const READ_OUTBOX_WALK: usize = 1000;
+
 /// Marks the account's outgoing messages in `chat` up to Telegram message `up_to` read,
-/// newest first, stopping at the first already read (receipts only move forward); one
-/// `message.status` event each (the event's message is read from the store when sent, as
-/// for the outbox's). Returns how many changed.
-fn read_outbox(ctx: &mut WriteCtx<'_>, account: AccountId, chat: &Chat, up_to: i64) -> Result<u32, StoreError> {
+/// newest first, stopping at the first already read (receipts only move forward) or after
+/// [`READ_OUTBOX_WALK`] messages; one `message.status` event each (the event's message is
+/// read from the store when sent, as for the outbox's). Returns how many changed.
+fn read_outbox(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    chat: &Chat,
+    up_to: i64,
+) -> Result<u32, StoreError> {
     let (chat_key, shift) = resolve(
         ctx,
         ChatKey {
@@ -441,7 +451,10 @@ fn read_outbox(ctx: &mut WriteCtx<'_>, account: AccountId, chat: &Chat, up_to: i
     )?;
     let mut below = up_to.saturating_sub(shift).saturating_add(1);
     let mut changed = 0;
-    while let Some((key, mut m)) = ctx.last_message_before(chat_key, below)? {
+    for _ in 0..READ_OUTBOX_WALK {
+        let Some((key, mut m)) = ctx.last_message_before(chat_key, below)? else {
+            break;
+        };
         below = key.msg;
         if m.direction != Direction::Outgoing {
             continue;

@@ -19,7 +19,8 @@ pub enum Change {
     },
     /// The other side read the account's outgoing messages in `chat` up to and including
     /// Telegram message `up_to`: each one still `sent` becomes `read`, with a `message.status`
-    /// event. Read receipts only move forward, so the walk stops at the first one already read.
+    /// event. Read receipts only move forward, so the walk stops at the first one already read
+    /// (or after a bound, `apply::READ_OUTBOX_WALK`).
     ReadOutbox {
         account: AccountId,
         chat: Chat,

@@ -22,7 +22,9 @@ pub const ACCOUNT_CHANNEL_ACCESS: TableDefinition<(u64, i64), i64> =
 /// The channels with a usable hash among `peers` (what an update described).
 pub fn seen(peers: &PeerMap) -> impl Iterator<Item = (i64, i64)> + '_ {
     peers.iter_peers().filter_map(|p| match PeerInfo::from(p) {
-        PeerInfo::Channel { id, auth: Some(a), .. } => Some((id, a.hash())),
+        PeerInfo::Channel {
+            id, auth: Some(a), ..
+        } => Some((id, a.hash())),
         _ => None,
     })
 }

@@ -33,11 +33,11 @@ use grammers_session::updates::State;
 use grammers_tl_types as tl;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::login::UserOptions;
-use super::session::StoredSession;
 use super::channel_access;
 use super::events::{self, CustomerTyping};
+use super::login::UserOptions;
 use super::message_chat::{self, Row};
+use super::session::StoredSession;
 use super::state::{self, MtState};
 use super::{CHANNEL, map};
 use crate::ingest::{Batch, Change, Pipeline};
@@ -145,7 +145,8 @@ impl UserConnector {
         let me = stored.me.map(|(id, _)| id).unwrap_or(options.user_id);
         let memory = Arc::new(stored.to_memory(committed.to_grammers()));
         // The channels' access hashes, so grammers can catch each channel up.
-        let mut channels: HashMap<i64, i64> = match store.read(move |r| channel_access::all(r, account)).await {
+        let mut channels: HashMap<i64, i64> = match store.read(move |r| channel_access::all(r, account)).await
+        {
             Ok(c) => c.into_iter().collect(),
             Err(e) => return e.into(),
         };
@@ -292,7 +293,11 @@ impl UserConnector {
                 }
                 if !unknown.is_empty() {
                     let store = self.pipeline.store();
-                    found.extend(store.read(move |r| message_chat::lookup(r, account, &unknown)).await?);
+                    found.extend(
+                        store
+                            .read(move |r| message_chat::lookup(r, account, &unknown))
+                            .await?,
+                    );
                 }
                 found.sort_by_key(|&(_, chat)| chat);
                 for group in found.chunk_by(|a, b| a.1 == b.1) {
@@ -303,7 +308,11 @@ impl UserConnector {
                         chat: Chat {
                             id: chat,
                             // Per-account IDs: a user's ID is positive, a basic group's negative.
-                            kind: if chat > 0 { ChatKind::Private } else { ChatKind::Group },
+                            kind: if chat > 0 {
+                                ChatKind::Private
+                            } else {
+                                ChatKind::Group
+                            },
                             title: None,
                             username: None,
                             is_forum: false,
@@ -313,7 +322,9 @@ impl UserConnector {
                 }
                 continue;
             }
-            for c in map::map_update(account, update, peers, me) {
+            let mut mapped = map::map_update(account, update, peers, me);
+            mapped.extend(events::map_event(account, update, peers));
+            for c in mapped {
                 if let Change::New(m) | Change::Edit(m) = &c
                     && m.chat.kind.ids_per_account()
                     && let Ok(message_id) = i32::try_from(m.message_id)

@@ -32,9 +32,9 @@ pub struct CustomerTyping {
     pub name: String,
 }
 
-/// The changes of an update that carries no message ([`super::map::map_update`] hands these
-/// over); `updateDeleteMessages` maps to none here (see [`deleted_ids`]).
-pub(super) fn map_event(account: AccountId, update: &tl::enums::Update, peers: &PeerMap) -> Vec<Change> {
+/// The changes of an update that carries no message (none for any other update);
+/// `updateDeleteMessages` maps to none here (see [`deleted_ids`]).
+pub fn map_event(account: AccountId, update: &tl::enums::Update, peers: &PeerMap) -> Vec<Change> {
     use tl::enums::Update as U;
     match update {
         U::DeleteChannelMessages(u) => vec![Change::Delete {
@@ -66,7 +66,12 @@ pub fn deleted_ids(update: &tl::enums::Update) -> Option<&[i32]> {
 
 /// Who started typing where, if `update` says so; `me`'s own typing (another device of the
 /// account) is not shown.
-pub fn typing(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Option<CustomerTyping> {
+pub fn typing(
+    account: AccountId,
+    update: &tl::enums::Update,
+    peers: &PeerMap,
+    me: i64,
+) -> Option<CustomerTyping> {
     use tl::enums::Update as U;
     let user = |p: &tl::enums::Peer| match p {
         tl::enums::Peer::User(u) => Some(u.user_id),

@@ -6,8 +6,8 @@
 //! and outgoing, with text and entities, and their edits (`updateEditMessage`,
 //! `updateEditChannelMessage`: the text is replaced, `edited_at` set). Chats get the Bot API's
 //! IDs (a basic group `-id`, a supergroup or channel `-100…id`), so a supergroup message seen
-//! by a bot and by a user account is one message. Deletes, read receipts and typing are mapped
-//! in [`super::events`]. A message with media, or a service message, becomes a counted
+//! by a bot and by a user account is one message. (Deletes, read receipts and typing are
+//! mapped in `events`, which builds on this file.) A message with media, or a service message, becomes a counted
 //! [`Change::Rejected`] naming what it was, never its text; other updates (online status, ...)
 //! map to nothing yet. Media is the next step of issue 16.
 
@@ -21,7 +21,7 @@ use crate::model::{
     UserRef,
 };
 
-/// The changes one update maps to (none for updates lanbox does not store).
+/// The changes of an update that carries a message (none for any other update).
 pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Vec<Change> {
     use tl::enums::Update as U;
     let (message, edit, name) = match update {
@@ -29,7 +29,7 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
         U::EditMessage(u) => (&u.message, true, "updateEditMessage"),
         U::NewChannelMessage(u) => (&u.message, false, "updateNewChannelMessage"),
         U::EditChannelMessage(u) => (&u.message, true, "updateEditChannelMessage"),
-        _ => return super::events::map_event(account, update, peers),
+        _ => return Vec::new(),
     };
     let tl::enums::Message::Message(m) = message else {
         return vec![rejected(

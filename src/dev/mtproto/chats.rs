@@ -2,37 +2,7 @@
 //! sequence and numbering (as Telegram's do), and supergroups and broadcast channels, each
 //! with its own pts, message numbering and log, which `updates.getChannelDifference` reads.
 
-use super::world::{Logged, Step, World, now, random_i64};
-
-/// What kind of group or channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimChatKind {
-    /// A basic group (`chat`): message IDs per account, in the account's sequence.
-    Group,
-    /// A supergroup (`channel` with `megagroup`).
-    Supergroup,
-    /// A broadcast channel (`channel` with `broadcast`): posts come from the channel.
-    Channel,
-}
-
-/// A group or channel the account is in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimChat {
-    /// MTProto's bare ID (the Bot API writes it `-id`, or `-100…id` for a channel).
-    pub id: i64,
-    pub access_hash: i64,
-    pub title: String,
-    pub kind: SimChatKind,
-    /// A channel's own pts (unused for a basic group).
-    pub(super) pts: i32,
-    pub(super) next_message_id: i32,
-}
-
-impl SimChat {
-    pub fn is_channel(&self) -> bool {
-        self.kind != SimChatKind::Group
-    }
-}
+use super::world::{Logged, SimChat, SimChatKind, Step, World, now, random_i64};
 
 impl World {
     /// Steps kept of all channels together.

@@ -16,10 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::Shared;
 use super::crypto::{CryptoError, ServerKey};
 use super::frame::{self, Seq};
 use super::rpc::{self, Answer};
-use super::Shared;
 
 const MSG_CONTAINER: u32 = 0x73f1_f8dc;
 const GZIP_PACKED: u32 = 0x3072_cfa1;

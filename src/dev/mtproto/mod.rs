@@ -39,9 +39,9 @@
 
 mod chats;
 mod conn;
-mod pushes;
 pub mod crypto;
 mod frame;
+mod pushes;
 mod rpc;
 pub mod srp;
 mod tl_build;
@@ -55,9 +55,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-pub use chats::{SimChat, SimChatKind};
 pub use world::SimUser;
 use world::{Logged, Step, World};
+pub use world::{SimChat, SimChatKind};
 
 /// One push to every connected client, built once.
 pub(crate) type Push = Arc<grammers_tl_types::enums::Updates>;
@@ -233,9 +233,16 @@ impl MtSimulator {
     }
 
     /// Pushes updates without a pts (typing, a channel's read receipt).
-    fn push_plain(&self, updates: Vec<grammers_tl_types::enums::Update>, users: &[i64], chat: Option<&SimChat>) {
+    fn push_plain(
+        &self,
+        updates: Vec<grammers_tl_types::enums::Update>,
+        users: &[i64],
+        chat: Option<&SimChat>,
+    ) {
         let w = self.shared.lock();
-        let _ = self.pushes.send(Arc::new(tl_build::push_plain(updates, &w, users, chat)));
+        let _ = self
+            .pushes
+            .send(Arc::new(tl_build::push_plain(updates, &w, users, chat)));
     }
 
     /// Like [`MtSimulator::message_from`], but not pushed: the client learns of it only through

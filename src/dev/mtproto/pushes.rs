@@ -5,8 +5,7 @@
 
 use grammers_tl_types as tl;
 
-use super::chats::{SimChat, SimChatKind};
-use super::world::Step;
+use super::world::{SimChat, SimChatKind, Step};
 use super::{MtSimulator, SimUser};
 
 impl MtSimulator {
@@ -18,7 +17,11 @@ impl MtSimulator {
     /// `from` writes `text` in `chat` (`updateNewMessage` in a basic group,
     /// `updateNewChannelMessage` in a supergroup or channel); the message ID.
     pub fn message_in(&self, chat: &SimChat, from: &SimUser, text: &str) -> i32 {
-        let from = if chat.kind == SimChatKind::Channel { 0 } else { from.id };
+        let from = if chat.kind == SimChatKind::Channel {
+            0
+        } else {
+            from.id
+        };
         self.step(|w| w.append_chat_message(chat.id, from, false, text))
             .expect("the account is in the chat")
             .message_id

@@ -278,7 +278,9 @@ fn channel_difference(
     if w.chats.get(&input.channel_id).map(|c| c.access_hash) != Some(input.access_hash) {
         return Err(err(400, "CHANNEL_INVALID"));
     }
-    let limit = usize::try_from(req.limit.max(1)).unwrap_or(1).min(shared.difference_page);
+    let limit = usize::try_from(req.limit.max(1))
+        .unwrap_or(1)
+        .min(shared.difference_page);
     let Some((steps, pts)) = w.channel_after(input.channel_id, req.pts, limit) else {
         return Err(err(400, "CHANNEL_PRIVATE"));
     };
@@ -300,7 +302,11 @@ fn channel_difference(
             r#final: last.pts == pts,
             pts: last.pts,
             timeout: None,
-            new_messages: steps.iter().filter(is_new).map(|e| tl_build::message(e, me, chat)).collect(),
+            new_messages: steps
+                .iter()
+                .filter(is_new)
+                .map(|e| tl_build::message(e, me, chat))
+                .collect(),
             other_updates: steps
                 .iter()
                 .filter(|e| !is_new(e))

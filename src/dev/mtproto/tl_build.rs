@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use grammers_tl_types as tl;
 
 use super::srp::{self, Challenge, Verifier};
-use super::chats::{SimChat, SimChatKind};
-use super::world::{Logged, SimUser, Step, World};
+use super::world::{Logged, SimChat, SimChatKind, SimUser, Step, World};
 
 pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
     tl::types::User {
@@ -275,7 +274,10 @@ pub fn update(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Update 
 }
 
 /// The users and chats a set of steps names (the account itself first).
-pub fn peers_of<'a>(w: &World, steps: impl IntoIterator<Item = &'a Logged>) -> (Vec<tl::enums::User>, Vec<tl::enums::Chat>) {
+pub fn peers_of<'a>(
+    w: &World,
+    steps: impl IntoIterator<Item = &'a Logged>,
+) -> (Vec<tl::enums::User>, Vec<tl::enums::Chat>) {
     let mut users = vec![user(&w.me, true)];
     let mut seen = vec![w.me.id];
     let mut chats = Vec::new();
@@ -318,9 +320,19 @@ pub fn push(e: &Logged, w: &World) -> tl::enums::Updates {
 
 /// A push of updates that have no pts (typing, a channel's read receipt), with the users and
 /// chats they name.
-pub fn push_plain(updates: Vec<tl::enums::Update>, w: &World, user_ids: &[i64], chat: Option<&SimChat>) -> tl::enums::Updates {
+pub fn push_plain(
+    updates: Vec<tl::enums::Update>,
+    w: &World,
+    user_ids: &[i64],
+    chat: Option<&SimChat>,
+) -> tl::enums::Updates {
     let mut users = vec![user(&w.me, true)];
-    users.extend(user_ids.iter().filter_map(|id| w.users.get(id)).map(|u| user(u, false)));
+    users.extend(
+        user_ids
+            .iter()
+            .filter_map(|id| w.users.get(id))
+            .map(|u| user(u, false)),
+    );
     tl::types::Updates {
         updates,
         users,

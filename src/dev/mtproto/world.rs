@@ -21,6 +21,36 @@ pub struct SimUser {
     pub phone: Option<String>,
 }
 
+/// What kind of group or channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimChatKind {
+    /// A basic group (`chat`): message IDs per account, in the account's sequence.
+    Group,
+    /// A supergroup (`channel` with `megagroup`).
+    Supergroup,
+    /// A broadcast channel (`channel` with `broadcast`): posts come from the channel.
+    Channel,
+}
+
+/// A group or channel the account is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimChat {
+    /// MTProto's bare ID (the Bot API writes it `-id`, or `-100…id` for a channel).
+    pub id: i64,
+    pub access_hash: i64,
+    pub title: String,
+    pub kind: SimChatKind,
+    /// A channel's own pts (unused for a basic group).
+    pub(super) pts: i32,
+    pub(super) next_message_id: i32,
+}
+
+impl SimChat {
+    pub fn is_channel(&self) -> bool {
+        self.kind != SimChatKind::Group
+    }
+}
+
 /// A login code "sent to the Telegram app".
 #[derive(Debug, Clone)]
 pub(super) struct PendingCode {
@@ -76,7 +106,7 @@ pub(super) struct World {
     pub fixed_code: Option<String>,
     pub users: HashMap<i64, SimUser>,
     /// Basic groups, supergroups and channels the account is in.
-    pub chats: HashMap<i64, super::chats::SimChat>,
+    pub chats: HashMap<i64, SimChat>,
     /// Every channel's steps, each at its channel's own pts (bounded like `log`).
     pub channel_log: VecDeque<Logged>,
     pub next_chat_id: i64,
@@ -167,7 +197,14 @@ impl World {
     }
 
     /// Appends a step that is not a message (a delete moves pts by `count`).
-    pub fn append_step(&mut self, chat: Option<i64>, from: i64, message_id: i32, count: i32, step: Step) -> Logged {
+    pub fn append_step(
+        &mut self,
+        chat: Option<i64>,
+        from: i64,
+        message_id: i32,
+        count: i32,
+        step: Step,
+    ) -> Logged {
         self.pts += count;
         self.date = self.date.max(now());
         let entry = Logged {
