@@ -90,4 +90,21 @@ impl World {
             .collect();
         Some((steps, c.pts))
     }
+
+    /// The channels with steps at or after `date` (what a client whose state has that date may
+    /// have missed), each with the pts it stood at before that second: a difference tells the
+    /// client to catch these up (`updateChannelTooLong`), as Telegram does. A step in the same
+    /// second may come again; the client's dedup absorbs it.
+    pub fn channels_since(&self, date: i32) -> Vec<(i64, i32)> {
+        let mut out: Vec<(i64, i32)> = Vec::new();
+        for (&id, _) in self.chats.iter().filter(|(_, c)| c.is_channel()) {
+            let steps = self.channel_log.iter().filter(|e| e.chat == Some(id));
+            let (before, after): (Vec<_>, Vec<_>) = steps.partition(|e| e.date < date);
+            if !after.is_empty() {
+                out.push((id, before.last().map_or(1, |e| e.pts)));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }

@@ -33,7 +33,10 @@
 //! [`MtSimulator::read_outbox_in`] the other side's read receipts (`updateReadHistoryOutbox`,
 //! `updateReadChannelOutbox`); [`MtSimulator::typing`] and [`MtSimulator::typing_in`] their
 //! typing (`updateUserTyping` in an `updateShort`, `updateChatUserTyping`,
-//! `updateChannelUserTyping`). Steps with a pts are logged and come again in differences.
+//! `updateChannelUserTyping`). Steps with a pts are logged and come again in differences; a
+//! channel with steps since the client's state date is named in `updates.getDifference` by an
+//! `updateChannelTooLong` (with the channel in `chats`), as Telegram does, so a channel message
+//! pushed before the client's connection was up is not lost.
 //!
 //! Not simulated yet: media, forum topics, `new_session_created` and server salts (any salt is accepted).
 

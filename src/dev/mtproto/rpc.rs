@@ -220,16 +220,38 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
             tl::types::updates::DifferenceTooLong { pts: w.pts },
         )));
     };
+    let channels = w.channels_since(req.date);
     let Some(last) = entries.last() else {
-        return Ok(ok(&tl::enums::updates::Difference::Empty(
-            tl::types::updates::DifferenceEmpty {
-                date: w.date,
-                seq: w.seq,
+        if channels.is_empty() {
+            return Ok(ok(&tl::enums::updates::Difference::Empty(
+                tl::types::updates::DifferenceEmpty {
+                    date: w.date,
+                    seq: w.seq,
+                },
+            )));
+        }
+        let (users, chats) = tl_build::peers_of(&w, []);
+        return Ok(ok(&tl::enums::updates::Difference::Difference(
+            tl::types::updates::Difference {
+                new_messages: Vec::new(),
+                new_encrypted_messages: Vec::new(),
+                other_updates: tl_build::channels_too_long(&channels),
+                chats: chats
+                    .into_iter()
+                    .chain(
+                        channels
+                            .iter()
+                            .filter_map(|(id, _)| w.chats.get(id))
+                            .map(tl_build::chat),
+                    )
+                    .collect(),
+                users,
+                state: tl_build::state(w.pts, w.date, w.seq),
             },
         )));
     };
     let me = w.me.id;
-    let (users, chats) = tl_build::peers_of(&w, &entries);
+    let (users, mut chats) = tl_build::peers_of(&w, &entries);
     let chat = |e: &super::world::Logged| e.chat.and_then(|id| w.chats.get(&id));
     let is_new = |e: &super::world::Logged| e.step == Step::Message && e.edit_date.is_none();
     let new_messages = entries
@@ -243,6 +265,18 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
         .map(|e| tl_build::update(e, me, chat(e)))
         .collect();
     let complete = last.pts == w.pts;
+    // The channels to catch up go with the last page (their chats carry the access hashes).
+    let mut other_updates = other_updates;
+    if complete {
+        other_updates.extend(tl_build::channels_too_long(&channels));
+        chats.extend(
+            channels
+                .iter()
+                .filter_map(|(id, _)| w.chats.get(id))
+                .map(tl_build::chat)
+                .collect::<Vec<_>>(),
+        );
+    }
     let state = tl_build::state(last.pts, if complete { w.date } else { last.date }, w.seq);
     Ok(ok(&if complete {
         tl::enums::updates::Difference::Difference(tl::types::updates::Difference {

@@ -273,6 +273,21 @@ pub fn update(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Update 
     }
 }
 
+/// `updateChannelTooLong` for each `(channel, pts)`: the client catches the channel up from
+/// that pts with `updates.getChannelDifference`.
+pub fn channels_too_long(channels: &[(i64, i32)]) -> Vec<tl::enums::Update> {
+    channels
+        .iter()
+        .map(|&(channel_id, pts)| {
+            tl::types::UpdateChannelTooLong {
+                channel_id,
+                pts: Some(pts),
+            }
+            .into()
+        })
+        .collect()
+}
+
 /// The users and chats a set of steps names (the account itself first).
 pub fn peers_of<'a>(
     w: &World,
