@@ -236,6 +236,7 @@ async fn read_receipts_make_outgoing_messages_read() {
     let r = rig().await;
     let ann = r.sim.add_user("Ann");
     let sgroup = r.sim.add_chat("Patients forum", SimChatKind::Supergroup);
+    let group = r.sim.add_chat("Clinic staff", SimChatKind::Group);
     let mut ws = live(&r).await;
     let first = r.sim.message_to(&ann, "first from the phone");
     r.sim.message_to(&ann, "second from the phone");
@@ -271,6 +272,17 @@ async fn read_receipts_make_outgoing_messages_read() {
         "{ev}"
     );
     assert_eq!(r.status_of("our post in the forum").await, "read");
+
+    // In a basic group it is updateReadHistoryOutbox naming the group.
+    let ours = r.sim.message_out_in(&group, "ours in the group");
+    assert_eq!(r.status_of("ours in the group").await, "sent");
+    r.sim.read_outbox_in(&group, ours);
+    let ev = next_of(&mut ws, "message.status").await;
+    assert_eq!(
+        (ev["status"].as_str(), ev["message"]["text"].as_str()),
+        (Some("read"), Some("ours in the group")),
+        "{ev}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

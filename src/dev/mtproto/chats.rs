@@ -108,3 +108,48 @@ impl World {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dev::mtproto::world::SimUser;
+
+    #[test]
+    fn a_difference_names_the_channels_with_steps_since_the_clients_date() {
+        let me = SimUser {
+            id: 1,
+            access_hash: 2,
+            first_name: "Me".into(),
+            last_name: None,
+            username: None,
+            phone: None,
+        };
+        let mut w = World::new(me, Duration::from_secs(60));
+        let quiet = w.add_chat("quiet", SimChatKind::Supergroup);
+        let busy = w.add_chat("busy", SimChatKind::Channel);
+        let group = w.add_chat("group", SimChatKind::Group);
+        w.append_chat_message(quiet.id, 5, false, "old").unwrap();
+        w.append_chat_message(group.id, 5, false, "in the account's sequence")
+            .unwrap();
+        let e = w.append_chat_message(busy.id, 0, false, "new").unwrap();
+        assert_eq!((e.pts, e.message_id), (2, 1), "a channel's own sequence");
+        assert!(
+            w.channels_since(e.date + 1).is_empty(),
+            "nothing after the last step"
+        );
+        let mut since = w.channels_since(e.date);
+        since.sort_unstable();
+        assert_eq!(
+            since,
+            vec![(quiet.id, 1), (busy.id, 1)],
+            "same second: both, from the start"
+        );
+        assert_eq!(w.channel_after(busy.id, 1, 10).unwrap().0.len(), 1);
+        assert!(
+            w.channel_after(group.id, 0, 10).is_none(),
+            "a basic group has no channel log"
+        );
+    }
+}
