@@ -100,6 +100,7 @@ fn start(r: &Rig, account: u64) -> Running {
         pipeline: r.pipeline.clone(),
         status: status_tx,
         retry: Duration::from_millis(100),
+        typing: None,
     };
     let task = tokio::spawn(c.run(async move {
         let _ = stopped.await;
@@ -394,6 +395,7 @@ async fn logging_out_ends_the_session_on_telegram_and_erases_it_here() {
         pipeline: r.pipeline.clone(),
         status: watch::channel(UserStatus::Starting).0,
         retry: Duration::from_millis(100),
+        typing: None,
     };
     let reason = c.run(std::future::pending()).await;
     assert!(reason.contains("no session"), "{reason}");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::model::{
-    AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent, Reactions,
+    AccountId, Chat, ChatKind, Direction, EventKind, EventRecord, Message, MessageContent, Reactions, Status,
 };
 use crate::store::records::{ChatMeta, ChatRecord, StoredMessage};
 use crate::store::seal::{Cipher, Sealed};
@@ -27,6 +27,8 @@ pub struct Outcome {
     pub rejected: u32,
     /// Reaction changes applied to stored messages.
     pub reactions: u32,
+    /// Outgoing messages whose status changed (read receipts).
+    pub statuses: u32,
 }
 
 /// Keeps derived data (the search index, later attachments) in step with messages, inside the
@@ -120,6 +122,9 @@ pub fn apply_batch(
                         out.deleted += 1;
                     }
                 }
+            }
+            Change::ReadOutbox { chat, up_to, .. } => {
+                out.statuses += read_outbox(ctx, account, chat, *up_to)?;
             }
             Change::Migrate {
                 from_group,
@@ -420,6 +425,53 @@ fn count_for_readers(
         return Ok(());
     }
     ctx.count_for_readers(key.chat_key(), key.msg, delta)
+}
+
+/// Most messages one read receipt looks at: receipts only move forward, so the walk normally
+/// ends at the previous receipt's message long before this; the bound keeps a receipt in a
+/// long chat with nothing outgoing read yet from reading the whole chat in the writer.
+const READ_OUTBOX_WALK: usize = 1000;
+
+/// Marks the account's outgoing messages in `chat` up to Telegram message `up_to` read,
+/// newest first, stopping at the first already read (receipts only move forward) or after
+/// [`READ_OUTBOX_WALK`] messages; one `message.status` event each (the event's message is
+/// read from the store when sent, as for the outbox's). Returns how many changed.
+fn read_outbox(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    chat: &Chat,
+    up_to: i64,
+) -> Result<u32, StoreError> {
+    let (chat_key, shift) = resolve(
+        ctx,
+        ChatKey {
+            scope: scope_for(account, chat.kind),
+            chat: chat.id,
+        },
+    )?;
+    let mut below = up_to.saturating_sub(shift).saturating_add(1);
+    let mut changed = 0;
+    for _ in 0..READ_OUTBOX_WALK {
+        let Some((key, mut m)) = ctx.last_message_before(chat_key, below)? else {
+            break;
+        };
+        below = key.msg;
+        if m.direction != Direction::Outgoing {
+            continue;
+        }
+        match m.status {
+            Status::Read => break,
+            Status::Sent => {
+                m.status = Status::Read;
+                ctx.put_message(key, &m)?;
+                ctx.append_event(event(EventKind::MessageStatus, m.seen_by.clone(), key), None)?;
+                changed += 1;
+            }
+            // Still queued or failed in the outbox: not on Telegram, so not read there.
+            _ => {}
+        }
+    }
+    Ok(changed)
 }
 
 /// Removes a message and everything derived from it, with a `message.deleted` event. Returns

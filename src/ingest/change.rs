@@ -17,6 +17,15 @@ pub enum Change {
         chat: Chat,
         message_ids: Vec<i64>,
     },
+    /// The other side read the account's outgoing messages in `chat` up to and including
+    /// Telegram message `up_to`: each one still `sent` becomes `read`, with a `message.status`
+    /// event. Read receipts only move forward, so the walk stops at the first one already read
+    /// (or after a bound, `apply::READ_OUTBOX_WALK`).
+    ReadOutbox {
+        account: AccountId,
+        chat: Chat,
+        up_to: i64,
+    },
     /// A basic group became a supergroup: its conversation moves to the new chat ID.
     Migrate {
         account: AccountId,

@@ -9,7 +9,9 @@
 //! - `mark_read {chat, up_to}`: replies `ack` with `unread`.
 //! - `send_message {chat, text, reply_to?, account?, idempotency_key?, attachment?}`: queues the send in the
 //!   outbox; replies `ack` with `outbox` (the item: `id`, `status`, ...). Its progress arrives
-//!   as `message.status` events (`queued`, then `sent` or `failed`) naming the item.
+//!   as `message.status` events (`queued`, then `sent` or `failed`) naming the item; a user
+//!   account's read receipt makes an outgoing message `read` (a `message.status` event with no
+//!   item).
 //! - `typing {chat}`: tells the other agents who see the chat and, within the sending limits,
 //!   Telegram; replies `ack` with `telegram` (whether Telegram was told).
 //! - `assign {chat, assignee}` (a user ID or `null`), `set_status {chat, status,
@@ -24,8 +26,8 @@
 //! opened it), `conversation.labels {labels, by}`, `note.created {note_id, note}` and
 //! `note.deleted {note_id}` (private notes; a note's `mentions` name the teammates it tells),
 //! `conversation.exported {format, from, to, by}`
-//! (from the event log, each with its `seq`), and `typing`,
-//! `account.status`, `store.status`, `update.progress` (not logged: their `seq` is the stream position they were
+//! (from the event log, each with its `seq`), and `typing {chat, user}` (an agent, or the
+//! other side of a user account's chat, by name), `account.status`, `store.status`, `update.progress` (not logged: their `seq` is the stream position they were
 //! sent at, and a resume does not replay them); `ack`, `error`, `resync_required`, `pong`.
 //! `store.status {status, reasons}` goes to every client when the store's health changes
 //! (`degraded` with `disk_full` while the disk refuses writes, `ok` again once they work); `hello`

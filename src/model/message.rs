@@ -54,6 +54,9 @@ pub enum Status {
     Sent,
     /// Outgoing, given up on; the reason never contains message text.
     Failed(String),
+    /// Outgoing, and the other side has read it (a user account's read receipt; Telegram
+    /// tells bots nothing of the kind). Last, so stored records keep their encoding.
+    Read,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,12 @@ impl Service {
             self.hub.clone(),
             stopped.clone(),
         ));
+        tokio::spawn(super::typing::forward(
+            self.users.typing(),
+            self.store.clone(),
+            self.hub.clone(),
+            stopped.clone(),
+        ));
         self.backups.start(stopped);
         for account in crate::ingest::release::pending(&self.store)? {
             tracing::info!(account, "finishing an interrupted release");

@@ -11,11 +11,13 @@
 //! - [`lifecycle`]: starting the background work, and an account's running parts (poller or webhook keeper, outbox sender, status
 //!   feed) started, restarted and stopped as the account is added, changed or removed, and
 //!   account release.
+//! - [`typing`]: the other side typing in a user account's chats, to the live feed.
 //! - [`logins`]: Telegram user-account logins in progress (phone -> code -> 2FA password),
 //!   bounded and expiring, and the account's connector started when one succeeds.
 
 pub mod lifecycle;
 pub mod logins;
+pub mod typing;
 pub mod updates;
 
 use std::sync::Arc;

@@ -311,6 +311,7 @@ pub fn status_parts(s: &Status) -> (&'static str, Option<String>) {
         Status::Queued => ("queued", None),
         Status::Sent => ("sent", None),
         Status::Failed(r) => ("failed", Some(r.clone())),
+        Status::Read => ("read", None),
     }
 }
 

@@ -9,10 +9,16 @@
 //! updates that were not committed, and dedup in the pipeline absorbs a repeat. grammers also
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
+//! Alongside go the rows of [`super::message_chat`] (the chat of each per-account message ID,
+//! for deletes that name none) and the access hashes of channels first seen
+//! ([`super::channel_access`], given back to grammers at the next start so it can catch those
+//! channels up).
+//!
 //! A failure (network, Telegram, store) ends the client; [`UserConnector::run`] then waits with
 //! a capped, doubling delay and starts again from the committed state. Logs name the account
 //! and counts, never message text.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +27,21 @@ use grammers_client::client::UpdateStream;
 use grammers_client::peer::PeerMap;
 use grammers_client::sender::{SenderPool, UpdatesConfiguration};
 use grammers_client::{Client, InvocationError};
+use grammers_session::Session;
+use grammers_session::types::{PeerAuth, PeerInfo};
 use grammers_session::updates::State;
 use grammers_tl_types as tl;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
+use super::channel_access;
+use super::events::{self, CustomerTyping};
 use super::login::UserOptions;
+use super::message_chat::{self, Row};
 use super::session::StoredSession;
 use super::state::{self, MtState};
 use super::{CHANNEL, map};
-use crate::ingest::{Batch, Pipeline};
-use crate::model::AccountId;
+use crate::ingest::{Batch, Change, Pipeline};
+use crate::model::{AccountId, Chat, ChatKind};
 use crate::store::new_account::secret_aad;
 use crate::store::{Store, StoreError};
 
@@ -71,6 +82,8 @@ pub struct UserConnector {
     pub status: watch::Sender<UserStatus>,
     /// First wait after a failure; doubles up to a minute.
     pub retry: Duration,
+    /// Where the other side's typing goes (to the live feed, in `serve`); `None`: nowhere.
+    pub typing: Option<broadcast::Sender<CustomerTyping>>,
 }
 
 impl UserConnector {
@@ -131,6 +144,23 @@ impl UserConnector {
         };
         let me = stored.me.map(|(id, _)| id).unwrap_or(options.user_id);
         let memory = Arc::new(stored.to_memory(committed.to_grammers()));
+        // The channels' access hashes, so grammers can catch each channel up.
+        let mut channels: HashMap<i64, i64> = match store.read(move |r| channel_access::all(r, account)).await
+        {
+            Ok(c) => c.into_iter().collect(),
+            Err(e) => return e.into(),
+        };
+        let infos = channels
+            .iter()
+            .map(|(&id, &hash)| PeerInfo::Channel {
+                id,
+                auth: Some(PeerAuth::from_hash(hash)),
+                kind: None,
+            })
+            .collect();
+        if memory.cache_peers(infos).await.is_err() {
+            return ConnectorError::BadSession;
+        }
         let pool = SenderPool::new(memory.clone(), options.api_id);
         let client = Client::new(pool.handle.clone());
         let runner = tokio::spawn(pool.runner.run());
@@ -178,12 +208,22 @@ impl UserConnector {
                 }
             }
             let mut next = committed.clone();
-            let mut changes = Vec::new();
-            for (update, at, peers) in &items {
-                changes.extend(map::map_update(account, update, peers, me));
+            for (_, at, _) in &items {
                 next.advance(at);
             }
-            if !(changes.is_empty() && next == committed) {
+            let (changes, rows) = match self.changes_of(&items, me).await {
+                Ok(x) => x,
+                Err(e) => return e.into(),
+            };
+            let mut fresh = Vec::new();
+            for (_, _, peers) in &items {
+                for (id, hash) in channel_access::seen(peers) {
+                    if channels.insert(id, hash) != Some(hash) {
+                        fresh.push((id, hash));
+                    }
+                }
+            }
+            if !(changes.is_empty() && next == committed && fresh.is_empty()) {
                 let write = next.clone();
                 let batch = Batch {
                     account,
@@ -192,7 +232,11 @@ impl UserConnector {
                 };
                 if let Err(e) = self
                     .pipeline
-                    .submit_with(batch, move |ctx| state::put(ctx, account, &write))
+                    .submit_with(batch, move |ctx| {
+                        message_chat::apply(ctx, account, &rows)?;
+                        channel_access::put(ctx, account, &fresh)?;
+                        state::put(ctx, account, &write)
+                    })
                     .await
                 {
                     return e.into();
@@ -213,6 +257,87 @@ impl UserConnector {
                 saved = now;
             }
         }
+    }
+}
+
+impl UserConnector {
+    /// The changes of a batch of updates, and the rows of [`message_chat`] to write with them.
+    /// Typing is passed on at once (it is not stored). The chats of an `updateDeleteMessages`
+    /// come from the messages earlier in the batch, else from the store: this connector is the
+    /// only writer of its account's rows, and its previous batch has committed.
+    async fn changes_of(&self, items: &[Item], me: i64) -> Result<(Vec<Change>, Vec<Row>), StoreError> {
+        let account = self.account;
+        let mut changes = Vec::new();
+        let mut rows = Vec::new();
+        for (update, _, peers) in items {
+            if let Some(t) = events::typing(account, update, peers, me) {
+                if let Some(tx) = &self.typing {
+                    // No one listening is fine: typing is best effort.
+                    let _ = tx.send(t);
+                }
+                continue;
+            }
+            if let Some(ids) = events::deleted_ids(update) {
+                let mut found: Vec<(i32, i64)> = Vec::new();
+                let mut unknown = Vec::new();
+                for &id in ids {
+                    match rows.iter().rev().find_map(|r| match *r {
+                        Row::Put { message_id, chat } if message_id == id => Some(Some(chat)),
+                        Row::Remove { message_id } if message_id == id => Some(None),
+                        _ => None,
+                    }) {
+                        Some(Some(chat)) => found.push((id, chat)),
+                        Some(None) => {}
+                        None => unknown.push(id),
+                    }
+                }
+                if !unknown.is_empty() {
+                    let store = self.pipeline.store();
+                    found.extend(
+                        store
+                            .read(move |r| message_chat::lookup(r, account, &unknown))
+                            .await?,
+                    );
+                }
+                found.sort_by_key(|&(_, chat)| chat);
+                for group in found.chunk_by(|a, b| a.1 == b.1) {
+                    let chat = group[0].1;
+                    rows.extend(group.iter().map(|&(message_id, _)| Row::Remove { message_id }));
+                    changes.push(Change::Delete {
+                        account,
+                        chat: Chat {
+                            id: chat,
+                            // Per-account IDs: a user's ID is positive, a basic group's negative.
+                            kind: if chat > 0 {
+                                ChatKind::Private
+                            } else {
+                                ChatKind::Group
+                            },
+                            title: None,
+                            username: None,
+                            is_forum: false,
+                        },
+                        message_ids: group.iter().map(|&(id, _)| i64::from(id)).collect(),
+                    });
+                }
+                continue;
+            }
+            let mut mapped = map::map_update(account, update, peers, me);
+            mapped.extend(events::map_event(account, update, peers));
+            for c in mapped {
+                if let Change::New(m) | Change::Edit(m) = &c
+                    && m.chat.kind.ids_per_account()
+                    && let Ok(message_id) = i32::try_from(m.message_id)
+                {
+                    rows.push(Row::Put {
+                        message_id,
+                        chat: m.chat.id,
+                    });
+                }
+                changes.push(c);
+            }
+        }
+        Ok((changes, rows))
     }
 }
 

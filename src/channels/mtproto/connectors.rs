@@ -8,13 +8,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::CHANNEL;
 use super::connector::{UserConnector, UserStatus};
+use super::events::CustomerTyping;
 use crate::ingest::Pipeline;
 use crate::store::StoreError;
+
+/// Typing notices held for a slow listener before it skips some.
+const TYPING_QUEUE: usize = 64;
 
 #[derive(Clone)]
 pub struct UserConnectors {
@@ -27,6 +31,8 @@ struct Shared {
     retry: Duration,
     /// A std Mutex, not a tokio one: nothing awaits while it is held.
     tasks: Mutex<HashMap<u64, Task>>,
+    /// The other side's typing, from every account (bounded; a slow listener lags and skips).
+    typing: broadcast::Sender<CustomerTyping>,
 }
 
 struct Task {
@@ -43,6 +49,7 @@ impl UserConnectors {
                 shutdown,
                 retry: Duration::from_secs(1),
                 tasks: Mutex::new(HashMap::new()),
+                typing: broadcast::channel(TYPING_QUEUE).0,
             }),
         }
     }
@@ -81,6 +88,7 @@ impl UserConnectors {
             pipeline: self.shared.pipeline.clone(),
             status: status_tx,
             retry: self.shared.retry,
+            typing: Some(self.shared.typing.clone()),
         };
         let handle = tokio::spawn(connector.run(async move {
             tokio::select! {
@@ -96,6 +104,11 @@ impl UserConnectors {
         if let Some(t) = self.tasks().remove(&account) {
             t.stop.send_replace(true);
         }
+    }
+
+    /// Follows the other side's typing in every account's chats.
+    pub fn typing(&self) -> broadcast::Receiver<CustomerTyping> {
+        self.shared.typing.subscribe()
     }
 
     /// Follows one account's status, for as long as its connector runs.

@@ -1,12 +1,15 @@
 //! MTProto updates (grammers' raw TL types) to normalised [`Change`]s.
 //!
-//! Mapped so far: new messages in private chats (`updateNewMessage`, which grammers also makes
-//! of `updateShortMessage` and of the messages in a difference), incoming and outgoing, with
-//! text and entities, and their edits (`updateEditMessage`: the text is replaced, `edited_at`
-//! set). A new message anywhere else, or with media, becomes a counted
-//! [`Change::Rejected`] naming what it was, never its text; updates that carry no message
-//! (online status, typing, read receipts, ...) map to nothing yet. Deletes, groups,
-//! channels and media are the next steps of issue 16.
+//! Mapped so far: new messages (`updateNewMessage`, which grammers also makes of
+//! `updateShortMessage`, `updateShortChatMessage` and of the messages in a difference, and
+//! `updateNewChannelMessage`) in private chats, basic groups, supergroups and channels, incoming
+//! and outgoing, with text and entities, and their edits (`updateEditMessage`,
+//! `updateEditChannelMessage`: the text is replaced, `edited_at` set). Chats get the Bot API's
+//! IDs (a basic group `-id`, a supergroup or channel `-100…id`), so a supergroup message seen
+//! by a bot and by a user account is one message. (Deletes, read receipts and typing are
+//! mapped in `events`, which builds on this file.) A message with media, or a service message, becomes a counted
+//! [`Change::Rejected`] naming what it was, never its text; other updates (online status, ...)
+//! map to nothing yet. Media is the next step of issue 16.
 
 use grammers_client::peer::{Peer, PeerMap};
 use grammers_client::session::types::PeerId;
@@ -18,18 +21,14 @@ use crate::model::{
     UserRef,
 };
 
-/// The changes one update maps to (none for updates lanbox does not store).
+/// The changes of an update that carries a message (none for any other update).
 pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Vec<Change> {
-    let (message, edit) = match update {
-        tl::enums::Update::NewMessage(u) => (&u.message, false),
-        tl::enums::Update::EditMessage(u) => (&u.message, true),
-        tl::enums::Update::NewChannelMessage(_) => {
-            return vec![rejected(
-                account,
-                "updateNewChannelMessage",
-                "channels are not stored yet",
-            )];
-        }
+    use tl::enums::Update as U;
+    let (message, edit, name) = match update {
+        U::NewMessage(u) => (&u.message, false, "updateNewMessage"),
+        U::EditMessage(u) => (&u.message, true, "updateEditMessage"),
+        U::NewChannelMessage(u) => (&u.message, false, "updateNewChannelMessage"),
+        U::EditChannelMessage(u) => (&u.message, true, "updateEditChannelMessage"),
         _ => return Vec::new(),
     };
     let tl::enums::Message::Message(m) = message else {
@@ -39,36 +38,37 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
             "service messages are not stored yet",
         )];
     };
-    let tl::enums::Peer::User(peer) = &m.peer_id else {
-        return vec![rejected(
-            account,
-            "updateNewMessage",
-            "group messages are not stored yet",
-        )];
-    };
     if m.media.is_some() {
-        return vec![rejected(
-            account,
-            "updateNewMessage",
-            "media messages are not stored yet",
-        )];
+        return vec![rejected(account, name, "media messages are not stored yet")];
     }
-    let other = user_ref(peers, peer.user_id);
-    let chat = Chat {
-        id: peer.user_id,
-        kind: ChatKind::Private,
-        title: Some(full_name(&other)),
-        username: other.username.clone(),
-        is_forum: false,
-    };
-    let (direction, status, sender) = if m.out {
-        (
-            Direction::Outgoing,
-            Status::Sent,
-            Sender::User(user_ref(peers, me)),
-        )
+    let chat = chat_of(&m.peer_id, peers, m.post);
+    let (direction, status) = if m.out {
+        (Direction::Outgoing, Status::Sent)
     } else {
-        (Direction::Incoming, Status::Delivered, Sender::User(other))
+        (Direction::Incoming, Status::Delivered)
+    };
+    let sender = match (&m.from_id, &m.peer_id) {
+        (_, tl::enums::Peer::User(_)) if m.out => Sender::User(user_ref(peers, me)),
+        (_, tl::enums::Peer::User(p)) => Sender::User(user_ref(peers, p.user_id)),
+        (Some(tl::enums::Peer::User(u)), _) => Sender::User(user_ref(peers, u.user_id)),
+        (Some(other), _) => {
+            let c = chat_of(other, peers, true);
+            Sender::Chat {
+                id: c.id,
+                title: c.title,
+                username: c.username,
+                signature: m.post_author.clone(),
+            }
+        }
+        // A channel post: the channel itself wrote it.
+        (None, _) if chat.kind == ChatKind::Channel => Sender::Chat {
+            id: chat.id,
+            title: chat.title.clone(),
+            username: chat.username.clone(),
+            signature: m.post_author.clone(),
+        },
+        (None, _) if m.out => Sender::User(user_ref(peers, me)),
+        (None, _) => Sender::Unknown,
     };
     let (text, notes) = text(&m.message, m.entities.as_deref().unwrap_or(&[]));
     let message = Message {
@@ -96,7 +96,55 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
     }]
 }
 
-fn rejected(account: AccountId, update_type: &str, reason: &str) -> Change {
+/// The chat of a peer, with the Bot API's ID, its kind and title from `peers` (what the update
+/// carried). A channel the update did not describe is a supergroup unless the message is a
+/// broadcast `post`.
+pub(super) fn chat_of(peer: &tl::enums::Peer, peers: &PeerMap, post: bool) -> Chat {
+    match peer {
+        tl::enums::Peer::User(p) => {
+            let other = user_ref(peers, p.user_id);
+            // An update that did not describe the person (`updateShortMessage`) leaves the
+            // title the chat has rather than blanking it.
+            let known = peers.get(PeerId::user_unchecked(p.user_id)).is_some();
+            Chat {
+                id: p.user_id,
+                kind: ChatKind::Private,
+                title: known.then(|| full_name(&other)),
+                username: other.username,
+                is_forum: false,
+            }
+        }
+        tl::enums::Peer::Chat(p) => {
+            let id = PeerId::chat_unchecked(p.chat_id);
+            Chat {
+                id: id.bot_api_dialog_id_unchecked(),
+                kind: ChatKind::Group,
+                title: peers.get(id).and_then(Peer::name).map(str::to_string),
+                username: None,
+                is_forum: false,
+            }
+        }
+        tl::enums::Peer::Channel(p) => {
+            let id = PeerId::channel_unchecked(p.channel_id);
+            let found = peers.get(id);
+            let kind = match found {
+                Some(Peer::Channel(_)) => ChatKind::Channel,
+                Some(_) => ChatKind::Supergroup,
+                None if post => ChatKind::Channel,
+                None => ChatKind::Supergroup,
+            };
+            Chat {
+                id: id.bot_api_dialog_id_unchecked(),
+                kind,
+                title: found.and_then(Peer::name).map(str::to_string),
+                username: found.and_then(Peer::username).map(str::to_string),
+                is_forum: false,
+            }
+        }
+    }
+}
+
+pub(super) fn rejected(account: AccountId, update_type: &str, reason: &str) -> Change {
     Change::Rejected {
         account,
         update_type: update_type.to_string(),
@@ -104,7 +152,7 @@ fn rejected(account: AccountId, update_type: &str, reason: &str) -> Change {
     }
 }
 
-fn user_ref(peers: &PeerMap, id: i64) -> UserRef {
+pub(super) fn user_ref(peers: &PeerMap, id: i64) -> UserRef {
     let found = peers.get(PeerId::user_unchecked(id)).and_then(|p| match p {
         Peer::User(u) => Some(u),
         _ => None,
@@ -119,7 +167,7 @@ fn user_ref(peers: &PeerMap, id: i64) -> UserRef {
     }
 }
 
-fn full_name(u: &UserRef) -> String {
+pub(super) fn full_name(u: &UserRef) -> String {
     match &u.last_name {
         Some(l) => format!("{} {l}", u.first_name),
         None => u.first_name.clone(),

@@ -7,26 +7,33 @@
 //! - [`logout`]: `auth.logOut` on Telegram, then the sealed session erased;
 //! - [`session`]: what is sealed (data centres, auth keys, the signed-in user);
 //! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
-//!   in the same transaction as the messages it delivered;
+//!   in the same transaction as the messages it delivered; [`channel_access`]: the channels'
+//!   access hashes, which a channel's catch-up needs after a restart;
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
-//! - [`map`]: MTProto updates to normalised changes.
+//! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
+//!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
+//!   ID, which `updateDeleteMessages` does not name.
 //!
 //! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
 
 pub mod accounts;
 pub mod app;
+pub mod channel_access;
 pub mod connector;
 pub mod connectors;
+pub mod events;
 pub mod login;
 pub mod logout;
 pub mod map;
+pub mod message_chat;
 pub mod session;
 pub mod state;
 
 pub use app::{Endpoint, TelegramApp, normalise_phone};
 pub use connector::{UserConnector, UserStatus};
 pub use connectors::UserConnectors;
+pub use events::CustomerTyping;
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
 pub use logout::logout;
 pub use session::StoredSession;

@@ -71,12 +71,15 @@ pub fn put(ctx: &mut WriteCtx<'_>, account: u64, state: &MtState) -> Result<(), 
     Ok(())
 }
 
-/// Drops `account`'s state (after a logout, or when the account is released).
+/// Drops `account`'s state, its messages' chats ([`super::message_chat`]) and its channels'
+/// access hashes ([`super::channel_access`]), after a logout
+/// or when the account is released.
 pub async fn forget(store: &Store, account: u64) -> Result<(), StoreError> {
     store
         .write(1, move |ctx| {
             ctx.txn().open_table(ACCOUNT_MTSTATE)?.remove(account)?;
-            Ok(())
+            super::message_chat::forget(ctx, account)?;
+            super::channel_access::forget(ctx, account)
         })
         .await
 }

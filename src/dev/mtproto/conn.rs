@@ -16,11 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::Shared;
 use super::crypto::{CryptoError, ServerKey};
 use super::frame::{self, Seq};
 use super::rpc::{self, Answer};
-use super::world::Logged;
-use super::{Shared, tl_build};
 
 const MSG_CONTAINER: u32 = 0x73f1_f8dc;
 const GZIP_PACKED: u32 = 0x3072_cfa1;
@@ -68,7 +67,7 @@ impl Session {
 pub(super) async fn serve(
     stream: TcpStream,
     shared: Arc<Shared>,
-    mut pushes: broadcast::Receiver<Logged>,
+    mut pushes: broadcast::Receiver<super::Push>,
     mut kick: watch::Receiver<u64>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -107,11 +106,7 @@ pub(super) async fn serve(
             }
             e = pushes.recv() => match e {
                 Ok(e) if session.id.is_some() && shared.lock().authorized => {
-                    let body = {
-                        let w = shared.lock();
-                        tl_build::push(&e, &w.me, w.users.get(&e.from), w.seq).to_bytes()
-                    };
-                    vec![session.plaintext(&body, false)]
+                    vec![session.plaintext(&e.to_bytes(), false)]
                 }
                 Ok(_) => Vec::new(),
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => break,

@@ -24,11 +24,27 @@
 //!
 //! [`MtSimulator::edit`] edits a message (`updateEditMessage`, live and in differences).
 //!
-//! Not simulated yet: channels and groups, media, deletes, `new_session_created` and server salts (any salt is accepted).
+//! Groups and channels (`chats.rs`): [`MtSimulator::add_chat`] makes a basic group, a
+//! supergroup or a broadcast channel; [`MtSimulator::message_in`] and
+//! [`MtSimulator::message_out_in`] write in it (a basic group's messages in the account's
+//! sequence, a channel's at the channel's own pts, which `updates.getChannelDifference` reads).
+//! [`MtSimulator::delete`] and [`MtSimulator::delete_in`] push `updateDeleteMessages` and
+//! `updateDeleteChannelMessages`; [`MtSimulator::read_outbox`] and
+//! [`MtSimulator::read_outbox_in`] the other side's read receipts (`updateReadHistoryOutbox`,
+//! `updateReadChannelOutbox`); [`MtSimulator::typing`] and [`MtSimulator::typing_in`] their
+//! typing (`updateUserTyping` in an `updateShort`, `updateChatUserTyping`,
+//! `updateChannelUserTyping`). Steps with a pts are logged and come again in differences; a
+//! channel with steps since the client's state date is named in `updates.getDifference` by an
+//! `updateChannelTooLong` (with the channel in `chats`), as Telegram does, so a channel message
+//! pushed before the client's connection was up is not lost.
+//!
+//! Not simulated yet: media, forum topics, `new_session_created` and server salts (any salt is accepted).
 
+mod chats;
 mod conn;
 pub mod crypto;
 mod frame;
+mod pushes;
 mod rpc;
 pub mod srp;
 mod tl_build;
@@ -43,7 +59,11 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 pub use world::SimUser;
-use world::{Logged, World};
+use world::{Logged, Step, World};
+pub use world::{SimChat, SimChatKind};
+
+/// One push to every connected client, built once.
+pub(crate) type Push = Arc<grammers_tl_types::enums::Updates>;
 
 /// Settings of one simulated account.
 #[derive(Debug, Clone)]
@@ -93,7 +113,7 @@ impl Shared {
 /// A running simulator; stops when dropped.
 pub struct MtSimulator {
     shared: Arc<Shared>,
-    pushes: broadcast::Sender<Logged>,
+    pushes: broadcast::Sender<Push>,
     kick: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
@@ -187,29 +207,45 @@ impl MtSimulator {
     /// The account writes `text` to `to` from another device (its phone): stored and pushed
     /// as an outgoing message. Returns the message ID.
     pub fn message_to(&self, to: &SimUser, text: &str) -> i32 {
-        let e = self.shared.lock().append_private(to.id, true, text);
-        let id = e.message_id;
-        let _ = self.pushes.send(e);
-        id
+        self.step(|w| Some(w.append_private(to.id, true, text)))
+            .expect("a private message")
+            .message_id
     }
 
     /// `from` writes `text` to the account: stored at the next pts and pushed to the connected
     /// clients. Returns the message ID.
     pub fn message_from(&self, from: &SimUser, text: &str) -> i32 {
-        let e = self.shared.lock().append_private(from.id, false, text);
-        let id = e.message_id;
-        let _ = self.pushes.send(e);
-        id
+        self.step(|w| Some(w.append_private(from.id, false, text)))
+            .expect("a private message")
+            .message_id
     }
 
     /// The message `message_id` is edited to `text` (by whoever wrote it): a new step of the
     /// sequence, pushed as `updateEditMessage`. False when there is no such message.
     pub fn edit(&self, message_id: i32, text: &str) -> bool {
-        let Some(e) = self.shared.lock().append_edit(message_id, text) else {
-            return false;
-        };
-        let _ = self.pushes.send(e);
-        true
+        self.step(|w| w.append_edit(message_id, text)).is_some()
+    }
+
+    /// Logs a step made by `make` and pushes it to the connected clients (built while the
+    /// world is locked, so the push names the users and chats as they are).
+    fn step(&self, make: impl FnOnce(&mut World) -> Option<Logged>) -> Option<Logged> {
+        let mut w = self.shared.lock();
+        let e = make(&mut w)?;
+        let _ = self.pushes.send(Arc::new(tl_build::push(&e, &w)));
+        Some(e)
+    }
+
+    /// Pushes updates without a pts (typing, a channel's read receipt).
+    fn push_plain(
+        &self,
+        updates: Vec<grammers_tl_types::enums::Update>,
+        users: &[i64],
+        chat: Option<&SimChat>,
+    ) {
+        let w = self.shared.lock();
+        let _ = self
+            .pushes
+            .send(Arc::new(tl_build::push_plain(updates, &w, users, chat)));
     }
 
     /// Like [`MtSimulator::message_from`], but not pushed: the client learns of it only through
@@ -228,7 +264,7 @@ impl MtSimulator {
         let w = self.shared.lock();
         w.log
             .iter()
-            .filter(|e| e.out)
+            .filter(|e| e.out && e.chat.is_none() && e.step == Step::Message)
             .map(|e| (e.from, e.text.clone()))
             .collect()
     }
@@ -263,7 +299,7 @@ impl Drop for MtSimulator {
 async fn accept(
     listener: TcpListener,
     shared: Arc<Shared>,
-    pushes: broadcast::Sender<Logged>,
+    pushes: broadcast::Sender<Push>,
     kick: watch::Receiver<u64>,
 ) {
     loop {

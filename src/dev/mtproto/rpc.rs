@@ -13,7 +13,7 @@ use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serial
 
 use super::Shared;
 use super::tl_build;
-use super::world::now;
+use super::world::{Step, now};
 
 /// The answer to one call: the result object's bytes, or an RPC error.
 #[derive(Debug)]
@@ -98,6 +98,7 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
             Ok(ok(&tl_build::state(w.pts, w.date, w.seq)))
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => difference(shared, decode(body)?),
+        f::updates::GetChannelDifference::CONSTRUCTOR_ID => channel_difference(shared, decode(body)?),
         f::messages::SendMessage::CONSTRUCTOR_ID => send_message(shared, decode(body)?),
         _ => Err(err(400, "INPUT_METHOD_INVALID")),
     }
@@ -219,43 +220,70 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
             tl::types::updates::DifferenceTooLong { pts: w.pts },
         )));
     };
+    let channels = w.channels_since(req.date);
     let Some(last) = entries.last() else {
-        return Ok(ok(&tl::enums::updates::Difference::Empty(
-            tl::types::updates::DifferenceEmpty {
-                date: w.date,
-                seq: w.seq,
+        if channels.is_empty() {
+            return Ok(ok(&tl::enums::updates::Difference::Empty(
+                tl::types::updates::DifferenceEmpty {
+                    date: w.date,
+                    seq: w.seq,
+                },
+            )));
+        }
+        let (users, chats) = tl_build::peers_of(&w, []);
+        return Ok(ok(&tl::enums::updates::Difference::Difference(
+            tl::types::updates::Difference {
+                new_messages: Vec::new(),
+                new_encrypted_messages: Vec::new(),
+                other_updates: tl_build::channels_too_long(&channels),
+                chats: chats
+                    .into_iter()
+                    .chain(
+                        channels
+                            .iter()
+                            .filter_map(|(id, _)| w.chats.get(id))
+                            .map(tl_build::chat),
+                    )
+                    .collect(),
+                users,
+                state: tl_build::state(w.pts, w.date, w.seq),
             },
         )));
     };
     let me = w.me.id;
-    let mut users = vec![tl_build::user(&w.me, true)];
-    let mut seen = vec![me];
-    for e in &entries {
-        if !seen.contains(&e.from)
-            && let Some(u) = w.users.get(&e.from)
-        {
-            seen.push(e.from);
-            users.push(tl_build::user(u, false));
-        }
-    }
+    let (users, mut chats) = tl_build::peers_of(&w, &entries);
+    let chat = |e: &super::world::Logged| e.chat.and_then(|id| w.chats.get(&id));
+    let is_new = |e: &super::world::Logged| e.step == Step::Message && e.edit_date.is_none();
     let new_messages = entries
         .iter()
-        .filter(|e| e.edit_date.is_none())
-        .map(|e| tl_build::message(e, me))
+        .filter(|e| is_new(e))
+        .map(|e| tl_build::message(e, me, chat(e)))
         .collect();
     let other_updates: Vec<tl::enums::Update> = entries
         .iter()
-        .filter(|e| e.edit_date.is_some())
-        .map(|e| tl_build::edit_update(e, me))
+        .filter(|e| !is_new(e))
+        .map(|e| tl_build::update(e, me, chat(e)))
         .collect();
     let complete = last.pts == w.pts;
+    // The channels to catch up go with the last page (their chats carry the access hashes).
+    let mut other_updates = other_updates;
+    if complete {
+        other_updates.extend(tl_build::channels_too_long(&channels));
+        chats.extend(
+            channels
+                .iter()
+                .filter_map(|(id, _)| w.chats.get(id))
+                .map(tl_build::chat)
+                .collect::<Vec<_>>(),
+        );
+    }
     let state = tl_build::state(last.pts, if complete { w.date } else { last.date }, w.seq);
     Ok(ok(&if complete {
         tl::enums::updates::Difference::Difference(tl::types::updates::Difference {
             new_messages,
             new_encrypted_messages: Vec::new(),
             other_updates,
-            chats: Vec::new(),
+            chats,
             users,
             state,
         })
@@ -264,11 +292,64 @@ fn difference(shared: &Shared, req: tl::functions::updates::GetDifference) -> Re
             new_messages,
             new_encrypted_messages: Vec::new(),
             other_updates,
-            chats: Vec::new(),
+            chats,
             users,
             intermediate_state: state,
         })
     }))
+}
+
+/// `updates.getChannelDifference`: a channel's steps after the client's pts, up to its
+/// `limit` (and the simulator's page), as Telegram answers it; `final` once nothing is left.
+fn channel_difference(
+    shared: &Shared,
+    req: tl::functions::updates::GetChannelDifference,
+) -> Result<Answer, Answer> {
+    let w = authorized(shared)?;
+    let tl::enums::InputChannel::Channel(input) = &req.channel else {
+        return Err(err(400, "CHANNEL_INVALID"));
+    };
+    if w.chats.get(&input.channel_id).map(|c| c.access_hash) != Some(input.access_hash) {
+        return Err(err(400, "CHANNEL_INVALID"));
+    }
+    let limit = usize::try_from(req.limit.max(1))
+        .unwrap_or(1)
+        .min(shared.difference_page);
+    let Some((steps, pts)) = w.channel_after(input.channel_id, req.pts, limit) else {
+        return Err(err(400, "CHANNEL_PRIVATE"));
+    };
+    let Some(last) = steps.last() else {
+        return Ok(ok(&tl::enums::updates::ChannelDifference::Empty(
+            tl::types::updates::ChannelDifferenceEmpty {
+                r#final: true,
+                pts,
+                timeout: None,
+            },
+        )));
+    };
+    let me = w.me.id;
+    let chat = w.chats.get(&input.channel_id);
+    let (users, chats) = tl_build::peers_of(&w, &steps);
+    let is_new = |e: &&super::world::Logged| e.step == Step::Message && e.edit_date.is_none();
+    Ok(ok(&tl::enums::updates::ChannelDifference::Difference(
+        tl::types::updates::ChannelDifference {
+            r#final: last.pts == pts,
+            pts: last.pts,
+            timeout: None,
+            new_messages: steps
+                .iter()
+                .filter(is_new)
+                .map(|e| tl_build::message(e, me, chat))
+                .collect(),
+            other_updates: steps
+                .iter()
+                .filter(|e| !is_new(e))
+                .map(|e| tl_build::update(e, me, chat))
+                .collect(),
+            chats,
+            users,
+        },
+    )))
 }
 
 /// `messages.sendMessage` to a user: logged as an outgoing message at the next pts and answered

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use grammers_tl_types as tl;
 
 use super::srp::{self, Challenge, Verifier};
-use super::world::{Logged, SimUser};
+use super::world::{Logged, SimChat, SimChatKind, SimUser, Step, World};
 
 pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
     tl::types::User {
@@ -65,16 +65,25 @@ pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
     .into()
 }
 
-/// A private message of the log as a full `message` (as getDifference carries it). In a
-/// private chat the peer is the other person; `from_id` is set on outgoing messages only.
-pub fn message(e: &Logged, me: i64) -> tl::enums::Message {
-    let from_id = e.out.then(|| tl::types::PeerUser { user_id: me }.into());
+/// A message of a log as a full `message` (as getDifference carries it). In a private chat the
+/// peer is the other person and `from_id` is set on outgoing messages only; in a group the
+/// peer is the group and `from_id` the sender; a broadcast channel's posts have no `from_id`.
+pub fn message(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Message {
+    let user = |user_id| -> tl::enums::Peer { tl::types::PeerUser { user_id }.into() };
+    let (peer_id, from_id, post) = match chat {
+        None => (user(e.from), e.out.then(|| user(me)), false),
+        Some(c) => (
+            peer(c),
+            (c.kind != SimChatKind::Channel).then(|| user(if e.out { me } else { e.from })),
+            c.kind == SimChatKind::Channel,
+        ),
+    };
     tl::types::Message {
         out: e.out,
         mentioned: false,
         media_unread: false,
         silent: false,
-        post: false,
+        post,
         from_scheduled: false,
         legacy: false,
         edit_hide: false,
@@ -89,7 +98,7 @@ pub fn message(e: &Logged, me: i64) -> tl::enums::Message {
         from_id,
         from_boosts_applied: None,
         from_rank: None,
-        peer_id: tl::types::PeerUser { user_id: e.from }.into(),
+        peer_id,
         saved_peer_id: None,
         fwd_from: None,
         via_bot_id: None,
@@ -123,30 +132,228 @@ pub fn message(e: &Logged, me: i64) -> tl::enums::Message {
     .into()
 }
 
-/// An edit as an update (in a push, or in a difference's `other_updates`).
-pub fn edit_update(e: &Logged, me: i64) -> tl::enums::Update {
-    tl::types::UpdateEditMessage {
-        message: message(e, me),
-        pts: e.pts,
-        pts_count: 1,
+/// The peer of a group or channel.
+pub fn peer(c: &SimChat) -> tl::enums::Peer {
+    if c.is_channel() {
+        tl::types::PeerChannel { channel_id: c.id }.into()
+    } else {
+        tl::types::PeerChat { chat_id: c.id }.into()
+    }
+}
+
+/// A group or channel as the `chats` of an answer carry it.
+pub fn chat(c: &SimChat) -> tl::enums::Chat {
+    if !c.is_channel() {
+        return tl::types::Chat {
+            creator: false,
+            left: false,
+            deactivated: false,
+            call_active: false,
+            call_not_empty: false,
+            noforwards: false,
+            id: c.id,
+            title: c.title.clone(),
+            photo: tl::enums::ChatPhoto::Empty,
+            participants_count: 2,
+            date: 0,
+            version: 1,
+            migrated_to: None,
+            admin_rights: None,
+            default_banned_rights: None,
+        }
+        .into();
+    }
+    tl::types::Channel {
+        creator: false,
+        left: false,
+        broadcast: c.kind == SimChatKind::Channel,
+        verified: false,
+        megagroup: c.kind == SimChatKind::Supergroup,
+        restricted: false,
+        signatures: false,
+        min: false,
+        scam: false,
+        has_link: false,
+        has_geo: false,
+        slowmode_enabled: false,
+        call_active: false,
+        call_not_empty: false,
+        fake: false,
+        gigagroup: false,
+        noforwards: false,
+        join_to_send: false,
+        join_request: false,
+        forum: false,
+        stories_hidden: false,
+        stories_hidden_min: false,
+        stories_unavailable: false,
+        signature_profiles: false,
+        autotranslation: false,
+        broadcast_messages_allowed: false,
+        monoforum: false,
+        forum_tabs: false,
+        id: c.id,
+        access_hash: Some(c.access_hash),
+        title: c.title.clone(),
+        username: None,
+        photo: tl::enums::ChatPhoto::Empty,
+        date: 0,
+        restriction_reason: None,
+        admin_rights: None,
+        banned_rights: None,
+        default_banned_rights: None,
+        participants_count: None,
+        usernames: None,
+        stories_max_id: None,
+        color: None,
+        profile_color: None,
+        emoji_status: None,
+        level: None,
+        subscription_until_date: None,
+        bot_verification_icon: None,
+        send_paid_messages_stars: None,
+        linked_monoforum_id: None,
+        linked_community_id: None,
     }
     .into()
 }
 
+/// A step of a log as the update Telegram sends for it (in a push, or in a difference's
+/// `other_updates`; a new message goes in a difference's `new_messages` instead).
+pub fn update(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Update {
+    let channel = chat.filter(|c| c.is_channel());
+    match (&e.step, channel) {
+        (Step::Message, None) if e.edit_date.is_none() => tl::types::UpdateNewMessage {
+            message: message(e, me, chat),
+            pts: e.pts,
+            pts_count: 1,
+        }
+        .into(),
+        (Step::Message, None) => tl::types::UpdateEditMessage {
+            message: message(e, me, chat),
+            pts: e.pts,
+            pts_count: 1,
+        }
+        .into(),
+        (Step::Message, Some(_)) if e.edit_date.is_none() => tl::types::UpdateNewChannelMessage {
+            message: message(e, me, chat),
+            pts: e.pts,
+            pts_count: 1,
+        }
+        .into(),
+        (Step::Message, Some(_)) => tl::types::UpdateEditChannelMessage {
+            message: message(e, me, chat),
+            pts: e.pts,
+            pts_count: 1,
+        }
+        .into(),
+        (Step::Deleted(ids), None) => tl::types::UpdateDeleteMessages {
+            messages: ids.clone(),
+            pts: e.pts,
+            pts_count: ids.len() as i32,
+        }
+        .into(),
+        (Step::Deleted(ids), Some(c)) => tl::types::UpdateDeleteChannelMessages {
+            channel_id: c.id,
+            messages: ids.clone(),
+            pts: e.pts,
+            pts_count: ids.len() as i32,
+        }
+        .into(),
+        (Step::ReadOutbox, _) => tl::types::UpdateReadHistoryOutbox {
+            peer: match chat {
+                Some(c) => peer(c),
+                None => tl::types::PeerUser { user_id: e.from }.into(),
+            },
+            max_id: e.message_id,
+            pts: e.pts,
+            pts_count: 1,
+        }
+        .into(),
+    }
+}
+
+/// `updateChannelTooLong` for each `(channel, pts)`: the client catches the channel up from
+/// that pts with `updates.getChannelDifference`.
+pub fn channels_too_long(channels: &[(i64, i32)]) -> Vec<tl::enums::Update> {
+    channels
+        .iter()
+        .map(|&(channel_id, pts)| {
+            tl::types::UpdateChannelTooLong {
+                channel_id,
+                pts: Some(pts),
+            }
+            .into()
+        })
+        .collect()
+}
+
+/// The users and chats a set of steps names (the account itself first).
+pub fn peers_of<'a>(
+    w: &World,
+    steps: impl IntoIterator<Item = &'a Logged>,
+) -> (Vec<tl::enums::User>, Vec<tl::enums::Chat>) {
+    let mut users = vec![user(&w.me, true)];
+    let mut seen = vec![w.me.id];
+    let mut chats = Vec::new();
+    let mut seen_chats = Vec::new();
+    for e in steps {
+        if !seen.contains(&e.from)
+            && let Some(u) = w.users.get(&e.from)
+        {
+            seen.push(e.from);
+            users.push(user(u, false));
+        }
+        if let Some(id) = e.chat
+            && !seen_chats.contains(&id)
+            && let Some(c) = w.chats.get(&id)
+        {
+            seen_chats.push(id);
+            chats.push(chat(c));
+        }
+    }
+    (users, chats)
+}
+
 /// The push Telegram sends for one step: `updateShortMessage` for a new private message, an
-/// `updates` with `updateEditMessage` (and the users it names) for an edit.
-pub fn push(e: &Logged, me: &SimUser, other: Option<&SimUser>, seq: i32) -> tl::enums::Updates {
-    if e.edit_date.is_none() {
+/// `updates` with the step's update and the users and chats it names otherwise.
+pub fn push(e: &Logged, w: &World) -> tl::enums::Updates {
+    if e.chat.is_none() && e.step == Step::Message && e.edit_date.is_none() {
         return short_message(e);
     }
-    let mut users = vec![user(me, true)];
-    users.extend(other.map(|u| user(u, false)));
+    let (users, chats) = peers_of(w, [e]);
+    let chat = e.chat.and_then(|id| w.chats.get(&id));
     tl::types::Updates {
-        updates: vec![edit_update(e, me.id)],
+        updates: vec![update(e, w.me.id, chat)],
         users,
-        chats: Vec::new(),
+        chats,
         date: e.edit_date.unwrap_or(e.date),
-        seq,
+        seq: w.seq,
+    }
+    .into()
+}
+
+/// A push of updates that have no pts (typing, a channel's read receipt), with the users and
+/// chats they name.
+pub fn push_plain(
+    updates: Vec<tl::enums::Update>,
+    w: &World,
+    user_ids: &[i64],
+    chat: Option<&SimChat>,
+) -> tl::enums::Updates {
+    let mut users = vec![user(&w.me, true)];
+    users.extend(
+        user_ids
+            .iter()
+            .filter_map(|id| w.users.get(id))
+            .map(|u| user(u, false)),
+    );
+    tl::types::Updates {
+        updates,
+        users,
+        chats: chat.map(|c| vec![self::chat(c)]).unwrap_or_default(),
+        date: w.date.max(super::world::now()),
+        seq: 0,
     }
     .into()
 }

@@ -1,6 +1,7 @@
 //! What the simulated Telegram knows: the one account, its login code, the people who write
-//! to it, and the account's update sequence (`pts`), with the messages each step carried so
-//! `updates.getDifference` can hand them out again.
+//! to it, the groups and channels it is in (`chats.rs`), and the account's update sequence
+//! (`pts`), with what each step carried (a message, an edit, a delete, a read receipt) so
+//! `updates.getDifference` can hand it out again; each channel has its own sequence and log.
 //!
 //! One std `Mutex` guards it, never held across an await: every call is a short in-memory
 //! change. The message log is bounded ([`World::LOG_CAP`]); a client further behind than the
@@ -20,6 +21,36 @@ pub struct SimUser {
     pub phone: Option<String>,
 }
 
+/// What kind of group or channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimChatKind {
+    /// A basic group (`chat`): message IDs per account, in the account's sequence.
+    Group,
+    /// A supergroup (`channel` with `megagroup`).
+    Supergroup,
+    /// A broadcast channel (`channel` with `broadcast`): posts come from the channel.
+    Channel,
+}
+
+/// A group or channel the account is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimChat {
+    /// MTProto's bare ID (the Bot API writes it `-id`, or `-100…id` for a channel).
+    pub id: i64,
+    pub access_hash: i64,
+    pub title: String,
+    pub kind: SimChatKind,
+    /// A channel's own pts (unused for a basic group).
+    pub(super) pts: i32,
+    pub(super) next_message_id: i32,
+}
+
+impl SimChat {
+    pub fn is_channel(&self) -> bool {
+        self.kind != SimChatKind::Group
+    }
+}
+
 /// A login code "sent to the Telegram app".
 #[derive(Debug, Clone)]
 pub(super) struct PendingCode {
@@ -28,18 +59,36 @@ pub(super) struct PendingCode {
     pub expires: Instant,
 }
 
-/// One step of the account's update sequence: a private message at `pts`, or an edit of one.
+/// One step of an update sequence (the account's, or a channel's): a message at `pts`, an edit
+/// of one, a delete or a read receipt.
 #[derive(Debug, Clone)]
 pub(super) struct Logged {
+    /// The step's pts (a delete of n messages moves the sequence by n and ends here).
     pub pts: i32,
+    /// A message's ID; a read receipt's `max_id`; 0 for a delete.
     pub message_id: i32,
-    /// The other person of the private chat.
+    /// In a private chat the other person; in a group or channel the sender (the account's
+    /// own ID when `out`; 0 for a channel's post).
     pub from: i64,
+    /// The basic group or channel of the step (its ID in `World::chats`); `None`: private.
+    pub chat: Option<i64>,
     pub out: bool,
     pub date: i32,
     pub text: String,
     /// Set on an edit: when it was made (the message keeps its `date`).
     pub edit_date: Option<i32>,
+    pub step: Step,
+}
+
+/// What a [`Logged`] step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// A new message, or an edit of one (`edit_date` set).
+    Message,
+    /// Messages deleted (their IDs).
+    Deleted(Vec<i32>),
+    /// The other side read the account's messages up to `message_id`.
+    ReadOutbox,
 }
 
 pub(super) struct World {
@@ -56,10 +105,15 @@ pub(super) struct World {
     /// The code every login gets, when set (else five random digits).
     pub fixed_code: Option<String>,
     pub users: HashMap<i64, SimUser>,
+    /// Basic groups, supergroups and channels the account is in.
+    pub chats: HashMap<i64, SimChat>,
+    /// Every channel's steps, each at its channel's own pts (bounded like `log`).
+    pub channel_log: VecDeque<Logged>,
+    pub next_chat_id: i64,
     pub pts: i32,
     pub seq: i32,
     pub date: i32,
-    next_message_id: i32,
+    pub(super) next_message_id: i32,
     next_user_id: i64,
     pub log: VecDeque<Logged>,
     /// Method names of every call received, in order (bounded like the log).
@@ -83,6 +137,9 @@ impl World {
             code_ttl,
             fixed_code: None,
             users: HashMap::new(),
+            chats: HashMap::new(),
+            channel_log: VecDeque::new(),
+            next_chat_id: 700_000_001,
             pts: 1,
             seq: 0,
             date: now(),
@@ -116,18 +173,55 @@ impl World {
 
     /// Appends a private message to the account's sequence; returns what was logged.
     pub fn append_private(&mut self, from: i64, out: bool, text: &str) -> Logged {
+        self.append_common(None, from, out, text)
+    }
+
+    /// Appends a message of a private chat (`chat` `None`) or a basic group to the account's
+    /// sequence, with the account's next message ID.
+    pub fn append_common(&mut self, chat: Option<i64>, from: i64, out: bool, text: &str) -> Logged {
         self.pts += 1;
         self.date = self.date.max(now());
         let entry = Logged {
             pts: self.pts,
             message_id: self.next_message_id,
             from,
+            chat,
             out,
             date: self.date,
             text: text.to_string(),
             edit_date: None,
+            step: Step::Message,
         };
         self.next_message_id += 1;
+        self.push_log(entry)
+    }
+
+    /// Appends a step that is not a message (a delete moves pts by `count`).
+    pub fn append_step(
+        &mut self,
+        chat: Option<i64>,
+        from: i64,
+        message_id: i32,
+        count: i32,
+        step: Step,
+    ) -> Logged {
+        self.pts += count;
+        self.date = self.date.max(now());
+        let entry = Logged {
+            pts: self.pts,
+            message_id,
+            from,
+            chat,
+            out: false,
+            date: self.date,
+            text: String::new(),
+            edit_date: None,
+            step,
+        };
+        self.push_log(entry)
+    }
+
+    fn push_log(&mut self, entry: Logged) -> Logged {
         if self.log.len() == Self::LOG_CAP {
             self.log.pop_front();
         }
@@ -141,7 +235,7 @@ impl World {
         let original = self
             .log
             .iter()
-            .find(|e| e.message_id == message_id && e.edit_date.is_none())?
+            .find(|e| e.message_id == message_id && e.edit_date.is_none() && e.step == Step::Message)?
             .clone();
         self.pts += 1;
         self.date = self.date.max(now());
@@ -151,11 +245,7 @@ impl World {
             edit_date: Some(self.date),
             ..original
         };
-        if self.log.len() == Self::LOG_CAP {
-            self.log.pop_front();
-        }
-        self.log.push_back(entry.clone());
-        Some(entry)
+        Some(self.push_log(entry))
     }
 
     /// Messages after `pts`, at most `limit`; `None` when the log no longer reaches back that far.
