@@ -201,7 +201,7 @@ export class Composer {
     if (st) {
       st.className = 'status ' + e.status;
       st.dataset.status = e.status;
-      st.textContent = (e.status === 'failed' ? '⚠ failed' : e.status === 'sent' ? '✓ sent' : '🕓 ' + e.status) + (e.status_reason ? ': ' + e.status_reason : '');
+      st.textContent = (e.status === 'failed' ? '⚠ failed' : e.status === 'sent' ? '✓ sent' : e.status === 'read' ? '✓✓ read' : '🕓 ' + e.status) + (e.status_reason ? ': ' + e.status_reason : '');
     }
     if (e.status === 'failed' && !p.el.querySelector('.retry')) {
       p.el.querySelector('.meta').append(h('button', { class: 'btn retry', type: 'button', 'aria-label': 'Send this message again', onclick: () => this.retry(id) }, 'Retry'));

@@ -138,8 +138,8 @@ export function richText(text, entities) {
 
 function statusMark(m) {
   if (m.direction !== 'outgoing') return null;
-  const label = { queued: 'queued', sending: 'sending', sent: 'sent', delivered: 'sent', failed: 'failed' }[m.status] || m.status;
-  const icon = { queued: '🕓', sending: '🕓', sent: '✓', delivered: '✓', failed: '⚠' }[m.status] || '';
+  const label = { queued: 'queued', sending: 'sending', sent: 'sent', delivered: 'sent', read: 'read', failed: 'failed' }[m.status] || m.status;
+  const icon = { queued: '🕓', sending: '🕓', sent: '✓', delivered: '✓', read: '✓✓', failed: '⚠' }[m.status] || '';
   return h('span', { class: 'status ' + m.status, title: m.status_reason || label, 'data-status': m.status },
     icon + ' ' + label + (m.status === 'failed' && m.status_reason ? ': ' + m.status_reason : ''));
 }
