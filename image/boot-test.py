@@ -727,7 +727,7 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
         # The data partition grew into the rest of the disk at the first boot (systemd-repart,
         # then x-systemd.growfs), as lanbox sees it.
         status, stats = api.call("GET", "/api/v1/stats")
-        total = ((stats or {}).get("system") or {}).get("disk_total_bytes") or 0
+        total = (((stats or {}).get("system") or {}).get("storage") or {}).get("disk_total_bytes") or 0
         results["data_filesystem_mib"] = total // MIB
         if status != 200 or total < (layout["data-size"] + GROW_MIB // 2) * MIB:
             fail(f"the data partition did not grow into the disk: {status}, {total // MIB} MiB")

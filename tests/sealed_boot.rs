@@ -164,7 +164,9 @@ async fn a_sealed_box_opens_nothing_until_an_admin_unlocks_it() {
         "{printed:?}"
     );
     let health = http.get(url("/api/v1/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
+    let status = health.status();
+    let said = health.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{said}");
     let setup: serde_json::Value = http
         .get(url("/api/v1/setup"))
         .send()

@@ -98,7 +98,14 @@ async fn unlock(State(u): State<Unlock>, Json(body): Json<UnlockBody>) -> Result
             *throttle = (0, None);
             tracing::info!("the box was unlocked");
             u.key.send_replace(Some(key));
-            Ok((StatusCode::OK, axum::Json(json!({"status": "unlocked"}))).into_response())
+            // The page's next request goes on a new connection, to the service that replaces
+            // this page on the same socket, not to this connection's unlock router.
+            Ok((
+                StatusCode::OK,
+                [(axum::http::header::CONNECTION, "close")],
+                axum::Json(json!({"status": "unlocked"})),
+            )
+                .into_response())
         }
         Err(StoreError::WrongPassphrase) => {
             throttle.0 += 1;
