@@ -77,7 +77,11 @@ async fn a_sealed_box_opens_nothing_until_an_admin_unlocks_it() {
         .env_remove("LANBOX_UNLOCK_PASSPHRASE")
         .env("LANBOX_SERVER_MDNS", "false")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if std::env::var_os("SEALED_DEBUG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -124,3 +124,56 @@ async fn serve_binary_prints_fingerprint_answers_and_stops() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(serving.stop().success());
 }
+
+// Regression: a connection that had sent nothing when the server stopped was kept, waiting for
+// its first request, for the whole drain timeout (10 s), and then answered that request with
+// the stopped server's router. A browser's (or reqwest's) spare pooled connection to a sealed
+// box's unlock page was answered `503 sealed` after the unlock, by the page already replaced.
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_shutdown_not_served_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = CertStore::load(CertSource::SelfSigned {
+        dir: dir.path().join("tls"),
+        names: lanbox::system::tls::default_names(HOST),
+    })
+    .unwrap();
+    let fp = certs.fingerprint();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "old router" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(lanbox::server::run(listener, certs, app, async {
+        let _ = stopped.await;
+    }));
+    // A connection used once, so the server has certainly taken it past its handshake...
+    let mut used = support::tls::connect(addr, &fp).await.unwrap();
+    used.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = used.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("old router"));
+    // ... and a spare one, handshaken, that sends nothing yet.
+    let mut spare = support::tls::connect(addr, &fp).await.unwrap();
+
+    stop.send(()).unwrap();
+    let stopped_at = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(15), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(5),
+        "a silent connection held the drain for {:?}",
+        stopped_at.elapsed()
+    );
+    // The spare connection is closed; a request on it is never answered by the old router.
+    let _ = spare.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), spare.read_to_end(&mut got)).await;
+    assert!(
+        !String::from_utf8_lossy(&got).contains("old router"),
+        "the stopped server answered a request on a spare connection"
+    );
+}

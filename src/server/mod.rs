@@ -162,7 +162,15 @@ async fn serve_connection<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    match tokio::time::timeout(limits.header_timeout, io.sniff()).await {
+    // A connection that has sent nothing yet when the server stops is closed at once rather
+    // than kept until its first request: that request belongs to whatever serves this socket
+    // next (a client's spare pooled connection to the unlock page was answered `sealed` by it
+    // after the unlock, and held the drain for its whole timeout).
+    let first = tokio::select! {
+        first = tokio::time::timeout(limits.header_timeout, io.sniff()) => first,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    match first {
         Ok(Ok(First::Http1)) => {}
         Ok(Ok(First::Http2)) => {
             tracing::debug!(%peer, "HTTP/2 by prior knowledge refused");
