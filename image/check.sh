@@ -94,8 +94,10 @@ done
 expect "slot A: lanbox.service drop-in (reboot when lanbox cannot start)" \
     bash -c "debugfs -R 'cat /etc/systemd/system/lanbox.service.d/image.conf' '$a' 2>/dev/null | grep -q StartLimitAction=reboot"
 dcat "$a" /etc/systemd/system/lanbox.service.d/image.conf >"$tmp/lanbox-dropin.conf"
-expect "slot A: lanbox.service runs as the static user lanbox (RAUC's D-Bus refuses a DynamicUser)" \
-    bash -c "grep -qx 'DynamicUser=no' '$tmp/lanbox-dropin.conf' && grep -qx 'User=lanbox' '$tmp/lanbox-dropin.conf'"
+dcat "$a" /usr/lib/systemd/system/lanbox.service >"$tmp/lanbox.service"
+dcat "$a" /usr/lib/systemd/system/lanbox-mark-good.service >"$tmp/lanbox-mark-good.service"
+expect "slot A: lanbox and mark-good run as static users (RAUC's D-Bus refuses a DynamicUser)" \
+    bash -c "grep -qx 'User=lanbox' '$tmp/lanbox.service' && grep -qx 'User=lanbox-update' '$tmp/lanbox-mark-good.service' && ! grep -q '^DynamicUser=yes' '$tmp/lanbox.service' '$tmp/lanbox-mark-good.service'"
 expect "slot A: users lanbox and lanbox-update in /etc/passwd" \
     bash -c "debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox:' && debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox-update:'"
 expect "slot A: lanbox's reboot request goes through /run/lanbox/reboot" \

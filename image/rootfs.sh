@@ -105,13 +105,10 @@ chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
 # The host's systemd-sysusers (252) does not know trixie's "u!" (locked user; every system
 # user it writes is locked anyway): read the files with that one modifier changed, then put
 # the packaged files back untouched.
-# lanbox-mark-good.service runs as a static system user here: with DynamicUser=yes dbus-daemon
-# (trixie) closes the connection ("The connection is closed"), checked under qemu, so
-# `rauc status mark-good` never reaches RAUC. User=nobody works; a user of its own is better.
-# lanbox.service runs as the static user lanbox for the same reason: its update API calls RAUC
-# over D-Bus (image/rootfs/lanbox-image.conf).
-printf 'u lanbox-update - "lanbox slot marker" - -\nu lanbox - "lanbox inbox" /var/lib/lanbox -\n' \
-    >"$root/usr/lib/sysusers.d/lanbox-image.conf"
+# lanbox.service and lanbox-mark-good.service run as static system users (systemd/lanbox.sysusers):
+# with DynamicUser=yes dbus-daemon (trixie) closes the connection ("The connection is closed",
+# seen under qemu), so neither the update API nor `rauc status mark-good` would reach RAUC.
+install -m 0644 "$REPO/systemd/lanbox.sysusers" "$root/usr/lib/sysusers.d/lanbox.conf"
 sysu="$(mktemp -d)"
 cp -a "$root/usr/lib/sysusers.d/." "$sysu/"
 sed -i 's/^u! /u /' "$root"/usr/lib/sysusers.d/*.conf
@@ -195,8 +192,6 @@ done
 install -d "$root/etc/systemd/system/lanbox.service.d" "$root/etc/systemd/system/systemd-networkd-wait-online.service.d" \
     "$root/etc/systemd/network" "$root/etc/systemd/journald.conf.d" "$root/etc/lanbox"
 install -m 0644 "$here/rootfs/lanbox-image.conf" "$root/etc/systemd/system/lanbox.service.d/image.conf"
-install -d "$root/etc/systemd/system/lanbox-mark-good.service.d"
-install -m 0644 "$here/rootfs/mark-good-user.conf" "$root/etc/systemd/system/lanbox-mark-good.service.d/image.conf"
 install -m 0644 "$here/rootfs/lanbox-reboot.path" "$here/rootfs/lanbox-reboot.service" "$root/usr/lib/systemd/system/"
 install -m 0644 "$here/rootfs/wait-online.conf" "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/image.conf"
 install -m 0644 "$here/rootfs/80-wired.network" "$root/etc/systemd/network/80-wired.network"

@@ -72,8 +72,10 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 root="$stage/lanbox_${version}_${arch}"
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
-    "$root/etc/lanbox" "$root/usr/share/doc/lanbox"
+    "$root/etc/lanbox" "$root/usr/share/doc/lanbox" "$root/usr/lib/sysusers.d"
 install -m 0755 "$binary" "$root/usr/bin/lanbox"
+# The units' static users (lanbox, lanbox-update); postinst makes them.
+install -m 0644 "$REPO/systemd/lanbox.sysusers" "$root/usr/lib/sysusers.d/lanbox.conf"
 units=()
 for u in "$REPO"/systemd/*.service "$REPO"/systemd/*.socket; do
     install -m 0644 "$u" "$root/lib/systemd/system/"
@@ -158,6 +160,13 @@ cat > "$root/DEBIAN/postinst" <<EOF
 set -e
 UNITS="$unit_list"
 if [ "\$1" = configure ] || [ "\$1" = abort-upgrade ] || [ "\$1" = abort-deconfigure ] || [ "\$1" = abort-remove ]; then
+    # The system users the units run as (kept on purge, as Debian keeps system users).
+    if command -v systemd-sysusers >/dev/null 2>&1; then
+        systemd-sysusers lanbox.conf
+    else
+        getent passwd lanbox >/dev/null || adduser --system --group --home /var/lib/lanbox --no-create-home lanbox
+        getent passwd lanbox-update >/dev/null || adduser --system --group --no-create-home lanbox-update
+    fi
     if command -v deb-systemd-helper >/dev/null 2>&1; then
         for u in \$UNITS; do
             # Removes only masks that deb-systemd-helper itself set at removal.

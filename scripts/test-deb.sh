@@ -53,7 +53,7 @@ deb="$(ls "$work"/lanbox_*_amd64.deb)"
 contents="$(dpkg-deb --contents "$deb")"
 for path in ./usr/bin/lanbox ./lib/systemd/system/lanbox.service ./lib/systemd/system/lanbox.socket \
             ./lib/systemd/system/lanbox-http.socket ./lib/systemd/system/lanbox-mark-good.service \
-            ./etc/lanbox/lanbox.toml ./usr/share/doc/lanbox/copyright; do
+            ./etc/lanbox/lanbox.toml ./usr/share/doc/lanbox/copyright ./usr/lib/sysusers.d/lanbox.conf; do
     check "package contains $path" grep -q " $path\$" <<<"$contents"
 done
 check "lanbox.toml is a conffile" grep -qx /etc/lanbox/lanbox.toml <(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
@@ -62,6 +62,8 @@ check "dpkg -i" dpkg -i "$deb"
 check "dpkg says installed" sh -c "dpkg-query -W -f='\${Status}' lanbox | grep -qx 'install ok installed'"
 check "/usr/bin/lanbox --version prints '$expect'" sh -c "/usr/bin/lanbox --version | grep -qF '$expect'"
 check "units installed" test -f /lib/systemd/system/lanbox.service -a -f /lib/systemd/system/lanbox.socket
+check "postinst made the system users lanbox and lanbox-update (the units' User=)" \
+    sh -c 'getent passwd lanbox && getent passwd lanbox-update && test "$(id -u lanbox)" -lt 1000'
 if command -v deb-systemd-helper >/dev/null; then
     check "postinst enabled lanbox.socket" test -L /etc/systemd/system/sockets.target.wants/lanbox.socket
     check "postinst enabled lanbox.service" test -L /etc/systemd/system/multi-user.target.wants/lanbox.service

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot a Debian 12 container with a real systemd (252) under systemd-nspawn, install the amd64
 # package into it and check what an offline analysis cannot: socket activation by name with
-# PrivateUsers=/DynamicUser=, READY=1 and the watchdog, the sandbox seen from inside,
+# PrivateUsers= and the static user lanbox, READY=1 and the watchdog, the sandbox seen from inside,
 # activation on the first connection, LoadCredential=, the mark-good ordering, and the
 # maintainer scripts with systemd running.
 #
@@ -189,7 +189,7 @@ check "lanbox.service active (READY=1 received)" inside systemctl is-active lanb
 if [ -z "$binary" ]; then
     check "443 arrives as fd named https" json 443 'j["fd_name"] == "https" and j["port"] == 443'
     check "80 arrives as fd named http" json 80 'j["fd_name"] == "http" and j["port"] == 80'
-    check "runs as a dynamic user, not root" json 443 'j["uid"] != 0'
+    check "runs as the static user lanbox, not root" json 443 'j["uid"] != 0'
     check "state dir writable, files 0600 (UMask)" json 443 'j["mode"] == "0o600"'
     check "/etc read-only (ProtectSystem=strict)" json 443 'not j["etc_writable"]'
     check "watchdog armed at 30 s" json 443 'j["watchdog_usec"] == "30000000"'
@@ -205,8 +205,8 @@ if [ -z "$binary" ]; then
 else
     check "HTTPS answers on 443" inside curl -sk -m 10 -o /dev/null https://127.0.0.1/
     check "HTTP answers on 80" inside curl -s -m 10 -o /dev/null http://127.0.0.1/
-    check "data directory private (UMask=0077, DynamicUser)" inside sh -c \
-        'cd /var/lib/private/lanbox && stat -c "%a %U %n" . * && [ "$(stat -c %a .)" = 700 ] && ! find . -perm /077 | grep -q .'
+    check "data directory private, owned by lanbox (UMask=0077, static user)" inside sh -c \
+        'cd /var/lib/lanbox && stat -c "%a %U %n" . * && [ "$(stat -c %a .)" = 700 ] && [ "$(stat -c %U .)" = lanbox ] && ! find . -perm /077 | grep -q .'
 fi
 main_pid="$(inside systemctl show -P MainPID lanbox.service)"
 sleep 35
