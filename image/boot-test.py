@@ -23,8 +23,8 @@
 4. The update through lanbox's HTTPS API, as an admin would do it from the page: boots the
    running slot, creates the first admin with the setup code from the serial log, logs in,
    `GET /api/v1/system/update` (both slots, the booted one), `PUT .../bundle` of an older
-   bundle and of one signed by another key (400 bundle_refused, nothing staged, grubenv
-   untouched), then of a newer one (201 with its version), `POST .../install`, polls `GET`
+   bundle, of one signed by another key and of one without its signature (400 bundle_refused,
+   nothing staged, grubenv untouched), then of a newer one (201 with its version), `POST .../install`, polls `GET`
    until `installed`, `POST /api/v1/system/reboot`; the box comes back on the other slot,
    serving the new version with `last.outcome` = `running`, and marks it good. Reports upload,
    install and reboot-to-serving times. Telegram is the Bot API simulator on the host (the
@@ -696,6 +696,14 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
     bundles["other"] = os.path.join(WORK, "api-other.raucb")
     small_bundle(bundles["other"], compatible, "999", f"{other}/signing.cert.pem",
                  f"{other}/signing.key.pem")
+    # A newer bundle of ours with its signature cut off (the CMS blob and its 8-byte size).
+    bundles["unsigned"] = os.path.join(WORK, "api-unsigned.raucb")
+    small_bundle(bundles["unsigned"], compatible, "999", f"{dev}/signing.cert.pem",
+                 f"{dev}/signing.key.pem")
+    with open(bundles["unsigned"], "rb") as f:
+        raw = f.read()
+    with open(bundles["unsigned"], "wb") as f:
+        f.write(raw[:len(raw) - 8 - int.from_bytes(raw[-8:], "big")])
     grubenv.set(EXTRA_CMDLINE="systemd.journald.forward_to_console=1")
     sim = BotSim(os.path.join(WORK, "boot4-telegram-sim.log"))
     before_update = [f"before the update {i:03}" for i in range(40)]
@@ -752,7 +760,7 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
             for s in system["slots"]) + f", target {st.get('target')}")
         booted_version = next((s.get("version") for s in system["slots"]
                                if s.get("bootname") == running), None)
-        for name in ("other", "old"):
+        for name in ("other", "unsigned", "old"):
             status, out = api.call("PUT", "/api/v1/system/update/bundle", file=bundles[name])
             err = (out or {}).get("error") or {} if isinstance(out, dict) else {}
             if name == "old" and booted_version is None and status == 201:
