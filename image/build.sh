@@ -85,6 +85,11 @@ packages+=($EXTRA_PACKAGES)
 mirror=()
 [ -n "${IMAGE_MIRROR:-}" ] && mirror=("${IMAGE_MIRROR}")
 say "mmdebstrap ${IMAGE_SUITE:-trixie} arm64 (${#packages[@]} packages and their dependencies)"
+# Without root, the hook runs as root of mmdebstrap's user namespace, which is one of the
+# user's subordinate uids (/etc/subuid), not the user: it may write its outputs into WORK only
+# if WORK lets anyone write (the hook then opens up what it made, so this user can read and
+# delete it).
+[ "$(id -u)" -eq 0 ] || chmod 0777 "$work"
 mmdebstrap --mode="${MMDEBSTRAP_MODE:-unshare}" --variant=extract --architectures=arm64 \
     --skip=chroot/mount --components=main,non-free-firmware --include="$(IFS=,; echo "${packages[*]}")" \
     --extract-hook="'$here/rootfs.sh' \"\$1\" '$work'" \

@@ -274,4 +274,9 @@ rm -f "$work/rootfs.ext4" "$work/data.ext4"
 mke2fs -q -t ext4 -O ^has_journal -m 0 -L rootfs -d "$root" "$work/rootfs.ext4" "${size_mib}M"
 mke2fs -q -t ext4 -m 1 -L lanbox-data -d "$work/data" "$work/data.ext4" "${DATA_MIB}M"
 rm -rf "$work/data" "$keep" "$fkeep"
+# Built without root, what this hook made belongs to a subordinate uid: let the user who runs
+# build.sh read and delete it (inside the namespace the hook's files are root's; the user's
+# own files there show as nobody and are left alone).
+find "$work" -user 0 -type d -exec chmod a+rwx {} +
+find "$work" -user 0 -type f -exec chmod a+r {} +
 say "rootfs.ext4 ${size_mib} MiB (tree $((used_kib / 1024)) MiB), data.ext4 ${DATA_MIB} MiB"
