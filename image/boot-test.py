@@ -705,6 +705,17 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
     with open(bundles["unsigned"], "wb") as f:
         f.write(raw[:len(raw) - 8 - int.from_bytes(raw[-8:], "big")])
     grubenv.set(EXTRA_CMDLINE="systemd.journald.forward_to_console=1")
+    # The operator's configuration, on the data partition (the root is read-only): a larger
+    # bundle limit than the default, which the update API then reports.
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+        f.write("[update]\nmax_bundle_mb = 321\n")
+        f.flush()
+        data = f"{disk}?offset={layout['data'] * MIB}"
+        if "lanbox" not in subprocess.run(["debugfs", "-R", "ls -p /", data], check=True,
+                                          capture_output=True, text=True).stdout:
+            debugfs(data, "mkdir /lanbox")
+        debugfs(data, "rm /lanbox/lanbox.toml")
+        debugfs(data, f"write {f.name} /lanbox/lanbox.toml", "sif /lanbox/lanbox.toml mode 0100644")
     sim = BotSim(os.path.join(WORK, "boot4-telegram-sim.log"))
     before_update = [f"before the update {i:03}" for i in range(40)]
     after_update = [f"after the update {i:03}" for i in range(10)]
@@ -751,6 +762,9 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
         status, st = api.call("GET", "/api/v1/system/update")
         if status != 200 or not st.get("available"):
             fail(f"GET /api/v1/system/update: {status} {st}")
+        if st.get("max_bundle") != 321 * MIB:
+            fail(f"the configuration on the data partition was not read: max_bundle {st.get('max_bundle')}")
+        say("the configuration on the data partition is read ([update] max_bundle_mb = 321)")
         system = st["system"]
         names = sorted(s.get("bootname") or "" for s in system["slots"])
         if system.get("booted") != running or names[-2:] != ["A", "B"]:

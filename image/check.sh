@@ -102,6 +102,7 @@ expect "slot A: users lanbox and lanbox-update in /etc/passwd" \
     bash -c "debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox:' && debugfs -R 'cat /etc/passwd' '$a' 2>/dev/null | grep -q '^lanbox-update:'"
 expect "slot A: lanbox's reboot request goes through /run/lanbox/reboot" \
     grep -qx 'Environment="LANBOX_UPDATE_REBOOT=touch /run/lanbox/reboot"' "$tmp/lanbox-dropin.conf"
+expect "slot A: lanbox's configuration is on the data partition (LANBOX_CONFIG= empty: DIR/lanbox.toml)" grep -qx 'Environment=LANBOX_CONFIG=' "$tmp/lanbox-dropin.conf"
 expect "slot A: lanbox sees /proc/sys (the boot ID tells an update's reboot)" grep -qx 'ProcSubset=all' "$tmp/lanbox-dropin.conf"
 for u in lanbox-reboot.path lanbox-reboot.service; do
     expect "slot A: unit $u" dexists "$a" "/usr/lib/systemd/system/$u"
