@@ -654,6 +654,16 @@ def wait_texts(api, want, what, timeout=TIMEOUT):
         time.sleep(1)
 
 
+def signed_in(port, when):
+    """A new API session of the boot test's admin (after a reboot: the old one was the old
+    boot's connection)."""
+    api = Api(port)
+    status, out = api.call("POST", "/api/v1/auth/login",
+                           {"username": "admin", "password": "boot-test-password"})
+    if status != 200:
+        fail(f"login {when}: {status} {out}")
+    return api
+
 def small_bundle(path, compatible, version, cert, key):
     """A tiny signed verity bundle (random payload): lanbox's `rauc info` checks only the
     signature and the manifest, so it stands for an older or foreign bundle."""
@@ -847,11 +857,7 @@ def api_phase(disk, vars_fd, layout, grubenv, port, cert, results):
         results["api_reboot_to_serving_s"] = round(time.monotonic() - t, 1)
         if body.get("certificate_sha256") != cert:
             fail("another TLS certificate after the update: the data partition was not kept")
-        api = Api(port)
-        status, out = api.call("POST", "/api/v1/auth/login",
-                               {"username": "admin", "password": "boot-test-password"})
-        if status != 200:
-            fail(f"login after the update: {status} {out}")
+        api = signed_in(port, "after the update")
         status, st = api.call("GET", "/api/v1/system/update")
         system = (st or {}).get("system") or {}
         last = (st or {}).get("last") or {}
@@ -930,11 +936,7 @@ def bad_update_through_api(q, api, port, cert, grubenv, good, other, version, si
     results["api_bad_update_to_serving_s"] = round(time.monotonic() - t_bad, 1)
     if body.get("certificate_sha256") != cert:
         fail("another TLS certificate after the rollback: the data partition was not kept")
-    api = Api(port)
-    status, out = api.call("POST", "/api/v1/auth/login",
-                           {"username": "admin", "password": "boot-test-password"})
-    if status != 200:
-        fail(f"login after the rollback: {status} {out}")
+    api = signed_in(port, "after the rollback")
     status, st = api.call("GET", "/api/v1/system/update")
     system = (st or {}).get("system") or {}
     last = (st or {}).get("last") or {}
