@@ -1,8 +1,8 @@
 //! Every redb table declared anywhere in `src/` is one a backup copies (or one of the store's
 //! scratch tables). Regression: the user-account connector's two new tables were missing from
-//! `backup::tables::ALL`, so once a message had been deleted (the delete path creates one of
-//! them) every backup failed with "tables this lanbox does not know" (a 500 on the page; seen
-//! in CI's browser run).
+//! `backup::tables::ALL`, so once an account had been released (the release opens both to
+//! drop its rows, which creates them) every backup failed with "tables this lanbox does not
+//! know" (a 500 on the page; seen in CI's browser run).
 
 use std::path::Path;
 
