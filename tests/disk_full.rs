@@ -18,7 +18,9 @@ use std::time::Duration;
 use lanbox::ingest::{Batch, Change, NoIndex, Pipeline};
 use lanbox::model::ChatKind;
 use lanbox::store::WriteFailure;
-use support::messages::{account, chat, filler_batch, open, text_message, wait_writes_work};
+use support::messages::{
+    account, chat, fill_until_refused, filler_batch, open, text_message, wait_writes_work,
+};
 
 const CHILD_ENV: &str = "LANBOX_DISK_FULL_CHILD_DIR";
 const BATCH: u64 = 50;
@@ -61,16 +63,8 @@ fn disk_full_child() {
         println!("skip: cannot set RLIMIT_FSIZE here: {e}");
         return;
     }
-    let mut refused = None;
-    for _ in 0..10_000 {
-        match p.submit_blocking(filler_batch(a, pos, BATCH)) {
-            Ok(_) => pos += BATCH,
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-        }
-    }
+    let (reached, refused) = fill_until_refused(&p, a, pos, BATCH, 10_000);
+    pos = reached;
     let refused = refused.expect("the file-size limit never stopped a write");
     eprintln!("full after {pos} messages: {refused}");
     let h = store.health();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::store::WriteFailure;
-use support::messages::{account, filler_batch, open, wait_writes_work};
+use support::messages::{account, fill_until_refused, filler_batch, open, wait_writes_work};
 
 const CHILD_ENV: &str = "LANBOX_SMALL_FS_CHILD_DIR";
 const BATCH: u64 = 50;
@@ -57,16 +57,8 @@ fn small_filesystem_child() {
     let a = account(&store, "alpha", false);
     let p = Pipeline::new(store.clone(), Arc::new(NoIndex));
     let mut pos = 0;
-    let mut refused = None;
-    for _ in 0..100_000 {
-        match p.submit_blocking(filler_batch(a, pos, BATCH)) {
-            Ok(_) => pos += BATCH,
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-        }
-    }
+    let (reached, refused) = fill_until_refused(&p, a, pos, BATCH, 100_000);
+    pos = reached;
     let refused = refused.expect("the 32 MiB filesystem never filled");
     eprintln!("full after {pos} messages: {refused}");
     let h = store.health();

@@ -97,6 +97,24 @@ pub fn filler_batch(account: u64, from: u64, n: u64) -> lanbox::ingest::Batch {
 
 /// Blocks until the store's writes work again (no failure counted, the database open), or
 /// panics after `within`. For tests whose store runs outside a tokio runtime.
+/// Submits filler batches of `batch` messages from `pos` until one is refused (at most
+/// `rounds`): the position reached, and the refusal (`None` if every batch was stored).
+pub fn fill_until_refused(
+    p: &lanbox::ingest::Pipeline,
+    account: u64,
+    mut pos: u64,
+    batch: u64,
+    rounds: usize,
+) -> (u64, Option<lanbox::store::StoreError>) {
+    for _ in 0..rounds {
+        match p.submit_blocking(filler_batch(account, pos, batch)) {
+            Ok(_) => pos += batch,
+            Err(e) => return (pos, Some(e)),
+        }
+    }
+    (pos, None)
+}
+
 pub fn wait_writes_work(store: &Store, within: std::time::Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
