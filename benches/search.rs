@@ -164,6 +164,9 @@ fn main() -> Res<()> {
     let mut g = Gen::new(args.seed, args.accounts, args.chats);
     let mut b = Build::default();
     let (mut done, mut next_report) = (0u64, total / 10);
+    // The totals at the previous progress line, for the rate of each tenth on its own (does
+    // the cost per change grow with the corpus?).
+    let mut last = (0u64, Duration::ZERO, Duration::ZERO, Duration::ZERO);
     while done < total {
         let n = (total - done).min(args.batch as u64) as usize;
         let t = Instant::now();
@@ -185,12 +188,20 @@ fn main() -> Res<()> {
         b.fts_written += written() - w;
         done += n as u64;
         if done >= next_report && done < total {
+            let step = (done - last.0) as f64;
             eprintln!(
-                "  {done} changes: pipeline {:.0}/s, pipeline+index {:.0}/s, FTS5 {:.0}/s",
+                "  {done} changes: pipeline {:.0}/s, pipeline+index {:.0}/s, FTS5 {:.0}/s \
+                 (these last {:.0}: {:.0}/s, {:.0}/s, {:.0}/s; peak RSS {} MB)",
                 done as f64 / b.base.as_secs_f64(),
                 done as f64 / b.index.as_secs_f64(),
-                done as f64 / b.fts.as_secs_f64()
+                done as f64 / b.fts.as_secs_f64(),
+                step,
+                step / (b.base - last.1).as_secs_f64(),
+                step / (b.index - last.2).as_secs_f64(),
+                step / (b.fts - last.3).as_secs_f64(),
+                peak_rss_kb() / 1024,
             );
+            last = (done, b.base, b.index, b.fts);
             next_report += total / 10;
         }
     }

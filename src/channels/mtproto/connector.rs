@@ -6,7 +6,10 @@
 //! `getChannelDifference`) before it hands out anything pushed live: after a restart the missed
 //! messages come first, in order. The updates waiting (up to 500) are committed as one batch
 //! with the state they bring the account to, in one transaction ([`Pipeline::submit_with`]); a crash re-fetches at most the
-//! updates that were not committed, and dedup in the pipeline absorbs a repeat. grammers also
+//! updates that were not committed, and dedup in the pipeline absorbs a repeat. Every update of
+//! a difference carries the state after the whole difference, so a batch that holds only part
+//! of one commits the state before it ([`Held`]): a crash then fetches that part again rather
+//! than skipping the rest (`tests/user_kill.rs` lost messages this way). grammers also
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
 //! Alongside go the rows of [`super::message_chat`] (the chat of each per-account message ID,
@@ -21,6 +24,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use grammers_client::client::UpdateStream;
@@ -179,6 +183,7 @@ impl UserConnector {
         let reader = tokio::spawn(read_stream(stream, tx));
         let _stop_reader = AbortOnDrop(&reader);
         let mut committed = committed;
+        let mut held = Held::default();
         let mut count = 0u64;
         let mut saved = stored;
         self.status.send_replace(UserStatus::Live { committed: 0 });
@@ -191,32 +196,42 @@ impl UserConnector {
             let Some(first) = rx.recv().await else {
                 return ConnectorError::Telegram("the update stream ended".into());
             };
+            let mut reads = vec![first];
             let mut failed = None;
-            let mut items = Vec::new();
-            match first {
-                Ok(x) => items.push(x),
-                Err(e) => return ConnectorError::Telegram(e.to_string()),
-            }
-            while items.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(Ok(x)) => items.push(x),
-                    Ok(Err(e)) => {
-                        failed = Some(e);
+            loop {
+                match reads.last() {
+                    Some(Read::Failed(_)) => {
+                        if let Some(Read::Failed(e)) = reads.pop() {
+                            failed = Some(e);
+                        }
                         break;
                     }
-                    Err(_) => break,
+                    _ if reads.len() >= BATCH => break,
+                    _ => match rx.try_recv() {
+                        Ok(r) => reads.push(r),
+                        Err(_) => break,
+                    },
                 }
             }
-            let mut next = committed.clone();
-            for (_, at, _) in &items {
-                next.advance(at);
+            let items: Vec<&Item> = reads
+                .iter()
+                .filter_map(|r| match r {
+                    Read::Update(item) => Some(&**item),
+                    _ => None,
+                })
+                .collect();
+            if items.is_empty()
+                && let Some(e) = failed
+            {
+                return ConnectorError::Telegram(e.to_string());
             }
+            let next = held.advance(&committed, &reads);
             let (changes, rows) = match self.changes_of(&items, me).await {
                 Ok(x) => x,
                 Err(e) => return e.into(),
             };
             let mut fresh = Vec::new();
-            for (_, _, peers) in &items {
+            for (_, _, peers) in items.iter().copied() {
                 for (id, hash) in channel_access::seen(peers) {
                     if channels.insert(id, hash) != Some(hash) {
                         fresh.push((id, hash));
@@ -265,11 +280,11 @@ impl UserConnector {
     /// Typing is passed on at once (it is not stored). The chats of an `updateDeleteMessages`
     /// come from the messages earlier in the batch, else from the store: this connector is the
     /// only writer of its account's rows, and its previous batch has committed.
-    async fn changes_of(&self, items: &[Item], me: i64) -> Result<(Vec<Change>, Vec<Row>), StoreError> {
+    async fn changes_of(&self, items: &[&Item], me: i64) -> Result<(Vec<Change>, Vec<Row>), StoreError> {
         let account = self.account;
         let mut changes = Vec::new();
         let mut rows = Vec::new();
-        for (update, _, peers) in items {
+        for (update, _, peers) in items.iter().copied() {
             if let Some(t) = events::typing(account, update, peers, me) {
                 if let Some(tx) = &self.typing {
                     // No one listening is fine: typing is best effort.
@@ -348,15 +363,77 @@ const BATCH: usize = 500;
 
 type Item = (tl::enums::Update, State, PeerMap);
 
+/// What the stream's reader passes to the committer.
+enum Read {
+    Update(Box<Item>),
+    /// grammers had nothing more buffered when asked: every update handed out so far ended
+    /// the group it came in (see [`Held`]).
+    Idle,
+    Failed(InvocationError),
+}
+
 /// Reads the update stream into `tx` until it fails (the error is passed on) or the committer
 /// is gone.
-async fn read_stream(mut stream: UpdateStream, tx: mpsc::Sender<Result<Item, InvocationError>>) {
+///
+/// grammers hands out the updates of one group (a difference, a slice, a channel difference)
+/// one by one, each stamped with the state *after the whole group*. Before waiting for more,
+/// the reader says so ([`Read::Idle`]): a call that does not complete at once found grammers'
+/// buffer empty. The call is then awaited, not dropped, so nothing is lost to cancellation.
+async fn read_stream(mut stream: UpdateStream, tx: mpsc::Sender<Read>) {
     loop {
-        let r = stream.next_raw().await;
-        let end = r.is_err();
-        if tx.send(r).await.is_err() || end {
+        let r = {
+            let mut next = std::pin::pin!(stream.next_raw());
+            match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    if tx.send(Read::Idle).await.is_err() {
+                        break;
+                    }
+                    next.await
+                }
+            }
+        };
+        let (msg, end) = match r {
+            Ok(item) => (Read::Update(Box::new(item)), false),
+            Err(e) => (Read::Failed(e), true),
+        };
+        if tx.send(msg).await.is_err() || end {
             break;
         }
+    }
+}
+
+/// The update state a batch may commit. Every update of a group carries the state after the
+/// whole group, so committing it with only the first part of the group (the rest not yet read
+/// when the batch was cut) would, after a crash, skip the rest for good. The state of the
+/// batch's last run of equally stamped updates is therefore held back until the group is
+/// known to be over: the reader went idle after it, or an update with another state followed.
+/// A repeat after a crash (the held-back updates were stored, their state not) is absorbed by
+/// the pipeline's dedup.
+#[derive(Default)]
+struct Held(Option<State>);
+
+impl Held {
+    /// Moves `committed` forward over what is complete in `reads` (a batch, in order) and keeps
+    /// the rest for later.
+    fn advance(&mut self, committed: &MtState, reads: &[Read]) -> MtState {
+        let mut next = committed.clone();
+        let mut pending: Vec<&State> = self.0.iter().collect();
+        for r in reads {
+            match r {
+                Read::Update(item) => {
+                    let at = &item.1;
+                    if pending.last().is_some_and(|last| *last != at) {
+                        pending.drain(..).for_each(|s| next.advance(s));
+                    }
+                    pending.push(at);
+                }
+                Read::Idle => pending.drain(..).for_each(|s| next.advance(s)),
+                Read::Failed(_) => {}
+            }
+        }
+        self.0 = pending.last().map(|s| (*s).clone());
+        next
     }
 }
 
