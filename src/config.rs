@@ -70,6 +70,10 @@ pub struct TelegramSection {
     pub dev_simulator: String,
     /// Development and tests only: the simulator's auth key (512 hex characters).
     pub dev_simulator_key: String,
+    /// Log user accounts in at Telegram's public *test* servers (test phone numbers, see
+    /// docs/user-accounts.md, "A smoke test against Telegram"), not the real network. Off in
+    /// production.
+    pub test_servers: bool,
 }
 
 /// `[export]`: PDF transcripts (see docs/export.md).
@@ -502,7 +506,14 @@ impl Config {
             return Err(invalid("api_id", "api_id and api_hash go together"));
         }
         let endpoint = match (t.dev_simulator.is_empty(), t.dev_simulator_key.is_empty()) {
+            (true, true) if t.test_servers => Endpoint::TestServers,
             (true, true) => Endpoint::Telegram,
+            _ if t.test_servers => {
+                return Err(invalid(
+                    "test_servers",
+                    "Telegram's test servers or the simulator, not both",
+                ));
+            }
             (false, false) => {
                 let addr = t
                     .dev_simulator
@@ -780,6 +791,18 @@ mod tests {
         assert!(
             matches!(app.endpoint, crate::channels::mtproto::Endpoint::Preshared { auth_key, .. } if auth_key[0] == 0xab)
         );
+        let env = vec![
+            ("LANBOX_TELEGRAM_API_ID".to_string(), "12345".to_string()),
+            ("LANBOX_TELEGRAM_API_HASH".to_string(), hash.to_string()),
+            ("LANBOX_TELEGRAM_TEST_SERVERS".to_string(), "true".to_string()),
+        ];
+        let app = Config::from_parts("", "t", env).unwrap().config.telegram_app();
+        assert!(app.unwrap().unwrap().endpoint == crate::channels::mtproto::Endpoint::TestServers);
+        let both = format!("{sim}test_servers = true\n");
+        let e = Config::from_parts(&both, "t", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("telegram.test_servers"), "{e}");
         for (text, key) in [
             ("[telegram]\napi_id = 1\n", "telegram.api_id"),
             ("[telegram]\napi_id = -1\n", "telegram.api_id"),

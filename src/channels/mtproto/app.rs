@@ -21,6 +21,9 @@ pub struct TelegramApp {
 pub enum Endpoint {
     /// Telegram's own data centres (grammers makes an auth key with each).
     Telegram,
+    /// Telegram's public test servers (`[telegram] test_servers`): a network of their own, with
+    /// test phone numbers whose login code is fixed, for a smoke test by hand.
+    TestServers,
     /// A data centre 2 whose auth key both ends already hold: the simulator
     /// (`[telegram] dev_simulator`, development and tests only).
     Preshared {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for TelegramApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let endpoint = match &self.endpoint {
             Endpoint::Telegram => "telegram".to_string(),
+            Endpoint::TestServers => "telegram test servers".to_string(),
             Endpoint::Preshared { addr, .. } => format!("simulator at {addr}"),
         };
         f.debug_struct("TelegramApp")
@@ -53,6 +57,7 @@ impl TelegramApp {
             rented,
             session: match &self.endpoint {
                 Endpoint::Telegram => StoredSession::telegram(),
+                Endpoint::TestServers => StoredSession::telegram_test(),
                 Endpoint::Preshared { addr, auth_key } => StoredSession::preshared(2, *addr, **auth_key),
             },
         }

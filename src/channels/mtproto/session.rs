@@ -52,11 +52,50 @@ impl std::fmt::Debug for StoredSession {
     }
 }
 
+/// Telegram's test network: data centre, IPv4, IPv6 (core.telegram.org/api/datacenter).
+const TEST_DCS: [(i32, [u8; 4], [u16; 8]); 3] = [
+    (
+        1,
+        [149, 154, 175, 10],
+        [0x2001, 0xb28, 0xf23d, 0xf001, 0, 0, 0, 0xe],
+    ),
+    (
+        2,
+        [149, 154, 167, 40],
+        [0x2001, 0x67c, 0x4e8, 0xf002, 0, 0, 0, 0xe],
+    ),
+    (
+        3,
+        [149, 154, 175, 117],
+        [0x2001, 0xb28, 0xf23d, 0xf003, 0, 0, 0, 0xe],
+    ),
+];
+
 impl StoredSession {
     /// A new session for Telegram's own data centres: home DC 2 at its known address, no key
     /// yet (grammers makes one on first connect; `PHONE_MIGRATE` moves the home DC).
     pub fn telegram() -> StoredSession {
         from_data(&SessionData::default(), None)
+    }
+
+    /// A new session for Telegram's test servers (data centres 1 to 3 of the test network,
+    /// at the addresses Telegram publishes for it; grammers knows the test network's RSA key,
+    /// so it makes auth keys there as on the real network).
+    pub fn telegram_test() -> StoredSession {
+        let mut data = SessionData::default();
+        data.dc_options = TEST_DCS
+            .iter()
+            .map(|&(id, v4, v6)| {
+                let option = DcOption {
+                    id,
+                    ipv4: SocketAddrV4::new(v4.into(), 443),
+                    ipv6: SocketAddrV6::new(v6.into(), 443, 0, 0),
+                    auth_key: None,
+                };
+                (id, option)
+            })
+            .collect();
+        from_data(&data, None)
     }
 
     /// A session that reaches `home_dc` at `addr` with a key both ends already hold (the
@@ -151,6 +190,21 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_test_server_session_reaches_only_the_test_network() {
+        let s = StoredSession::telegram_test();
+        let mem = s.to_memory(UpdatesState::default());
+        let dc2 = mem.dc_option(2).unwrap().unwrap();
+        assert_eq!(dc2.ipv4, "149.154.167.40:443".parse().unwrap());
+        assert!(dc2.auth_key.is_none(), "a key is made on first connect");
+        for (id, v4, _) in TEST_DCS {
+            let dc = mem.dc_option(id).unwrap().unwrap();
+            assert_eq!(dc.ipv4.ip().octets(), v4, "data centre {id}");
+        }
+        let real = StoredSession::telegram().to_memory(UpdatesState::default());
+        assert_ne!(real.dc_option(2).unwrap().unwrap().ipv4, dc2.ipv4);
+    }
 
     #[tokio::test]
     async fn a_session_survives_postcard_and_keeps_its_key_and_user() {
