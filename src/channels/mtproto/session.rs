@@ -82,8 +82,7 @@ impl StoredSession {
     /// at the addresses Telegram publishes for it; grammers knows the test network's RSA key,
     /// so it makes auth keys there as on the real network).
     pub fn telegram_test() -> StoredSession {
-        let mut data = SessionData::default();
-        data.dc_options = TEST_DCS
+        let dc_options = TEST_DCS
             .iter()
             .map(|&(id, v4, v6)| {
                 let option = DcOption {
@@ -95,6 +94,10 @@ impl StoredSession {
                 (id, option)
             })
             .collect();
+        let data = SessionData {
+            dc_options,
+            ..SessionData::default()
+        };
         from_data(&data, None)
     }
 
