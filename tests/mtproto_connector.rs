@@ -659,8 +659,13 @@ async fn peak_rss_with_five_user_accounts() {
     let pipeline = Pipeline::new(store.clone(), Arc::new(NoIndex));
     let mut running = Vec::new();
     let mut sims = Vec::new();
-    for _ in 0..5 {
-        let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+    for i in 0..5 {
+        let sim = MtSimulator::start(MtSimConfig {
+            user_id: 4_000_000_001 + i,
+            ..MtSimConfig::default()
+        })
+        .await
+        .unwrap();
         let pending = mtproto::begin(&store, spec(&sim)).await.unwrap();
         let account = pending.submit_code(&sim.login_code().unwrap()).await.unwrap();
         let ann = sim.add_user("Ann");
@@ -681,8 +686,17 @@ async fn peak_rss_with_five_user_accounts() {
             r.sim.message_from(ann, &format!("live {i}"));
         }
     }
-    support::poll::until("5,000 messages stored", Duration::from_secs(300), || async {
-        store.read(|r| Ok(r.all_message_keys()?.len())).await.unwrap() == 5_000
+    support::poll::until_ok(Duration::from_secs(300), || async {
+        let n = store.read(|r| Ok(r.all_message_keys()?.len())).await.unwrap();
+        if n == 5_000 {
+            Ok(())
+        } else {
+            let states: Vec<String> = running
+                .iter()
+                .map(|(run, _)| format!("{:?}", *run.status.borrow()))
+                .collect();
+            Err(format!("{n} of 5,000 messages stored; connectors: {states:?}"))
+        }
     })
     .await;
     let after = rss();

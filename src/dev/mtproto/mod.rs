@@ -80,6 +80,8 @@ pub struct MtSimConfig {
     /// Every login code is this one instead of five random digits (a log canary wants a code
     /// that cannot occur in a log by chance, as digits can in a timestamp).
     pub code: Option<String>,
+    /// The account's Telegram user ID (several simulators in one test are several people).
+    pub user_id: i64,
 }
 
 impl Default for MtSimConfig {
@@ -91,6 +93,7 @@ impl Default for MtSimConfig {
             difference_page: 100,
             password: None,
             code: None,
+            user_id: 4_000_000_001,
         }
     }
 }
@@ -135,7 +138,7 @@ impl MtSimulator {
     ) -> std::io::Result<MtSimulator> {
         let addr = listener.local_addr()?;
         let me = SimUser {
-            id: 4_000_000_001,
+            id: config.user_id,
             access_hash: world::random_i64(),
             first_name: config.first_name.clone(),
             last_name: None,
