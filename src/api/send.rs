@@ -302,7 +302,7 @@ pub async fn typing_for(s: &Service, caller: &Caller, key: ChatKey) -> Result<bo
     let chat = visible_chat(s, caller, key).await?;
     let account = sending_account(s, caller, &chat, None)?;
     live_typing(s, key, &chat, &caller.name);
-    Ok(s.outbox.typing(account, key.chat))
+    Ok(s.outbox.typing(account, key.chat, chat.record.kind))
 }
 
 fn live_typing(s: &Service, key: ChatKey, chat: &ChatView, user: &str) {
