@@ -46,6 +46,7 @@ pub mod crypto;
 mod frame;
 mod pushes;
 mod rpc;
+mod sending;
 pub mod srp;
 mod tl_build;
 mod world;
@@ -61,6 +62,7 @@ use tokio::task::JoinHandle;
 pub use world::SimUser;
 use world::{Logged, Step, World};
 pub use world::{SimChat, SimChatKind};
+pub use sending::{Outbound, SimPeer};
 
 /// One push to every connected client, built once.
 pub(crate) type Push = Arc<grammers_tl_types::enums::Updates>;

@@ -67,6 +67,9 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
     if let Some((code, message)) = fault {
         return Err(Answer::Err(code, message));
     }
+    if let Some(answer) = super::sending::call(shared, id, body) {
+        return answer;
+    }
     use tl::functions as f;
     match id {
         f::InvokeWithLayer::<Rest>::CONSTRUCTOR_ID => {
