@@ -17,6 +17,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use grammers_tl_types as tl;
 use lanbox::auth::Role;
 use lanbox::channels::mtproto::{self, Endpoint, TelegramApp};
 use lanbox::dev::mtproto::{MtSimConfig, MtSimulator, Outbound, SimChatKind, SimPeer};
@@ -135,7 +136,13 @@ impl Rig {
 
     /// Queues a send; the outbox item.
     async fn send(&self, chat: &str, body: Value) -> Value {
-        let (st, item) = post(&self.s, &self.root, &format!("/api/v1/chats/{chat}/messages"), body).await;
+        let (st, item) = post(
+            &self.s,
+            &self.root,
+            &format!("/api/v1/chats/{chat}/messages"),
+            body,
+        )
+        .await;
         assert_eq!(st, 202, "{item}");
         item
     }
@@ -196,30 +203,50 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
     let r = rig(OutboxOptions::unlimited()).await;
     let mut ws = live(&r).await;
     let ann = r.sim.add_user("Ann");
-    let asked = r.sim.message_from_new_contact(&ann, "does the clinic open on sunday");
+    let asked = r
+        .sim
+        .message_from_new_contact(&ann, "does the clinic open on sunday");
     let (chat, question) = r.wait_for("does the clinic open on sunday").await;
     assert_eq!(question["id"], json!(asked));
 
+    let link = "https://clinic.example/hours";
+    let entities = json!([
+        {"kind": "bold", "offset": 0, "length": 3},
+        {"kind": "text_link", "offset": 13, "length": 5, "url": link},
+    ]);
     let item = r
         .send(
             &chat,
-            json!({"text": "yes, kumquat hours from ten", "reply_to": asked}),
+            json!({"text": "yes, kumquat hours from ten", "reply_to": asked, "entities": entities}),
         )
         .await;
     assert_eq!(item["account"], json!(r.account));
     let id = item["id"].as_u64().unwrap();
     let tg = sent(&mut ws, id).await;
 
-    // Telegram received exactly this: to Ann (her access hash checked), answering her message.
+    // Telegram received exactly this: to Ann (her access hash checked), answering her message,
+    // its formatting as messageEntity* (UTF-16 ranges).
     let sends = r.outbound("messages.sendMessage", 1).await;
     assert_eq!(sends.len(), 1, "{sends:?}");
     assert_eq!(sends[0].peer, SimPeer::User(ann.id));
     assert_eq!(sends[0].text.as_deref(), Some("yes, kumquat hours from ten"));
     assert_eq!(sends[0].reply_to, Some(asked));
     assert_eq!(sends[0].ids, vec![tg as i32]);
+    let bold: tl::enums::MessageEntity = tl::types::MessageEntityBold { offset: 0, length: 3 }.into();
+    let text_url: tl::enums::MessageEntity = tl::types::MessageEntityTextUrl {
+        offset: 13,
+        length: 5,
+        url: link.into(),
+    }
+    .into();
+    assert_eq!(sends[0].entities, vec![bold, text_url]);
     let (_, item) = get(&r.s, &r.root, &format!("/api/v1/outbox/{id}")).await;
     assert_eq!(
-        (item["status"].as_str(), item["telegram_id"].as_i64(), item["attempts"].as_u64()),
+        (
+            item["status"].as_str(),
+            item["telegram_id"].as_i64(),
+            item["attempts"].as_u64()
+        ),
         (Some("sent"), Some(tg), Some(1)),
         "{item}"
     );
@@ -234,6 +261,26 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
     assert_eq!(mine[0]["id"], json!(tg));
     assert_eq!(mine[0]["text"], "yes, kumquat hours from ten");
     assert_eq!(mine[0]["status"], "sent");
+    let shown: Vec<(Value, Value, Value, Value)> = mine[0]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].clone(),
+                e["offset"].clone(),
+                e["length"].clone(),
+                e["url"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (json!("bold"), json!(0), json!(3), Value::Null),
+            (json!("text_link"), json!(13), json!(5), json!(link)),
+        ]
+    );
 
     // Edit: messages.editMessage with the new text.
     let (st, edited) = request(
@@ -250,7 +297,11 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
     let edits = r.outbound("messages.editMessage", 1).await;
     assert_eq!(
         (edits[0].peer, edits[0].ids.clone(), edits[0].text.as_deref()),
-        (SimPeer::User(ann.id), vec![tg as i32], Some("yes, kumquat hours from eleven"))
+        (
+            SimPeer::User(ann.id),
+            vec![tg as i32],
+            Some("yes, kumquat hours from eleven")
+        )
     );
 
     // Typing: messages.setTyping to Ann.
@@ -260,13 +311,29 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
     assert_eq!(typing[0].peer, SimPeer::User(ann.id));
 
     // Reading Ann's question in lanbox marks it read on Telegram.
-    let (st, v) = post(&r.s, &r.root, &format!("/api/v1/chats/{chat}/read"), json!({"up_to": asked})).await;
+    let (st, v) = post(
+        &r.s,
+        &r.root,
+        &format!("/api/v1/chats/{chat}/read"),
+        json!({"up_to": asked}),
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
     let reads = r.outbound("messages.readHistory", 1).await;
-    assert_eq!((reads[0].peer, reads[0].ids.clone()), (SimPeer::User(ann.id), vec![asked]));
+    assert_eq!(
+        (reads[0].peer, reads[0].ids.clone()),
+        (SimPeer::User(ann.id), vec![asked])
+    );
 
     // Delete: messages.deleteMessages (for everyone), and gone from the chat.
-    let (st, v) = request(&r.s, "DELETE", &r.root, &format!("/api/v1/chats/{chat}/messages/{tg}"), None).await;
+    let (st, v) = request(
+        &r.s,
+        "DELETE",
+        &r.root,
+        &format!("/api/v1/chats/{chat}/messages/{tg}"),
+        None,
+    )
+    .await;
     assert_eq!(st, 204, "{v}");
     let deletes = r.outbound("messages.deleteMessages", 1).await;
     assert_eq!(deletes[0].ids, vec![tg as i32]);
@@ -275,6 +342,51 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
         "the deleted message is gone"
     );
     r.no_text_logged(&["kumquat", "clinic open on sunday"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_that_cannot_be_sent_are_refused_before_queueing() {
+    let r = rig(OutboxOptions::unlimited()).await;
+    let ann = r.sim.add_user("Ann");
+    r.sim.message_from_new_contact(&ann, "format me");
+    let (chat, _) = r.wait_for("format me").await;
+    for (entities, why) in [
+        (
+            json!([{"kind": "bold", "offset": 2, "length": 9}]),
+            "outside the text",
+        ),
+        (json!([{"kind": "bold", "offset": 0, "length": 0}]), "empty"),
+        (
+            json!([{"kind": "text_link", "offset": 0, "length": 2}]),
+            "a link without a url",
+        ),
+        (
+            json!([{"kind": "text_link", "offset": 0, "length": 2, "url": "javascript:x"}]),
+            "a bad url",
+        ),
+        (
+            json!([{"kind": "custom_emoji", "offset": 0, "length": 2}]),
+            "not sendable",
+        ),
+        (
+            json!([{"kind": "bold", "offset": 0, "length": 2, "url": "https://x.example"}]),
+            "a url on bold",
+        ),
+        (
+            json!([{"kind": "bold", "offset": 0, "length": 2, "colour": "red"}]),
+            "an unknown field",
+        ),
+    ] {
+        let (st, v) = post(
+            &r.s,
+            &r.root,
+            &format!("/api/v1/chats/{chat}/messages"),
+            json!({"text": "hi there", "entities": entities}),
+        )
+        .await;
+        assert!(st == 400 || st == 422, "{why}: {st} {v}");
+    }
+    assert!(r.sim.outbound().is_empty(), "nothing was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,11 +402,17 @@ async fn basic_groups_and_supergroups_are_named_as_telegram_wants_them() {
     let (forum_chat, _) = r.wait_for("is parking free").await;
 
     let a = r
-        .send(&group_chat, json!({"text": "the rota is with quince", "reply_to": in_group}))
+        .send(
+            &group_chat,
+            json!({"text": "the rota is with quince", "reply_to": in_group}),
+        )
         .await;
     let ga = sent(&mut ws, a["id"].as_u64().unwrap()).await;
     let b = r
-        .send(&forum_chat, json!({"text": "parking is free for quince patients", "reply_to": in_forum}))
+        .send(
+            &forum_chat,
+            json!({"text": "parking is free for quince patients", "reply_to": in_forum}),
+        )
         .await;
     let fb = sent(&mut ws, b["id"].as_u64().unwrap()).await;
 
@@ -319,7 +437,10 @@ async fn basic_groups_and_supergroups_are_named_as_telegram_wants_them() {
             .filter(|m| m["direction"] == "outgoing")
             .collect();
         assert_eq!(mine.len(), 1, "{mine:?}");
-        assert_eq!((mine[0]["id"].as_i64(), mine[0]["text"].as_str()), (Some(tg), Some(text)));
+        assert_eq!(
+            (mine[0]["id"].as_i64(), mine[0]["text"].as_str()),
+            (Some(tg), Some(text))
+        );
     }
 
     // The supergroup: edit, read and delete name the channel.
@@ -333,22 +454,60 @@ async fn basic_groups_and_supergroups_are_named_as_telegram_wants_them() {
     .await;
     assert_eq!(st, 200, "{v}");
     let edits = r.outbound("messages.editMessage", 1).await;
-    assert_eq!((edits[0].peer, edits[0].ids.clone()), (SimPeer::Channel(forum.id), vec![fb as i32]));
-    let (st, _) = post(&r.s, &r.root, &format!("/api/v1/chats/{forum_chat}/read"), json!({"up_to": in_forum})).await;
+    assert_eq!(
+        (edits[0].peer, edits[0].ids.clone()),
+        (SimPeer::Channel(forum.id), vec![fb as i32])
+    );
+    let (st, _) = post(
+        &r.s,
+        &r.root,
+        &format!("/api/v1/chats/{forum_chat}/read"),
+        json!({"up_to": in_forum}),
+    )
+    .await;
     assert_eq!(st, 200);
     let reads = r.outbound("channels.readHistory", 1).await;
-    assert_eq!((reads[0].peer, reads[0].ids.clone()), (SimPeer::Channel(forum.id), vec![in_forum]));
-    let (st, _) = request(&r.s, "DELETE", &r.root, &format!("/api/v1/chats/{forum_chat}/messages/{fb}"), None).await;
+    assert_eq!(
+        (reads[0].peer, reads[0].ids.clone()),
+        (SimPeer::Channel(forum.id), vec![in_forum])
+    );
+    let (st, _) = request(
+        &r.s,
+        "DELETE",
+        &r.root,
+        &format!("/api/v1/chats/{forum_chat}/messages/{fb}"),
+        None,
+    )
+    .await;
     assert_eq!(st, 204);
     let deletes = r.outbound("channels.deleteMessages", 1).await;
-    assert_eq!((deletes[0].peer, deletes[0].ids.clone()), (SimPeer::Channel(forum.id), vec![fb as i32]));
+    assert_eq!(
+        (deletes[0].peer, deletes[0].ids.clone()),
+        (SimPeer::Channel(forum.id), vec![fb as i32])
+    );
 
     // The basic group: read and delete through messages.*.
-    let (st, _) = post(&r.s, &r.root, &format!("/api/v1/chats/{group_chat}/read"), json!({"up_to": in_group})).await;
+    let (st, _) = post(
+        &r.s,
+        &r.root,
+        &format!("/api/v1/chats/{group_chat}/read"),
+        json!({"up_to": in_group}),
+    )
+    .await;
     assert_eq!(st, 200);
     let reads = r.outbound("messages.readHistory", 1).await;
-    assert_eq!((reads[0].peer, reads[0].ids.clone()), (SimPeer::Chat(group.id), vec![in_group]));
-    let (st, _) = request(&r.s, "DELETE", &r.root, &format!("/api/v1/chats/{group_chat}/messages/{ga}"), None).await;
+    assert_eq!(
+        (reads[0].peer, reads[0].ids.clone()),
+        (SimPeer::Chat(group.id), vec![in_group])
+    );
+    let (st, _) = request(
+        &r.s,
+        "DELETE",
+        &r.root,
+        &format!("/api/v1/chats/{group_chat}/messages/{ga}"),
+        None,
+    )
+    .await;
     assert_eq!(st, 204);
     let deletes = r.outbound("messages.deleteMessages", 1).await;
     assert_eq!(deletes[0].ids, vec![ga as i32]);
@@ -368,7 +527,13 @@ async fn flood_wait_and_slowmode_wait_are_waited_out_then_the_message_goes_once(
 
     for (chat, code, error, secs, text) in [
         (&chat, 420, "FLOOD_WAIT_2", 2, "after the flood, persimmon"),
-        (&forum_chat, 400, "SLOWMODE_WAIT_1", 1, "after the slow mode, persimmon"),
+        (
+            &forum_chat,
+            400,
+            "SLOWMODE_WAIT_1",
+            1,
+            "after the slow mode, persimmon",
+        ),
     ] {
         let before = r
             .sim
@@ -382,7 +547,10 @@ async fn flood_wait_and_slowmode_wait_are_waited_out_then_the_message_goes_once(
         let id = item["id"].as_u64().unwrap();
         sent(&mut ws, id).await;
         let waited = asked.elapsed();
-        assert!(waited >= Duration::from_secs(secs), "{error}: sent after {waited:?}");
+        assert!(
+            waited >= Duration::from_secs(secs),
+            "{error}: sent after {waited:?}"
+        );
         let calls = r
             .sim
             .calls()
@@ -416,7 +584,9 @@ async fn a_user_account_sends_at_most_one_message_a_second_to_a_person_by_defaul
     let (chat, _) = r.wait_for("tell me three things").await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let item = r.send(&chat, json!({"text": format!("thing {i} of three")})).await;
+        let item = r
+            .send(&chat, json!({"text": format!("thing {i} of three")}))
+            .await;
         ids.push(item["id"].as_u64().unwrap());
     }
     for id in ids {
@@ -424,7 +594,10 @@ async fn a_user_account_sends_at_most_one_message_a_second_to_a_person_by_defaul
     }
     let sends = r.outbound("messages.sendMessage", 3).await;
     let texts: Vec<_> = sends.iter().map(|o| o.text.clone().unwrap()).collect();
-    assert_eq!(texts, ["thing 0 of three", "thing 1 of three", "thing 2 of three"]);
+    assert_eq!(
+        texts,
+        ["thing 0 of three", "thing 1 of three", "thing 2 of three"]
+    );
     for pair in sends.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
         // A bot would send these three at once (a burst of 3); a person's account waits a second.

@@ -178,7 +178,12 @@ impl Outbox {
 
     /// A user account's sender, when its connector was started.
     fn user_sender(&self, account: u64) -> Option<Sender> {
-        let users = self.shared.users.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let users = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
         Some(Sender::User {
             sender: users.sender(account)?,
             timeout: self.shared.opts.request_timeout,
@@ -206,7 +211,12 @@ impl Outbox {
             let client = bot.client(self.http()?);
             self.spawn(bot.id, Sender::Bot(client));
         }
-        let users = self.shared.users.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let users = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for account in users.map(|u| u.accounts()).unwrap_or_default() {
             if let Some(sender) = self.user_sender(account) {
                 self.spawn(account, sender);
@@ -323,12 +333,7 @@ impl Outbox {
     pub async fn enqueue(&self, item: NewItem) -> Result<(OutboxRecord, bool), OutboxError> {
         let account = item.account;
         self.ensure_running(account).await?;
-        if item.attachment.is_some()
-            && self
-                .workers()
-                .get(&account)
-                .is_some_and(|w| w.sender.is_user())
-        {
+        if item.attachment.is_some() && self.workers().get(&account).is_some_and(|w| w.sender.is_user()) {
             return Err(OutboxError::Refused(
                 "file sends through a user account are not available yet".into(),
             ));
@@ -455,10 +460,10 @@ impl Outbox {
                         OutboxError::Refused(r) => OutboxError::Refused(worker::safe_reason(&r, &text)),
                         other => other,
                     })?;
-                let edited_at = edited
-                    .map(i64::from)
-                    .unwrap_or_else(crate::store::ctx::unix_now);
-                return self.edited_here(key, owner, kind, telegram_id, text, edited_at).await;
+                let edited_at = edited.map(i64::from).unwrap_or_else(crate::store::ctx::unix_now);
+                return self
+                    .edited_here(key, owner, kind, telegram_id, text, edited_at)
+                    .await;
             }
         };
         let req = EditMessageText {
@@ -620,9 +625,7 @@ impl Outbox {
         tokio::spawn(async move {
             let done = match sender {
                 Sender::Bot(client) => client.send_chat_action(chat, ChatAction::Typing).await.map(drop),
-                Sender::User { sender, timeout } => {
-                    sender::bounded(timeout, sender.typing(chat, kind)).await
-                }
+                Sender::User { sender, timeout } => sender::bounded(timeout, sender.typing(chat, kind)).await,
             };
             match done {
                 Ok(_) => {}

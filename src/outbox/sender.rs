@@ -7,18 +7,138 @@
 
 use std::time::Duration;
 
+use grammers_tl_types as tl;
+use serde_json::{Value, json};
+
+use super::record::OutEntity;
 use crate::channels::mtproto::{SendError, UserSender};
 use crate::channels::telegram::client::{ApiError, BotClient};
 use crate::model::{
-    Body, Chat, ChatKind, Direction, Message, MessageContent, ReplyTo, Sender as From, Status, Text, UserRef,
+    Body, Chat, ChatKind, Direction, Entity, Message, MessageContent, ReplyTo, Sender as From, Status, Text,
+    UserRef,
 };
+
+/// The entity types an agent can send (Telegram's names, as the API shows received ones).
+/// `text_mention` and `custom_emoji` are not among them: the first needs the person's access
+/// hash, the second a Premium account.
+pub const SENDABLE_ENTITIES: [&str; 14] = [
+    "bold",
+    "italic",
+    "underline",
+    "strikethrough",
+    "spoiler",
+    "code",
+    "pre",
+    "text_link",
+    "url",
+    "mention",
+    "hashtag",
+    "email",
+    "phone_number",
+    "blockquote",
+];
+
+/// `entities` as MTProto's `messageEntity*` (offsets are UTF-16 code units in both).
+pub fn tl_entities(entities: &[OutEntity]) -> Vec<tl::enums::MessageEntity> {
+    entities
+        .iter()
+        .filter_map(|e| {
+            let (offset, length) = (i32::try_from(e.offset).ok()?, i32::try_from(e.length).ok()?);
+            use tl::types as t;
+            Some(match e.kind.as_str() {
+                "bold" => t::MessageEntityBold { offset, length }.into(),
+                "italic" => t::MessageEntityItalic { offset, length }.into(),
+                "underline" => t::MessageEntityUnderline { offset, length }.into(),
+                "strikethrough" => t::MessageEntityStrike { offset, length }.into(),
+                "spoiler" => t::MessageEntitySpoiler { offset, length }.into(),
+                "code" => t::MessageEntityCode { offset, length }.into(),
+                "pre" => t::MessageEntityPre {
+                    offset,
+                    length,
+                    language: e.language.clone().unwrap_or_default(),
+                }
+                .into(),
+                "text_link" => t::MessageEntityTextUrl {
+                    offset,
+                    length,
+                    url: e.url.clone()?,
+                }
+                .into(),
+                "url" => t::MessageEntityUrl { offset, length }.into(),
+                "mention" => t::MessageEntityMention { offset, length }.into(),
+                "hashtag" => t::MessageEntityHashtag { offset, length }.into(),
+                "email" => t::MessageEntityEmail { offset, length }.into(),
+                "phone_number" => t::MessageEntityPhone { offset, length }.into(),
+                "blockquote" => t::MessageEntityBlockquote {
+                    collapsed: false,
+                    offset,
+                    length,
+                }
+                .into(),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// `entities` as the Bot API's `MessageEntity` objects.
+pub fn bot_entities(entities: &[OutEntity]) -> Vec<Value> {
+    entities
+        .iter()
+        .map(|e| {
+            let mut v = json!({"type": e.kind, "offset": e.offset, "length": e.length});
+            if let Some(url) = &e.url {
+                v["url"] = json!(url);
+            }
+            if let Some(language) = &e.language {
+                v["language"] = json!(language);
+            }
+            v
+        })
+        .collect()
+}
+
+/// `entities` as the model keeps them (byte ranges of the UTF-8 text); one whose range does not
+/// fall on character boundaries is left out.
+pub fn model_entities(text: &str, entities: &[OutEntity]) -> Vec<Entity> {
+    let byte_at = |units: u32| -> Option<u32> {
+        let mut seen = 0u32;
+        for (byte, c) in text.char_indices() {
+            if seen == units {
+                return u32::try_from(byte).ok();
+            }
+            seen += c.len_utf16() as u32;
+            if seen > units {
+                return None;
+            }
+        }
+        (seen == units).then(|| u32::try_from(text.len()).ok()).flatten()
+    };
+    entities
+        .iter()
+        .filter_map(|e| {
+            Some(Entity {
+                kind: e.kind.clone(),
+                start: byte_at(e.offset)?,
+                end: byte_at(e.offset.checked_add(e.length)?)?,
+                url: e.url.clone(),
+                user_id: None,
+                language: e.language.clone(),
+                custom_emoji_id: None,
+            })
+        })
+        .collect()
+}
 
 /// An account's way to Telegram.
 #[derive(Debug, Clone)]
 pub enum Sender {
     Bot(BotClient),
     /// A user account: its connector's client; each call bounded by `timeout`.
-    User { sender: UserSender, timeout: Duration },
+    User {
+        sender: UserSender,
+        timeout: Duration,
+    },
 }
 
 impl Sender {
@@ -59,6 +179,7 @@ pub fn user_message(
     chat: i64,
     kind: ChatKind,
     text: &str,
+    entities: &[OutEntity],
     reply_to: Option<i64>,
     sent: crate::channels::mtproto::send::Sent,
 ) -> Message {
@@ -105,8 +226,54 @@ pub fn user_message(
             }),
             forward: None,
             media_group: None,
-            body: Body::Text(Text::plain(text)),
+            body: Body::Text(Text {
+                text: text.to_owned(),
+                entities: model_entities(text, entities),
+            }),
             notes: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(kind: &str, offset: u32, length: u32) -> OutEntity {
+        OutEntity {
+            kind: kind.into(),
+            offset,
+            length,
+            url: None,
+            user_id: None,
+            language: None,
+            custom_emoji_id: None,
+        }
+    }
+
+    #[test]
+    fn utf16_ranges_become_byte_ranges_and_mtproto_entities() {
+        let text = "a😀 bold";
+        let ents = [e("bold", 4, 4), e("italic", 2, 1)];
+        let model = model_entities(text, &ents);
+        assert_eq!(model.len(), 1, "the italic range splits the emoji: left out");
+        assert_eq!((model[0].start, model[0].end), (6, 10));
+        assert_eq!(&text[6..10], "bold");
+        let tl = tl_entities(&ents);
+        assert!(matches!(
+            &tl[0],
+            tl::enums::MessageEntity::Bold(b) if (b.offset, b.length) == (4, 4)
+        ));
+        let mut link = e("text_link", 0, 1);
+        assert!(
+            tl_entities(std::slice::from_ref(&link)).is_empty(),
+            "a link needs its URL"
+        );
+        link.url = Some("https://example.org/".into());
+        assert!(matches!(
+            &tl_entities(&[link.clone()])[0],
+            tl::enums::MessageEntity::TextUrl(_)
+        ));
+        assert_eq!(bot_entities(&[link])[0]["url"], "https://example.org/");
     }
 }

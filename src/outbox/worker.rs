@@ -26,7 +26,7 @@ use super::attach::AttachmentSource;
 use super::jobs;
 use super::limits::{Limits, OutboxOptions};
 use super::record::OutboxRecord;
-use super::sender::{Sender, bounded, user_message};
+use super::sender::{Sender, bot_entities, bounded, tl_entities, user_message};
 use crate::channels::telegram::client::{ApiError, FileSend, ReplyParameters, SendMessage};
 use crate::channels::telegram::map;
 use crate::ingest::{Change, IndexHook};
@@ -250,7 +250,12 @@ impl Worker {
                 return Next::Retry(Instant::now() + Duration::from_secs(1));
             }
         };
-        let jobs::Begun { rec, text, file } = begun;
+        let jobs::Begun {
+            rec,
+            text,
+            entities,
+            file,
+        } = begun;
         let client = match &self.sender {
             Sender::Bot(client) => client,
             Sender::User { sender, timeout } => {
@@ -261,7 +266,13 @@ impl Worker {
                 }
                 let result = bounded(
                     *timeout,
-                    sender.send_text(rec.chat_id, rec.chat_kind, &text, Vec::new(), rec.reply_to),
+                    sender.send_text(
+                        rec.chat_id,
+                        rec.chat_kind,
+                        &text,
+                        tl_entities(&entities),
+                        rec.reply_to,
+                    ),
                 )
                 .await
                 .map(|sent| {
@@ -270,6 +281,7 @@ impl Worker {
                         rec.chat_id,
                         rec.chat_kind,
                         &text,
+                        &entities,
                         rec.reply_to,
                         sent,
                     ))
@@ -311,6 +323,7 @@ impl Worker {
                 allow_sending_without_reply: Some(true),
                 ..Default::default()
             }),
+            entities: bot_entities(&entities),
             ..Default::default()
         };
         let result = client.send_message_json(&req).await;

@@ -53,7 +53,11 @@ pub fn put_users(ctx: &mut WriteCtx<'_>, account: u64, rows: &[(i64, i64)]) -> R
     Ok(())
 }
 
-fn lookup(r: &Reader, table: TableDefinition<(u64, i64), i64>, key: (u64, i64)) -> Result<Option<i64>, StoreError> {
+fn lookup(
+    r: &Reader,
+    table: TableDefinition<(u64, i64), i64>,
+    key: (u64, i64),
+) -> Result<Option<i64>, StoreError> {
     let t = match r.txn().open_table(table) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),

@@ -157,7 +157,8 @@ impl UserConnector {
             Ok(c) => c.into_iter().collect(),
             Err(e) => return e.into(),
         };
-        let mut users: HashMap<i64, i64> = match store.read(move |r| channel_access::users(r, account)).await {
+        let mut users: HashMap<i64, i64> = match store.read(move |r| channel_access::users(r, account)).await
+        {
             Ok(c) => c.into_iter().collect(),
             Err(e) => return e.into(),
         };

@@ -243,8 +243,9 @@ impl UserSender {
             .invoke(&req)
             .await
             .map_err(SendError::from_invocation)?;
-        sent_of(&answer, req.random_id, live.me)
-            .ok_or_else(|| SendError::Network("Telegram's answer named no message; it may have been sent".into()))
+        sent_of(&answer, req.random_id, live.me).ok_or_else(|| {
+            SendError::Network("Telegram's answer named no message; it may have been sent".into())
+        })
     }
 
     /// `messages.editMessage`: the text of message `id` in `chat`. Returns the edit's date
@@ -290,7 +291,10 @@ impl UserSender {
         let r = match target {
             Target::Channel(_, channel) => live
                 .client
-                .invoke(&tl::functions::channels::DeleteMessages { channel, id: vec![id] })
+                .invoke(&tl::functions::channels::DeleteMessages {
+                    channel,
+                    id: vec![id],
+                })
                 .await
                 .map(drop),
             Target::Peer(_) => live

@@ -12,11 +12,11 @@
 //! ([`MtSimulator::outbound`]). A fault scheduled with [`MtSimulator::fail_next`] answers first
 //! (`FLOOD_WAIT_n`, `SLOWMODE_WAIT_n`) and is not recorded here.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
 
-use super::rpc::Answer;
 use super::world::{Logged, Step, World, now};
 use super::{MtSimulator, Shared, SimUser, tl_build};
 
@@ -74,44 +74,49 @@ impl MtSimulator {
 
     /// Every call of the account this file answers, in order.
     pub fn outbound(&self) -> Vec<Outbound> {
-        self.shared.lock().outbound.iter().cloned().collect()
+        self.shared.outbound().iter().cloned().collect()
     }
 }
 
-fn err(code: i32, message: &str) -> Answer {
-    Answer::Err(code, message.to_string())
+/// A result object's bytes, or an RPC error (code, name).
+type Reply = Result<Vec<u8>, (i32, String)>;
+
+fn err(code: i32, message: &str) -> (i32, String) {
+    (code, message.to_string())
 }
 
-fn ok(v: &impl Serializable) -> Answer {
-    Answer::Ok(v.to_bytes())
+fn ok(v: &impl Serializable) -> Vec<u8> {
+    v.to_bytes()
 }
 
-fn decode<T: Deserializable>(body: &[u8]) -> Result<T, Answer> {
+impl Shared {
+    fn outbound(&self) -> std::sync::MutexGuard<'_, VecDeque<Outbound>> {
+        self.outbound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn decode<T: Deserializable>(body: &[u8]) -> Result<T, (i32, String)> {
     T::from_bytes(&body[4..]).map_err(|_| err(400, "INPUT_REQUEST_INVALID"))
 }
 
 /// Answers `body` when it is one of this file's methods (`id` is its constructor ID); `None`
 /// leaves it to the rest of `rpc.rs`.
-pub(super) fn call(shared: &Shared, id: u32, body: &[u8]) -> Option<Result<Answer, Answer>> {
+pub(super) fn call(shared: &Shared, id: u32, body: &[u8]) -> Option<Reply> {
     use tl::functions as f;
     Some(match id {
         f::messages::SendMessage::CONSTRUCTOR_ID => decode(body).and_then(|r| send(shared, r)),
         f::messages::EditMessage::CONSTRUCTOR_ID => decode(body).and_then(|r| edit(shared, r)),
         f::messages::DeleteMessages::CONSTRUCTOR_ID => decode(body).and_then(|r| delete(shared, r)),
-        f::channels::DeleteMessages::CONSTRUCTOR_ID => {
-            decode(body).and_then(|r| delete_channel(shared, r))
-        }
+        f::channels::DeleteMessages::CONSTRUCTOR_ID => decode(body).and_then(|r| delete_channel(shared, r)),
         f::messages::SetTyping::CONSTRUCTOR_ID => decode(body).and_then(|r| typing(shared, r)),
         f::messages::ReadHistory::CONSTRUCTOR_ID => decode(body).and_then(|r| read(shared, r)),
-        f::channels::ReadHistory::CONSTRUCTOR_ID => {
-            decode(body).and_then(|r| read_channel(shared, r))
-        }
+        f::channels::ReadHistory::CONSTRUCTOR_ID => decode(body).and_then(|r| read_channel(shared, r)),
         _ => return None,
     })
 }
 
 /// The world, when the key is signed in.
-fn authorized(shared: &Shared) -> Result<std::sync::MutexGuard<'_, World>, Answer> {
+fn authorized(shared: &Shared) -> Result<std::sync::MutexGuard<'_, World>, (i32, String)> {
     let w = shared.lock();
     if w.authorized {
         Ok(w)
@@ -121,7 +126,7 @@ fn authorized(shared: &Shared) -> Result<std::sync::MutexGuard<'_, World>, Answe
 }
 
 /// The chat an `InputPeer` names, its access hash checked as Telegram does.
-fn peer_of(w: &World, peer: &tl::enums::InputPeer) -> Result<SimPeer, Answer> {
+fn peer_of(w: &World, peer: &tl::enums::InputPeer) -> Result<SimPeer, (i32, String)> {
     use tl::enums::InputPeer as P;
     match peer {
         P::PeerSelf => Ok(SimPeer::User(w.me.id)),
@@ -139,28 +144,29 @@ fn peer_of(w: &World, peer: &tl::enums::InputPeer) -> Result<SimPeer, Answer> {
     }
 }
 
-fn channel(w: &World, id: i64, hash: i64) -> Result<SimPeer, Answer> {
+fn channel(w: &World, id: i64, hash: i64) -> Result<SimPeer, (i32, String)> {
     match w.chats.get(&id) {
         Some(known) if known.is_channel() && known.access_hash == hash => Ok(SimPeer::Channel(id)),
         _ => Err(err(400, "CHANNEL_INVALID")),
     }
 }
 
-fn input_channel(w: &World, c: &tl::enums::InputChannel) -> Result<SimPeer, Answer> {
+fn input_channel(w: &World, c: &tl::enums::InputChannel) -> Result<SimPeer, (i32, String)> {
     match c {
         tl::enums::InputChannel::Channel(c) => channel(w, c.channel_id, c.access_hash),
         _ => Err(err(400, "CHANNEL_INVALID")),
     }
 }
 
-fn record(w: &mut World, o: Outbound) {
-    if w.outbound.len() == OUTBOUND_CAP {
-        w.outbound.pop_front();
+fn record(shared: &Shared, o: Outbound) {
+    let mut out = shared.outbound();
+    if out.len() == OUTBOUND_CAP {
+        out.pop_front();
     }
-    w.outbound.push_back(o);
+    out.push_back(o);
 }
 
-fn check_text(text: &str) -> Result<(), Answer> {
+fn check_text(text: &str) -> Result<(), (i32, String)> {
     if text.trim().is_empty() {
         return Err(err(400, "MESSAGE_EMPTY"));
     }
@@ -189,7 +195,7 @@ fn updates_of(w: &World, e: &Logged, random_id: Option<i64>) -> tl::enums::Updat
     u.into()
 }
 
-fn send(shared: &Shared, req: tl::functions::messages::SendMessage) -> Result<Answer, Answer> {
+fn send(shared: &Shared, req: tl::functions::messages::SendMessage) -> Reply {
     let mut w = authorized(shared)?;
     let peer = peer_of(&w, &req.peer)?;
     check_text(&req.message)?;
@@ -208,7 +214,7 @@ fn send(shared: &Shared, req: tl::functions::messages::SendMessage) -> Result<An
         SimPeer::None => return Err(err(400, "PEER_ID_INVALID")),
     };
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "messages.sendMessage",
             peer,
@@ -262,7 +268,7 @@ fn own_message(w: &World, peer: SimPeer, id: i32) -> Option<Logged> {
     }
 }
 
-fn edit(shared: &Shared, req: tl::functions::messages::EditMessage) -> Result<Answer, Answer> {
+fn edit(shared: &Shared, req: tl::functions::messages::EditMessage) -> Reply {
     let mut w = authorized(shared)?;
     let peer = peer_of(&w, &req.peer)?;
     let text = req.message.clone().ok_or_else(|| err(400, "MESSAGE_EMPTY"))?;
@@ -296,7 +302,7 @@ fn edit(shared: &Shared, req: tl::functions::messages::EditMessage) -> Result<An
             .ok_or_else(|| err(400, "MESSAGE_ID_INVALID"))?,
     };
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "messages.editMessage",
             peer,
@@ -310,13 +316,13 @@ fn edit(shared: &Shared, req: tl::functions::messages::EditMessage) -> Result<An
     Ok(ok(&updates_of(&w, &e, None)))
 }
 
-fn affected(pts: i32, pts_count: i32) -> Answer {
+fn affected(pts: i32, pts_count: i32) -> Vec<u8> {
     ok(&tl::enums::messages::AffectedMessages::Messages(
         tl::types::messages::AffectedMessages { pts, pts_count },
     ))
 }
 
-fn delete(shared: &Shared, req: tl::functions::messages::DeleteMessages) -> Result<Answer, Answer> {
+fn delete(shared: &Shared, req: tl::functions::messages::DeleteMessages) -> Reply {
     let mut w = authorized(shared)?;
     let ids: Vec<i32> = req
         .id
@@ -329,7 +335,7 @@ fn delete(shared: &Shared, req: tl::functions::messages::DeleteMessages) -> Resu
         })
         .collect();
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "messages.deleteMessages",
             peer: SimPeer::None,
@@ -348,17 +354,14 @@ fn delete(shared: &Shared, req: tl::functions::messages::DeleteMessages) -> Resu
     Ok(affected(e.pts, n))
 }
 
-fn delete_channel(
-    shared: &Shared,
-    req: tl::functions::channels::DeleteMessages,
-) -> Result<Answer, Answer> {
+fn delete_channel(shared: &Shared, req: tl::functions::channels::DeleteMessages) -> Reply {
     let mut w = authorized(shared)?;
     let peer = input_channel(&w, &req.channel)?;
     let SimPeer::Channel(c) = peer else {
         return Err(err(400, "CHANNEL_INVALID"));
     };
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "channels.deleteMessages",
             peer,
@@ -376,17 +379,14 @@ fn delete_channel(
     Ok(affected(e.pts, n))
 }
 
-fn typing(shared: &Shared, req: tl::functions::messages::SetTyping) -> Result<Answer, Answer> {
-    let mut w = authorized(shared)?;
+fn typing(shared: &Shared, req: tl::functions::messages::SetTyping) -> Reply {
+    let w = authorized(shared)?;
     let peer = peer_of(&w, &req.peer)?;
-    if !matches!(
-        req.action,
-        tl::enums::SendMessageAction::SendMessageTypingAction
-    ) {
+    if !matches!(req.action, tl::enums::SendMessageAction::SendMessageTypingAction) {
         return Err(err(400, "ACTION_INVALID"));
     }
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "messages.setTyping",
             peer,
@@ -402,14 +402,14 @@ fn typing(shared: &Shared, req: tl::functions::messages::SetTyping) -> Result<An
 
 /// `messages.readHistory` (a person or a basic group). The account's own read position moves no
 /// pts here (the simulator does not log inbox reads), so the answer leaves it where it is.
-fn read(shared: &Shared, req: tl::functions::messages::ReadHistory) -> Result<Answer, Answer> {
-    let mut w = authorized(shared)?;
+fn read(shared: &Shared, req: tl::functions::messages::ReadHistory) -> Reply {
+    let w = authorized(shared)?;
     let peer = peer_of(&w, &req.peer)?;
     if let SimPeer::Channel(_) = peer {
         return Err(err(400, "PEER_ID_INVALID"));
     }
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "messages.readHistory",
             peer,
@@ -423,11 +423,11 @@ fn read(shared: &Shared, req: tl::functions::messages::ReadHistory) -> Result<An
     Ok(affected(w.pts, 0))
 }
 
-fn read_channel(shared: &Shared, req: tl::functions::channels::ReadHistory) -> Result<Answer, Answer> {
-    let mut w = authorized(shared)?;
+fn read_channel(shared: &Shared, req: tl::functions::channels::ReadHistory) -> Reply {
+    let w = authorized(shared)?;
     let peer = input_channel(&w, &req.channel)?;
     record(
-        &mut w,
+        shared,
         Outbound {
             method: "channels.readHistory",
             peer,

@@ -120,8 +120,6 @@ pub(super) struct World {
     pub calls: VecDeque<String>,
     /// Errors to answer the next calls of a method with: `(method, code, error name)`.
     pub faults: Vec<(String, i32, String)>,
-    /// What the account sent, edited, deleted, typed and read (`sending.rs`).
-    pub outbound: VecDeque<super::sending::Outbound>,
 }
 
 impl World {
@@ -150,7 +148,6 @@ impl World {
             log: VecDeque::new(),
             calls: VecDeque::new(),
             faults: Vec::new(),
-            outbound: VecDeque::new(),
         }
     }
 
