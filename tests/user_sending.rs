@@ -37,15 +37,7 @@ struct Rig {
     logs: &'static support::logs::Captured,
 }
 
-/// lanbox pointed at the simulator, its account logged in through the API and online.
-async fn rig(outbox: OutboxOptions) -> Rig {
-    // Everything at trace but the WebSocket library, which traces whole frames (the test's
-    // own client reads the messages it sent).
-    let logs = support::logs::capture(&format!(
-        "trace,tungstenite=info,tokio_tungstenite=info,{}",
-        mtproto::LOG_DIRECTIVES
-    ));
-    let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+fn options(sim: &MtSimulator, outbox: OutboxOptions) -> ServiceOptions {
     let SocketAddr::V4(addr) = sim.addr() else {
         panic!("the simulator listens on IPv4")
     };
@@ -57,12 +49,23 @@ async fn rig(outbox: OutboxOptions) -> Rig {
             auth_key: Box::new(sim.auth_key()),
         },
     };
-    let s = TestServer::start_with(ServiceOptions {
+    ServiceOptions {
         telegram_app: Some(app),
         outbox,
         ..ServiceOptions::default()
-    })
-    .await;
+    }
+}
+
+/// lanbox pointed at the simulator, its account logged in through the API and online.
+async fn rig(outbox: OutboxOptions) -> Rig {
+    // Everything at trace but the WebSocket library, which traces whole frames (the test's
+    // own client reads the messages it sent).
+    let logs = support::logs::capture(&format!(
+        "trace,tungstenite=info,tokio_tungstenite=info,{}",
+        mtproto::LOG_DIRECTIVES
+    ));
+    let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
+    let s = TestServer::start_with(options(&sim, outbox)).await;
     s.user("root", Role::Admin, &[]).await;
     let root = s.token("root").await;
     let (st, v) = post(
@@ -90,23 +93,65 @@ async fn rig(outbox: OutboxOptions) -> Rig {
         account,
         logs,
     };
-    poll::until_ok(WAIT, || async {
-        let (_, all) = get(&r.s, &r.root, "/api/v1/accounts").await;
-        match all
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["id"] == r.account)
-        {
-            Some(a) if a["status"] == "online" => Ok(()),
-            other => Err(format!("account: {other:?}")),
-        }
-    })
-    .await;
+    r.wait_online().await;
     r
 }
 
 impl Rig {
+    async fn wait_online(&self) {
+        poll::until_ok(WAIT, || async {
+            let (_, all) = get(&self.s, &self.root, "/api/v1/accounts").await;
+            match all
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["id"] == self.account)
+            {
+                Some(a) if a["status"] == "online" => Ok(()),
+                other => Err(format!("account: {other:?}")),
+            }
+        })
+        .await
+    }
+
+    /// Stops lanbox (its connectors and senders), waits until its store is closed, and serves
+    /// the same data directory again; the simulator (Telegram) stays as it was.
+    async fn restart(self) -> Rig {
+        let Rig {
+            mut s,
+            sim,
+            root,
+            account,
+            logs,
+        } = self;
+        s.state.shutdown();
+        s.state.join().await;
+        let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+        drop(s);
+        // The store closes once its writer thread has finished; nothing announces that.
+        poll::until_ok(WAIT, || async {
+            let store = lanbox::store::Store::open(
+                dir.path(),
+                &lanbox::store::StoreOptions {
+                    credentials_dir: None,
+                    ..Default::default()
+                },
+            );
+            store.map(drop).map_err(|err| format!("store still open: {err}"))
+        })
+        .await;
+        let s = TestServer::start_in(dir, options(&sim, OutboxOptions::unlimited())).await;
+        let r = Rig {
+            s,
+            sim,
+            root,
+            account,
+            logs,
+        };
+        r.wait_online().await;
+        r
+    }
+
     /// The message with `text` and its chat's ID, once visible.
     async fn wait_for(&self, text: &str) -> (String, Value) {
         poll::until_ok(WAIT, || async {
@@ -342,6 +387,32 @@ async fn a_reply_in_a_private_chat_its_edit_typing_read_and_delete_reach_telegra
         "the deleted message is gone"
     );
     r.no_text_logged(&["kumquat", "clinic open on sunday"]);
+}
+
+/// Regression: grammers keeps people's access hashes only in memory, so after a restart a
+/// private chat could not be answered (no update had named the person again) until the person
+/// wrote again; the connector now keeps the hashes it sees (`mtproto_account_user_access`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_chat_can_be_answered_after_a_restart() {
+    let r = rig(OutboxOptions::unlimited()).await;
+    let ann = r.sim.add_user("Ann");
+    r.sim.message_from_new_contact(&ann, "are you still there");
+    let (chat, asked) = r.wait_for("are you still there").await;
+    let r = r.restart().await;
+    let mut ws = live(&r).await;
+    let item = r
+        .send(
+            &chat,
+            json!({"text": "still here, medlar", "reply_to": asked["id"]}),
+        )
+        .await;
+    sent(&mut ws, item["id"].as_u64().unwrap()).await;
+    let sends = r.outbound("messages.sendMessage", 1).await;
+    assert_eq!(
+        (sends[0].peer, sends[0].text.as_deref()),
+        (SimPeer::User(ann.id), Some("still here, medlar"))
+    );
+    r.no_text_logged(&["medlar"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
