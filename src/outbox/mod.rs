@@ -3,7 +3,10 @@
 //! A send is an [`OutboxRecord`] in redb, queued by one writer job that also checks the
 //! client's idempotency key (a retried request returns the item it queued and sends nothing new)
 //! and the account's daily limit, and appends a `message.status` event (`queued`). Each account
-//! with a bot has one sender task ([`worker`]) that drains its items within the [`Limits`],
+//! with a bot, and each user account whose connector runs, has one sender task ([`worker`])
+//! that drains its items within the [`Limits`] (stricter for user accounts:
+//! [`Limits::for_user`]), through its [`Sender`] (the Bot API, or the user account's MTProto
+//! client: [`sender`]),
 //! retries transient failures, and records the outcome: `sent` with the Telegram message ID (the
 //! message then joins its chat through the ingest stages, so it is in the conversation and in
 //! search) or `failed` with a reason that never holds the text. Every change of status is a
@@ -23,7 +26,12 @@
 //!
 //! - [`tables`], [`record`]: what is stored; [`jobs`]: the writer jobs;
 //! - [`limits`]: windows and buckets; [`worker`]: the sender task;
-//! - [`attach`]: what the attachment store must provide for file sends.
+//! - [`attach`]: what the attachment store must provide for file sends;
+//! - [`sender`]: a bot's or a user account's way to Telegram, and what a user account's send
+//!   becomes (entities, the stored message).
+//!
+//! A user account also marks the other side's messages read on Telegram when an agent reads
+//! them ([`Outbox::read_on_telegram`]).
 
 pub mod attach;
 pub mod jobs;
@@ -68,7 +76,7 @@ const MAX_DIRECT_WAIT: Duration = Duration::from_secs(5);
 pub enum OutboxError {
     #[error("account {account} reached its daily limit of {limit} sends; it resets at 00:00 UTC")]
     DailyLimit { account: u64, limit: u32 },
-    #[error("account {0} has no bot connected to send with")]
+    #[error("account {0} has no bot or connected user account to send with")]
     NotConnected(u64),
     #[error("only messages the team sent can be edited or deleted")]
     NotOutgoing,
