@@ -458,6 +458,11 @@ async fn entities_that_cannot_be_sent_are_refused_before_queueing() {
         assert!(st == 400 || st == 422, "{why}: {st} {v}");
     }
     assert!(r.sim.outbound().is_empty(), "nothing was sent");
+    // Typing before the account ever sent (its sender starts on demand) reaches Telegram.
+    let (st, v) = post(&r.s, &r.root, &format!("/api/v1/chats/{chat}/typing"), json!({})).await;
+    assert_eq!((st, v["telegram"].as_bool()), (200, Some(true)), "{v}");
+    let typing = r.outbound("messages.setTyping", 1).await;
+    assert_eq!(typing[0].peer, SimPeer::User(ann.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

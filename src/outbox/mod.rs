@@ -336,6 +336,23 @@ impl Outbox {
             .ok_or(OutboxError::NotConnected(account))
     }
 
+    /// The account's sender and limits; a user account's sender is started here if it is not
+    /// running yet (an account signed in since start-up that has not sent yet). Synchronous,
+    /// for typing and read marks: a bot's is started with the account.
+    fn running(&self, account: u64) -> Option<(Sender, Arc<Mutex<Limits>>)> {
+        let found = self
+            .workers()
+            .get(&account)
+            .map(|w| (w.sender.clone(), w.limits.clone()));
+        if found.is_some() {
+            return found;
+        }
+        self.spawn(account, self.user_sender(account)?);
+        self.workers()
+            .get(&account)
+            .map(|w| (w.sender.clone(), w.limits.clone()))
+    }
+
     /// Queues a send. Returns the item and whether it is new (false: the idempotency key was
     /// used before and this is the item it queued).
     pub async fn enqueue(&self, item: NewItem) -> Result<(OutboxRecord, bool), OutboxError> {
@@ -616,11 +633,7 @@ impl Outbox {
     /// Shows "typing…" in a chat through `account`'s bot, if the limits have room right now
     /// (best effort: never queued, never retried). Returns whether a notice was sent.
     pub fn typing(&self, account: u64, chat: i64, kind: ChatKind) -> bool {
-        let Some((sender, limits)) = self
-            .workers()
-            .get(&account)
-            .map(|w| (w.sender.clone(), w.limits.clone()))
-        else {
+        let Some((sender, limits)) = self.running(account) else {
             return false;
         };
         if !limits
@@ -655,11 +668,7 @@ impl Outbox {
     /// up the budget of real messages (the next read covers what one skipped). Bots cannot mark
     /// messages read on Telegram: false, as when nothing was sent.
     pub fn read_on_telegram(&self, account: u64, chat: i64, kind: ChatKind, up_to: i64) -> bool {
-        let Some((Sender::User { sender, timeout }, limits)) = self
-            .workers()
-            .get(&account)
-            .map(|w| (w.sender.clone(), w.limits.clone()))
-        else {
+        let Some((Sender::User { sender, timeout }, limits)) = self.running(account) else {
             return false;
         };
         if !limits
