@@ -10,9 +10,12 @@
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
 //! Alongside go the rows of [`super::message_chat`] (the chat of each per-account message ID,
-//! for deletes that name none) and the access hashes of channels first seen
+//! for deletes that name none) and the access hashes of channels and people first seen
 //! ([`super::channel_access`], given back to grammers at the next start so it can catch those
-//! channels up).
+//! channels up and the outbox can name those people).
+//!
+//! While connected, the client is published in a [`LiveSlot`] ([`UserConnector::run_sharing`]):
+//! the outbox sends through it ([`super::send`]), so an account has one session, not two.
 //!
 //! A failure (network, Telegram, store) ends the client; [`UserConnector::run`] then waits with
 //! a capped, doubling delay and starts again from the committed state. Logs name the account

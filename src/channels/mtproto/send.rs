@@ -8,7 +8,7 @@
 //! A chat is named to Telegram by an `InputPeer`, which for a person or a channel needs its
 //! access hash: the client's session holds the hashes of every peer its updates described
 //! (grammers caches them), the store the channels' ([`super::channel_access`], kept across
-//! restarts) and the people's ([`super::channel_access::USERS`]).
+//! restarts) and the people's ([`super::channel_access::ACCOUNT_USER_ACCESS`]).
 //!
 //! Errors never carry message text: Telegram's RPC errors are names (`MESSAGE_TOO_LONG`),
 //! and `FLOOD_WAIT_n` / `SLOWMODE_WAIT_n` become [`SendError::Wait`] with their seconds.
