@@ -121,6 +121,7 @@ async fn outbox_run(n: usize, chats: i64, producers: usize, concurrency: Option<
                     text: Zeroizing::new(text(i)),
                     idempotency_key: Some(format!("bench-{i}")),
                     attachment: None,
+                    entities: Vec::new(),
                 };
                 outbox.enqueue(item).await.map_err(|e| e.to_string())?;
             }

@@ -110,6 +110,7 @@ async fn a_backup_taken_while_ingesting_restores_every_record() {
                     text: zeroize::Zeroizing::new("queued reply words".into()),
                     idempotency_key: Some("k1".into()),
                     attachment: None,
+                    entities: Vec::new(),
                 },
             )
         })

@@ -83,6 +83,7 @@ async fn a_released_account_leaves_nothing_in_the_file_or_a_later_backup() {
                     text: zeroize::Zeroizing::new("a queued reply to go".into()),
                     idempotency_key: Some("k1".into()),
                     attachment: None,
+                    entities: Vec::new(),
                 },
             )
         })

@@ -422,6 +422,11 @@ pub async fn mark_read_for(s: &Service, caller: &Caller, key: ChatKey, up_to: i6
         .mark_read_by(key, caller.user, up_to)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // A user account also tells Telegram (the customer sees their messages read); bots cannot.
+    for account in caller.grants.visible(&view.record.accounts) {
+        s.outbox
+            .read_on_telegram(account, key.chat, view.record.kind, up_to);
+    }
     s.hub.publish(crate::live::Ephemeral::ChatRead {
         chat: key,
         accounts: view.record.accounts.clone(),

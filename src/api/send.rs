@@ -50,6 +50,64 @@ pub struct SendMessage {
     /// `text` as its caption (which may then be empty).
     #[serde(default)]
     pub attachment: Option<u64>,
+    /// The text's formatting, as received messages show it (`kind`, `offset` and `length` in
+    /// UTF-16 code units, `url` of a `text_link`, `language` of a `pre`).
+    #[serde(default)]
+    pub entities: Vec<outbox::record::OutEntity>,
+}
+
+/// Most entities in one message (Telegram's own limit).
+pub const MAX_ENTITIES: usize = 100;
+
+fn check_entities(text: &str, entities: &[outbox::record::OutEntity]) -> Result<(), ApiError> {
+    if entities.len() > MAX_ENTITIES {
+        return Err(ApiError::BadRequest("at most 100 entities".into()));
+    }
+    let units = text.encode_utf16().count() as u64;
+    for e in entities {
+        if !outbox::sender::SENDABLE_ENTITIES.contains(&e.kind.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "entity kind {:?} cannot be sent; one of: {}",
+                e.kind.chars().take(32).collect::<String>(),
+                outbox::sender::SENDABLE_ENTITIES.join(", ")
+            )));
+        }
+        if e.length == 0 || u64::from(e.offset) + u64::from(e.length) > units {
+            return Err(ApiError::BadRequest(
+                "an entity's range (offset, length in UTF-16 code units) is outside the text".into(),
+            ));
+        }
+        let url_ok = e.url.as_deref().is_some_and(|u| {
+            u.len() <= 2048
+                && ["https://", "http://", "tg://", "mailto:"]
+                    .iter()
+                    .any(|p| u.starts_with(p))
+        });
+        match (e.kind.as_str(), e.url.is_some()) {
+            ("text_link", _) if !url_ok => {
+                return Err(ApiError::BadRequest(
+                    "a text_link needs a url (http, https, tg or mailto; at most 2048 bytes)".into(),
+                ));
+            }
+            ("text_link", _) => {}
+            (_, true) => return Err(ApiError::BadRequest("only a text_link has a url".into())),
+            _ => {}
+        }
+        if e.language
+            .as_ref()
+            .is_some_and(|l| e.kind != "pre" || l.len() > 64)
+        {
+            return Err(ApiError::BadRequest(
+                "only a pre entity has a language (at most 64 bytes)".into(),
+            ));
+        }
+        if e.user_id.is_some() || e.custom_emoji_id.is_some() {
+            return Err(ApiError::BadRequest(
+                "user_id and custom_emoji_id cannot be sent".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Longest caption Telegram takes, in characters.
@@ -109,6 +167,12 @@ pub async fn send_for(
         }
         Some(_) => {}
     }
+    check_entities(&text, &body.entities)?;
+    if body.attachment.is_some() && !body.entities.is_empty() {
+        return Err(ApiError::BadRequest(
+            "entities cannot go with an attachment's caption yet".into(),
+        ));
+    }
     if let Some(k) = &body.idempotency_key
         && (k.is_empty() || k.chars().count() > MAX_KEY_CHARS)
     {
@@ -139,6 +203,7 @@ pub async fn send_for(
         text,
         idempotency_key: body.idempotency_key,
         attachment,
+        entities: body.entities,
     };
     let (rec, _new) = s.outbox.enqueue(item).await?;
     Ok(item_json(&rec))
@@ -302,7 +367,7 @@ pub async fn typing_for(s: &Service, caller: &Caller, key: ChatKey) -> Result<bo
     let chat = visible_chat(s, caller, key).await?;
     let account = sending_account(s, caller, &chat, None)?;
     live_typing(s, key, &chat, &caller.name);
-    Ok(s.outbox.typing(account, key.chat))
+    Ok(s.outbox.typing(account, key.chat, chat.record.kind))
 }
 
 fn live_typing(s: &Service, key: ChatKey, chat: &ChatView, user: &str) {

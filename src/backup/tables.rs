@@ -140,6 +140,7 @@ pub static ALL: &[&dyn CopyTable] = &[
     &mtproto::ACCOUNT_MTSTATE,
     &message_chat::ACCOUNT_MESSAGE_CHAT,
     &channel_access::ACCOUNT_CHANNEL_ACCESS,
+    &channel_access::ACCOUNT_USER_ACCESS,
     &outbox::ITEM_RECORD,
     &outbox::ACCOUNTKEY_ITEM,
     &outbox::ACCOUNT_PENDING,

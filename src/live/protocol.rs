@@ -91,6 +91,9 @@ pub enum ClientMsg {
         /// An uploaded file to send (see `POST /api/v1/attachments`).
         #[serde(default)]
         attachment: Option<u64>,
+        /// The text's formatting (as the REST send takes it).
+        #[serde(default)]
+        entities: Vec<crate::outbox::record::OutEntity>,
     },
     MarkRead {
         id: Option<Value>,

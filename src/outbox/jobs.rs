@@ -9,7 +9,10 @@ use std::sync::Arc;
 use redb::ReadableTable;
 use zeroize::Zeroizing;
 
-use super::record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot, StoredFile, text_aad};
+use super::record::{
+    AttachmentRef, ItemState, OutEntities, OutEntity, OutboxRecord, StatusSnapshot, StoredFile, entities_aad,
+    text_aad,
+};
 use super::tables::*;
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{ChatKind, EventKind, EventRecord, Message};
@@ -29,6 +32,8 @@ pub struct NewItem {
     pub text: Zeroizing<String>,
     pub idempotency_key: Option<String>,
     pub attachment: Option<AttachmentRef>,
+    /// The text's formatting (empty: plain text).
+    pub entities: Vec<OutEntity>,
 }
 
 impl std::fmt::Debug for NewItem {
@@ -143,6 +148,11 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         .as_ref()
         .map(|a| StoredFile::seal(&sealer, id, a))
         .transpose()?;
+    let entities = if item.entities.is_empty() {
+        None
+    } else {
+        Some(sealer.seal_record(&OutEntities(item.entities.clone()), &entities_aad(id))?)
+    };
     let mut rec = OutboxRecord {
         id,
         account,
@@ -160,6 +170,7 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
         updated_at: ctx.now,
         seq: 0,
         token: item.token,
+        entities,
     };
     publish_status(ctx, &mut rec, None)?;
     put(ctx, &mut rec)?;
@@ -179,6 +190,8 @@ pub fn enqueue(ctx: &mut WriteCtx<'_>, item: &NewItem) -> Result<Enqueued, Store
 pub struct Begun {
     pub rec: OutboxRecord,
     pub text: Zeroizing<String>,
+    /// The text's formatting, opened (empty: plain text).
+    pub entities: Vec<OutEntity>,
     /// The file to upload, name and type opened.
     pub file: Option<AttachmentRef>,
 }
@@ -204,11 +217,20 @@ pub fn begin_send(ctx: &mut WriteCtx<'_>, id: u64) -> Result<Option<Begun>, Stor
         None => Zeroizing::new(String::new()),
     };
     let file = rec.attachment.as_ref().map(|f| f.open(&sealer, id)).transpose()?;
+    let entities = match &rec.entities {
+        Some(sealed) => sealer.open_record::<OutEntities>(sealed, &entities_aad(id))?.0,
+        None => Vec::new(),
+    };
     rec.state = ItemState::Sending;
     rec.attempts += 1;
     rec.updated_at = ctx.now;
     put(ctx, &mut rec)?;
-    Ok(Some(Begun { rec, text, file }))
+    Ok(Some(Begun {
+        rec,
+        text,
+        entities,
+        file,
+    }))
 }
 
 /// Telegram accepted the item: the message goes into its chat through the ingest pipeline's
@@ -242,6 +264,7 @@ pub fn finish_sent(
         key: message.message_id,
     };
     rec.text = None;
+    rec.entities = None;
     publish_status(ctx, &mut rec, Some(Arc::new(message.clone())))?;
     put(ctx, &mut rec)?;
     ctx.txn()

@@ -7,6 +7,13 @@
 //! chat it is a token bucket (rate 1/s, `private_burst` tokens), which is what "short bursts"
 //! means. A 429's `retry_after` pauses the whole bot: Telegram's answer outranks the
 //! arithmetic. Every request counts, the ones that get a 429 included, as Telegram counts them.
+//!
+//! A user account (a person's own Telegram account, over MTProto) gets stricter figures
+//! ([`Limits::for_user`]): Telegram publishes no limits for people, and bans accounts that
+//! send like a machine, so it sends at most like a fast typist: [`USER_PER_SECOND`] request a
+//! second and [`USER_PER_MINUTE`] messages a minute for the whole account, one message a
+//! second in a private chat with no burst, [`USER_GROUP_PER_MINUTE`] a minute per group, one
+//! request at a time. A configured figure that is lower (or 0, off) wins.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,6 +24,13 @@ use crate::model::ChatKind;
 /// and spacing than they left in, so each sliding window is kept this much longer than its
 /// nominal span.
 pub const JITTER_MARGIN: Duration = Duration::from_millis(100);
+
+/// A user account's requests per second, all chats together.
+pub const USER_PER_SECOND: u32 = 1;
+/// A user account's messages per minute, all chats together.
+pub const USER_PER_MINUTE: u32 = 20;
+/// A user account's messages per minute in one group, supergroup or channel.
+pub const USER_GROUP_PER_MINUTE: u32 = 10;
 
 /// The `[outbox]` settings (see `config::OutboxSection`).
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +191,8 @@ enum ChatLimit {
 pub struct Limits {
     opts: OutboxOptions,
     bot: Window,
+    /// Messages per minute of the whole account (user accounts; off for bots).
+    minute: Window,
     chats: HashMap<i64, ChatLimit>,
     typing: HashMap<i64, Instant>,
     /// Set by a 429: nothing is sent before this.
@@ -187,11 +203,32 @@ impl Limits {
     pub fn new(opts: &OutboxOptions) -> Limits {
         Limits {
             bot: Window::new(opts.bot_per_second, Duration::from_secs(1) + JITTER_MARGIN),
+            minute: Window::new(0, Duration::from_secs(60) + JITTER_MARGIN),
             opts: opts.clone(),
             chats: HashMap::new(),
             typing: HashMap::new(),
             paused_until: None,
         }
+    }
+
+    /// A user account's limits: `opts` made stricter (see the module docs); a figure that is
+    /// off (0) in `opts` stays off, so tests and benchmarks can still turn limits off.
+    pub fn for_user(opts: &OutboxOptions) -> Limits {
+        let stricter = |configured: u32, user: u32| if configured == 0 { 0 } else { configured.min(user) };
+        let user = OutboxOptions {
+            bot_per_second: stricter(opts.bot_per_second, USER_PER_SECOND),
+            private_per_second: opts.private_per_second.min(1.0),
+            private_burst: 1,
+            group_per_minute: stricter(opts.group_per_minute, USER_GROUP_PER_MINUTE),
+            concurrency: 1,
+            ..opts.clone()
+        };
+        let mut l = Limits::new(&user);
+        l.minute = Window::new(
+            stricter(opts.bot_per_second, USER_PER_MINUTE),
+            Duration::from_secs(60) + JITTER_MARGIN,
+        );
+        l
     }
 
     fn chat(&mut self, chat: i64, kind: ChatKind, now: Instant) -> &mut ChatLimit {
@@ -215,7 +252,7 @@ impl Limits {
 
     /// When a message to `chat` may go (bot limit and pause included).
     pub fn ready_at(&mut self, chat: i64, kind: ChatKind, now: Instant) -> Instant {
-        let bot = self.bot_ready_at(now);
+        let bot = self.bot_ready_at(now).max(self.minute.ready_at(now));
         let chat = match self.chat(chat, kind, now) {
             ChatLimit::Private(b) => b.ready_at(now),
             ChatLimit::Group(w) => w.ready_at(now),
@@ -227,6 +264,7 @@ impl Limits {
     /// said `now`).
     pub fn take(&mut self, chat: i64, kind: ChatKind, now: Instant) {
         self.bot.take(now);
+        self.minute.take(now);
         match self.chat(chat, kind, now) {
             ChatLimit::Private(b) => b.take(now),
             ChatLimit::Group(w) => w.take(now),
@@ -251,6 +289,16 @@ impl Limits {
             self.typing.retain(|_, t| now.duration_since(*t) < interval);
         }
         self.typing.insert(chat, now);
+        self.bot.take(now);
+        true
+    }
+
+    /// Takes a slot of the account's own window for a best-effort request (marking read) if
+    /// one is free right now.
+    pub fn try_now(&mut self, now: Instant) -> bool {
+        if self.bot_ready_at(now) > now {
+            return false;
+        }
         self.bot.take(now);
         true
     }
@@ -293,6 +341,30 @@ mod tests {
         // Unlimited is unlimited.
         let mut u = Limits::new(&OutboxOptions::unlimited());
         for _ in 0..1000 {
+            assert_eq!(u.ready_at(1, ChatKind::Private, t0), t0);
+            u.take(1, ChatKind::Private, t0);
+        }
+    }
+
+    #[test]
+    fn user_accounts_are_stricter() {
+        let t0 = Instant::now();
+        let mut l = Limits::for_user(&OutboxOptions::default());
+        // One a second in a private chat, no burst.
+        assert_eq!(l.ready_at(5, ChatKind::Private, t0), t0);
+        l.take(5, ChatKind::Private, t0);
+        assert!(l.ready_at(5, ChatKind::Private, t0) >= t0 + Duration::from_millis(990));
+        // Twenty a minute for the whole account, whichever chats.
+        let mut now = t0;
+        for c in 0..19 {
+            now = l.ready_at(100 + c, ChatKind::Private, now);
+            l.take(100 + c, ChatKind::Private, now);
+        }
+        assert!(now < t0 + Duration::from_secs(60));
+        assert!(l.ready_at(999, ChatKind::Private, now) >= t0 + Duration::from_secs(60));
+        // Off stays off.
+        let mut u = Limits::for_user(&OutboxOptions::unlimited());
+        for _ in 0..100 {
             assert_eq!(u.ready_at(1, ChatKind::Private, t0), t0);
             u.take(1, ChatKind::Private, t0);
         }

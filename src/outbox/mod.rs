@@ -3,7 +3,10 @@
 //! A send is an [`OutboxRecord`] in redb, queued by one writer job that also checks the
 //! client's idempotency key (a retried request returns the item it queued and sends nothing new)
 //! and the account's daily limit, and appends a `message.status` event (`queued`). Each account
-//! with a bot has one sender task ([`worker`]) that drains its items within the [`Limits`],
+//! with a bot, and each user account whose connector runs, has one sender task ([`worker`])
+//! that drains its items within the [`Limits`] (stricter for user accounts:
+//! [`Limits::for_user`]), through its [`Sender`] (the Bot API, or the user account's MTProto
+//! client: [`sender`]),
 //! retries transient failures, and records the outcome: `sent` with the Telegram message ID (the
 //! message then joins its chat through the ingest stages, so it is in the conversation and in
 //! search) or `failed` with a reason that never holds the text. Every change of status is a
@@ -23,13 +26,19 @@
 //!
 //! - [`tables`], [`record`]: what is stored; [`jobs`]: the writer jobs;
 //! - [`limits`]: windows and buckets; [`worker`]: the sender task;
-//! - [`attach`]: what the attachment store must provide for file sends.
+//! - [`attach`]: what the attachment store must provide for file sends;
+//! - [`sender`]: a bot's or a user account's way to Telegram, and what a user account's send
+//!   becomes (entities, the stored message).
+//!
+//! A user account also marks the other side's messages read on Telegram when an agent reads
+//! them ([`Outbox::read_on_telegram`]).
 
 pub mod attach;
 pub mod jobs;
 pub mod limits;
 pub mod record;
 pub mod release;
+pub mod sender;
 pub mod tables;
 pub mod worker;
 
@@ -46,9 +55,11 @@ pub use attach::AttachmentSource;
 pub use jobs::{Enqueued, NewItem};
 pub use limits::{Limits, OutboxOptions};
 pub use record::{AttachmentRef, ItemState, OutboxRecord, StatusSnapshot};
+pub use sender::Sender;
 
+use crate::channels::mtproto::UserConnectors;
 use crate::channels::telegram::bots::{self, AccountError};
-use crate::channels::telegram::client::{self, ApiError, BotClient, ChatAction, EditMessageText};
+use crate::channels::telegram::client::{self, ApiError, ChatAction, EditMessageText};
 use crate::ingest::{Batch, Change, IndexHook, apply};
 use crate::model::{Chat, ChatKind, Message};
 use crate::store::{MsgKey, Store, StoreError};
@@ -65,7 +76,7 @@ const MAX_DIRECT_WAIT: Duration = Duration::from_secs(5);
 pub enum OutboxError {
     #[error("account {account} reached its daily limit of {limit} sends; it resets at 00:00 UTC")]
     DailyLimit { account: u64, limit: u32 },
-    #[error("account {0} has no bot connected to send with")]
+    #[error("account {0} has no bot or connected user account to send with")]
     NotConnected(u64),
     #[error("only messages the team sent can be edited or deleted")]
     NotOutgoing,
@@ -96,7 +107,7 @@ struct WorkerHandle {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
-    client: BotClient,
+    sender: Sender,
     limits: Arc<Mutex<Limits>>,
 }
 
@@ -107,6 +118,8 @@ struct Shared {
     http: Mutex<Option<reqwest::Client>>,
     workers: Mutex<HashMap<u64, WorkerHandle>>,
     attachments: Arc<Mutex<Option<Arc<dyn AttachmentSource>>>>,
+    /// The user accounts' connectors, whose clients user accounts send with.
+    users: Mutex<Option<UserConnectors>>,
 }
 
 /// A cheap-to-clone handle to the outbox and its sender tasks.
@@ -135,6 +148,7 @@ impl Outbox {
                 http: Mutex::new(None),
                 workers: Mutex::new(HashMap::new()),
                 attachments: Arc::new(Mutex::new(None)),
+                users: Mutex::new(None),
             }),
         }
     }
@@ -164,6 +178,26 @@ impl Outbox {
         *self.shared.attachments.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
     }
 
+    /// Connects the user accounts' connectors: user accounts then send through their
+    /// connector's client.
+    pub fn set_users(&self, users: UserConnectors) {
+        *self.shared.users.lock().unwrap_or_else(|p| p.into_inner()) = Some(users);
+    }
+
+    /// A user account's sender, when its connector was started.
+    fn user_sender(&self, account: u64) -> Option<Sender> {
+        let users = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(Sender::User {
+            sender: users.sender(account)?,
+            timeout: self.shared.opts.request_timeout,
+        })
+    }
+
     fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, WorkerHandle>> {
         self.shared.workers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -176,41 +210,72 @@ impl Outbox {
         Ok(h.clone().expect("set above"))
     }
 
-    /// Starts a sender for every bot account; returns how many started.
+    /// Starts a sender for every bot account and every user account whose connector runs;
+    /// returns how many started.
     pub async fn start_all(&self) -> Result<usize, OutboxError> {
         let all = bots::load_bots(&self.shared.store).await?;
-        let n = all.len();
+        let mut n = all.len();
         for bot in all {
             let client = bot.client(self.http()?);
-            self.spawn(bot.id, client);
+            self.spawn(bot.id, Sender::Bot(client));
+        }
+        let users = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for account in users.map(|u| u.accounts()).unwrap_or_default() {
+            if let Some(sender) = self.user_sender(account) {
+                self.spawn(account, sender);
+                n += 1;
+            }
         }
         Ok(n)
     }
 
-    /// (Re)starts one account's sender; false when the account has no bot.
+    /// (Re)starts one account's sender; false when the account has neither a bot nor a
+    /// running user-account connector.
     pub async fn start(&self, account: u64) -> Result<bool, OutboxError> {
         self.stop(account);
         match bots::load_bot(&self.shared.store, account).await? {
             Some(bot) => {
                 let client = bot.client(self.http()?);
-                self.spawn(account, client);
+                self.spawn(account, Sender::Bot(client));
                 Ok(true)
             }
-            None => Ok(false),
+            None => match self.user_sender(account) {
+                Some(sender) => {
+                    self.spawn(account, sender);
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
         }
     }
 
-    fn spawn(&self, account: u64, client: BotClient) {
-        let client = client.with_send_timeout(self.shared.opts.request_timeout);
-        let limits = Arc::new(Mutex::new(Limits::new(&self.shared.opts)));
+    fn spawn(&self, account: u64, sender: Sender) {
+        let mut opts = self.shared.opts.clone();
+        let (sender, limits) = match sender {
+            Sender::Bot(client) => (
+                Sender::Bot(client.with_send_timeout(opts.request_timeout)),
+                Limits::new(&opts),
+            ),
+            user => {
+                // One request at a time, as a person sends.
+                opts.concurrency = 1;
+                (user, Limits::for_user(&opts))
+            }
+        };
+        let limits = Arc::new(Mutex::new(limits));
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
         let worker = worker::Worker {
             account,
             store: self.shared.store.clone(),
             index: self.shared.index.clone(),
-            client: client.clone(),
-            opts: self.shared.opts.clone(),
+            sender: sender.clone(),
+            opts,
             limits: limits.clone(),
             wake: wake.clone(),
             attachments: self.shared.attachments.clone(),
@@ -222,7 +287,7 @@ impl Outbox {
                 wake,
                 stop,
                 handle,
-                client,
+                sender,
                 limits,
             },
         );
@@ -263,12 +328,29 @@ impl Outbox {
         }
     }
 
-    async fn connection(&self, account: u64) -> Result<(BotClient, Arc<Mutex<Limits>>), OutboxError> {
+    async fn connection(&self, account: u64) -> Result<(Sender, Arc<Mutex<Limits>>), OutboxError> {
         self.ensure_running(account).await?;
         self.workers()
             .get(&account)
-            .map(|w| (w.client.clone(), w.limits.clone()))
+            .map(|w| (w.sender.clone(), w.limits.clone()))
             .ok_or(OutboxError::NotConnected(account))
+    }
+
+    /// The account's sender and limits; a user account's sender is started here if it is not
+    /// running yet (an account signed in since start-up that has not sent yet). Synchronous,
+    /// for typing and read marks: a bot's is started with the account.
+    fn running(&self, account: u64) -> Option<(Sender, Arc<Mutex<Limits>>)> {
+        let found = self
+            .workers()
+            .get(&account)
+            .map(|w| (w.sender.clone(), w.limits.clone()));
+        if found.is_some() {
+            return found;
+        }
+        self.spawn(account, self.user_sender(account)?);
+        self.workers()
+            .get(&account)
+            .map(|w| (w.sender.clone(), w.limits.clone()))
     }
 
     /// Queues a send. Returns the item and whether it is new (false: the idempotency key was
@@ -276,6 +358,11 @@ impl Outbox {
     pub async fn enqueue(&self, item: NewItem) -> Result<(OutboxRecord, bool), OutboxError> {
         let account = item.account;
         self.ensure_running(account).await?;
+        if item.attachment.is_some() && self.workers().get(&account).is_some_and(|w| w.sender.is_user()) {
+            return Err(OutboxError::Refused(
+                "file sends through a user account are not available yet".into(),
+            ));
+        }
         if let Some(a) = &item.attachment {
             let source = self
                 .shared
@@ -385,7 +472,25 @@ impl Outbox {
         telegram_id: i64,
         text: Zeroizing<String>,
     ) -> Result<Message, OutboxError> {
-        let (client, limits) = self.connection(owner).await?;
+        let (sender, limits) = self.connection(owner).await?;
+        let client = match sender {
+            Sender::Bot(client) => client,
+            Sender::User { sender, timeout } => {
+                let edited = self
+                    .direct(&limits, key.chat, kind, || {
+                        sender::bounded(timeout, sender.edit_text(key.chat, kind, telegram_id, &text))
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        OutboxError::Refused(r) => OutboxError::Refused(worker::safe_reason(&r, &text)),
+                        other => other,
+                    })?;
+                let edited_at = edited.map(i64::from).unwrap_or_else(crate::store::ctx::unix_now);
+                return self
+                    .edited_here(key, owner, kind, telegram_id, text, edited_at)
+                    .await;
+            }
+        };
         let req = EditMessageText {
             chat_id: key.chat,
             message_id: telegram_id,
@@ -420,6 +525,59 @@ impl Outbox {
         Ok(message)
     }
 
+    /// Records the edit of a user account's message: the stored message with its text replaced
+    /// (what it answered, its sender and the rest stay as they were).
+    async fn edited_here(
+        &self,
+        key: MsgKey,
+        owner: u64,
+        kind: ChatKind,
+        telegram_id: i64,
+        text: Zeroizing<String>,
+        edited_at: i64,
+    ) -> Result<Message, OutboxError> {
+        let index = self.shared.index.clone();
+        let message = self
+            .shared
+            .store
+            .write(1, move |ctx| {
+                let Some(stored) = ctx.get_message(key)? else {
+                    return Ok(None);
+                };
+                let mut content = ctx.open_content(key, &stored)?;
+                content.body = crate::model::Body::Text(crate::model::Text::plain(text.as_str()));
+                let m = Message {
+                    account: owner,
+                    chat: Chat {
+                        id: key.chat,
+                        kind,
+                        title: None,
+                        username: None,
+                        is_forum: false,
+                    },
+                    message_id: telegram_id,
+                    topic: stored.topic,
+                    direction: stored.direction,
+                    date: stored.date,
+                    edited_at: Some(edited_at.max(stored.edited_at.unwrap_or(0) + 1)),
+                    status: stored.status.clone(),
+                    content,
+                };
+                apply::apply_batch(
+                    ctx,
+                    index.as_ref(),
+                    &Batch {
+                        account: owner,
+                        changes: vec![Change::Edit(m.clone())],
+                        position: None,
+                    },
+                )?;
+                Ok(Some(m))
+            })
+            .await?;
+        message.ok_or_else(|| OutboxError::Unavailable("the message is no longer stored".into()))
+    }
+
     /// Deletes a message the team sent, in Telegram and then in the store.
     pub async fn delete(
         &self,
@@ -428,11 +586,21 @@ impl Outbox {
         kind: ChatKind,
         telegram_id: i64,
     ) -> Result<(), OutboxError> {
-        let (client, limits) = self.connection(owner).await?;
-        self.direct(&limits, key.chat, kind, || {
-            client.delete_message(key.chat, telegram_id)
-        })
-        .await?;
+        let (sender, limits) = self.connection(owner).await?;
+        match sender {
+            Sender::Bot(client) => {
+                self.direct(&limits, key.chat, kind, || {
+                    client.delete_message(key.chat, telegram_id)
+                })
+                .await?;
+            }
+            Sender::User { sender, timeout } => {
+                self.direct(&limits, key.chat, kind, || {
+                    sender::bounded(timeout, sender.delete(key.chat, kind, telegram_id))
+                })
+                .await?;
+            }
+        }
         let index = self.shared.index.clone();
         let chat = Chat {
             id: key.chat,
@@ -464,12 +632,8 @@ impl Outbox {
 
     /// Shows "typing…" in a chat through `account`'s bot, if the limits have room right now
     /// (best effort: never queued, never retried). Returns whether a notice was sent.
-    pub fn typing(&self, account: u64, chat: i64) -> bool {
-        let Some((client, limits)) = self
-            .workers()
-            .get(&account)
-            .map(|w| (w.client.clone(), w.limits.clone()))
-        else {
+    pub fn typing(&self, account: u64, chat: i64, kind: ChatKind) -> bool {
+        let Some((sender, limits)) = self.running(account) else {
             return false;
         };
         if !limits
@@ -480,13 +644,48 @@ impl Outbox {
             return false;
         }
         tokio::spawn(async move {
-            match client.send_chat_action(chat, ChatAction::Typing).await {
+            let done = match sender {
+                Sender::Bot(client) => client.send_chat_action(chat, ChatAction::Typing).await.map(drop),
+                Sender::User { sender, timeout } => sender::bounded(timeout, sender.typing(chat, kind)).await,
+            };
+            match done {
                 Ok(_) => {}
                 Err(ApiError::RetryAfter(s)) => limits
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .pause(s, Instant::now()),
                 Err(e) => tracing::debug!(error = %e, "outbox: typing notice failed"),
+            }
+        });
+        true
+    }
+}
+
+impl Outbox {
+    /// Marks the other side's messages of `chat` read on Telegram up to message `up_to`, for a
+    /// user account (`messages.readHistory` / `channels.readHistory`), when the account's
+    /// limits have room right now: best effort, never queued, so a storm of reads cannot use
+    /// up the budget of real messages (the next read covers what one skipped). Bots cannot mark
+    /// messages read on Telegram: false, as when nothing was sent.
+    pub fn read_on_telegram(&self, account: u64, chat: i64, kind: ChatKind, up_to: i64) -> bool {
+        let Some((Sender::User { sender, timeout }, limits)) = self.running(account) else {
+            return false;
+        };
+        if !limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_now(Instant::now())
+        {
+            return false;
+        }
+        tokio::spawn(async move {
+            match sender::bounded(timeout, sender.read_history(chat, kind, up_to)).await {
+                Ok(()) => {}
+                Err(ApiError::RetryAfter(s)) => limits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pause(s, Instant::now()),
+                Err(e) => tracing::debug!(error = %e, "outbox: marking read on Telegram failed"),
             }
         });
         true

@@ -5,7 +5,7 @@
 //! never the text.
 //!
 //! Format versions of [`OutboxRecord`]: 1 kept the file's name and type in the clear; 2 seals
-//! them. A version 1 record still decodes ([`from_v1`]), its file as [`StoredFile::Clear`],
+//! them; 3 adds the API token's hash; 4 adds the text's entities (sealed like the text). A version 1 record still decodes ([`from_v1`]), its file as [`StoredFile::Clear`],
 //! and the outbox seals those at start-up ([`super::jobs::seal_old_files`]) and whenever it
 //! writes the record again.
 
@@ -145,6 +145,41 @@ pub struct OutboxRecord {
     /// SHA-256 of the API token it was sent with; `None` from a browser session (or queued
     /// before version 3 of this record).
     pub token: Option<[u8; 32]>,
+    /// The text's formatting ([`OutEntities`]), sealed under the account's key (associated
+    /// data: [`entities_aad`]); `None` for plain text. Dropped with the text once sent.
+    pub entities: Option<Sealed>,
+}
+
+/// One formatting entity of a text to send, as the API takes it (the shape it shows received
+/// entities in): Telegram's type name and a range in UTF-16 code units, as both Telegram APIs
+/// count them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutEntity {
+    pub kind: String,
+    pub offset: u32,
+    pub length: u32,
+    pub url: Option<String>,
+    pub user_id: Option<i64>,
+    pub language: Option<String>,
+    pub custom_emoji_id: Option<String>,
+}
+
+/// What an item's sealed entities hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutEntities(pub Vec<OutEntity>);
+
+impl Record for OutEntities {
+    const NAME: &'static str = "outbox entities";
+    const VERSION: u8 = 1;
+}
+
+/// Associated data of an item's sealed [`OutEntities`].
+pub fn entities_aad(item: u64) -> [u8; 23] {
+    let mut out = [0u8; 23];
+    out[..15].copy_from_slice(b"outbox-entities");
+    out[15..].copy_from_slice(&item.to_be_bytes());
+    out
 }
 
 impl OutboxRecord {
@@ -182,12 +217,13 @@ pub fn file_aad(item: u64) -> [u8; 19] {
 
 impl Record for OutboxRecord {
     const NAME: &'static str = "outbox item";
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn migrate(version: u8, bytes: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => from_v1(bytes),
             2 => from_v2(bytes),
+            3 => from_v3(bytes),
             v => Err(StoreError::Format {
                 record: Self::NAME,
                 detail: format!("unknown format version {v}"),
@@ -237,6 +273,7 @@ pub fn from_v1(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
         updated_at: v.updated_at,
         seq: v.seq,
         token: None,
+        entities: None,
     })
 }
 
@@ -281,6 +318,53 @@ pub fn from_v2(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
         updated_at: v.updated_at,
         seq: v.seq,
         token: None,
+        entities: None,
+    })
+}
+
+/// Reads a version 3 record: version 4 added `entities`, at the end.
+pub fn from_v3(bytes: &[u8]) -> Result<OutboxRecord, StoreError> {
+    #[derive(Deserialize)]
+    struct V3 {
+        id: u64,
+        account: u64,
+        scope: u64,
+        chat_id: i64,
+        chat_kind: ChatKind,
+        user: u64,
+        reply_to: Option<i64>,
+        attachment: Option<StoredFile>,
+        text: Option<Sealed>,
+        state: ItemState,
+        attempts: u32,
+        rate_limited: u32,
+        created_at: i64,
+        updated_at: i64,
+        seq: u64,
+        token: Option<[u8; 32]>,
+    }
+    let v: V3 = postcard::from_bytes(bytes).map_err(|e| StoreError::Format {
+        record: OutboxRecord::NAME,
+        detail: format!("version 3: {e}"),
+    })?;
+    Ok(OutboxRecord {
+        id: v.id,
+        account: v.account,
+        scope: v.scope,
+        chat_id: v.chat_id,
+        chat_kind: v.chat_kind,
+        user: v.user,
+        reply_to: v.reply_to,
+        attachment: v.attachment,
+        text: v.text,
+        state: v.state,
+        attempts: v.attempts,
+        rate_limited: v.rate_limited,
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+        seq: v.seq,
+        token: v.token,
+        entities: None,
     })
 }
 
@@ -319,11 +403,15 @@ mod tests {
             updated_at: 101,
             seq: 9,
             token: None,
+            entities: None,
         };
-        // Version 2 is version 3 without the trailing `token` (postcard writes `None` as one 0).
-        let v3 = postcard::to_allocvec(&rec).unwrap();
-        assert_eq!(v3.last(), Some(&0));
-        let v2 = &v3[..v3.len() - 1];
+        // Version 3 is version 4 without the trailing `entities`, version 2 is version 3
+        // without the trailing `token` (postcard writes `None` as one 0).
+        let v4 = postcard::to_allocvec(&rec).unwrap();
+        assert_eq!(&v4[v4.len() - 2..], &[0, 0]);
+        let v3 = &v4[..v4.len() - 1];
+        assert_eq!(OutboxRecord::migrate(3, v3).unwrap(), rec);
+        let v2 = &v4[..v4.len() - 2];
         assert_eq!(OutboxRecord::migrate(2, v2).unwrap(), rec);
         assert!(OutboxRecord::migrate(9, v2).is_err());
     }

@@ -26,7 +26,8 @@ use super::attach::AttachmentSource;
 use super::jobs;
 use super::limits::{Limits, OutboxOptions};
 use super::record::OutboxRecord;
-use crate::channels::telegram::client::{ApiError, BotClient, FileSend, ReplyParameters, SendMessage};
+use super::sender::{Sender, bot_entities, bounded, tl_entities, user_message};
+use crate::channels::telegram::client::{ApiError, FileSend, ReplyParameters, SendMessage};
 use crate::channels::telegram::map;
 use crate::ingest::{Change, IndexHook};
 use crate::model::{ChatKind, Direction, Message, Status};
@@ -49,7 +50,7 @@ pub(super) struct Worker {
     pub account: u64,
     pub store: Store,
     pub index: Arc<dyn IndexHook>,
-    pub client: BotClient,
+    pub sender: Sender,
     pub opts: OutboxOptions,
     pub limits: Arc<Mutex<Limits>>,
     pub wake: Arc<Notify>,
@@ -249,7 +250,45 @@ impl Worker {
                 return Next::Retry(Instant::now() + Duration::from_secs(1));
             }
         };
-        let jobs::Begun { rec, text, file } = begun;
+        let jobs::Begun {
+            rec,
+            text,
+            entities,
+            file,
+        } = begun;
+        let client = match &self.sender {
+            Sender::Bot(client) => client,
+            Sender::User { sender, timeout } => {
+                if file.is_some() {
+                    return self
+                        .give_up(id, "file sends through a user account are not available yet")
+                        .await;
+                }
+                let result = bounded(
+                    *timeout,
+                    sender.send_text(
+                        rec.chat_id,
+                        rec.chat_kind,
+                        &text,
+                        tl_entities(&entities),
+                        rec.reply_to,
+                    ),
+                )
+                .await
+                .map(|sent| {
+                    Some(user_message(
+                        self.account,
+                        rec.chat_id,
+                        rec.chat_kind,
+                        &text,
+                        &entities,
+                        rec.reply_to,
+                        sent,
+                    ))
+                });
+                return self.answered(&rec, &text, result).await;
+            }
+        };
         if let Some(file) = &file {
             let source = self.attachments.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let Some(source) = source else {
@@ -273,8 +312,8 @@ impl Worker {
                 reply_to: rec.reply_to,
                 bytes,
             };
-            let result = self.client.send_file_json(send).await;
-            return self.answered(&rec, &text, result).await;
+            let result = client.send_file_json(send).await;
+            return self.answered(&rec, &text, self.bot_message(result)).await;
         }
         let req = SendMessage {
             chat_id: rec.chat_id,
@@ -284,19 +323,30 @@ impl Worker {
                 allow_sending_without_reply: Some(true),
                 ..Default::default()
             }),
+            entities: bot_entities(&entities),
             ..Default::default()
         };
-        let result = self.client.send_message_json(&req).await;
+        let result = client.send_message_json(&req).await;
         drop(req);
-        self.answered(&rec, &text, result).await
+        self.answered(&rec, &text, self.bot_message(result)).await
     }
 
-    /// Records what Telegram answered to a send.
-    async fn answered(&self, rec: &OutboxRecord, text: &str, result: Result<Value, ApiError>) -> Next {
+    /// The message in a bot's answer, mapped.
+    fn bot_message(&self, result: Result<Value, ApiError>) -> Result<Option<Message>, ApiError> {
+        result.map(|value| outgoing(self.account, value, false))
+    }
+
+    /// Records what Telegram answered to a send: the sent message, or why not.
+    async fn answered(
+        &self,
+        rec: &OutboxRecord,
+        text: &str,
+        result: Result<Option<Message>, ApiError>,
+    ) -> Next {
         let id = rec.id;
         match result {
-            Ok(value) => {
-                let Some(message) = outgoing(self.account, value, false) else {
+            Ok(message) => {
+                let Some(message) = message else {
                     return self
                         .give_up(id, "Telegram's answer named no message; it may have been sent")
                         .await;

@@ -190,6 +190,7 @@ impl Service {
                 self.start_user(id);
                 return Err(e.into());
             }
+            self.outbox.stop(id);
         } else {
             self.pollers.stop(id);
             self.outbox.stop(id);

@@ -162,6 +162,7 @@ impl Service {
         let (stop, stop_rx) = watch::channel(false);
         let setup = Arc::new(SetupGate::open(&store).await?);
         let users = UserConnectors::new(pipeline.clone(), stop_rx.clone());
+        outbox.set_users(users.clone());
         let pollers = Pollers::new(pipeline.clone(), http.clone(), options.pollers.clone(), stop_rx);
         let backups = Backups::new(store.clone(), options.backup.clone()).map_err(|e| StoreError::Io {
             path: "backup options".into(),

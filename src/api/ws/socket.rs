@@ -519,6 +519,7 @@ impl Session {
                 account,
                 idempotency_key,
                 attachment,
+                entities,
             } => {
                 let key = inbox::chat_key(&chat)?;
                 let body = send::SendMessage {
@@ -527,6 +528,7 @@ impl Session {
                     account,
                     idempotency_key,
                     attachment,
+                    entities,
                 };
                 let item = send::send_for(&self.state, &self.caller, key, body).await?;
                 Ok(Some(protocol::ack(&id, json!({"outbox": item}))))

@@ -13,9 +13,12 @@
 //! fills a gap seen while live (a push whose pts skips ahead) the same way.
 //!
 //! Alongside go the rows of [`super::message_chat`] (the chat of each per-account message ID,
-//! for deletes that name none) and the access hashes of channels first seen
+//! for deletes that name none) and the access hashes of channels and people first seen
 //! ([`super::channel_access`], given back to grammers at the next start so it can catch those
-//! channels up).
+//! channels up and the outbox can name those people).
+//!
+//! While connected, the client is published in a [`LiveSlot`] ([`UserConnector::run_sharing`]):
+//! the outbox sends through it ([`super::send`]), so an account has one session, not two.
 //!
 //! A failure (network, Telegram, store) ends the client; [`UserConnector::run`] then waits with
 //! a capped, doubling delay and starts again from the committed state. Logs name the account
@@ -41,6 +44,7 @@ use super::channel_access;
 use super::events::{self, CustomerTyping};
 use super::login::UserOptions;
 use super::message_chat::{self, Row};
+use super::send::{LiveClient, LiveSlot};
 use super::session::StoredSession;
 use super::state::{self, MtState};
 use super::{CHANNEL, map};
@@ -93,6 +97,12 @@ pub struct UserConnector {
 impl UserConnector {
     /// Runs until `shutdown` completes, reconnecting after failures; returns why it stopped.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> String {
+        self.run_sharing(LiveSlot::default(), shutdown).await
+    }
+
+    /// [`UserConnector::run`], publishing the client in `live` while it is connected (the
+    /// outbox sends through it: [`super::send`]).
+    pub async fn run_sharing(self, live: LiveSlot, shutdown: impl Future<Output = ()> + Send) -> String {
         tokio::pin!(shutdown);
         let mut failures = 0u32;
         let reason = loop {
@@ -100,7 +110,7 @@ impl UserConnector {
             let err = tokio::select! {
                 biased;
                 _ = &mut shutdown => break "shut down".to_string(),
-                e = self.session() => e,
+                e = self.session(&live) => e,
             };
             if matches!(
                 err,
@@ -134,7 +144,7 @@ impl UserConnector {
     }
 
     /// One connection, from the committed state until an error.
-    async fn session(&self) -> ConnectorError {
+    async fn session(&self, live: &LiveSlot) -> ConnectorError {
         let account = self.account;
         let store = self.pipeline.store().clone();
         let (stored, options) = match load(&store, account).await {
@@ -154,6 +164,11 @@ impl UserConnector {
             Ok(c) => c.into_iter().collect(),
             Err(e) => return e.into(),
         };
+        let mut users: HashMap<i64, i64> = match store.read(move |r| channel_access::users(r, account)).await
+        {
+            Ok(c) => c.into_iter().collect(),
+            Err(e) => return e.into(),
+        };
         let infos = channels
             .iter()
             .map(|(&id, &hash)| PeerInfo::Channel {
@@ -161,6 +176,12 @@ impl UserConnector {
                 auth: Some(PeerAuth::from_hash(hash)),
                 kind: None,
             })
+            .chain(users.iter().map(|(&id, &hash)| PeerInfo::User {
+                id,
+                auth: Some(PeerAuth::from_hash(hash)),
+                bot: None,
+                is_self: None,
+            }))
             .collect();
         if memory.cache_peers(infos).await.is_err() {
             return ConnectorError::BadSession;
@@ -168,7 +189,7 @@ impl UserConnector {
         let pool = SenderPool::new(memory.clone(), options.api_id);
         let client = Client::new(pool.handle.clone());
         let runner = tokio::spawn(pool.runner.run());
-        let _stop = StopClient(&client, &runner);
+        let mut _stop = StopClient(&client, &runner, live, 0);
         let stream = match client
             .stream_updates(pool.updates, UpdatesConfiguration { catch_up: true })
             .await
@@ -186,6 +207,11 @@ impl UserConnector {
         let mut held = Held::default();
         let mut count = 0u64;
         let mut saved = stored;
+        _stop.3 = live.set(LiveClient {
+            client: client.clone(),
+            session: memory.clone(),
+            me,
+        });
         self.status.send_replace(UserStatus::Live { committed: 0 });
         tracing::info!(
             account,
@@ -231,14 +257,20 @@ impl UserConnector {
                 Err(e) => return e.into(),
             };
             let mut fresh = Vec::new();
+            let mut fresh_users = Vec::new();
             for (_, _, peers) in items.iter().copied() {
                 for (id, hash) in channel_access::seen(peers) {
                     if channels.insert(id, hash) != Some(hash) {
                         fresh.push((id, hash));
                     }
                 }
+                for (id, hash) in channel_access::users_seen(peers) {
+                    if users.insert(id, hash) != Some(hash) {
+                        fresh_users.push((id, hash));
+                    }
+                }
             }
-            if !(changes.is_empty() && next == committed && fresh.is_empty()) {
+            if !(changes.is_empty() && next == committed && fresh.is_empty() && fresh_users.is_empty()) {
                 let write = next.clone();
                 let batch = Batch {
                     account,
@@ -250,6 +282,7 @@ impl UserConnector {
                     .submit_with(batch, move |ctx| {
                         message_chat::apply(ctx, account, &rows)?;
                         channel_access::put(ctx, account, &fresh)?;
+                        channel_access::put_users(ctx, account, &fresh_users)?;
                         state::put(ctx, account, &write)
                     })
                     .await
@@ -445,11 +478,13 @@ impl Drop for AbortOnDrop<'_> {
     }
 }
 
-/// Ends a connection's client and its sender task when the session ends, however it ends.
-struct StopClient<'a>(&'a Client, &'a tokio::task::JoinHandle<()>);
+/// Ends a connection's client and its sender task when the session ends, however it ends
+/// (and withdraws it from the outbox).
+struct StopClient<'a>(&'a Client, &'a tokio::task::JoinHandle<()>, &'a LiveSlot, u64);
 
 impl Drop for StopClient<'_> {
     fn drop(&mut self) {
+        self.2.withdraw(self.3);
         self.0.disconnect();
         self.1.abort();
     }

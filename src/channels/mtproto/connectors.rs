@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use super::CHANNEL;
 use super::connector::{UserConnector, UserStatus};
 use super::events::CustomerTyping;
+use super::send::{LiveSlot, UserSender};
 use crate::ingest::Pipeline;
 use crate::store::StoreError;
 
@@ -33,6 +34,9 @@ struct Shared {
     tasks: Mutex<HashMap<u64, Task>>,
     /// The other side's typing, from every account (bounded; a slow listener lags and skips).
     typing: broadcast::Sender<CustomerTyping>,
+    /// Each account's client while connected, for sending; one slot per account for the
+    /// life of the handle, so a sender made before a restart of the connector still works.
+    live: Mutex<HashMap<u64, LiveSlot>>,
 }
 
 struct Task {
@@ -50,6 +54,7 @@ impl UserConnectors {
                 retry: Duration::from_secs(1),
                 tasks: Mutex::new(HashMap::new()),
                 typing: broadcast::channel(TYPING_QUEUE).0,
+                live: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -90,7 +95,7 @@ impl UserConnectors {
             retry: self.shared.retry,
             typing: Some(self.shared.typing.clone()),
         };
-        let handle = tokio::spawn(connector.run(async move {
+        let handle = tokio::spawn(connector.run_sharing(self.slot(account), async move {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => {}
                 _ = stopped.wait_for(|s| *s) => {}
@@ -104,6 +109,24 @@ impl UserConnectors {
         if let Some(t) = self.tasks().remove(&account) {
             t.stop.send_replace(true);
         }
+    }
+
+    fn slot(&self, account: u64) -> LiveSlot {
+        let mut live = self.shared.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.entry(account).or_default().clone()
+    }
+
+    /// Sending through `account`, over its connector's client (not a second session); `None`
+    /// when no connector was started for it.
+    pub fn sender(&self, account: u64) -> Option<UserSender> {
+        if !self.tasks().contains_key(&account) {
+            return None;
+        }
+        Some(UserSender {
+            account,
+            store: self.shared.pipeline.store().clone(),
+            slot: self.slot(account),
+        })
     }
 
     /// Follows the other side's typing in every account's chats.

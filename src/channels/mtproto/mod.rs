@@ -13,7 +13,9 @@
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
 //! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
 //!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
-//!   ID, which `updateDeleteMessages` does not name.
+//!   ID, which `updateDeleteMessages` does not name;
+//! - [`send`]: sending, edits, deletes, typing and read marks through the connector's own
+//!   client, for the outbox.
 //!
 //! The MTProto simulator the tests talk to lives apart, in `dev` (the top-level module).
 
@@ -27,6 +29,7 @@ pub mod login;
 pub mod logout;
 pub mod map;
 pub mod message_chat;
+pub mod send;
 pub mod session;
 pub mod state;
 
@@ -36,6 +39,7 @@ pub use connectors::UserConnectors;
 pub use events::CustomerTyping;
 pub use login::{LoginError, LoginSpec, PendingLogin, UserOptions, begin};
 pub use logout::logout;
+pub use send::{SendError, UserSender};
 pub use session::StoredSession;
 pub use state::MtState;
 

@@ -243,6 +243,7 @@ mod tests {
             auth_key: [3u8; 256],
             addr: "127.0.0.1:1".parse().unwrap(),
             difference_page: 10,
+            outbound: Mutex::default(),
         }
     }
 

@@ -46,6 +46,7 @@ pub mod crypto;
 mod frame;
 mod pushes;
 mod rpc;
+mod sending;
 pub mod srp;
 mod tl_build;
 mod world;
@@ -58,6 +59,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+pub use sending::{Outbound, SimPeer};
 pub use world::SimUser;
 use world::{Logged, Step, World};
 pub use world::{SimChat, SimChatKind};
@@ -104,6 +106,9 @@ pub(crate) struct Shared {
     auth_key: [u8; 256],
     addr: SocketAddr,
     difference_page: usize,
+    /// What the account sent, edited, deleted, typed and read (`sending.rs`); locked after
+    /// `world` when both are held.
+    outbound: Mutex<std::collections::VecDeque<sending::Outbound>>,
 }
 
 impl Shared {
@@ -153,6 +158,7 @@ impl MtSimulator {
             auth_key,
             addr,
             difference_page: config.difference_page.max(1),
+            outbound: Mutex::default(),
         });
         // Bounded: a connection that falls this far behind is closed (see `conn.rs`).
         let (pushes, _) = broadcast::channel(1024);

@@ -67,6 +67,9 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
     if let Some((code, message)) = fault {
         return Err(Answer::Err(code, message));
     }
+    if let Some(r) = super::sending::call(shared, id, body) {
+        return r.map(Answer::Ok).map_err(|(code, m)| Answer::Err(code, m));
+    }
     use tl::functions as f;
     match id {
         f::InvokeWithLayer::<Rest>::CONSTRUCTOR_ID => {

@@ -57,6 +57,9 @@ pub struct SendMessage {
     pub message_thread_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_parameters: Option<ReplyParameters>,
+    /// Formatting as `MessageEntity` objects (instead of a `parse_mode`); empty: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<serde_json::Value>,
     /// `MarkdownV2` or `HTML`; `None` sends plain text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_mode: Option<String>,
