@@ -101,6 +101,7 @@ fn start(r: &Rig, account: u64) -> Running {
         status: status_tx,
         retry: Duration::from_millis(100),
         typing: None,
+        watchdog: Duration::from_secs(2),
     };
     let task = tokio::spawn(c.run(async move {
         let _ = stopped.await;
@@ -346,6 +347,31 @@ async fn a_gap_seen_while_live_is_filled_from_the_difference() {
 }
 
 #[tokio::test]
+async fn a_stream_that_stalls_behind_telegram_is_restarted_by_the_watchdog() {
+    // The bug: a push lost while a connection was replaced (the simulator drops a client that
+    // falls behind a burst) is only noticed when a later push shows the gap. With nothing after
+    // it, the account sat "live" and 208 of 1,000 messages never arrived (the five-account RSS
+    // measurement hung). The watchdog asks for Telegram's state after a quiet period.
+    let r = rig().await;
+    let account = login(&r).await;
+    let ann = r.sim.add_user("Ann");
+    let mut run = start(&r, account);
+    run.status
+        .wait_for(|s| matches!(s, UserStatus::Live { .. }))
+        .await
+        .unwrap();
+    r.sim.message_from(&ann, "pushed");
+    wait_for_count(&r.store, 1).await;
+    // Never pushed, and nothing after it.
+    r.sim.message_from_unpushed(&ann, "lost with a connection");
+    let got = wait_for_count(&r.store, 2).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["pushed", "lost with a connection"]);
+    assert!(r.sim.calls().iter().any(|c| c == "updates.getState"));
+    run.stop().await;
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_reopened_and_what_was_missed_caught_up() {
     let r = rig().await;
     let account = login(&r).await;
@@ -396,6 +422,7 @@ async fn logging_out_ends_the_session_on_telegram_and_erases_it_here() {
         status: watch::channel(UserStatus::Starting).0,
         retry: Duration::from_millis(100),
         typing: None,
+        watchdog: Duration::from_secs(2),
     };
     let reason = c.run(std::future::pending()).await;
     assert!(reason.contains("no session"), "{reason}");

@@ -92,7 +92,15 @@ pub struct UserConnector {
     pub retry: Duration,
     /// Where the other side's typing goes (to the live feed, in `serve`); `None`: nowhere.
     pub typing: Option<broadcast::Sender<CustomerTyping>>,
+    /// After this long without an update, Telegram's update state is asked for
+    /// (`updates.getState`); when it is ahead of what was committed, the stream has stalled
+    /// (updates pushed while a connection was being replaced, and nothing since to reveal the
+    /// gap) and the connection starts again, catching up from the committed state.
+    pub watchdog: Duration,
 }
+
+/// The watchdog's period in `serve`.
+pub const WATCHDOG: Duration = Duration::from_secs(60);
 
 impl UserConnector {
     /// Runs until `shutdown` completes, reconnecting after failures; returns why it stopped.
@@ -218,10 +226,22 @@ impl UserConnector {
             pts = committed.pts,
             "user account connected; catching up"
         );
+        let mut quiet = tokio::time::interval_at(tokio::time::Instant::now() + self.watchdog, self.watchdog);
         loop {
-            let Some(first) = rx.recv().await else {
-                return ConnectorError::Telegram("the update stream ended".into());
+            let first = tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => r,
+                    None => return ConnectorError::Telegram("the update stream ended".into()),
+                },
+                _ = quiet.tick() => match stalled(&client, &committed).await {
+                    Ok(false) => continue,
+                    Ok(true) => return ConnectorError::Telegram(
+                        "the update stream stalled: Telegram's state is ahead of what arrived".into(),
+                    ),
+                    Err(e) => return e,
+                },
             };
+            quiet.reset();
             let mut reads = vec![first];
             let mut failed = None;
             loop {
@@ -395,6 +415,26 @@ const QUEUE: usize = 1024;
 const BATCH: usize = 500;
 
 type Item = (tl::enums::Update, State, PeerMap);
+
+/// Whether Telegram's update state (`updates.getState`) is ahead of `committed` although the
+/// stream has been quiet: a push lost with a replaced connection is only noticed when a later
+/// one shows the gap, which may never come. Channels are not covered (each has its own pts,
+/// and a channel's next message shows its gap).
+async fn stalled(client: &Client, committed: &MtState) -> Result<bool, ConnectorError> {
+    let tl::enums::updates::State::State(now) = client
+        .invoke(&tl::functions::updates::GetState {})
+        .await
+        .map_err(|e| ConnectorError::Telegram(e.to_string()))?;
+    let behind = now.pts > committed.pts || now.qts > committed.qts;
+    if behind {
+        tracing::warn!(
+            pts = committed.pts,
+            telegram_pts = now.pts,
+            "user account's update stream is behind Telegram; reconnecting to catch up"
+        );
+    }
+    Ok(behind)
+}
 
 /// What the stream's reader passes to the committer.
 enum Read {

@@ -94,6 +94,7 @@ impl UserConnectors {
             status: status_tx,
             retry: self.shared.retry,
             typing: Some(self.shared.typing.clone()),
+            watchdog: super::connector::WATCHDOG,
         };
         let handle = tokio::spawn(connector.run_sharing(self.slot(account), async move {
             tokio::select! {
