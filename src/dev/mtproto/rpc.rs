@@ -2,8 +2,8 @@
 //! (`deserializable-functions`): the connection wrappers (`invokeWithLayer`, `initConnection`,
 //! `invokeWithoutUpdates`), `help.getConfig`, login (`auth.sendCode`, `auth.signIn`, and for a
 //! 2FA account `account.getPassword` and `auth.checkPassword`; `auth.logOut`), the
-//! update sequence (`updates.getState`, `updates.getDifference`) and `messages.sendMessage` to a
-//! user. Anything else is answered `400 INPUT_METHOD_INVALID`, so a connector that calls more
+//! update sequence (`updates.getState`, `updates.getDifference`, `updates.getChannelDifference`),
+//! and what [`super::sending`] answers (sending, edits, deletes, typing, reads). Anything else is answered `400 INPUT_METHOD_INVALID`, so a connector that calls more
 //! than the simulator knows fails loudly instead of getting a made-up answer. A fault scheduled
 //! for a method ([`super::MtSimulator::fail_next`]) answers its next call instead.
 
@@ -102,7 +102,6 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => difference(shared, decode(body)?),
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => channel_difference(shared, decode(body)?),
-        f::messages::SendMessage::CONSTRUCTOR_ID => send_message(shared, decode(body)?),
         _ => Err(err(400, "INPUT_METHOD_INVALID")),
     }
 }
@@ -355,35 +354,3 @@ fn channel_difference(
     )))
 }
 
-/// `messages.sendMessage` to a user: logged as an outgoing message at the next pts and answered
-/// with `updateShortSentMessage`, as Telegram answers it.
-fn send_message(shared: &Shared, req: tl::functions::messages::SendMessage) -> Result<Answer, Answer> {
-    let mut w = authorized(shared)?;
-    let to = match &req.peer {
-        tl::enums::InputPeer::User(u) => u.user_id,
-        tl::enums::InputPeer::PeerSelf => w.me.id,
-        _ => return Err(err(400, "PEER_ID_INVALID")),
-    };
-    if to != w.me.id && !w.users.contains_key(&to) {
-        return Err(err(400, "PEER_ID_INVALID"));
-    }
-    if req.message.is_empty() {
-        return Err(err(400, "MESSAGE_EMPTY"));
-    }
-    if req.message.chars().count() > 4096 {
-        return Err(err(400, "MESSAGE_TOO_LONG"));
-    }
-    let e = w.append_private(to, true, &req.message);
-    Ok(ok(&tl::enums::Updates::UpdateShortSentMessage(
-        tl::types::UpdateShortSentMessage {
-            out: true,
-            id: e.message_id,
-            pts: e.pts,
-            pts_count: 1,
-            date: e.date,
-            media: None,
-            entities: None,
-            ttl_period: None,
-        },
-    )))
-}
