@@ -100,6 +100,8 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
         f::updates::GetDifference::CONSTRUCTOR_ID => difference(shared, decode(body)?),
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => channel_difference(shared, decode(body)?),
         f::messages::SendMessage::CONSTRUCTOR_ID => send_message(shared, decode(body)?),
+        f::messages::GetDialogs::CONSTRUCTOR_ID => Ok(super::history::dialogs(shared, decode(body)?)),
+        f::messages::GetHistory::CONSTRUCTOR_ID => Ok(super::history::history(shared, decode(body)?)),
         _ => Err(err(400, "INPUT_METHOD_INVALID")),
     }
 }

@@ -120,6 +120,8 @@ pub(super) struct World {
     pub calls: VecDeque<String>,
     /// Errors to answer the next calls of a method with: `(method, code, error name)`.
     pub faults: Vec<(String, i32, String)>,
+    /// Seeded old messages and the `getHistory` calls answered (`history.rs`).
+    pub(super) history: super::history::History,
 }
 
 impl World {
@@ -148,6 +150,7 @@ impl World {
             log: VecDeque::new(),
             calls: VecDeque::new(),
             faults: Vec::new(),
+            history: Default::default(),
         }
     }
 
