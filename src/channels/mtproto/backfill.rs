@@ -40,11 +40,12 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::login::UserOptions;
 use super::map;
 use super::message_chat::{self, Row};
 use crate::ingest::{Batch, Change, Pipeline};
 use crate::store::codec::{Rec, Record, Stored};
-use crate::store::{Reader, StoreError, WriteCtx};
+use crate::store::{Reader, Store, StoreError, WriteCtx};
 
 /// `(account, chat ID) -> Cursor` (the model's chat ID: a user's ID, `-id` of a basic group,
 /// `-100…id` of a supergroup or channel).
@@ -208,6 +209,30 @@ pub fn forget(ctx: &mut WriteCtx<'_>, account: u64) -> Result<(), StoreError> {
         .retain_in((account, i64::MIN)..=(account, i64::MAX), |_, _| false)?;
     ctx.txn().open_table(ACCOUNT_BACKFILL)?.remove(account)?;
     Ok(())
+}
+
+/// Changes a user account's backfill settings (they apply from its next connection); false
+/// when there is no such user account.
+pub async fn set_options(store: &Store, id: u64, options: BackfillOptions) -> Result<bool, StoreError> {
+    store
+        .write(1, move |ctx| {
+            let mut rec = match ctx.account(id) {
+                Ok(rec) => rec.clone(),
+                Err(StoreError::UnknownAccount(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if rec.channel != super::CHANNEL {
+                return Ok(false);
+            }
+            let Ok(mut user) = serde_json::from_str::<UserOptions>(&rec.options) else {
+                return Ok(false);
+            };
+            user.backfill = options;
+            rec.options = serde_json::to_string(&user).expect("options serialise");
+            ctx.put_account(rec)?;
+            Ok(true)
+        })
+        .await
 }
 
 fn put_progress(ctx: &mut WriteCtx<'_>, account: u64, p: &Progress) -> Result<(), StoreError> {
@@ -647,7 +672,8 @@ struct Pacer {
     next: Instant,
 }
 
-fn unix_now() -> i64 {
+/// The clock, in Unix seconds.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
