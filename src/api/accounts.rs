@@ -249,7 +249,10 @@ fn backfill_change(
         return Err(ApiError::invalid("bad_backfill", "backfill_days is 1 to 3650"));
     }
     if req.backfill_pace_ms.is_some_and(|p| p > 60_000) {
-        return Err(ApiError::invalid("bad_backfill", "backfill_pace_ms is 0 to 60000"));
+        return Err(ApiError::invalid(
+            "bad_backfill",
+            "backfill_pace_ms is 0 to 60000",
+        ));
     }
     let days = || match now.limit {
         BackfillLimit::Days { days } => days,
@@ -312,7 +315,7 @@ pub async fn update(
             .await?
             .ok_or(ApiError::NotFound)?;
         if let Some(b) = new_backfill.filter(|b| *b != current) {
-            if !backfill::set_options(&s.store, id, b).await? {
+            if !mtproto::accounts::set_backfill(&s.store, id, b).await? {
                 return Err(ApiError::NotFound);
             }
             // The backfill reads its settings when the connection starts.

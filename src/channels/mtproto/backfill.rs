@@ -26,8 +26,9 @@
 //! the cursors; a dialog Telegram refuses (left, banned: a 400 or 403) is marked done.
 //!
 //! Message mapping is the live path's ([`super::map`]): each fetched message is mapped as the
-//! `updateNewMessage` (or `updateNewChannelMessage`) it would have been. Logs carry counts and
-//! the account, never text.
+//! `updateNewMessage` (or `updateNewChannelMessage`) it would have been; what that does not
+//! store yet (media, service messages) is skipped, not counted as rejected a second time. Logs
+//! carry counts and the account, never text.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -40,12 +41,11 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::login::UserOptions;
 use super::map;
 use super::message_chat::{self, Row};
 use crate::ingest::{Batch, Change, Pipeline};
 use crate::store::codec::{Rec, Record, Stored};
-use crate::store::{Reader, Store, StoreError, WriteCtx};
+use crate::store::{Reader, StoreError, WriteCtx};
 
 /// `(account, chat ID) -> Cursor` (the model's chat ID: a user's ID, `-id` of a basic group,
 /// `-100…id` of a supergroup or channel).
@@ -53,7 +53,8 @@ pub const ACCOUNT_DIALOG_BACKFILL: TableDefinition<(u64, i64), Rec<Cursor>> =
     TableDefinition::new("mtproto_account_dialog_backfill");
 
 /// `account -> Progress`.
-pub const ACCOUNT_BACKFILL: TableDefinition<u64, Rec<Progress>> = TableDefinition::new("mtproto_account_backfill");
+pub const ACCOUNT_BACKFILL: TableDefinition<u64, Rec<Progress>> =
+    TableDefinition::new("mtproto_account_backfill");
 
 /// How far back history is fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,8 @@ impl Default for BackfillLimit {
     }
 }
 
-/// The account's backfill settings, kept in its options (`UserOptions`).
+/// The account's backfill settings, kept in its options (`UserOptions`; changed with
+/// `accounts::set_backfill`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillOptions {
     #[serde(default)]
@@ -211,30 +213,6 @@ pub fn forget(ctx: &mut WriteCtx<'_>, account: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Changes a user account's backfill settings (they apply from its next connection); false
-/// when there is no such user account.
-pub async fn set_options(store: &Store, id: u64, options: BackfillOptions) -> Result<bool, StoreError> {
-    store
-        .write(1, move |ctx| {
-            let mut rec = match ctx.account(id) {
-                Ok(rec) => rec.clone(),
-                Err(StoreError::UnknownAccount(_)) => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            if rec.channel != super::CHANNEL {
-                return Ok(false);
-            }
-            let Ok(mut user) = serde_json::from_str::<UserOptions>(&rec.options) else {
-                return Ok(false);
-            };
-            user.backfill = options;
-            rec.options = serde_json::to_string(&user).expect("options serialise");
-            ctx.put_account(rec)?;
-            Ok(true)
-        })
-        .await
-}
-
 fn put_progress(ctx: &mut WriteCtx<'_>, account: u64, p: &Progress) -> Result<(), StoreError> {
     ctx.txn()
         .open_table(ACCOUNT_BACKFILL)?
@@ -244,8 +222,7 @@ fn put_progress(ctx: &mut WriteCtx<'_>, account: u64, p: &Progress) -> Result<()
 
 fn get_progress(ctx: &mut WriteCtx<'_>, account: u64) -> Result<Option<Progress>, StoreError> {
     let t = ctx.txn().open_table(ACCOUNT_BACKFILL)?;
-    let got = t.get(account)?.map(|v| v.value().get()).transpose();
-    got
+    t.get(account)?.map(|v| v.value().get()).transpose()
 }
 
 /// One dialog to backfill.
@@ -313,15 +290,24 @@ impl Backfill {
         let store = self.pipeline.store().clone();
         let now = unix_now();
         let Some(cutoff) = self.options.limit.cutoff(now) else {
-            let messages = store.read(move |r| progress(r, account)).await?.map_or(0, |p| p.messages);
-            self.set_state(BackfillState::Off, None, Some((0, 0)), messages).await?;
+            let messages = store
+                .read(move |r| progress(r, account))
+                .await?
+                .map_or(0, |p| p.messages);
+            self.set_state(BackfillState::Off, None, Some((0, 0)), messages)
+                .await?;
             return Ok(());
         };
         let mut cursors = store.read(move |r| cursors(r, account)).await?;
         let previous = store.read(move |r| progress(r, account)).await?;
         let messages = previous.map_or(0, |p| p.messages);
-        self.set_state(BackfillState::Listing, None, previous.map(|p| (p.dialogs_done, p.dialogs_total)), messages)
-            .await?;
+        self.set_state(
+            BackfillState::Listing,
+            None,
+            previous.map(|p| (p.dialogs_done, p.dialogs_total)),
+            messages,
+        )
+        .await?;
         let dialogs = self.list(pacer).await?;
         let total = dialogs.len() as u32;
         let mut pending: Vec<Dialog> = dialogs
@@ -329,7 +315,12 @@ impl Backfill {
             .filter(|d| d.top_date >= cutoff && !cursors.get(&d.chat).is_some_and(|c| c.done(cutoff)))
             .collect();
         let done = total - pending.len() as u32;
-        tracing::info!(account, dialogs = total, to_fetch = pending.len(), "history backfill started");
+        tracing::info!(
+            account,
+            dialogs = total,
+            to_fetch = pending.len(),
+            "history backfill started"
+        );
         self.set_state(BackfillState::Running, None, Some((done, total)), messages)
             .await?;
         while !pending.is_empty() {
@@ -395,7 +386,11 @@ impl Backfill {
             match r {
                 Err(InvocationError::Rpc(e)) if e.code == 420 => {
                     let secs = e.value.unwrap_or(1).max(1);
-                    tracing::warn!(account = self.account, seconds = secs, "history backfill paused: FLOOD_WAIT");
+                    tracing::warn!(
+                        account = self.account,
+                        seconds = secs,
+                        "history backfill paused: FLOOD_WAIT"
+                    );
                     self.set_state(BackfillState::Paused, Some(unix_now() + i64::from(secs)), None, 0)
                         .await?;
                     tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
@@ -441,6 +436,7 @@ impl Backfill {
                 })
                 .collect();
             let mut last = None;
+            let known = out.len();
             for d in dialogs {
                 let tl::enums::Dialog::Dialog(d) = d else {
                     continue;
@@ -501,9 +497,12 @@ impl Backfill {
                     out.push(dialog);
                 }
             }
+            // A page that adds no dialog ends the listing too, whatever `count` says.
             let finished = match count {
                 None => true,
-                Some(count) => got == 0 || out.len() >= usize::try_from(count).unwrap_or(0),
+                Some(count) => {
+                    got == 0 || out.len() == known || out.len() >= usize::try_from(count).unwrap_or(0)
+                }
             };
             match last {
                 Some((id, date, peer)) if !finished => {
@@ -550,7 +549,8 @@ impl Backfill {
                     complete: true,
                     ..cursor
                 };
-                self.commit(d, Vec::new(), Vec::new(), next, cursor, cutoff).await?;
+                self.commit(d, Vec::new(), Vec::new(), next, cursor, cutoff)
+                    .await?;
                 return Ok(next);
             }
             Err(e) => return Err(e),
@@ -598,6 +598,11 @@ impl Backfill {
                 })
             };
             for c in map::map_update(account, &update, &peers, self.me) {
+                // What live does not store yet (media, service messages) is counted there as
+                // rejected; history does not count it again.
+                if matches!(c, Change::Rejected { .. }) {
+                    continue;
+                }
                 if let Change::New(m) = &c
                     && m.chat.kind.ids_per_account()
                     && let Ok(message_id) = i32::try_from(m.message_id)

@@ -42,7 +42,12 @@ impl Peers for HashMap<PeerId, Peer> {
 }
 
 /// The changes of an update that carries a message (none for any other update).
-pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &impl Peers, me: i64) -> Vec<Change> {
+pub fn map_update(
+    account: AccountId,
+    update: &tl::enums::Update,
+    peers: &impl Peers,
+    me: i64,
+) -> Vec<Change> {
     use tl::enums::Update as U;
     let (message, edit, name) = match update {
         U::NewMessage(u) => (&u.message, false, "updateNewMessage"),

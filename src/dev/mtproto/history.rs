@@ -10,32 +10,13 @@
 //! ([`MtSimulator::history_calls`]) with its time, so a test can see pacing, FLOOD_WAIT and where
 //! a resumed backfill started.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use grammers_tl_types as tl;
 
-use super::rpc::Answer;
-use super::world::{Logged, SimChat, Step, World};
+use super::world::{HistoryCall, Logged, SimChat, Step, World};
 use super::{MtSimulator, Shared, SimUser, tl_build};
-
-/// Seeded history and the record of `getHistory` calls.
-#[derive(Debug, Default)]
-pub(super) struct History {
-    seeded: Vec<Logged>,
-    calls: VecDeque<HistoryCall>,
-}
-
-/// One answered `messages.getHistory`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryCall {
-    /// The dialog: the other person's user ID, or the group's or channel's bare ID.
-    pub dialog: i64,
-    pub offset_id: i32,
-    /// Messages in the answer.
-    pub returned: usize,
-    pub at: Instant,
-}
 
 const CALLS_CAP: usize = 10_000;
 /// Most dialogs or messages in one answer, as Telegram's.
@@ -53,7 +34,11 @@ impl World {
         // Private chats and basic groups share one numbering; each channel has its own.
         let mut common: BTreeMap<i32, Logged> = BTreeMap::new();
         let mut channels: BTreeMap<(i64, i32), Logged> = BTreeMap::new();
-        let is_channel = |e: &Logged| e.chat.and_then(|c| self.chats.get(&c)).is_some_and(SimChat::is_channel);
+        let is_channel = |e: &Logged| {
+            e.chat
+                .and_then(|c| self.chats.get(&c))
+                .is_some_and(SimChat::is_channel)
+        };
         for e in self.history.seeded.iter() {
             if is_channel(e) {
                 channels.insert((dialog_of(e), e.message_id), e.clone());
@@ -128,14 +113,14 @@ impl World {
 pub(super) fn dialogs(shared: &Shared, req: tl::functions::messages::GetDialogs) -> Answer {
     let w = shared.lock();
     if !w.authorized {
-        return Answer::Err(401, "AUTH_KEY_UNREGISTERED".into());
+        return Err((401, "AUTH_KEY_UNREGISTERED".into()));
     }
     let all = w.dialogs_now();
     let mut tops: Vec<(i64, Logged)> = all
         .into_iter()
         .filter_map(|(d, v)| v.last().cloned().map(|top| (d, top)))
         .collect();
-    tops.sort_by(|a, b| (b.1.date, b.1.message_id, b.0).cmp(&(a.1.date, a.1.message_id, a.0)));
+    tops.sort_by_key(|(d, top)| std::cmp::Reverse((top.date, top.message_id, *d)));
     let after = match &req.offset_peer {
         tl::enums::InputPeer::User(u) => Some(u.user_id),
         tl::enums::InputPeer::Chat(c) => Some(c.chat_id),
@@ -215,8 +200,11 @@ pub(super) fn dialogs(shared: &Shared, req: tl::functions::messages::GetDialogs)
             users,
         })
     };
-    Answer::Ok(tl::Serializable::to_bytes(&answer))
+    Ok(tl::Serializable::to_bytes(&answer))
 }
+
+/// The bytes of an answer, or an RPC error (code, name).
+pub(super) type Answer = Result<Vec<u8>, (i32, String)>;
 
 fn u_id(u: &tl::enums::User) -> i64 {
     match u {
@@ -230,19 +218,23 @@ fn u_id(u: &tl::enums::User) -> i64 {
 pub(super) fn history(shared: &Shared, req: tl::functions::messages::GetHistory) -> Answer {
     let mut w = shared.lock();
     if !w.authorized {
-        return Answer::Err(401, "AUTH_KEY_UNREGISTERED".into());
+        return Err((401, "AUTH_KEY_UNREGISTERED".into()));
     }
     let dialog = match &req.peer {
-        tl::enums::InputPeer::User(u) if w.users.get(&u.user_id).map(|x| x.access_hash) == Some(u.access_hash) => {
+        tl::enums::InputPeer::User(u)
+            if w.users.get(&u.user_id).map(|x| x.access_hash) == Some(u.access_hash) =>
+        {
             u.user_id
         }
-        tl::enums::InputPeer::Chat(c) if w.chats.get(&c.chat_id).is_some_and(|x| !x.is_channel()) => c.chat_id,
+        tl::enums::InputPeer::Chat(c) if w.chats.get(&c.chat_id).is_some_and(|x| !x.is_channel()) => {
+            c.chat_id
+        }
         tl::enums::InputPeer::Channel(c)
             if w.chats.get(&c.channel_id).map(|x| x.access_hash) == Some(c.access_hash) =>
         {
             c.channel_id
         }
-        _ => return Answer::Err(400, "PEER_ID_INVALID".into()),
+        _ => return Err((400, "PEER_ID_INVALID".into())),
     };
     let all = w.dialogs_now().remove(&dialog).unwrap_or_default();
     let count = all.len();
@@ -263,7 +255,10 @@ pub(super) fn history(shared: &Shared, req: tl::functions::messages::GetHistory)
     });
     let me = w.me.id;
     let chat = w.chats.get(&dialog).cloned();
-    let messages = page.iter().map(|e| tl_build::message(e, me, chat.as_ref())).collect();
+    let messages = page
+        .iter()
+        .map(|e| tl_build::message(e, me, chat.as_ref()))
+        .collect();
     let (mut users, chats) = tl_build::peers_of(&w, &page);
     if chat.is_none()
         && !users.iter().any(|u| u_id(u) == dialog)
@@ -272,16 +267,18 @@ pub(super) fn history(shared: &Shared, req: tl::functions::messages::GetHistory)
         users.push(tl_build::user(u, false));
     }
     let answer = match &chat {
-        Some(c) if c.is_channel() => tl::enums::messages::Messages::ChannelMessages(tl::types::messages::ChannelMessages {
-            inexact: false,
-            pts: c.pts,
-            count: count as i32,
-            offset_id_offset: None,
-            messages,
-            topics: Vec::new(),
-            chats,
-            users,
-        }),
+        Some(c) if c.is_channel() => {
+            tl::enums::messages::Messages::ChannelMessages(tl::types::messages::ChannelMessages {
+                inexact: false,
+                pts: c.pts,
+                count: count as i32,
+                offset_id_offset: None,
+                messages,
+                topics: Vec::new(),
+                chats,
+                users,
+            })
+        }
         _ => tl::enums::messages::Messages::Slice(tl::types::messages::MessagesSlice {
             inexact: false,
             count: count as i32,
@@ -294,7 +291,7 @@ pub(super) fn history(shared: &Shared, req: tl::functions::messages::GetHistory)
             users,
         }),
     };
-    Answer::Ok(tl::Serializable::to_bytes(&answer))
+    Ok(tl::Serializable::to_bytes(&answer))
 }
 
 impl MtSimulator {

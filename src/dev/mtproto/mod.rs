@@ -62,8 +62,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-pub use history::HistoryCall;
-pub use world::SimUser;
+pub use world::{HistoryCall, SimUser};
 use world::{Logged, Step, World};
 pub use world::{SimChat, SimChatKind};
 
