@@ -136,7 +136,7 @@ async function accounts(body, inbox) {
     return h('tr', { 'data-account': a.id },
       h('td', { 'data-label': 'Account' }, name, h('div', { class: 'muted' }, user ? 'user account' : a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · `, h('span', { 'data-mode': a.mode }, a.mode))),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null,
-        b ? h('div', { class: 'muted', 'data-backfill': b.state }, backfillText(b), h('div', null, history, ' ', days, ' days')) : null),
+        b ? h('div', { class: 'muted', 'data-backfill': b.state }, h('span', { class: 'backfill' }, backfillText(b)), h('div', null, history, ' ', days, ' days')) : null),
       h('td', { 'data-label': 'Rented' }, rented), h('td', { 'data-label': 'Daily limit' }, limit), h('td', { 'data-label': 'Unread' }, String(a.unread)),
       h('td', { class: 'actions' }, save, ' ', receive, ' ', remove, ' ', release));
   });
@@ -167,6 +167,25 @@ async function accounts(body, inbox) {
     h('thead', null, h('tr', null, ['Account', 'Status', 'Rented', 'Daily limit', 'Unread', ''].map((t) => h('th', null, t)))),
     h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No accounts yet.')))), add,
   userLoginForm(() => { inbox.loadAccounts(); renderSettings(body.parentElement, 'accounts', inbox); }));
+  followBackfill(body, list);
+}
+
+// While a history backfill runs, its line follows it (every 3 s, as long as the list is shown).
+function followBackfill(body, list) {
+  const moving = (l) => l.some((a) => a.backfill && !['done', 'off'].includes(a.backfill.state));
+  if (!moving(list)) return;
+  setTimeout(async () => {
+    if (!body.isConnected || !body.querySelector('[data-backfill]')) return;
+    let now;
+    try { now = await get('/api/v1/accounts'); } catch { now = list; }
+    for (const a of now) {
+      const line = a.backfill && body.querySelector(`tr[data-account="${a.id}"] [data-backfill]`);
+      if (!line) continue;
+      line.dataset.backfill = a.backfill.state;
+      line.querySelector('.backfill').textContent = backfillText(a.backfill);
+    }
+    followBackfill(body, now);
+  }, 3000);
 }
 
 async function users(body, inbox) {
