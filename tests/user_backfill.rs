@@ -8,7 +8,8 @@
 //!   account's day limit and no further (older pages are never asked for);
 //! - "everything" stores every message once, although some also arrive through the catch-up
 //!   and a live push during the backfill, which is stored promptly, before the backfill ends;
-//! - a backfill stopped half-way continues from its cursor after a restart, not from the newest;
+//! - a backfill stopped half-way continues from its cursor after a restart, not from the newest,
+//!   and one done for 30 days continues below it when the limit becomes "everything";
 //! - `FLOOD_WAIT` is honoured (progress `paused`, no call before the wait is over);
 //! - the setting and the progress are in the accounts API.
 //!
@@ -362,6 +363,45 @@ async fn a_stopped_backfill_resumes_from_its_cursor() {
     );
     assert_eq!(stored(&r.store).await.len(), 500);
     assert!(p.messages >= 500, "{p:?}");
+}
+
+// Regression: the cursor moved to the oldest message of the page that passed the limit, not
+// to the oldest one kept, so a longer limit later skipped the rest of that page (70 messages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_limit_continues_below_what_the_shorter_one_fetched() {
+    let r = rig().await;
+    let ann = r.sim.add_user("Ann");
+    // 250 messages, one a day: 30 days take the newest 30 (one page, which passes the limit).
+    let items = seed(&r.sim, None, &ann, "ann", 250, HOUR, 86_400);
+    let account = login(&r, options(BackfillLimit::Days { days: 30 }, 0)).await;
+    let run = start(&r, account);
+    let p = wait_done(&r.store, account).await;
+    run.stop().await;
+    assert_eq!(p.messages, 30);
+    let first = r.sim.history_calls();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    assert!(
+        mtproto::accounts::set_backfill(&r.store, account, options(BackfillLimit::All, 0))
+            .await
+            .unwrap()
+    );
+    let run = start(&r, account);
+    poll::until_ok(WAIT, || async {
+        match progress(&r.store, account).await {
+            Some(p) if p.state == BackfillState::Done && p.messages >= 250 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    run.stop().await;
+    let calls = r.sim.history_calls();
+    let more = &calls[first.len()..];
+    assert!(
+        more.iter().all(|c| c.offset_id > 0),
+        "nothing asked from the newest again: {more:?}"
+    );
+    assert_eq!(stored(&r.store).await.len(), items.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

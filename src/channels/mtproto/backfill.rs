@@ -573,12 +573,14 @@ impl Backfill {
                 tl::enums::Message::Service(m) => (m.id, m.date),
                 tl::enums::Message::Empty(m) => (m.id, 0),
             };
-            if next.oldest_id == 0 || id < next.oldest_id {
-                next.oldest_id = id;
-            }
             if i64::from(date) < cutoff {
+                // Not fetched: a longer limit later continues from the last kept message, so
+                // the cursor does not move past this one.
                 reached = true;
                 continue;
+            }
+            if next.oldest_id == 0 || id < next.oldest_id {
+                next.oldest_id = id;
             }
             if matches!(message, tl::enums::Message::Empty(_)) {
                 continue;
