@@ -17,6 +17,7 @@ use super::ApiError;
 use super::admin::Admin;
 use super::extract::{Json, Path, Query};
 use crate::auth::{Caller, Grants};
+use crate::channels::mtproto::backfill::{self, BackfillLimit, BackfillState};
 use crate::channels::mtproto::{self, UserOptions};
 use crate::channels::telegram::bots::{self, AccountChanges, AddBot, Mode};
 use crate::channels::telegram::client::Token;
@@ -46,6 +47,54 @@ pub struct AccountDto {
     status: &'static str,
     /// Why it is backing off or stopped (never message content, never the token).
     status_detail: Option<String>,
+    /// A user account's history backfill: its setting and progress (`null` for bots).
+    backfill: Option<BackfillDto>,
+}
+
+/// A user account's history backfill, as Settings shows it.
+#[derive(Serialize)]
+pub struct BackfillDto {
+    /// `none`, `days` or `all`.
+    limit: &'static str,
+    /// With `days`: how many.
+    days: Option<u32>,
+    pace_ms: u32,
+    /// `pending` (not started yet), `listing`, `running`, `paused` (FLOOD_WAIT), `done` or `off`.
+    state: &'static str,
+    dialogs_done: u32,
+    dialogs_total: u32,
+    messages: u64,
+    /// While paused: when Telegram's FLOOD_WAIT ends (Unix seconds).
+    flood_wait_until: Option<i64>,
+}
+
+fn backfill_dto(options: &backfill::BackfillOptions, p: Option<backfill::Progress>) -> BackfillDto {
+    let (limit, days) = match options.limit {
+        BackfillLimit::None => ("none", None),
+        BackfillLimit::Days { days } => ("days", Some(days)),
+        BackfillLimit::All => ("all", None),
+    };
+    let now = backfill::unix_now();
+    let flood = p.and_then(|p| p.flood_until).filter(|&t| t > now);
+    let state = match p.map(|p| p.state) {
+        None => "pending",
+        Some(BackfillState::Listing) => "listing",
+        Some(BackfillState::Running) => "running",
+        Some(BackfillState::Paused) if flood.is_some() => "paused",
+        Some(BackfillState::Paused) => "running",
+        Some(BackfillState::Done) => "done",
+        Some(BackfillState::Off) => "off",
+    };
+    BackfillDto {
+        limit,
+        days,
+        pace_ms: options.pace_ms,
+        state,
+        dialogs_done: p.map_or(0, |p| p.dialogs_done),
+        dialogs_total: p.map_or(0, |p| p.dialogs_total),
+        messages: p.map_or(0, |p| p.messages),
+        flood_wait_until: flood,
+    }
 }
 
 pub async fn list(State(s): State<Service>, caller: Caller) -> Result<Json<Vec<AccountDto>>, ApiError> {
@@ -85,6 +134,14 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
             continue;
         }
         let bot = (!is_user).then(|| bots::summary(&a).ok()).flatten();
+        let backfill = match &user {
+            Some(u) => {
+                let id = a.id;
+                let p = s.store.read(move |r| backfill::progress(r, id)).await?;
+                Some(backfill_dto(&u.backfill, p))
+            }
+            None => None,
+        };
         let (status, status_detail) = if is_user {
             user_status_parts(s.users.status(a.id).as_ref())
         } else {
@@ -94,7 +151,7 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
             id: a.id,
             channel: a.channel,
             kind: if is_user { "user" } else { "bot" },
-            user_id: user.map(|u| u.user_id),
+            user_id: user.as_ref().map(|u| u.user_id),
             name: a.name,
             rented: a.rented,
             daily_limit: a.daily_limit,
@@ -110,6 +167,7 @@ async fn dtos(s: &Service, grants: Grants, user: Option<u64>) -> Result<Vec<Acco
             webhook_url: bot.and_then(|b| b.webhook_url),
             status,
             status_detail,
+            backfill,
         });
     }
     Ok(out)
@@ -171,6 +229,53 @@ pub struct AccountPatch {
     /// Upload this box's (self-signed) certificate to Telegram with the webhook.
     #[serde(default)]
     webhook_self_signed: bool,
+    /// A user account's history backfill: `none`, `days` (with `backfill_days`) or `all`.
+    backfill: Option<String>,
+    /// Days of history (1 to 3650); alone it means `backfill: days`.
+    backfill_days: Option<u32>,
+    /// Milliseconds between two backfill calls (0 to 60000).
+    backfill_pace_ms: Option<u32>,
+}
+
+/// The backfill settings `req` asks for, from `now`; `None` when it changes none.
+fn backfill_change(
+    req: &AccountPatch,
+    now: backfill::BackfillOptions,
+) -> Result<Option<backfill::BackfillOptions>, ApiError> {
+    if req.backfill.is_none() && req.backfill_days.is_none() && req.backfill_pace_ms.is_none() {
+        return Ok(None);
+    }
+    if req.backfill_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        return Err(ApiError::invalid("bad_backfill", "backfill_days is 1 to 3650"));
+    }
+    if req.backfill_pace_ms.is_some_and(|p| p > 60_000) {
+        return Err(ApiError::invalid(
+            "bad_backfill",
+            "backfill_pace_ms is 0 to 60000",
+        ));
+    }
+    let days = || match now.limit {
+        BackfillLimit::Days { days } => days,
+        _ => 30,
+    };
+    let limit = match (req.backfill.as_deref(), req.backfill_days) {
+        (None, None) => now.limit,
+        (Some("none"), None) => BackfillLimit::None,
+        (Some("all"), None) => BackfillLimit::All,
+        (Some("days") | None, d) => BackfillLimit::Days {
+            days: d.unwrap_or_else(days),
+        },
+        _ => {
+            return Err(ApiError::invalid(
+                "bad_backfill",
+                "backfill is `none`, `days` (with backfill_days) or `all`",
+            ));
+        }
+    };
+    Ok(Some(backfill::BackfillOptions {
+        limit,
+        pace_ms: req.backfill_pace_ms.unwrap_or(now.pace_ms),
+    }))
 }
 
 /// Tells "absent" (outer `None`) from `null` (inner `None`).
@@ -191,11 +296,8 @@ pub async fn update(
     {
         return Err(ApiError::invalid("bad_name", "a name is 1 to 200 bytes"));
     }
-    let is_user = s
-        .store
-        .read(move |r| r.account(id))
-        .await?
-        .is_some_and(|a| a.channel == mtproto::CHANNEL);
+    let record = s.store.read(move |r| r.account(id)).await?;
+    let is_user = record.as_ref().is_some_and(|a| a.channel == mtproto::CHANNEL);
     if is_user {
         // A user account has no receiving mode to switch.
         if req.mode.is_some() || req.webhook_base.is_some() {
@@ -204,10 +306,28 @@ pub async fn update(
                 "a user account has no mode: it always receives over MTProto",
             ));
         }
+        let current = record
+            .and_then(|a| serde_json::from_str::<UserOptions>(&a.options).ok())
+            .map(|o| o.backfill)
+            .unwrap_or_default();
+        let new_backfill = backfill_change(&req, current)?;
         mtproto::accounts::update(&s.store, id, req.name, req.rented, req.daily_limit)
             .await?
             .ok_or(ApiError::NotFound)?;
+        if let Some(b) = new_backfill.filter(|b| *b != current) {
+            if !mtproto::accounts::set_backfill(&s.store, id, b).await? {
+                return Err(ApiError::NotFound);
+            }
+            // The backfill reads its settings when the connection starts.
+            s.start_user(id);
+        }
         return Ok(Json(one(&s, id).await?));
+    }
+    if req.backfill.is_some() || req.backfill_days.is_some() || req.backfill_pace_ms.is_some() {
+        return Err(ApiError::invalid(
+            "bad_backfill",
+            "a bot has no history to backfill: Telegram gives bots none",
+        ));
     }
     let changes = AccountChanges {
         name: req.name,

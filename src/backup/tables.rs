@@ -14,7 +14,7 @@ use crate::attachments::tables as att;
 use crate::auth::tables as auth;
 use crate::canned::tables as canned;
 use crate::channels::mtproto::state as mtproto;
-use crate::channels::mtproto::{channel_access, message_chat};
+use crate::channels::mtproto::{backfill, channel_access, message_chat};
 use crate::outbox::tables as outbox;
 use crate::search::tables as search;
 use crate::store::codec::{Rec, Record};
@@ -141,6 +141,8 @@ pub static ALL: &[&dyn CopyTable] = &[
     &message_chat::ACCOUNT_MESSAGE_CHAT,
     &channel_access::ACCOUNT_CHANNEL_ACCESS,
     &channel_access::ACCOUNT_USER_ACCESS,
+    &backfill::ACCOUNT_DIALOG_BACKFILL,
+    &backfill::ACCOUNT_BACKFILL,
     &outbox::ITEM_RECORD,
     &outbox::ACCOUNTKEY_ITEM,
     &outbox::ACCOUNT_PENDING,

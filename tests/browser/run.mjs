@@ -1679,6 +1679,12 @@ async function main() {
     // The sidebar follows its status live.
     await page.locator('.acct', { hasText: 'Own account' }).waitFor();
     if (await row.getByRole('button', { name: /Switch to/ }).count()) throw new Error('a user account offers a webhook switch');
+    // Its history backfill (30 days by default) shows its progress and ends (Ann's welcome may
+    // come before or after the dialogs are listed).
+    await until(() => row.locator('[data-backfill]').textContent().then((t) => {
+      if (/History \(30 days\): (\d) of \1 chats, \d+ messages; done/.test(t)) return true;
+      throw new Error(t);
+    }), 'the history backfill done');
     await page.locator('form[data-step=phone]').waitFor();
     await shot(page, '16-settings-user-account');
     // Ann writes to the account once it is signed in: it arrives without a restart.

@@ -82,15 +82,29 @@ async function tokens(body, inbox) {
 
 const labelled = (text, input) => h('label', null, text, input);
 
+// A user account's history backfill, as one line: how far, how much, and what it is doing.
+function backfillText(b) {
+  if (b.limit === 'none') return 'History: not fetched';
+  const state = b.state === 'paused'
+    ? `paused: Telegram asks to wait until ${new Date(b.flood_wait_until * 1000).toLocaleTimeString()}`
+    : { pending: 'waiting to start', listing: 'listing chats', running: 'fetching', done: 'done', off: 'off' }[b.state] ?? b.state;
+  return `History (${b.limit === 'all' ? 'all' : `${b.days} days`}): ${b.dialogs_done} of ${b.dialogs_total} chats, ${b.messages} messages; ${state}`;
+}
+
 async function accounts(body, inbox) {
   const list = await get('/api/v1/accounts');
   const rows = list.map((a) => {
     const name = h('input', { type: 'text', value: a.name, 'aria-label': `Label of ${a.name}` });
     const rented = h('input', { type: 'checkbox', checked: a.rented, 'aria-label': `${a.name} is rented (hide login codes)` });
     const limit = h('input', { type: 'number', min: 0, value: a.daily_limit ?? '', placeholder: 'none', 'aria-label': `Daily limit of ${a.name}` });
+    const b = a.backfill;
+    const history = b ? h('select', { 'aria-label': `History of ${a.name}` },
+      ...[['none', 'No history'], ['days', 'History of the last…'], ['all', 'All history']].map(([v, t]) => h('option', { value: v, selected: b.limit === v }, t))) : null;
+    const days = b ? h('input', { type: 'number', min: 1, max: 3650, value: b.days ?? 30, 'aria-label': `Days of history of ${a.name}` }) : null;
+    const backfill = () => (!b ? {} : history.value === 'days' ? { backfill: 'days', backfill_days: Number(days.value) } : { backfill: history.value });
     const save = h('button', { class: 'btn', type: 'button', onclick: async () => {
       try {
-        await patch(`/api/v1/accounts/${a.id}`, { name: name.value.trim(), rented: rented.checked, daily_limit: limit.value === '' ? null : Number(limit.value) });
+        await patch(`/api/v1/accounts/${a.id}`, { name: name.value.trim(), rented: rented.checked, daily_limit: limit.value === '' ? null : Number(limit.value), ...backfill() });
         toast(`Saved ${name.value.trim()}`);
         inbox.loadAccounts();
       } catch (e) { toastError(explain(e)); }
@@ -121,7 +135,8 @@ async function accounts(body, inbox) {
     } }, 'Release…');
     return h('tr', { 'data-account': a.id },
       h('td', { 'data-label': 'Account' }, name, h('div', { class: 'muted' }, user ? 'user account' : a.bot_username ? '@' + a.bot_username : '', ` · #${a.id} · `, h('span', { 'data-mode': a.mode }, a.mode))),
-      h('td', { 'data-label': 'Status' }, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null),
+      h('td', { 'data-label': 'Status' }, h('span', { class: 'dot ' + a.status }), ' ', a.status.replace('_', ' '), a.status_detail ? h('div', { class: 'error' }, a.status_detail) : null,
+        b ? h('div', { class: 'muted', 'data-backfill': b.state }, h('span', { class: 'backfill' }, backfillText(b)), h('div', null, history, ' ', days, ' days')) : null),
       h('td', { 'data-label': 'Rented' }, rented), h('td', { 'data-label': 'Daily limit' }, limit), h('td', { 'data-label': 'Unread' }, String(a.unread)),
       h('td', { class: 'actions' }, save, ' ', receive, ' ', remove, ' ', release));
   });
@@ -152,6 +167,25 @@ async function accounts(body, inbox) {
     h('thead', null, h('tr', null, ['Account', 'Status', 'Rented', 'Daily limit', 'Unread', ''].map((t) => h('th', null, t)))),
     h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No accounts yet.')))), add,
   userLoginForm(() => { inbox.loadAccounts(); renderSettings(body.parentElement, 'accounts', inbox); }));
+  followBackfill(body, list);
+}
+
+// While a history backfill runs, its line follows it (every 3 s, as long as the list is shown).
+function followBackfill(body, list) {
+  const moving = (l) => l.some((a) => a.backfill && !['done', 'off'].includes(a.backfill.state));
+  if (!moving(list)) return;
+  setTimeout(async () => {
+    if (!body.isConnected || !body.querySelector('[data-backfill]')) return;
+    let now;
+    try { now = await get('/api/v1/accounts'); } catch { now = list; }
+    for (const a of now) {
+      const line = a.backfill && body.querySelector(`tr[data-account="${a.id}"] [data-backfill]`);
+      if (!line) continue;
+      line.dataset.backfill = a.backfill.state;
+      line.querySelector('.backfill').textContent = backfillText(a.backfill);
+    }
+    followBackfill(body, now);
+  }, 3000);
 }
 
 async function users(body, inbox) {

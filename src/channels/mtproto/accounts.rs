@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::CHANNEL;
+use super::backfill::BackfillOptions;
 use super::login::UserOptions;
 use crate::store::records::AccountRecord;
 use crate::store::{Store, StoreError};
@@ -110,6 +111,30 @@ pub async fn update(
             }
             ctx.put_account(rec.clone())?;
             Ok(summary(&rec))
+        })
+        .await
+}
+
+/// Changes a user account's backfill settings (they apply from its next connection); false
+/// when there is no such user account.
+pub async fn set_backfill(store: &Store, id: u64, options: BackfillOptions) -> Result<bool, StoreError> {
+    store
+        .write(1, move |ctx| {
+            let mut rec = match ctx.account(id) {
+                Ok(rec) => rec.clone(),
+                Err(StoreError::UnknownAccount(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if rec.channel != CHANNEL {
+                return Ok(false);
+            }
+            let Ok(mut user) = serde_json::from_str::<UserOptions>(&rec.options) else {
+                return Ok(false);
+            };
+            user.backfill = options;
+            rec.options = serde_json::to_string(&user).expect("options serialise");
+            ctx.put_account(rec)?;
+            Ok(true)
         })
         .await
 }

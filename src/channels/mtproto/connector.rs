@@ -211,6 +211,18 @@ impl UserConnector {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let reader = tokio::spawn(read_stream(stream, tx));
         let _stop_reader = AbortOnDrop(&reader);
+        // History beside the stream, on the same client; it ends with this connection.
+        let backfill = tokio::spawn(
+            super::backfill::Backfill {
+                account,
+                pipeline: self.pipeline.clone(),
+                client: client.clone(),
+                me,
+                options: options.backfill,
+            }
+            .run(),
+        );
+        let _stop_backfill = AbortOnDrop(&backfill);
         let mut committed = committed;
         let mut held = Held::default();
         let mut count = 0u64;

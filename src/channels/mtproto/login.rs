@@ -62,6 +62,9 @@ pub struct UserOptions {
     /// removed bot's does, and no listing shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
+    /// How far back history is fetched on connect, and at what pace.
+    #[serde(default)]
+    pub backfill: super::backfill::BackfillOptions,
 }
 
 /// Why a login step failed. Never contains the phone number, the code or a password.
@@ -295,6 +298,7 @@ impl PendingLogin {
             api_id: self.spec.api_id,
             user_id: user.id,
             removed_at: None,
+            backfill: Default::default(),
         };
         let new = NewAccount {
             channel: CHANNEL.into(),

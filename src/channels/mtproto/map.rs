@@ -11,6 +11,8 @@
 //! [`Change::Rejected`] naming what it was, never its text; other updates (online status, ...)
 //! map to nothing yet. Media is the next step of issue 16.
 
+use std::collections::HashMap;
+
 use grammers_client::peer::{Peer, PeerMap};
 use grammers_client::session::types::PeerId;
 use grammers_tl_types as tl;
@@ -21,8 +23,31 @@ use crate::model::{
     UserRef,
 };
 
+/// The users and chats an answer described, by ID: an update's [`PeerMap`], or a history page's
+/// (`backfill`: grammers builds no `PeerMap` for a raw call's answer).
+pub trait Peers {
+    fn get(&self, id: PeerId) -> Option<&Peer>;
+}
+
+impl Peers for PeerMap {
+    fn get(&self, id: PeerId) -> Option<&Peer> {
+        PeerMap::get(self, id)
+    }
+}
+
+impl Peers for HashMap<PeerId, Peer> {
+    fn get(&self, id: PeerId) -> Option<&Peer> {
+        HashMap::get(self, &id)
+    }
+}
+
 /// The changes of an update that carries a message (none for any other update).
-pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMap, me: i64) -> Vec<Change> {
+pub fn map_update(
+    account: AccountId,
+    update: &tl::enums::Update,
+    peers: &impl Peers,
+    me: i64,
+) -> Vec<Change> {
     use tl::enums::Update as U;
     let (message, edit, name) = match update {
         U::NewMessage(u) => (&u.message, false, "updateNewMessage"),
@@ -99,7 +124,7 @@ pub fn map_update(account: AccountId, update: &tl::enums::Update, peers: &PeerMa
 /// The chat of a peer, with the Bot API's ID, its kind and title from `peers` (what the update
 /// carried). A channel the update did not describe is a supergroup unless the message is a
 /// broadcast `post`.
-pub(super) fn chat_of(peer: &tl::enums::Peer, peers: &PeerMap, post: bool) -> Chat {
+pub(super) fn chat_of(peer: &tl::enums::Peer, peers: &impl Peers, post: bool) -> Chat {
     match peer {
         tl::enums::Peer::User(p) => {
             let other = user_ref(peers, p.user_id);
@@ -152,7 +177,7 @@ pub(super) fn rejected(account: AccountId, update_type: &str, reason: &str) -> C
     }
 }
 
-pub(super) fn user_ref(peers: &PeerMap, id: i64) -> UserRef {
+pub(super) fn user_ref(peers: &impl Peers, id: i64) -> UserRef {
     let found = peers.get(PeerId::user_unchecked(id)).and_then(|p| match p {
         Peer::User(u) => Some(u),
         _ => None,

@@ -9,7 +9,8 @@
 //! - [`state`]: the update state (pts, qts, date, seq, channels' pts) in its own table, written
 //!   in the same transaction as the messages it delivered; [`channel_access`]: the channels'
 //!   access hashes, which a channel's catch-up needs after a restart;
-//! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
+//! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline, with
+//!   [`backfill`] beside it (each dialog's recent history, paced, resumable);
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
 //! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
 //!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
@@ -21,6 +22,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod backfill;
 pub mod channel_access;
 pub mod connector;
 pub mod connectors;

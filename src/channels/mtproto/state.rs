@@ -79,6 +79,7 @@ pub async fn forget(store: &Store, account: u64) -> Result<(), StoreError> {
         .write(1, move |ctx| {
             ctx.txn().open_table(ACCOUNT_MTSTATE)?.remove(account)?;
             super::message_chat::forget(ctx, account)?;
+            super::backfill::forget(ctx, account)?;
             super::channel_access::forget(ctx, account)
         })
         .await

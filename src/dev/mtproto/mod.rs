@@ -38,12 +38,16 @@
 //! `updateChannelTooLong` (with the channel in `chats`), as Telegram does, so a channel message
 //! pushed before the client's connection was up is not lost.
 //!
+//! Dialogs and history (`history.rs`): `messages.getDialogs` and `messages.getHistory`, paged,
+//! over what the logs hold plus old messages seeded with [`MtSimulator::seed_history`].
+//!
 //! Not simulated yet: media, forum topics, `new_session_created` and server salts (any salt is accepted).
 
 mod chats;
 mod conn;
 pub mod crypto;
 mod frame;
+mod history;
 mod pushes;
 mod rpc;
 mod sending;
@@ -60,7 +64,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 pub use sending::{Outbound, SimPeer};
-pub use world::SimUser;
+pub use world::{HistoryCall, SimUser};
 use world::{Logged, Step, World};
 pub use world::{SimChat, SimChatKind};
 

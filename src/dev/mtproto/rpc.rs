@@ -102,8 +102,15 @@ fn call_at(shared: &Shared, body: &[u8], depth: u8) -> Result<Answer, Answer> {
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => difference(shared, decode(body)?),
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => channel_difference(shared, decode(body)?),
+        f::messages::GetDialogs::CONSTRUCTOR_ID => rpc_of(super::history::dialogs(shared, decode(body)?)),
+        f::messages::GetHistory::CONSTRUCTOR_ID => rpc_of(super::history::history(shared, decode(body)?)),
         _ => Err(err(400, "INPUT_METHOD_INVALID")),
     }
+}
+
+/// An answer of `history.rs` (which cannot name [`Answer`] without an import circle).
+fn rpc_of(r: Result<Vec<u8>, (i32, String)>) -> Result<Answer, Answer> {
+    r.map(Answer::Ok).map_err(|(code, name)| Answer::Err(code, name))
 }
 
 fn ok(v: &impl Serializable) -> Answer {
@@ -353,4 +360,3 @@ fn channel_difference(
         },
     )))
 }
-

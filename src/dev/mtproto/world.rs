@@ -120,6 +120,26 @@ pub(super) struct World {
     pub calls: VecDeque<String>,
     /// Errors to answer the next calls of a method with: `(method, code, error name)`.
     pub faults: Vec<(String, i32, String)>,
+    /// Seeded old messages and the `getHistory` calls answered (`history.rs`).
+    pub(super) history: History,
+}
+
+/// Old messages seeded for history only (`history.rs`), and the record of `getHistory` calls.
+#[derive(Debug, Default)]
+pub(super) struct History {
+    pub seeded: Vec<Logged>,
+    pub calls: VecDeque<HistoryCall>,
+}
+
+/// One answered `messages.getHistory`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCall {
+    /// The dialog: the other person's user ID, or the group's or channel's bare ID.
+    pub dialog: i64,
+    pub offset_id: i32,
+    /// Messages in the answer.
+    pub returned: usize,
+    pub at: Instant,
 }
 
 impl World {
@@ -148,6 +168,7 @@ impl World {
             log: VecDeque::new(),
             calls: VecDeque::new(),
             faults: Vec::new(),
+            history: Default::default(),
         }
     }
 
