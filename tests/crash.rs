@@ -208,16 +208,7 @@ fn verify(dir: &std::path::Path) -> u64 {
 fn sigkill_at_100_random_points_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let seed: u64 = std::env::var("LANBOX_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("crash test seed {seed} (set LANBOX_CRASH_SEED to replay)");
+    let seed = support::rng::seed("LANBOX_CRASH_SEED");
     let mut last_pos = 0;
     let mut advanced = 0;
     for round in 0..100u64 {

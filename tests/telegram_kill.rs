@@ -56,17 +56,7 @@ fn inject(bot: &SimBot, from: i64, to: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_during_polling_lose_nothing_and_double_nothing() {
-    let seed = std::env::var("LANBOX_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("LANBOX_KILL_SEED={seed}");
+    let seed = support::rng::seed("LANBOX_KILL_SEED");
     let mut rng = Rng(seed);
     let sim = Simulator::start().await.unwrap();
     let bot = sim.add_bot("kill_bot");

@@ -64,17 +64,7 @@ fn differences(sim: &MtSimulator) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_during_a_user_accounts_stream_with_gaps_lose_nothing_and_double_nothing() {
-    let seed = std::env::var("LANBOX_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("LANBOX_KILL_SEED={seed}");
+    let seed = support::rng::seed("LANBOX_KILL_SEED");
     let mut rng = Rng(seed);
     let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
     let people = [sim.add_user("Ann"), sim.add_user("Bo"), sim.add_user("Cy")];

@@ -16,3 +16,21 @@ impl Rng {
         (self.next() % n.max(1) as u64) as usize
     }
 }
+
+/// The seed of a seeded run: `var` from the environment when set (to replay a run), else the
+/// clock. Printed, so a failing run can be replayed.
+#[allow(dead_code)]
+pub fn seed(var: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("{var}={seed}");
+    seed
+}

@@ -605,15 +605,7 @@ impl Backfill {
                 if matches!(c, Change::Rejected { .. }) {
                     continue;
                 }
-                if let Change::New(m) = &c
-                    && m.chat.kind.ids_per_account()
-                    && let Ok(message_id) = i32::try_from(m.message_id)
-                {
-                    rows.push(Row::Put {
-                        message_id,
-                        chat: m.chat.id,
-                    });
-                }
+                rows.extend(message_chat::row_for(&c));
                 changes.push(c);
             }
             next.fetched += 1;

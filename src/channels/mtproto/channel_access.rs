@@ -43,12 +43,21 @@ pub fn users_seen(peers: &PeerMap) -> impl Iterator<Item = (i64, i64)> + '_ {
 
 /// Inside a write job: records `(user, hash)` pairs for `account`.
 pub fn put_users(ctx: &mut WriteCtx<'_>, account: u64, rows: &[(i64, i64)]) -> Result<(), StoreError> {
+    put_into(ctx, ACCOUNT_USER_ACCESS, account, rows)
+}
+
+fn put_into(
+    ctx: &mut WriteCtx<'_>,
+    table: TableDefinition<(u64, i64), i64>,
+    account: u64,
+    rows: &[(i64, i64)],
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut t = ctx.txn().open_table(ACCOUNT_USER_ACCESS)?;
-    for &(user, hash) in rows {
-        t.insert((account, user), hash)?;
+    let mut t = ctx.txn().open_table(table)?;
+    for &(id, hash) in rows {
+        t.insert((account, id), hash)?;
     }
     Ok(())
 }
@@ -88,14 +97,7 @@ pub fn seen(peers: &PeerMap) -> impl Iterator<Item = (i64, i64)> + '_ {
 
 /// Inside a write job: records `(channel, hash)` pairs for `account`.
 pub fn put(ctx: &mut WriteCtx<'_>, account: u64, rows: &[(i64, i64)]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut t = ctx.txn().open_table(ACCOUNT_CHANNEL_ACCESS)?;
-    for &(channel, hash) in rows {
-        t.insert((account, channel), hash)?;
-    }
-    Ok(())
+    put_into(ctx, ACCOUNT_CHANNEL_ACCESS, account, rows)
 }
 
 /// Every `(channel, hash)` recorded for `account`.

@@ -405,15 +405,7 @@ impl UserConnector {
             let mut mapped = map::map_update(account, update, peers, me);
             mapped.extend(events::map_event(account, update, peers));
             for c in mapped {
-                if let Change::New(m) | Change::Edit(m) = &c
-                    && m.chat.kind.ids_per_account()
-                    && let Ok(message_id) = i32::try_from(m.message_id)
-                {
-                    rows.push(Row::Put {
-                        message_id,
-                        chat: m.chat.id,
-                    });
-                }
+                rows.extend(message_chat::row_for(&c));
                 changes.push(c);
             }
         }

@@ -9,6 +9,7 @@
 
 use redb::TableDefinition;
 
+use crate::ingest::Change;
 use crate::store::{Reader, StoreError, WriteCtx};
 
 /// `(account, Telegram message ID) -> chat ID` (the model's: a user's ID, or `-id` of a basic
@@ -21,6 +22,20 @@ pub const ACCOUNT_MESSAGE_CHAT: TableDefinition<(u64, i32), i64> =
 pub enum Row {
     Put { message_id: i32, chat: i64 },
     Remove { message_id: i32 },
+}
+
+/// The row a stored or edited message needs: messages of chats whose IDs are per account.
+pub fn row_for(change: &Change) -> Option<Row> {
+    match change {
+        Change::New(m) | Change::Edit(m) if m.chat.kind.ids_per_account() => {
+            let message_id = i32::try_from(m.message_id).ok()?;
+            Some(Row::Put {
+                message_id,
+                chat: m.chat.id,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Inside a write job: applies `rows` for `account`.
