@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 
 use lanbox::auth::Role;
 use lanbox::channels::mtproto::backfill::{self, BackfillLimit, BackfillOptions, BackfillState, Progress};
-use lanbox::channels::mtproto::{
-    self, Endpoint, LoginSpec, StoredSession, TelegramApp, UserConnector, UserStatus,
-};
+use lanbox::channels::mtproto::{self, LoginSpec, StoredSession, UserConnector, UserStatus};
 use lanbox::dev::mtproto::{MtSimConfig, MtSimulator, SimChat, SimChatKind, SimUser};
 use lanbox::ingest::{NoIndex, Pipeline};
 use lanbox::model::Body;
@@ -454,18 +452,8 @@ async fn the_setting_and_the_progress_are_in_the_accounts_api() {
     seed(&sim, None, &ann, "ann", 30, HOUR, HOUR);
     seed(&sim, Some(&team), &ann, "old team", 20, 40 * 86_400, HOUR);
     seed(&sim, Some(&team), &ann, "team", 30, HOUR, HOUR);
-    let SocketAddr::V4(addr) = sim.addr() else {
-        panic!("the simulator listens on IPv4")
-    };
     let s = TestServer::start_with(ServiceOptions {
-        telegram_app: Some(TelegramApp {
-            api_id: 12345,
-            api_hash: "0123456789abcdef0123456789abcdef".into(),
-            endpoint: Endpoint::Preshared {
-                addr,
-                auth_key: Box::new(sim.auth_key()),
-            },
-        }),
+        telegram_app: Some(support::users::app(&sim)),
         ..ServiceOptions::default()
     })
     .await;

@@ -14,12 +14,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use grammers_tl_types as tl;
 use lanbox::auth::Role;
-use lanbox::channels::mtproto::{self, Endpoint, TelegramApp};
+use lanbox::channels::mtproto;
 use lanbox::dev::mtproto::{MtSimConfig, MtSimulator, Outbound, SimChatKind, SimPeer};
 use lanbox::outbox::OutboxOptions;
 use lanbox::service::ServiceOptions;
@@ -38,17 +37,7 @@ struct Rig {
 }
 
 fn options(sim: &MtSimulator, outbox: OutboxOptions) -> ServiceOptions {
-    let SocketAddr::V4(addr) = sim.addr() else {
-        panic!("the simulator listens on IPv4")
-    };
-    let app = TelegramApp {
-        api_id: 12345,
-        api_hash: "0123456789abcdef0123456789abcdef".into(),
-        endpoint: Endpoint::Preshared {
-            addr,
-            auth_key: Box::new(sim.auth_key()),
-        },
-    };
+    let app = support::users::app(sim);
     ServiceOptions {
         telegram_app: Some(app),
         outbox,
@@ -68,24 +57,7 @@ async fn rig(outbox: OutboxOptions) -> Rig {
     let s = TestServer::start_with(options(&sim, outbox)).await;
     s.user("root", Role::Admin, &[]).await;
     let root = s.token("root").await;
-    let (st, v) = post(
-        &s,
-        &root,
-        "/api/v1/account-logins",
-        json!({"phone": sim.me().phone.unwrap()}),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let login = v["login"].as_str().unwrap().to_string();
-    let (st, v) = post(
-        &s,
-        &root,
-        &format!("/api/v1/account-logins/{login}/code"),
-        json!({ "code": sim.login_code().unwrap() }),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let account = v["account"]["id"].as_u64().unwrap();
+    let account = support::users::sign_in(&s, &root, &sim).await;
     let r = Rig {
         s,
         sim,
@@ -99,19 +71,7 @@ async fn rig(outbox: OutboxOptions) -> Rig {
 
 impl Rig {
     async fn wait_online(&self) {
-        poll::until_ok(WAIT, || async {
-            let (_, all) = get(&self.s, &self.root, "/api/v1/accounts").await;
-            match all
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| a["id"] == self.account)
-            {
-                Some(a) if a["status"] == "online" => Ok(()),
-                other => Err(format!("account: {other:?}")),
-            }
-        })
-        .await
+        support::users::wait_online(&self.s, &self.root, self.account, WAIT).await
     }
 
     /// Stops lanbox (its connectors and senders), waits until its store is closed, and serves

@@ -17,16 +17,15 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanbox::auth::Role;
-use lanbox::channels::mtproto::{self, Endpoint, TelegramApp, UserStatus};
+use lanbox::channels::mtproto::{self, UserStatus};
 use lanbox::dev::mtproto::{MtSimConfig, MtSimulator, SimChatKind};
 use lanbox::service::ServiceOptions;
 use serde_json::{Value, json};
 use support::poll;
-use support::server::{TestServer, Ws, call, get, next_of, post, ws_token};
+use support::server::{TestServer, Ws, call, get, next_of, ws_token};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -42,17 +41,7 @@ struct Rig {
 async fn rig() -> Rig {
     support::logs::capture(&format!("info,{}", mtproto::LOG_DIRECTIVES));
     let sim = MtSimulator::start(MtSimConfig::default()).await.unwrap();
-    let SocketAddr::V4(addr) = sim.addr() else {
-        panic!("the simulator listens on IPv4")
-    };
-    let app = TelegramApp {
-        api_id: 12345,
-        api_hash: "0123456789abcdef0123456789abcdef".into(),
-        endpoint: Endpoint::Preshared {
-            addr,
-            auth_key: Box::new(sim.auth_key()),
-        },
-    };
+    let app = support::users::app(&sim);
     let s = TestServer::start_with(ServiceOptions {
         telegram_app: Some(app),
         ..ServiceOptions::default()
@@ -60,24 +49,7 @@ async fn rig() -> Rig {
     .await;
     s.user("root", Role::Admin, &[]).await;
     let root = s.token("root").await;
-    let (st, v) = post(
-        &s,
-        &root,
-        "/api/v1/account-logins",
-        json!({"phone": sim.me().phone.unwrap()}),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let login = v["login"].as_str().unwrap().to_string();
-    let (st, v) = post(
-        &s,
-        &root,
-        &format!("/api/v1/account-logins/{login}/code"),
-        json!({ "code": sim.login_code().unwrap() }),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let account = v["account"]["id"].as_u64().unwrap();
+    let account = support::users::sign_in(&s, &root, &sim).await;
     let r = Rig {
         s,
         sim,
@@ -90,19 +62,7 @@ async fn rig() -> Rig {
 
 impl Rig {
     async fn wait_online(&self) {
-        poll::until_ok(WAIT, || async {
-            let (_, all) = get(&self.s, &self.root, "/api/v1/accounts").await;
-            match all
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| a["id"] == self.account)
-            {
-                Some(a) if a["status"] == "online" => Ok(()),
-                other => Err(format!("account: {other:?}")),
-            }
-        })
-        .await
+        support::users::wait_online(&self.s, &self.root, self.account, WAIT).await
     }
 
     async fn chats(&self) -> Vec<Value> {

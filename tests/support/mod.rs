@@ -14,7 +14,8 @@
 //! - [`canary`]: every file of a directory scanned for plaintext;
 //! - [`poll`]: waiting, with a deadline, on state that has no event;
 //! - [`rng`]: a seeded generator for randomised tests;
-//! - [`s3`]: a real S3 server (SeaweedFS) on loopback ports.
+//! - [`s3`]: a real S3 server (SeaweedFS) on loopback ports;
+//! - [`users`]: Telegram user accounts signed in against the MTProto simulator.
 //!
 //! A crate uses only some of it, hence `dead_code` is allowed here.
 #![allow(dead_code)]
@@ -30,3 +31,4 @@ pub mod s3;
 pub mod server;
 pub mod tls;
 pub mod updates;
+pub mod users;
