@@ -28,6 +28,7 @@ pub mod events;
 pub mod login;
 pub mod logout;
 pub mod map;
+pub mod map_media;
 pub mod message_chat;
 pub mod send;
 pub mod session;
