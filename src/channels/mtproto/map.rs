@@ -203,7 +203,11 @@ fn reply_to(h: Option<&tl::enums::MessageReplyHeader>, peers: &PeerMap) -> (Opti
 }
 
 /// Where a forwarded message came from (`fwd_from`), as the Bot API's `forward_origin` says it.
-fn forward(f: &tl::enums::MessageFwdHeader, peers: &PeerMap, notes: &mut Vec<String>) -> Option<ForwardOrigin> {
+fn forward(
+    f: &tl::enums::MessageFwdHeader,
+    peers: &PeerMap,
+    notes: &mut Vec<String>,
+) -> Option<ForwardOrigin> {
     let tl::enums::MessageFwdHeader::Header(f) = f;
     let date = i64::from(f.date);
     let signature = f.post_author.clone();
@@ -250,14 +254,18 @@ fn service(action: &tl::enums::MessageAction, head: &Head<'_>, peers: &PeerMap) 
     use tl::enums::MessageAction as A;
     Some(match action {
         A::ChatCreate(_) | A::ChannelCreate(_) => ServiceEvent::ChatCreated,
-        A::ChatAddUser(a) => ServiceEvent::MembersJoined(a.users.iter().map(|&id| user_ref(peers, id)).collect()),
+        A::ChatAddUser(a) => {
+            ServiceEvent::MembersJoined(a.users.iter().map(|&id| user_ref(peers, id)).collect())
+        }
         // The Bot API lists who joined by a link in `new_chat_members`: the sender.
         A::ChatJoinedByLink(_) | A::ChatJoinedByRequest => match head.from_id {
             Some(tl::enums::Peer::User(u)) => ServiceEvent::MembersJoined(vec![user_ref(peers, u.user_id)]),
             _ => return None,
         },
         A::ChatDeleteUser(a) => ServiceEvent::MemberLeft(user_ref(peers, a.user_id)),
-        A::ChatEditTitle(a) => ServiceEvent::TitleChanged { title: a.title.clone() },
+        A::ChatEditTitle(a) => ServiceEvent::TitleChanged {
+            title: a.title.clone(),
+        },
         A::ChatEditPhoto(_) => ServiceEvent::Other("new_chat_photo".to_string()),
         A::ChatDeletePhoto => ServiceEvent::Other("delete_chat_photo".to_string()),
         A::PinMessage => match head.reply_to {

@@ -121,10 +121,12 @@ fn media_of(kind: MediaKind, file: Attachment, thumbnail: Option<Attachment>) ->
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A photo size with its dimensions and byte count (sizes with no file of their own, the
@@ -148,7 +150,9 @@ fn dims(w: i32, h: i32) -> (Option<u32>, Option<u32>) {
 
 /// The largest size of a photo as the file, its smallest as the thumbnail (when there are two).
 fn photo(p: &tl::enums::Photo) -> Option<(Attachment, Option<Attachment>)> {
-    let tl::enums::Photo::Photo(p) = p else { return None };
+    let tl::enums::Photo::Photo(p) = p else {
+        return None;
+    };
     let sizes: Vec<_> = p.sizes.iter().filter_map(sized).collect();
     let area = |s: &&(&str, i32, i32, i32)| i64::from(s.1) * i64::from(s.2);
     let largest = sizes.iter().max_by_key(area)?;
@@ -270,7 +274,9 @@ fn document(d: &tl::types::Document, round: bool, voice: bool) -> Media {
 }
 
 fn location(g: &tl::enums::GeoPoint, live_period_s: Option<u32>) -> Option<Location> {
-    let tl::enums::GeoPoint::Point(g) = g else { return None };
+    let tl::enums::GeoPoint::Point(g) = g else {
+        return None;
+    };
     Some(Location {
         latitude: g.lat,
         longitude: g.long,

@@ -38,12 +38,16 @@
 //! `updateChannelTooLong` (with the channel in `chats`), as Telegram does, so a channel message
 //! pushed before the client's connection was up is not lost.
 //!
-//! Not simulated yet: media, forum topics, `new_session_created` and server salts (any salt is accepted).
+//! Media, replies, forwards, albums and service actions (`media.rs`): [`MtSimulator::rich_from`]
+//! and [`MtSimulator::rich_in`], with the builders of `media.rs`.
+//!
+//! Not simulated yet: downloads, forum topics, `new_session_created` and server salts (any salt is accepted).
 
 mod chats;
 mod conn;
 pub mod crypto;
 mod frame;
+pub mod media;
 mod pushes;
 mod rpc;
 mod sending;
