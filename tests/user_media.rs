@@ -554,3 +554,38 @@ async fn unmappable_media_and_actions_are_rejected_by_kind_without_their_text() 
     assert!(!log.contains("canary-media-7f3a91"), "message text in the log");
     support::canary::assert_absent(r.s.dir.path(), &["canary-media-7f3a91"]);
 }
+
+/// The attachment fetcher speaks the Bot API only: a user account's file (an MTProto reference)
+/// is refused at once (`failed`), main file and thumbnail, never retried there in a loop, until
+/// MTProto downloads exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_account_files_are_refused_by_the_bot_api_fetcher_not_retried() {
+    let r = rig().await;
+    let ann = r.sim.add_user("Ann");
+    let id = r
+        .sim
+        .rich_from(&ann, "scan", rich(media::photo(21, 800, 600, 40_000)));
+    let all = r.wait_count(1).await;
+    let m = by_id(&all, id);
+    let path = format!(
+        "/api/v1/chats/{}/messages/{}/attachments",
+        m["chat"].as_str().unwrap(),
+        m["id"]
+    );
+    poll::until_ok(WAIT, || async {
+        let (st, v) = get(&r.s, &r.root, &path).await;
+        assert_eq!(st, 200, "{v}");
+        let states: Vec<&Value> = v["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["state"])
+            .collect();
+        if states.len() == 2 && states.iter().all(|s| *s == "failed") {
+            Ok(())
+        } else {
+            Err(format!("attachments: {v}"))
+        }
+    })
+    .await;
+}

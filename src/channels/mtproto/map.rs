@@ -480,4 +480,17 @@ mod tests {
         assert_eq!(utf16_to_byte(s, 4), Some(6));
         assert_eq!(utf16_to_byte(s, 5), None);
     }
+
+    #[test]
+    fn an_action_is_named_without_its_content() {
+        let a: tl::enums::MessageAction = tl::types::MessageActionCustomAction {
+            message: "secret words".into(),
+        }
+        .into();
+        assert_eq!(action_name(&a), "messageActionCustomAction");
+        assert_eq!(
+            action_name(&tl::enums::MessageAction::PinMessage),
+            "messageActionPinMessage"
+        );
+    }
 }

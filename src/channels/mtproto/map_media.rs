@@ -339,4 +339,70 @@ mod tests {
         assert!(!is_user_file("AgACAgIAAxkBAAIB"));
         assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }
+
+    fn size(kind: &str, w: i32, h: i32, size: i32) -> tl::enums::PhotoSize {
+        tl::types::PhotoSize {
+            r#type: kind.into(),
+            w,
+            h,
+            size,
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_photo_names_its_largest_size_and_its_smallest_as_the_thumbnail() {
+        let p: tl::enums::Photo = tl::types::Photo {
+            has_stickers: false,
+            id: 42,
+            access_hash: -7,
+            file_reference: vec![0x0f, 0xa0],
+            date: 1,
+            sizes: vec![
+                size("y", 1280, 960, 90_000),
+                size("s", 90, 67, 800),
+                size("m", 320, 240, 9_000),
+            ],
+            video_sizes: None,
+            dc_id: 4,
+        }
+        .into();
+        let (file, thumb) = photo(&p).unwrap();
+        assert_eq!(file.file_id, "mtproto:1:photo:4:42:-7:0fa0:y");
+        assert_eq!(file.file_unique_id, "mtproto:photo:42:y");
+        assert_eq!(
+            (file.width, file.height, file.size),
+            (Some(1280), Some(960), Some(90_000))
+        );
+        let thumb = thumb.unwrap();
+        assert_eq!(thumb.file_id, "mtproto:1:photo:4:42:-7:0fa0:s");
+        assert!(is_user_file(&thumb.file_id));
+    }
+
+    #[test]
+    fn a_document_names_itself_and_its_thumbnail_by_size_type() {
+        let d = tl::types::Document {
+            id: 9,
+            access_hash: 8,
+            file_reference: vec![1],
+            date: 1,
+            mime_type: "application/pdf".into(),
+            size: 5,
+            thumbs: Some(vec![size("s", 90, 90, 100)]),
+            video_thumbs: None,
+            dc_id: 2,
+            attributes: vec![
+                tl::types::DocumentAttributeFilename {
+                    file_name: "a.pdf".into(),
+                }
+                .into(),
+            ],
+        };
+        let m = document(&d, false, false);
+        assert_eq!(m.kind, MediaKind::File);
+        assert_eq!(m.file.file_id, "mtproto:1:document:2:9:8:01:");
+        assert_eq!(m.file.file_unique_id, "mtproto:document:9");
+        assert_eq!(m.file.file_name.as_deref(), Some("a.pdf"));
+        assert_eq!(m.thumbnail.unwrap().file_id, "mtproto:1:document:2:9:8:01:s");
+    }
 }
