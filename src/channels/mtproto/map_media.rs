@@ -34,7 +34,9 @@ pub fn is_user_file(file_id: &str) -> bool {
     file_id.starts_with(FILE_PREFIX)
 }
 
-/// What a message's media becomes.
+/// What a message's media becomes. Not boxed: one lives at a time, and is moved into the
+/// message right away (as [`Body`] itself is not boxed).
+#[allow(clippy::large_enum_variant)]
 pub enum Mapped {
     /// No media worth a body of its own (none, or a link preview): the message is its text.
     Text,
