@@ -589,3 +589,41 @@ async fn user_account_files_are_refused_by_the_bot_api_fetcher_not_retried() {
     })
     .await;
 }
+
+/// A basic group's `messageActionChatMigrateTo` is the Bot API's `migrated_to` service message,
+/// and the conversation moves into the supergroup as it does for a bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_moves_the_basic_group_into_its_supergroup() {
+    let r = rig().await;
+    let ann = r.sim.add_user("Ann");
+    let group = r.sim.add_chat("Clinic staff", SimChatKind::Group);
+    let sgroup = r.sim.add_chat("Clinic staff", SimChatKind::Supergroup);
+    let to = -(1_000_000_000_000 + sgroup.id);
+    r.sim.message_in(&group, &ann, "before the move");
+    r.sim.rich_in(
+        &group,
+        &ann,
+        "",
+        Rich {
+            action: Some(
+                tl::types::MessageActionChatMigrateTo {
+                    channel_id: sgroup.id,
+                }
+                .into(),
+            ),
+            ..Rich::default()
+        },
+    );
+    let all = poll::until_ok(WAIT, || async {
+        let all = r.messages().await;
+        let moved = all.iter().filter(|m| m["chat"] == format!("0:{to}")).count();
+        if all.len() == 2 && moved == 2 {
+            Ok(all)
+        } else {
+            Err(format!("not moved yet: {all:?}"))
+        }
+    })
+    .await;
+    let service = all.iter().find(|m| m["kind"] == "service").unwrap();
+    assert_eq!(service["service"], json!({"event": "migrated_to", "chat_id": to}));
+}
