@@ -627,3 +627,23 @@ async fn a_migration_moves_the_basic_group_into_its_supergroup() {
     let service = all.iter().find(|m| m["kind"] == "service").unwrap();
     assert_eq!(service["service"], json!({"event": "migrated_to", "chat_id": to}));
 }
+
+/// A media message missed while live (not pushed) arrives with its media through
+/// `updates.getDifference`, once a later push shows the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_media_message_arrives_with_its_media_through_the_difference() {
+    let r = rig().await;
+    let ann = r.sim.add_user("Ann");
+    let missed = r
+        .sim
+        .rich_from_unpushed(&ann, "missed scan", rich(media::photo(31, 640, 480, 20_000)));
+    r.sim.message_from(&ann, "after the gap");
+    let all = r.wait_count(2).await;
+    let m = by_id(&all, missed);
+    assert_eq!(
+        (&m["kind"], &m["text"]),
+        (&json!("image"), &json!("missed scan")),
+        "{m}"
+    );
+    assert_eq!(m["media"]["width"], 640);
+}

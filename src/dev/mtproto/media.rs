@@ -100,6 +100,17 @@ impl MtSimulator {
             .message_id
     }
 
+    /// Like [`MtSimulator::rich_from`], but not pushed: the client gets it only through
+    /// `updates.getDifference`, which carries the media as well.
+    pub fn rich_from_unpushed(&self, from: &SimUser, text: &str, rich: Rich) -> i32 {
+        let mut w = self.shared.lock();
+        let e = w.append_common(None, from.id, false, text);
+        if let Some(last) = w.log.back_mut() {
+            last.rich = Some(Arc::new(rich));
+        }
+        e.message_id
+    }
+
     fn rich_step(&self, chat: Option<i64>, from: i64, out: bool, text: &str, rich: Rich) -> Option<Logged> {
         let mut w = self.shared.lock();
         let rich = Arc::new(rich);
