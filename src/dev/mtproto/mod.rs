@@ -49,6 +49,7 @@ pub mod crypto;
 mod frame;
 pub mod media;
 mod pushes;
+mod rich;
 mod rpc;
 mod sending;
 pub mod srp;

@@ -69,7 +69,7 @@ pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
 /// peer is the other person and `from_id` is set on outgoing messages only; in a group the
 /// peer is the group and `from_id` the sender; a broadcast channel's posts have no `from_id`.
 pub fn message(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Message {
-    super::media::dress(message_plain(e, me, chat), e)
+    super::rich::dress(message_plain(e, me, chat), e.rich.as_deref())
 }
 
 fn message_plain(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::types::Message {

@@ -79,7 +79,7 @@ pub(super) struct Logged {
     pub edit_date: Option<i32>,
     pub step: Step,
     /// Media, reply, forward, album or service action of a message (`media.rs`).
-    pub rich: Option<std::sync::Arc<super::media::Rich>>,
+    pub rich: Option<std::sync::Arc<super::rich::Rich>>,
 }
 
 /// What a [`Logged`] step did.
