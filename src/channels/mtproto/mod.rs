@@ -11,7 +11,8 @@
 //!   access hashes, which a channel's catch-up needs after a restart;
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline;
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
-//! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
+//! - [`map`]: MTProto updates to normalised changes ([`map_media`]: their media, and the
+//!   file references stored for the later download); [`events`]: those without a message
 //!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
 //!   ID, which `updateDeleteMessages` does not name;
 //! - [`send`]: sending, edits, deletes, typing and read marks through the connector's own
