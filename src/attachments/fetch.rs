@@ -314,6 +314,11 @@ async fn fetch(a: &Attachments, id: u64) -> Result<Outcome, AttachmentError> {
         })
         .await?;
     let Some(job) = job else { return Ok(Outcome::Gone) };
+    // A user account's file (its reference starts `mtproto:`) has no Bot API file ID: refused
+    // once, rather than retried against the Bot API. Downloading it over MTProto is to come.
+    if job.file_id.starts_with("mtproto:") {
+        return Ok(Outcome::Fail("a user account's file: not downloaded yet".into()));
+    }
     let bot = match load_bot(a.store(), job.rec.owner).await {
         Ok(Some(bot)) => bot,
         Ok(None) => return Ok(Outcome::Fail("the account was removed".into())),

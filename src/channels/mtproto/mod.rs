@@ -12,7 +12,8 @@
 //! - [`connector`]: the live update stream, catch-up first, into the ingest pipeline, with
 //!   [`backfill`] beside it (each dialog's recent history, paced, resumable);
 //!   [`connectors`]: one connector task per signed-in account, for `serve`;
-//! - [`map`]: MTProto updates to normalised changes; [`events`]: those without a message
+//! - [`map`]: MTProto updates to normalised changes ([`map_media`]: their media, and the
+//!   file references stored for the later download); [`events`]: those without a message
 //!   (deletes, read receipts, typing); [`message_chat`]: the chat of each per-account message
 //!   ID, which `updateDeleteMessages` does not name;
 //! - [`send`]: sending, edits, deletes, typing and read marks through the connector's own
@@ -30,6 +31,7 @@ pub mod events;
 pub mod login;
 pub mod logout;
 pub mod map;
+pub mod map_media;
 pub mod message_chat;
 pub mod send;
 pub mod session;

@@ -45,6 +45,7 @@ impl World {
             text: text.to_string(),
             edit_date: None,
             step: Step::Message,
+            rich: None,
         };
         Some(self.push_channel(entry))
     }
@@ -65,6 +66,7 @@ impl World {
             text: String::new(),
             edit_date: None,
             step: Step::Deleted(ids.to_vec()),
+            rich: None,
         };
         Some(self.push_channel(entry))
     }

@@ -328,6 +328,7 @@ impl MtSimulator {
                 text: text.clone(),
                 edit_date: None,
                 step: Step::Message,
+                rich: None,
             });
             ids.push(message_id);
         }

@@ -41,14 +41,19 @@
 //! Dialogs and history (`history.rs`): `messages.getDialogs` and `messages.getHistory`, paged,
 //! over what the logs hold plus old messages seeded with [`MtSimulator::seed_history`].
 //!
-//! Not simulated yet: media, forum topics, `new_session_created` and server salts (any salt is accepted).
+//! Media, replies, forwards, albums and service actions (`media.rs`): [`MtSimulator::rich_from`]
+//! and [`MtSimulator::rich_in`], with the builders of `media.rs`.
+//!
+//! Not simulated yet: downloads, forum topics, `new_session_created` and server salts (any salt is accepted).
 
 mod chats;
 mod conn;
 pub mod crypto;
 mod frame;
 mod history;
+pub mod media;
 mod pushes;
+mod rich;
 mod rpc;
 mod sending;
 pub mod srp;

@@ -69,6 +69,10 @@ pub fn user(u: &SimUser, is_self: bool) -> tl::enums::User {
 /// peer is the other person and `from_id` is set on outgoing messages only; in a group the
 /// peer is the group and `from_id` the sender; a broadcast channel's posts have no `from_id`.
 pub fn message(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Message {
+    super::rich::dress(message_plain(e, me, chat), e.rich.as_deref())
+}
+
+fn message_plain(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::types::Message {
     let user = |user_id| -> tl::enums::Peer { tl::types::PeerUser { user_id }.into() };
     let (peer_id, from_id, post) = match chat {
         None => (user(e.from), e.out.then(|| user(me)), false),
@@ -129,7 +133,6 @@ pub fn message(e: &Logged, me: i64, chat: Option<&SimChat>) -> tl::enums::Messag
         summary_from_language: None,
         rich_message: None,
     }
-    .into()
 }
 
 /// The peer of a group or channel.

@@ -78,6 +78,8 @@ pub(super) struct Logged {
     /// Set on an edit: when it was made (the message keeps its `date`).
     pub edit_date: Option<i32>,
     pub step: Step,
+    /// Media, reply, forward, album or service action of a message (`media.rs`).
+    pub rich: Option<std::sync::Arc<super::rich::Rich>>,
 }
 
 /// What a [`Logged`] step did.
@@ -212,6 +214,7 @@ impl World {
             text: text.to_string(),
             edit_date: None,
             step: Step::Message,
+            rich: None,
         };
         self.next_message_id += 1;
         self.push_log(entry)
@@ -238,6 +241,7 @@ impl World {
             text: String::new(),
             edit_date: None,
             step,
+            rich: None,
         };
         self.push_log(entry)
     }
