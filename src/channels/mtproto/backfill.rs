@@ -600,8 +600,8 @@ impl Backfill {
                 })
             };
             for c in map::map_update(account, &update, &peers, self.me) {
-                // What live does not store yet (media, service messages) is counted there as
-                // rejected; history does not count it again.
+                // A kind lanbox cannot store is counted as rejected when it arrives live;
+                // history does not count it again.
                 if matches!(c, Change::Rejected { .. }) {
                     continue;
                 }
