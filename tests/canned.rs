@@ -114,6 +114,17 @@ async fn team_replies_are_for_admins_to_manage_and_personal_ones_for_their_owner
     // The admin changes and deletes the team's.
     let (st, t) = request(&s, "PATCH", &root, &path, Some(json!({"text": "Hello!"}))).await;
     assert_eq!((st, t["text"].as_str()), (200, Some("Hello!")));
+    // Regression (Schemathesis, ST201): `null` for a string was taken as "leave it" and
+    // answered 200, though the schema allows only strings.
+    let (st, _) = request(
+        &s,
+        "PATCH",
+        &root,
+        &path,
+        Some(json!({"text": null, "shortcut": null})),
+    )
+    .await;
+    assert_eq!(st, 400, "null is not a string");
     let (st, _) = request(&s, "DELETE", &root, &path, None).await;
     assert_eq!(st, 204);
     assert!(list(&s, &alice).await.is_empty());

@@ -217,23 +217,30 @@ pub async fn create(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     rented: Option<bool>,
     /// A number sets the limit; `null` removes it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     daily_limit: Option<Option<u32>>,
     /// `polling` or `webhook` (with `webhook_base`).
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     mode: Option<String>,
     /// Public `https://host[:port]` at which Telegram reaches this box.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     webhook_base: Option<String>,
     /// Upload this box's (self-signed) certificate to Telegram with the webhook.
     #[serde(default)]
     webhook_self_signed: bool,
     /// A user account's history backfill: `none`, `days` (with `backfill_days`) or `all`.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     backfill: Option<String>,
     /// Days of history (1 to 3650); alone it means `backfill: days`.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     backfill_days: Option<u32>,
     /// Milliseconds between two backfill calls (0 to 60000).
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     backfill_pace_ms: Option<u32>,
 }
 

@@ -117,7 +117,9 @@ pub async fn get_user(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     role: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     disabled: Option<bool>,
 }
 

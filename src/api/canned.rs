@@ -93,7 +93,9 @@ pub async fn create(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchCanned {
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     shortcut: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     text: Option<String>,
 }
 

@@ -103,11 +103,6 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d)
 }
 
-/// A field that may be absent but not `null`.
-fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
@@ -271,7 +266,7 @@ pub async fn labels(State(s): State<Service>, _caller: Caller) -> Result<Json<Ve
 pub struct NewLabel {
     name: String,
     /// `#rrggbb`; a grey when absent.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     color: Option<String>,
 }
 

@@ -236,3 +236,14 @@ pub async fn body_to_file(
         }
     }
 }
+
+/// For a PATCH body's fields: absent leaves the value as it is, `null` is refused (the schema
+/// says each is a string, a number or a boolean; serde alone would take `null` for absent).
+/// Use with `#[serde(default, deserialize_with = "not_null")]`.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
